@@ -1,0 +1,31 @@
+//! tuskd: a resumable-upload server speaking tus 1.0.0.
+//!
+//! # Layout
+//! - `cli`, `config`: raw flags in, validated `Config` out.
+//! - `server`: accept loop, timeouts, graceful shutdown; calls `tus::handle` per request.
+//! - `http`: routing, typed headers, CORS, bodies. Pure parsing, no upload logic.
+//! - `tus`: one handler per request kind (`options`, `create`, `head`, `patch`, `delete`,
+//!   `get`, `concat`) and the shared body `ingest` loop.
+//! - `error`: the protocol error and the one place errors become responses.
+//! - `upload`: domain types (ids, metadata, the upload record).
+//! - `meta`: the `MetaStore` trait and its SQLite implementation (source of truth for offsets).
+//! - `storage`: the `Storage` trait, local disk, and the contract suite every backend runs.
+//! - `lock`: one writer per upload, with takeover of stalled holders.
+//! - `expire`: the sweeper for expired unfinished uploads.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod expire;
+pub mod http;
+pub mod lock;
+pub mod meta;
+pub mod server;
+pub mod storage;
+pub mod tus;
+pub mod upload;
+
+pub use app::App;
+pub use config::Config;
+pub use server::run;

@@ -1,0 +1,81 @@
+//! Command-line interface: clap structs only. Every flag can also be set through a `TUSKD_*`
+//! environment variable; validation happens in `config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tuskd",
+    version,
+    about = "A resumable-upload (tus 1.0) server for media platforms"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the tus server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (host:port; port 0 picks a free port).
+    #[arg(long, env = "TUSKD_LISTEN", default_value = "127.0.0.1:1080")]
+    pub listen: String,
+
+    /// URL path under which uploads live.
+    #[arg(long, env = "TUSKD_BASE_PATH", default_value = "/files/")]
+    pub base_path: String,
+
+    /// Directory for upload data and the metadata database (tuskd.db).
+    #[arg(long, env = "TUSKD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Largest upload accepted, e.g. 10GiB; 0 means unlimited.
+    #[arg(long, env = "TUSKD_MAX_SIZE", default_value = "0")]
+    pub max_size: String,
+
+    /// How long an unfinished upload may stay idle before it expires, e.g. 24h; 0 disables.
+    #[arg(long, env = "TUSKD_EXPIRE_AFTER", default_value = "24h")]
+    pub expire_after: String,
+
+    /// Regular expression for allowed browser origins (matched against the whole Origin);
+    /// unset allows every origin.
+    #[arg(long, env = "TUSKD_CORS_ALLOW_ORIGIN")]
+    pub cors_allow_origin: Option<String>,
+
+    /// Send Access-Control-Allow-Credentials: true (for browser clients that send cookies).
+    #[arg(long, env = "TUSKD_CORS_ALLOW_CREDENTIALS")]
+    pub cors_allow_credentials: bool,
+
+    /// Trust Forwarded / X-Forwarded-Host / X-Forwarded-Proto when building upload URLs.
+    #[arg(long, env = "TUSKD_BEHIND_PROXY")]
+    pub behind_proxy: bool,
+
+    /// Longest wait for the next bytes of a request (headers or body) before giving up.
+    #[arg(long, env = "TUSKD_READ_TIMEOUT", default_value = "60s")]
+    pub read_timeout: String,
+
+    /// Longest wait, on SIGINT/SIGTERM, for running requests to save what they have.
+    #[arg(long, env = "TUSKD_SHUTDOWN_TIMEOUT", default_value = "30s")]
+    pub shutdown_timeout: String,
+
+    /// Flush bytes to disk before a PATCH is acknowledged.
+    #[arg(long, env = "TUSKD_FSYNC", value_enum, default_value = "on")]
+    pub fsync: OnOff,
+
+    /// Log filter, e.g. info or tuskd=debug.
+    #[arg(long, env = "TUSKD_LOG", default_value = "info")]
+    pub log: String,
+}

@@ -1,0 +1,194 @@
+//! Validated configuration, built from the raw CLI. Every check on user-supplied settings lives
+//! here; the rest of the server takes `Config` as true.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::cli::{OnOff, ServeArgs};
+use crate::http::cors::Cors;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: String,
+    /// Starts and ends with `/`.
+    pub base_path: String,
+    pub data_dir: PathBuf,
+    pub max_size: Option<u64>,
+    pub expire_after: Option<Duration>,
+    pub cors: Cors,
+    pub behind_proxy: bool,
+    pub read_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub fsync: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {flag}: {reason}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub reason: String,
+}
+
+fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Defaults for everything, storing under `data_dir`: what `tuskd serve` does with no flags.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listen: "127.0.0.1:1080".into(),
+            base_path: "/files/".into(),
+            data_dir: data_dir.into(),
+            max_size: None,
+            expire_after: Some(Duration::from_secs(24 * 3600)),
+            cors: Cors {
+                allow_origin: None,
+                allow_credentials: false,
+            },
+            behind_proxy: false,
+            read_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+            fsync: true,
+        }
+    }
+
+    pub fn from_args(a: &ServeArgs) -> Result<Config, ConfigError> {
+        let allow_origin = match a.cors_allow_origin.as_deref() {
+            None | Some("") | Some(".*") | Some("*") => None,
+            Some(p) => Some(
+                Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| bad("--cors-allow-origin", e.to_string()))?,
+            ),
+        };
+        Ok(Config {
+            listen: a.listen.clone(),
+            base_path: base_path(&a.base_path)?,
+            data_dir: a.data_dir.clone(),
+            max_size: Some(size("--max-size", &a.max_size)?).filter(|&n| n > 0),
+            expire_after: Some(duration("--expire-after", &a.expire_after)?)
+                .filter(|d| !d.is_zero()),
+            cors: Cors {
+                allow_origin,
+                allow_credentials: a.cors_allow_credentials,
+            },
+            behind_proxy: a.behind_proxy,
+            read_timeout: positive("--read-timeout", &a.read_timeout)?,
+            shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
+            fsync: a.fsync == OnOff::On,
+        })
+    }
+}
+
+fn base_path(p: &str) -> Result<String, ConfigError> {
+    let ok = p.starts_with('/')
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        && !p.split('/').any(|seg| seg == "." || seg == "..");
+    if !ok {
+        return Err(bad(
+            "--base-path",
+            format!("{p:?} must be an absolute path of letters, digits and -._~"),
+        ));
+    }
+    Ok(if p.ends_with('/') {
+        p.to_owned()
+    } else {
+        format!("{p}/")
+    })
+}
+
+/// Sizes like `10GiB`, `512 MB`, `1048576`.
+pub fn size(flag: &'static str, s: &str) -> Result<u64, ConfigError> {
+    let n = parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| bad(flag, format!("{s:?}: {e}")))?;
+    if n > i64::MAX as u64 {
+        return Err(bad(flag, format!("{s:?} is too large")));
+    }
+    Ok(n)
+}
+
+/// Durations like `30s`, `24h`, `1h 30m`; a bare `0` means zero.
+pub fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s.trim()).map_err(|e| bad(flag, format!("{s:?}: {e}")))
+}
+
+fn positive(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
+    let d = duration(flag, s)?;
+    if d.is_zero() {
+        return Err(bad(flag, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["tuskd", "serve"];
+        argv.extend_from_slice(args);
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("clap accepts");
+        let crate::cli::Command::Serve(a) = cli.command;
+        Config::from_args(&a)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.base_path, "/files/");
+        assert_eq!(c.max_size, None);
+        assert_eq!(c.expire_after, Some(Duration::from_secs(86400)));
+        assert!(c.fsync);
+        assert!(c.cors.allow_origin.is_none());
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        let c = parse(&[
+            "--max-size",
+            "10GiB",
+            "--expire-after",
+            "0",
+            "--read-timeout",
+            "1m 30s",
+            "--fsync",
+            "off",
+            "--base-path",
+            "/up",
+        ])
+        .unwrap();
+        assert_eq!(c.max_size, Some(10 << 30));
+        assert_eq!(c.expire_after, None);
+        assert_eq!(c.read_timeout, Duration::from_secs(90));
+        assert!(!c.fsync);
+        assert_eq!(c.base_path, "/up/");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        for (args, flag) in [
+            (&["--max-size", "lots"][..], "--max-size"),
+            (&["--max-size=-1"][..], "--max-size"),
+            (&["--expire-after", "soon"][..], "--expire-after"),
+            (&["--read-timeout", "0"][..], "--read-timeout"),
+            (&["--base-path", "files"][..], "--base-path"),
+            (&["--base-path", "/a/../b"][..], "--base-path"),
+            (&["--cors-allow-origin", "("][..], "--cors-allow-origin"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.flag, flag, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The protocol error: every way a request can fail, its status, its `ERR_*` code, and the one
+//! place where an error becomes a response.
+//!
+//! Bodies are short text in tusd's form, `ERR_CODE: message`. Details of server-side failures go
+//! to the log only; the client sees a generic message.
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::http::body::{Body, full};
+use crate::meta::MetaError;
+use crate::storage::StorageError;
+use crate::upload::MetadataError;
+
+/// 460 is tus's own status for a checksum mismatch.
+pub const CHECKSUM_MISMATCH: u16 = 460;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("missing, invalid or unsupported Tus-Resumable header")]
+    UnsupportedVersion,
+    #[error("header {0} appears more than once")]
+    DuplicateHeader(&'static str),
+    #[error("header {0} is not valid text")]
+    UnreadableHeader(&'static str),
+    #[error("missing or invalid Upload-Length header: {0}")]
+    InvalidUploadLength(&'static str),
+    #[error("Upload-Defer-Length must be 1")]
+    InvalidDeferLength,
+    #[error("send either Upload-Length or Upload-Defer-Length, not both")]
+    AmbiguousLength,
+    #[error("Upload-Length may not change once it is set")]
+    LengthChange,
+    #[error("missing or invalid Upload-Offset header: {0}")]
+    InvalidOffset(&'static str),
+    #[error("{0}")]
+    InvalidMetadata(#[from] MetadataError),
+    #[error("invalid Upload-Concat header: {0}")]
+    InvalidConcat(String),
+    #[error("invalid Upload-Checksum header: {0}")]
+    InvalidChecksum(&'static str),
+    #[error("unsupported checksum algorithm {0:?}")]
+    UnsupportedChecksum(String),
+    #[error("checksum mismatch: the chunk was discarded")]
+    ChecksumMismatch,
+    #[error("Content-Type must be application/offset+octet-stream")]
+    InvalidContentType,
+    #[error("upload is larger than the maximum size")]
+    MaxSizeExceeded,
+    #[error("request body goes beyond the upload's length")]
+    SizeExceeded,
+    #[error("Upload-Offset {given} does not match the upload's offset {current}")]
+    MismatchedOffset { given: u64, current: u64 },
+    #[error("upload not found")]
+    NotFound,
+    #[error("upload has expired")]
+    Expired,
+    #[error("upload is in use by another request; try again")]
+    Locked,
+    #[error("a final upload cannot be modified")]
+    ModifyFinal,
+    #[error("{0} is not finished")]
+    NotFinished(&'static str),
+    #[error("upload has been interrupted by another request for this upload")]
+    Interrupted,
+    #[error("request has been interrupted because the server is shutting down")]
+    ShuttingDown,
+    #[error("timeout while reading the request body")]
+    ReadTimeout,
+    #[error("connection lost while reading the request body")]
+    ConnectionLost,
+    #[error("no such resource")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("requested range not satisfiable")]
+    RangeNotSatisfiable { length: u64 },
+    #[error("server storage is full")]
+    StorageFull,
+    #[error("internal server error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        use Error::*;
+        match self {
+            UnsupportedVersion => StatusCode::PRECONDITION_FAILED,
+            DuplicateHeader(_)
+            | UnreadableHeader(_)
+            | InvalidUploadLength(_)
+            | InvalidDeferLength
+            | AmbiguousLength
+            | LengthChange
+            | InvalidOffset(_)
+            | InvalidMetadata(_)
+            | InvalidConcat(_)
+            | InvalidChecksum(_)
+            | UnsupportedChecksum(_)
+            | NotFinished(_)
+            | Interrupted => StatusCode::BAD_REQUEST,
+            ChecksumMismatch => {
+                StatusCode::from_u16(CHECKSUM_MISMATCH).expect("460 is a valid status code")
+            }
+            InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MaxSizeExceeded | SizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            MismatchedOffset { .. } => StatusCode::CONFLICT,
+            NotFound | RouteNotFound => StatusCode::NOT_FOUND,
+            Expired => StatusCode::GONE,
+            Locked => StatusCode::LOCKED,
+            ModifyFinal | OriginNotAllowed => StatusCode::FORBIDDEN,
+            ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            // 5xx so that clients retry: tus clients do not retry most 4xx.
+            ReadTimeout | ConnectionLost | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use Error::*;
+        match self {
+            UnsupportedVersion => "ERR_UNSUPPORTED_VERSION",
+            DuplicateHeader(_) => "ERR_DUPLICATE_HEADER",
+            UnreadableHeader(_) => "ERR_INVALID_HEADER",
+            InvalidUploadLength(_) | LengthChange => "ERR_INVALID_UPLOAD_LENGTH",
+            InvalidDeferLength => "ERR_INVALID_UPLOAD_LENGTH_DEFER",
+            AmbiguousLength => "ERR_AMBIGUOUS_UPLOAD_LENGTH",
+            InvalidOffset(_) => "ERR_INVALID_OFFSET",
+            InvalidMetadata(_) => "ERR_INVALID_METADATA",
+            InvalidConcat(_) => "ERR_INVALID_CONCAT",
+            InvalidChecksum(_) => "ERR_INVALID_CHECKSUM",
+            UnsupportedChecksum(_) => "ERR_UNSUPPORTED_CHECKSUM_ALGORITHM",
+            ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
+            InvalidContentType => "ERR_INVALID_CONTENT_TYPE",
+            MaxSizeExceeded => "ERR_MAX_SIZE_EXCEEDED",
+            SizeExceeded => "ERR_UPLOAD_SIZE_EXCEEDED",
+            MismatchedOffset { .. } => "ERR_MISMATCHED_OFFSET",
+            NotFound => "ERR_UPLOAD_NOT_FOUND",
+            Expired => "ERR_UPLOAD_EXPIRED",
+            Locked => "ERR_UPLOAD_LOCKED",
+            ModifyFinal => "ERR_MODIFY_FINAL",
+            NotFinished(_) => "ERR_UPLOAD_NOT_FINISHED",
+            Interrupted => "ERR_UPLOAD_INTERRUPTED",
+            ShuttingDown => "ERR_SERVER_SHUTDOWN",
+            ReadTimeout => "ERR_READ_TIMEOUT",
+            ConnectionLost => "ERR_CONNECTION_RESET",
+            RouteNotFound => "ERR_NOT_FOUND",
+            MethodNotAllowed(_) => "ERR_METHOD_NOT_ALLOWED",
+            OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
+            RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",
+            StorageFull => "ERR_STORAGE_FULL",
+            Internal(_) => "ERR_INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The one place where an error becomes a response.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if let Error::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        } else if status.is_server_error() {
+            tracing::warn!(code = self.code(), "{self}");
+        } else {
+            tracing::debug!(code = self.code(), %status, "{self}");
+        }
+        let mut resp = Response::new(full(format!("{}: {}\n", self.code(), self)));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        match self {
+            Error::UnsupportedVersion => {
+                h.insert("tus-version", HeaderValue::from_static(crate::tus::VERSION));
+            }
+            Error::MethodNotAllowed(allow) => {
+                h.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Error::RangeNotSatisfiable { length } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                    h.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            // The body was not read to its end: the connection cannot be reused.
+            Error::ReadTimeout
+            | Error::ConnectionLost
+            | Error::Interrupted
+            | Error::ShuttingDown
+            | Error::SizeExceeded
+            | Error::InvalidContentType => {
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Full => Error::StorageFull,
+            other => Error::Internal(format!("storage: {other}")),
+        }
+    }
+}
+
+impl From<MetaError> for Error {
+    fn from(e: MetaError) -> Self {
+        Error::Internal(format!("metadata store: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let resp = Error::Internal("disk /secret/path exploded".into()).into_response();
+        assert_eq!(resp.status(), 500);
+        let body = format!("{:?}", resp.body());
+        assert!(!body.contains("secret"));
+    }
+
+    #[test]
+    fn checksum_mismatch_is_460() {
+        assert_eq!(Error::ChecksumMismatch.status().as_u16(), 460);
+    }
+
+    #[test]
+    fn unsupported_version_names_the_supported_one() {
+        let resp = Error::UnsupportedVersion.into_response();
+        assert_eq!(resp.status(), 412);
+        assert_eq!(resp.headers()["tus-version"], "1.0.0");
+    }
+}

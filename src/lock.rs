@@ -1,0 +1,170 @@
+//! Per-upload locks: one writer per upload at a time.
+//!
+//! A request that wants an upload another request holds first asks the holder to let go (by
+//! cancelling the holder's token), then waits for it. A holder that is streaming a body stops
+//! reading, commits what it has and releases; this is how a client that reconnects after a
+//! stall takes over from its own dead connection. Every holder's token is also a child of the
+//! server's shutdown token. HEAD and GET never lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::OwnedMutexGuard;
+use tokio_util::sync::CancellationToken;
+
+use crate::upload::UploadId;
+
+#[derive(Default)]
+struct Slot {
+    held: Arc<tokio::sync::Mutex<()>>,
+    /// The current holder's stop signal.
+    stop: Mutex<CancellationToken>,
+}
+
+#[derive(Clone)]
+pub struct Locks {
+    slots: Arc<Mutex<HashMap<UploadId, Arc<Slot>>>>,
+    shutdown: CancellationToken,
+    wait: Duration,
+}
+
+/// Holding this means holding the upload. `cancelled()` fires when someone asks us to let go.
+pub struct Guard {
+    id: UploadId,
+    slot: Arc<Slot>,
+    locks: Locks,
+    token: CancellationToken,
+    _held: Option<OwnedMutexGuard<()>>,
+}
+
+impl Guard {
+    /// Fires when a newer request for this upload, or shutdown, asks the holder to stop.
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        drop(self._held.take());
+        let mut slots = self.locks.slots.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this guard still know the slot: nobody waits, forget it.
+        if Arc::strong_count(&self.slot) == 2 {
+            slots.remove(&self.id);
+        }
+    }
+}
+
+impl Locks {
+    /// `wait` bounds how long a request waits for a holder to let go.
+    pub fn new(shutdown: CancellationToken, wait: Duration) -> Locks {
+        Locks {
+            slots: Arc::default(),
+            shutdown,
+            wait,
+        }
+    }
+
+    fn slot(&self, id: &UploadId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(id.clone()).or_default().clone()
+    }
+
+    fn guard(&self, id: &UploadId, slot: Arc<Slot>, held: OwnedMutexGuard<()>) -> Guard {
+        let token = self.shutdown.child_token();
+        *slot.stop.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        Guard {
+            id: id.clone(),
+            slot,
+            locks: self.clone(),
+            token,
+            _held: Some(held),
+        }
+    }
+
+    /// Takes the upload, asking a current holder to let go. `None` if it did not in time.
+    pub async fn acquire(&self, id: &UploadId) -> Option<Guard> {
+        let slot = self.slot(id);
+        if let Ok(held) = slot.held.clone().try_lock_owned() {
+            return Some(self.guard(id, slot, held));
+        }
+        slot.stop.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+        let held = tokio::time::timeout(self.wait, slot.held.clone().lock_owned()).await;
+        match held {
+            Ok(held) => Some(self.guard(id, slot, held)),
+            Err(_) => {
+                self.forget_if_idle(id, slot);
+                None
+            }
+        }
+    }
+
+    /// Takes the upload only if nobody holds it (background work never interrupts clients).
+    pub fn try_acquire(&self, id: &UploadId) -> Option<Guard> {
+        let slot = self.slot(id);
+        match slot.held.clone().try_lock_owned() {
+            Ok(held) => Some(self.guard(id, slot, held)),
+            Err(_) => {
+                self.forget_if_idle(id, slot);
+                None
+            }
+        }
+    }
+
+    fn forget_if_idle(&self, id: &UploadId, slot: Arc<Slot>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&slot) == 2 {
+            slots.remove(id);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn locks() -> Locks {
+        Locks::new(CancellationToken::new(), Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn a_new_request_asks_the_holder_to_let_go() {
+        let l = locks();
+        let id = UploadId::random();
+        let first = l.acquire(&id).await.unwrap();
+        let token = first.token();
+        let holder = tokio::spawn(async move {
+            token.cancelled().await;
+            drop(first);
+        });
+        let second = l.acquire(&id).await.expect("holder let go");
+        holder.await.unwrap();
+        assert!(!second.token().is_cancelled());
+        drop(second);
+        assert_eq!(l.len(), 0, "idle slots are forgotten");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_holder_that_never_lets_go_times_the_waiter_out() {
+        let l = locks();
+        let id = UploadId::random();
+        let _stuck = l.acquire(&id).await.unwrap();
+        assert!(l.acquire(&id).await.is_none());
+        assert!(l.try_acquire(&id).is_none());
+    }
+
+    #[tokio::test]
+    async fn shutdown_cancels_every_holder() {
+        let shutdown = CancellationToken::new();
+        let l = Locks::new(shutdown.clone(), Duration::from_secs(5));
+        let g = l.acquire(&UploadId::random()).await.unwrap();
+        shutdown.cancel();
+        assert!(g.token().is_cancelled());
+    }
+}

@@ -1,0 +1,424 @@
+//! `MetaStore` on SQLite: WAL mode, one writer connection and a few readers, all used from
+//! tokio's blocking pool so that a slow commit never stalls the async workers. Schema changes
+//! are numbered migrations applied in order, tracked by `PRAGMA user_version`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+
+use super::{MetaError, MetaStore};
+use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+
+/// Migration `i` takes the schema from user_version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: uploads.
+    "CREATE TABLE uploads (
+        id          TEXT PRIMARY KEY NOT NULL,
+        length      INTEGER,              -- NULL while deferred
+        offset      INTEGER NOT NULL,
+        metadata    TEXT,                 -- Upload-Metadata as received
+        concat      TEXT,                 -- Upload-Concat as received
+        partials    TEXT,                 -- final uploads: partial ids, space-separated
+        created_at  INTEGER NOT NULL,     -- unix ms
+        expires_at  INTEGER,              -- unix ms; NULL = never
+        state       TEXT NOT NULL DEFAULT 'active'
+    ) STRICT;
+    CREATE INDEX uploads_expiry ON uploads (state, expires_at) WHERE expires_at IS NOT NULL;",
+];
+
+const READERS: usize = 4;
+
+pub struct SqliteMeta {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<AtomicUsize>,
+}
+
+impl SqliteMeta {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// `durable` makes every commit reach the disk before it returns (synchronous=FULL).
+    pub fn open(path: &Path, durable: bool) -> Result<SqliteMeta, MetaError> {
+        let writer = Connection::open(path)?;
+        configure(&writer, durable)?;
+        migrate(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(Duration::from_secs(10))?;
+            readers.push(Mutex::new(r));
+        }
+        Ok(SqliteMeta {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        let conn = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| MetaError::Task(e.to_string()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        let readers = self.readers.clone();
+        let next = self.next_reader.clone();
+        tokio::task::spawn_blocking(move || {
+            // Take the first idle reader; if all are busy, queue on one in turn.
+            for r in readers.iter() {
+                if let Ok(c) = r.try_lock() {
+                    return f(&c);
+                }
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed) % readers.len();
+            let c = readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            f(&c)
+        })
+        .await
+        .map_err(|e| MetaError::Task(e.to_string()))?
+    }
+}
+
+fn configure(c: &Connection, durable: bool) -> Result<(), MetaError> {
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.busy_timeout(Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(c: &Connection) -> Result<(), MetaError> {
+    let version: usize =
+        c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(MetaError::Corrupt(format!(
+            "database schema version {version} is newer than this tuskd knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = c.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn from_ms(v: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
+}
+
+const COLUMNS: &str =
+    "id, length, offset, metadata, concat, partials, created_at, expires_at, state";
+
+fn row_to_upload(r: &Row<'_>) -> rusqlite::Result<Result<Upload, MetaError>> {
+    let id: String = r.get(0)?;
+    let length: Option<i64> = r.get(1)?;
+    let offset: i64 = r.get(2)?;
+    let metadata: Option<String> = r.get(3)?;
+    let concat_raw: Option<String> = r.get(4)?;
+    let partials: Option<String> = r.get(5)?;
+    let created_at: i64 = r.get(6)?;
+    let expires_at: Option<i64> = r.get(7)?;
+    let state: String = r.get(8)?;
+    Ok((|| {
+        let corrupt = |what: &str| MetaError::Corrupt(format!("upload {id}: {what}"));
+        let id = UploadId::parse(&id).ok_or_else(|| corrupt("id"))?;
+        let metadata = metadata
+            .map(|m| Metadata::parse(&m).map_err(|e| corrupt(&e.to_string())))
+            .transpose()?;
+        let concat = match (concat_raw.as_deref(), partials) {
+            (None, _) => Concat::None,
+            (Some("partial"), _) => Concat::Partial,
+            (Some(_), Some(p)) => Concat::Final(
+                p.split(' ')
+                    .map(|s| UploadId::parse(s).ok_or_else(|| corrupt("partials")))
+                    .collect::<Result<_, _>>()?,
+            ),
+            (Some(_), None) => return Err(corrupt("final upload without partials")),
+        };
+        let state = match state.as_str() {
+            "active" => State::Active,
+            "expired" => State::Expired,
+            _ => return Err(corrupt("state")),
+        };
+        Ok(Upload {
+            id,
+            length: length.map(|l| l as u64),
+            offset: offset as u64,
+            metadata,
+            concat,
+            concat_raw,
+            created_at: from_ms(created_at),
+            expires_at: expires_at.map(from_ms),
+            state,
+        })
+    })())
+}
+
+#[async_trait]
+impl MetaStore for SqliteMeta {
+    async fn insert(&self, u: &Upload) -> Result<(), MetaError> {
+        let u = u.clone();
+        self.write(move |c| {
+            let partials = match &u.concat {
+                Concat::Final(ids) => {
+                    Some(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(" "))
+                }
+                _ => None,
+            };
+            let state = match u.state {
+                State::Active => "active",
+                State::Expired => "expired",
+            };
+            let r = c.execute(
+                &format!(
+                    "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
+                params![
+                    u.id.as_str(),
+                    u.length.map(|l| l as i64),
+                    u.offset as i64,
+                    u.metadata.as_ref().map(|m| m.raw()),
+                    u.concat_raw,
+                    partials,
+                    ms(u.created_at),
+                    u.expires_at.map(ms),
+                    state,
+                ],
+            );
+            match r {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(MetaError::Exists(u.id.clone()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError> {
+        let id = id.clone();
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {COLUMNS} FROM uploads WHERE id = ?1"))?;
+            stmt.query_row([id.as_str()], row_to_upload)
+                .optional()?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn advance(
+        &self,
+        id: &UploadId,
+        expected: u64,
+        new: u64,
+        expires_at: Option<SystemTime>,
+    ) -> Result<bool, MetaError> {
+        let id = id.clone();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE uploads SET offset = ?3, expires_at = ?4
+                     WHERE id = ?1 AND offset = ?2 AND state = 'active'",
+                )?
+                .execute(params![
+                    id.as_str(),
+                    expected as i64,
+                    new as i64,
+                    expires_at.map(ms)
+                ])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn set_length(&self, id: &UploadId, length: u64) -> Result<bool, MetaError> {
+        let id = id.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE uploads SET length = ?2 WHERE id = ?1 AND length IS NULL AND offset <= ?2",
+                params![id.as_str(), length as i64],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn remove(&self, id: &UploadId) -> Result<bool, MetaError> {
+        let id = id.clone();
+        self.write(move |c| Ok(c.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])? == 1))
+            .await
+    }
+
+    async fn due_to_expire(
+        &self,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<UploadId>, MetaError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM uploads WHERE state = 'active' AND expires_at IS NOT NULL
+                 AND expires_at <= ?1 AND (length IS NULL OR offset < length)
+                 ORDER BY expires_at LIMIT ?2",
+            )?;
+            let ids = stmt
+                .query_map(params![ms(now), limit as i64], |r| r.get::<_, String>(0))?
+                .filter_map(|r| r.ok().and_then(|s| UploadId::parse(&s)))
+                .collect();
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn mark_expired(&self, id: &UploadId, at: SystemTime) -> Result<(), MetaError> {
+        let id = id.clone();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE uploads SET state = 'expired', expires_at = ?2 WHERE id = ?1",
+                params![id.as_str(), ms(at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, before: SystemTime) -> Result<usize, MetaError> {
+        self.write(move |c| {
+            Ok(c.execute(
+                "DELETE FROM uploads WHERE state = 'expired' AND expires_at < ?1",
+                [ms(before)],
+            )?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(id: &str) -> Upload {
+        Upload {
+            id: UploadId::parse(id).unwrap(),
+            length: Some(10),
+            offset: 0,
+            metadata: Some(Metadata::parse("name YQ==").unwrap()),
+            concat: Concat::None,
+            concat_raw: None,
+            created_at: from_ms(1_000),
+            expires_at: Some(from_ms(5_000)),
+            state: State::Active,
+        }
+    }
+
+    #[tokio::test]
+    async fn round_trip_and_compare_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteMeta::open(&dir.path().join("t.db"), true).unwrap();
+        let u = upload("abc");
+        db.insert(&u).await.unwrap();
+        assert!(matches!(db.insert(&u).await, Err(MetaError::Exists(_))));
+        assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
+        assert!(db.advance(&u.id, 0, 4, None).await.unwrap());
+        assert!(
+            !db.advance(&u.id, 0, 8, None).await.unwrap(),
+            "stale expected offset"
+        );
+        let got = db.get(&u.id).await.unwrap().unwrap();
+        assert_eq!((got.offset, got.expires_at), (4, None));
+        assert!(db.remove(&u.id).await.unwrap());
+        assert_eq!(db.get(&u.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn deferred_length_is_set_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
+        let mut u = upload("def");
+        u.length = None;
+        db.insert(&u).await.unwrap();
+        assert!(db.set_length(&u.id, 7).await.unwrap());
+        assert!(!db.set_length(&u.id, 9).await.unwrap());
+        assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
+    }
+
+    #[tokio::test]
+    async fn expiry_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
+        db.insert(&upload("old")).await.unwrap();
+        let mut fresh = upload("fresh");
+        fresh.expires_at = Some(from_ms(50_000));
+        db.insert(&fresh).await.unwrap();
+        let due = db.due_to_expire(from_ms(10_000), 10).await.unwrap();
+        assert_eq!(due, vec![UploadId::parse("old").unwrap()]);
+        db.mark_expired(&due[0], from_ms(10_000)).await.unwrap();
+        assert_eq!(
+            db.get(&due[0]).await.unwrap().unwrap().state,
+            State::Expired
+        );
+        assert!(
+            db.due_to_expire(from_ms(10_000), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(db.purge_expired(from_ms(20_000)).await.unwrap(), 1);
+        assert_eq!(db.get(&due[0]).await.unwrap(), None);
+    }
+
+    #[test]
+    fn reopening_keeps_schema_and_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            SqliteMeta::open(&path, true)
+                .unwrap()
+                .insert(&upload("keep"))
+                .await
+                .unwrap();
+            let db = SqliteMeta::open(&path, true).unwrap();
+            assert!(
+                db.get(&UploadId::parse("keep").unwrap())
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        });
+        let c = Connection::open(&path).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+}

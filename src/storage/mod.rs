@@ -1,0 +1,74 @@
+//! Storage: where upload bytes live. No HTTP types here.
+//!
+//! Contract for every backend (checked by `suite`):
+//! - `create` makes an empty upload; `appender(id, offset)` opens it for appending at `offset`,
+//!   discarding anything stored past `offset` that was never committed (a crash's leftovers).
+//! - An `Append` streams with constant memory: `write` may buffer a bounded amount, `commit`
+//!   makes everything written so far durable and returns the stored length, `rollback` throws
+//!   away everything since the last commit. Bytes written but never committed are not promised
+//!   to anyone; the caller records an offset only after `commit` returns it.
+//! - `concat` builds an upload from finished ones, in order, with bounded memory.
+//! - `read` streams a byte range of an upload; `delete` removes everything stored for it and
+//!   succeeds if there was nothing.
+
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::upload::UploadId;
+
+pub mod local;
+#[cfg(test)]
+mod suite;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("no space left on the storage device")]
+    Full,
+    #[error("no stored data for upload {0}")]
+    Missing(UploadId),
+    #[error("{0}")]
+    Io(io::Error),
+}
+
+impl From<io::Error> for StorageError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded {
+            StorageError::Full
+        } else {
+            StorageError::Io(e)
+        }
+    }
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    async fn create(&self, id: &UploadId) -> Result<(), StorageError>;
+
+    async fn appender(&self, id: &UploadId, offset: u64) -> Result<Box<dyn Append>, StorageError>;
+
+    /// Makes `id` the concatenation of `parts` (each with its length), in order.
+    async fn concat(&self, id: &UploadId, parts: &[(UploadId, u64)]) -> Result<(), StorageError>;
+
+    async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError>;
+
+    async fn delete(&self, id: &UploadId) -> Result<(), StorageError>;
+}
+
+/// An open append to one upload. Dropping it without `commit` loses the uncommitted bytes.
+#[async_trait]
+pub trait Append: Send {
+    async fn write(&mut self, data: Bytes) -> Result<(), StorageError>;
+
+    /// Makes everything written so far durable; returns the upload's stored length.
+    async fn commit(&mut self) -> Result<u64, StorageError>;
+
+    /// Discards everything written since the last commit.
+    async fn rollback(self: Box<Self>) -> Result<(), StorageError>;
+}

@@ -1,0 +1,83 @@
+//! Concatenation: a final upload made of finished partial uploads, in the order listed.
+//! The final upload is complete as soon as it is created (no `concatenation-unfinished`).
+
+use std::time::SystemTime;
+
+use super::{expiry, load};
+use crate::app::App;
+use crate::error::Error;
+use crate::lock::Guard;
+use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+
+pub async fn create_final(
+    app: &App,
+    parts: Vec<UploadId>,
+    concat_raw: String,
+    metadata: Option<Metadata>,
+) -> Result<Upload, Error> {
+    // Hold every partial while copying so none is changed or deleted under us. Locks are taken
+    // in id order so two concurrent finals over the same partials cannot deadlock.
+    let mut distinct = parts.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut _guards: Vec<Guard> = Vec::with_capacity(distinct.len());
+    for id in &distinct {
+        _guards.push(app.locks.acquire(id).await.ok_or(Error::Locked)?);
+    }
+
+    let mut sized = Vec::with_capacity(parts.len());
+    let mut total: u64 = 0;
+    for id in &parts {
+        let part = load(app, id).await.map_err(|e| match e {
+            Error::NotFound | Error::Expired => {
+                Error::InvalidConcat(format!("partial upload {id} does not exist"))
+            }
+            e => e,
+        })?;
+        if part.concat != Concat::Partial {
+            return Err(Error::InvalidConcat(format!(
+                "upload {id} is not a partial upload"
+            )));
+        }
+        let len = match part.length {
+            Some(len) if part.is_complete() => len,
+            _ => return Err(Error::NotFinished("a partial upload")),
+        };
+        total = total
+            .checked_add(len)
+            .filter(|&t| t <= i64::MAX as u64)
+            .ok_or(Error::MaxSizeExceeded)?;
+        sized.push((id.clone(), len));
+    }
+    if app.config.max_size.is_some_and(|max| total > max) {
+        return Err(Error::MaxSizeExceeded);
+    }
+
+    // Recorded at offset 0 first (and expiring), so a crash mid-copy leaves an upload that
+    // refuses PATCH and is swept later, never a final upload that claims bytes it lacks.
+    let mut upload = Upload {
+        id: UploadId::random(),
+        length: Some(total),
+        offset: 0,
+        metadata,
+        concat: Concat::Final(parts),
+        concat_raw: Some(concat_raw),
+        created_at: SystemTime::now(),
+        expires_at: expiry(app, total == 0),
+        state: State::Active,
+    };
+    app.meta.insert(&upload).await?;
+    app.storage.concat(&upload.id, &sized).await?;
+    if total > 0 {
+        if !app.meta.advance(&upload.id, 0, total, None).await? {
+            return Err(Error::Internal(format!(
+                "final upload {} changed during concatenation",
+                upload.id
+            )));
+        }
+        upload.offset = total;
+        upload.expires_at = None;
+    }
+    tracing::info!(id = %upload.id, length = total, parts = sized.len(), "final upload concatenated");
+    Ok(upload)
+}

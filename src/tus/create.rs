@@ -1,0 +1,90 @@
+//! POST: creation, creation-with-upload and creation-defer-length; final uploads of the
+//! concatenation extension are handed to `concat`.
+
+use std::time::SystemTime;
+
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use super::checksum::Expected;
+use super::{concat, expiry, ingest::ingest, put_expires, upload_url};
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::{Body, empty};
+use crate::http::headers as h;
+use crate::upload::{Concat, State, Upload, UploadId};
+
+pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let hs = req.headers();
+    let metadata = h::metadata(hs)?;
+    let concat = h::concat(hs, &app.config.base_path)?;
+    let has_data = h::is_offset_octet_stream(hs)?;
+    let body_len = http_body::Body::size_hint(req.body()).exact();
+    if !has_data && body_len != Some(0) {
+        // A body that is not declared as upload data is not ours to guess at.
+        return Err(Error::InvalidContentType);
+    }
+
+    let (concat, concat_raw) = match concat {
+        Some((Concat::Final(parts), raw)) => {
+            if has_data {
+                return Err(Error::ModifyFinal);
+            }
+            let upload = concat::create_final(app, parts, raw, metadata).await?;
+            return Ok(created(app, &req, &upload));
+        }
+        Some((c, raw)) => (c, Some(raw)),
+        None => (Concat::None, None),
+    };
+    let length = h::creation_length(hs)?;
+    if let (Some(max), Some(len)) = (app.config.max_size, length)
+        && len > max
+    {
+        return Err(Error::MaxSizeExceeded);
+    }
+    let checksum = h::single(hs, &h::UPLOAD_CHECKSUM)?
+        .map(Expected::parse)
+        .transpose()?;
+    if let (Some(len), Some(body_len)) = (length, body_len)
+        && body_len > len
+    {
+        return Err(Error::SizeExceeded);
+    }
+
+    let mut upload = Upload {
+        id: UploadId::random(),
+        length,
+        offset: 0,
+        metadata,
+        concat,
+        concat_raw,
+        created_at: SystemTime::now(),
+        expires_at: expiry(app, length == Some(0)),
+        state: State::Active,
+    };
+    app.storage.create(&upload.id).await?;
+    app.meta.insert(&upload).await?;
+    tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
+
+    if has_data {
+        let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
+        let (parts, body) = req.into_parts();
+        ingest(app, &mut upload, body, checksum, guard.token()).await?;
+        return Ok(created(app, &Request::from_parts(parts, ()), &upload));
+    }
+    Ok(created(app, &req, &upload))
+}
+
+/// C7/CW3/C9: 201 with Location, Upload-Offset and Upload-Expires.
+fn created<B>(app: &App, req: &Request<B>, upload: &Upload) -> Response<Body> {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::CREATED;
+    let hs = resp.headers_mut();
+    hs.insert(
+        header::LOCATION,
+        upload_url(app, req.headers(), req.uri(), &upload.id),
+    );
+    hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
+    put_expires(upload, hs);
+    resp
+}

@@ -1,0 +1,22 @@
+//! DELETE (termination): stops any running PATCH on the upload, forgets it, frees its storage.
+
+use http::{Response, StatusCode};
+
+use super::load;
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::{Body, empty};
+use crate::upload::UploadId;
+
+pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
+    let _guard = app.locks.acquire(id).await.ok_or(Error::Locked)?;
+    load(app, id).await?;
+    // Forget first: if storage deletion then fails, the id already answers 404 and the bytes
+    // are an orphan, never a half-present upload.
+    app.meta.remove(id).await?;
+    app.storage.delete(id).await?;
+    tracing::info!(%id, "upload terminated");
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    Ok(resp)
+}

@@ -1,0 +1,37 @@
+//! HEAD: where an upload stands. Never waits behind a running PATCH: it reads the last offset
+//! the writer committed.
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::{load, put_expires};
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::{Body, empty};
+use crate::http::headers as h;
+use crate::upload::UploadId;
+
+pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
+    let upload = load(app, id).await?;
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::OK;
+    let hs = resp.headers_mut();
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
+    match upload.length {
+        Some(len) => hs.insert(h::UPLOAD_LENGTH, h::number(len)),
+        None => hs.insert(h::UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
+    };
+    if let Some(v) = upload
+        .metadata
+        .as_ref()
+        .filter(|m| !m.is_empty())
+        .and_then(|m| h::echo(m.raw()))
+    {
+        hs.insert(h::UPLOAD_METADATA, v);
+    }
+    if let Some(v) = upload.concat_raw.as_deref().and_then(h::echo) {
+        hs.insert(h::UPLOAD_CONCAT, v);
+    }
+    put_expires(&upload, hs);
+    Ok(resp)
+}

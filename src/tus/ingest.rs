@@ -1,0 +1,145 @@
+//! Streaming a request body into an upload, shared by PATCH and creation-with-upload.
+//!
+//! The body goes to storage frame by frame; memory is the storage's one write buffer. Without a
+//! checksum, progress is committed every `CHECKPOINT_BYTES` or `CHECKPOINT_INTERVAL`, and
+//! whatever arrived before a dropped connection, a read timeout, a takeover or shutdown is
+//! committed too: nothing received is lost, and HEAD sees progress during a long PATCH. With a
+//! checksum nothing is committed until the whole chunk is in and verified; a mismatch or an
+//! incomplete chunk is rolled back.
+
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
+
+use super::checksum::Expected;
+use super::expiry;
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::{BodyReader, Read};
+use crate::storage::Append;
+use crate::upload::Upload;
+
+const CHECKPOINT_BYTES: u64 = 64 << 20;
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Appends `body` to `upload` at its offset. The caller holds the upload's lock; `stop` is the
+/// lock's token. On success `upload` carries the new offset and expiry.
+pub async fn ingest(
+    app: &App,
+    upload: &mut Upload,
+    body: Incoming,
+    checksum: Option<Expected>,
+    stop: CancellationToken,
+) -> Result<(), Error> {
+    // How many bytes this request may add.
+    let room = match (upload.length, app.config.max_size) {
+        (Some(len), _) => len - upload.offset,
+        (None, Some(max)) => max.saturating_sub(upload.offset),
+        (None, None) => i64::MAX as u64 - upload.offset,
+    };
+    let deferred = upload.length.is_none();
+    let too_much = move || {
+        if deferred {
+            Error::MaxSizeExceeded
+        } else {
+            Error::SizeExceeded
+        }
+    };
+    let declared = http_body::Body::size_hint(&body).exact();
+    if declared.is_some_and(|n| n > room) {
+        return Err(too_much());
+    }
+    if declared == Some(0) {
+        return Ok(());
+    }
+
+    let mut reader = BodyReader::new(body, app.config.read_timeout, stop);
+    let mut append = app.storage.appender(&upload.id, upload.offset).await?;
+    let mut hasher = checksum.as_ref().map(Expected::hasher);
+    let start = upload.offset;
+    let mut received = 0u64;
+    let mut last_checkpoint = Instant::now();
+
+    let stopped_by: Option<Error> = loop {
+        match reader.next().await {
+            Read::Data(mut data) => {
+                let left = room - received;
+                let overflow = data.len() as u64 > left;
+                if overflow {
+                    data.truncate(left as usize);
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&data);
+                }
+                received += data.len() as u64;
+                if let Err(e) = append.write(data).await {
+                    break Some(e.into());
+                }
+                if overflow {
+                    break Some(too_much());
+                }
+                if hasher.is_none()
+                    // upload.offset is what the last checkpoint recorded.
+                    && (start + received - upload.offset >= CHECKPOINT_BYTES
+                        || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL)
+                {
+                    checkpoint(app, upload, append.as_mut()).await?;
+                    last_checkpoint = Instant::now();
+                }
+            }
+            Read::End(_) => break None,
+            Read::TimedOut => break Some(Error::ReadTimeout),
+            Read::Lost => break Some(Error::ConnectionLost),
+            Read::Cancelled => {
+                break Some(if app.shutdown.is_cancelled() {
+                    Error::ShuttingDown
+                } else {
+                    Error::Interrupted
+                });
+            }
+        }
+    };
+
+    match (checksum, hasher) {
+        (Some(expected), Some(hasher)) => {
+            if stopped_by.is_none() && hasher.finish() == expected.digest {
+                checkpoint(app, upload, append.as_mut()).await?;
+                return Ok(());
+            }
+            append.rollback().await?;
+            Err(stopped_by.unwrap_or(Error::ChecksumMismatch))
+        }
+        _ => {
+            // Keep everything that arrived, whatever stopped the body.
+            checkpoint(app, upload, append.as_mut()).await?;
+            if let Some(e) = &stopped_by {
+                tracing::info!(id = %upload.id, offset = upload.offset, "body stopped early: {e}");
+            }
+            stopped_by.map_or(Ok(()), Err)
+        }
+    }
+}
+
+/// Makes what was written durable, then records the new offset (compare-and-set).
+async fn checkpoint(app: &App, upload: &mut Upload, append: &mut dyn Append) -> Result<(), Error> {
+    let new_offset = append.commit().await?;
+    if new_offset == upload.offset {
+        return Ok(());
+    }
+    let complete = upload.length == Some(new_offset);
+    let expires_at = expiry(app, complete);
+    if !app
+        .meta
+        .advance(&upload.id, upload.offset, new_offset, expires_at)
+        .await?
+    {
+        return Err(Error::Internal(format!(
+            "offset of {} changed under its lock (expected {})",
+            upload.id, upload.offset
+        )));
+    }
+    upload.offset = new_offset;
+    upload.expires_at = expires_at;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The tus protocol: dispatch of a routed request to its handler (one file per request kind),
+//! and the pieces every handler shares: loading an upload, its headers, its URL and expiry.
+
+use std::time::SystemTime;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::Body;
+use crate::http::headers::{self as h, check_tus_resumable};
+use crate::http::route::{Route, route};
+use crate::upload::{Upload, UploadId};
+
+pub mod checksum;
+mod concat;
+mod create;
+mod delete;
+mod get;
+mod head;
+mod ingest;
+mod options;
+mod patch;
+
+/// The protocol version tuskd speaks.
+pub const VERSION: &str = "1.0.0";
+
+/// Handles one request end to end; never fails (errors become responses here).
+pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let method = match h::method_override(req.headers()) {
+        Ok(m) => m.unwrap_or_else(|| req.method().clone()),
+        Err(e) => return finish(&app, e.into_response(), None, req.method(), false),
+    };
+    let preflight = method == Method::OPTIONS && crate::http::cors::is_preflight(req.headers());
+    let origin = match origin {
+        Some(o) if !o.to_str().is_ok_and(|s| app.config.cors.allows(s)) => {
+            return finish(
+                &app,
+                Error::OriginNotAllowed.into_response(),
+                None,
+                &method,
+                preflight,
+            );
+        }
+        o => o,
+    };
+    let resp = match dispatch(&app, req, &method).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    finish(&app, resp, origin.as_ref(), &method, preflight)
+}
+
+/// Headers every response carries.
+fn finish(
+    app: &App,
+    mut resp: Response<Body>,
+    origin: Option<&HeaderValue>,
+    method: &Method,
+    preflight: bool,
+) -> Response<Body> {
+    let hs = resp.headers_mut();
+    hs.insert(h::TUS_RESUMABLE, HeaderValue::from_static(VERSION));
+    hs.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(origin) = origin {
+        app.config.cors.decorate(origin, method, preflight, hs);
+    }
+    resp
+}
+
+async fn dispatch(
+    app: &App,
+    req: Request<Incoming>,
+    method: &Method,
+) -> Result<Response<Body>, Error> {
+    let route = route(method, req.uri().path(), &app.config.base_path)?;
+    if !matches!(route, Route::Options | Route::Get(_)) {
+        check_tus_resumable(req.headers())?;
+    }
+    match route {
+        Route::Options => Ok(options::handle(app)),
+        Route::Create => create::handle(app, req).await,
+        Route::Head(id) => head::handle(app, &id).await,
+        Route::Patch(id) => patch::handle(app, req, id).await,
+        Route::Delete(id) => delete::handle(app, &id).await,
+        Route::Get(id) => get::handle(app, req.headers(), &id).await,
+    }
+}
+
+/// Loads an upload a client names: 404 if unknown, 410 if it expired.
+async fn load(app: &App, id: &UploadId) -> Result<Upload, Error> {
+    let upload = app.meta.get(id).await?.ok_or(Error::NotFound)?;
+    if upload.is_expired_at(SystemTime::now()) {
+        return Err(Error::Expired);
+    }
+    Ok(upload)
+}
+
+/// When an unfinished upload touched now would expire.
+fn expiry(app: &App, upload_complete: bool) -> Option<SystemTime> {
+    if upload_complete {
+        return None;
+    }
+    app.config.expire_after.map(|d| SystemTime::now() + d)
+}
+
+/// Upload-Expires, if the upload is going to expire.
+fn put_expires(upload: &Upload, out: &mut HeaderMap) {
+    if let Some(t) = upload.expires_at.filter(|_| !upload.is_complete()) {
+        out.insert(h::UPLOAD_EXPIRES, h::http_date(t));
+    }
+}
+
+/// The URL of an upload: absolute when the request names a valid host, else relative.
+fn upload_url(app: &App, req: &HeaderMap, uri: &http::Uri, id: &UploadId) -> HeaderValue {
+    let mut scheme = uri.scheme_str().unwrap_or("http").to_owned();
+    let mut host = req
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
+    if app.config.behind_proxy {
+        let first = |name: &str| {
+            req.get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_owned())
+        };
+        if let Some(h) = first("x-forwarded-host") {
+            host = Some(h);
+        }
+        if let Some(p) = first("x-forwarded-proto") {
+            scheme = p;
+        }
+        if let Some(fwd) = first("forwarded") {
+            for pair in fwd.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    let v = v.trim_matches('"');
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "host" => host = Some(v.to_owned()),
+                        "proto" => scheme = v.to_ascii_lowercase(),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let path = format!("{}{}", app.config.base_path, id);
+    let valid_host = host.filter(|h| {
+        h.parse::<http::uri::Authority>()
+            .is_ok_and(|a| !a.as_str().contains('@'))
+    });
+    let url = match valid_host {
+        Some(host) if scheme == "http" || scheme == "https" => format!("{scheme}://{host}{path}"),
+        _ => path,
+    };
+    HeaderValue::from_str(&url).expect("an URL of validated parts is a valid header")
+}

@@ -1,0 +1,78 @@
+//! PATCH: append the body at the client's offset. Takes the upload's lock (asking a stalled
+//! holder to let go), checks the offset, settles a deferred length, then streams.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::checksum::Expected;
+use super::{ingest::ingest, load, put_expires};
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::{Body, empty};
+use crate::http::headers as h;
+use crate::upload::{Upload, UploadId};
+
+pub async fn handle(
+    app: &App,
+    req: Request<Incoming>,
+    id: UploadId,
+) -> Result<Response<Body>, Error> {
+    let hs = req.headers();
+    if !h::is_offset_octet_stream(hs)? {
+        return Err(Error::InvalidContentType);
+    }
+    let offset = h::upload_offset(hs)?;
+    let declared_length = h::upload_length(hs)?;
+    let checksum = h::single(hs, &h::UPLOAD_CHECKSUM)?
+        .map(Expected::parse)
+        .transpose()?;
+
+    let guard = app.locks.acquire(&id).await.ok_or(Error::Locked)?;
+    let mut upload = load(app, &id).await?;
+    if upload.is_final() {
+        return Err(Error::ModifyFinal);
+    }
+    if offset != upload.offset {
+        return Err(Error::MismatchedOffset {
+            given: offset,
+            current: upload.offset,
+        });
+    }
+    if let Some(length) = declared_length {
+        settle_length(app, &mut upload, length).await?;
+    }
+    ingest(app, &mut upload, req.into_body(), checksum, guard.token()).await?;
+
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut()
+        .insert(h::UPLOAD_OFFSET, h::number(upload.offset));
+    put_expires(&upload, resp.headers_mut());
+    Ok(resp)
+}
+
+/// P9/D2: a deferred length is set once, by a PATCH; after that it may only be repeated.
+async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<(), Error> {
+    match upload.length {
+        Some(known) if known == length => Ok(()),
+        Some(_) => Err(Error::LengthChange),
+        None => {
+            if length < upload.offset {
+                return Err(Error::InvalidUploadLength(
+                    "smaller than what was already uploaded",
+                ));
+            }
+            if app.config.max_size.is_some_and(|max| length > max) {
+                return Err(Error::MaxSizeExceeded);
+            }
+            if !app.meta.set_length(&upload.id, length).await? {
+                return Err(Error::Internal(format!(
+                    "could not set the length of {}",
+                    upload.id
+                )));
+            }
+            upload.length = Some(length);
+            Ok(())
+        }
+    }
+}
