@@ -169,7 +169,8 @@ impl Error {
         let mut resp = Response::new(full(format!("{}: {}\n", self.code(), self)));
         *resp.status_mut() = status;
         if status.as_u16() == CHECKSUM_MISMATCH {
-            resp.extensions_mut().insert(hyper::ext::ReasonPhrase::from_static(b"Checksum Mismatch"));
+            resp.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(b"Checksum Mismatch"));
         }
         let h = resp.headers_mut();
         h.insert(

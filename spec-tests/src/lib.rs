@@ -48,7 +48,9 @@ impl Resp {
     }
 
     pub fn offset(&self) -> u64 {
-        self.header("upload-offset").and_then(|v| v.parse().ok()).expect("Upload-Offset")
+        self.header("upload-offset")
+            .and_then(|v| v.parse().ok())
+            .expect("Upload-Offset")
     }
 
     pub fn location(&self) -> &str {
@@ -72,7 +74,9 @@ pub fn default_config(dir: &std::path::Path) -> tuskd::Config {
 }
 
 pub fn external_url() -> Option<String> {
-    std::env::var("TUSKD_SPEC_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("TUSKD_SPEC_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// The server every test uses by default.
@@ -97,10 +101,19 @@ fn client() -> Client<HttpConnector, Full<Bytes>> {
 }
 
 async fn start_in_process(adjust: impl FnOnce(&mut tuskd::Config)) -> Server {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    start_in_dir(tempfile::tempdir().expect("temp dir"), adjust).await
+}
+
+/// An in-process server on an existing data directory (e.g. one `stop` handed back).
+pub async fn start_in_dir(
+    tmp: tempfile::TempDir,
+    adjust: impl FnOnce(&mut tuskd::Config),
+) -> Server {
     let mut config = default_config(tmp.path());
     adjust(&mut config);
-    let listener = tokio::net::TcpListener::bind(&config.listen).await.expect("bind");
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let endpoint = format!("http://{addr}{}", config.base_path);
     let app = tuskd::App::open(config).expect("open app");
@@ -112,13 +125,29 @@ async fn start_in_process(adjust: impl FnOnce(&mut tuskd::Config)) -> Server {
         .await
         .expect("server runs");
     });
-    Server { endpoint, client: client(), _tmp: Some(tmp), shutdown: Some(tx), task: Some(task) }
+    Server {
+        endpoint,
+        client: client(),
+        _tmp: Some(tmp),
+        shutdown: Some(tx),
+        task: Some(task),
+    }
 }
 
 impl Server {
     fn external(endpoint: String) -> Server {
-        let endpoint = if endpoint.ends_with('/') { endpoint } else { format!("{endpoint}/") };
-        Server { endpoint, client: client(), _tmp: None, shutdown: None, task: None }
+        let endpoint = if endpoint.ends_with('/') {
+            endpoint
+        } else {
+            format!("{endpoint}/")
+        };
+        Server {
+            endpoint,
+            client: client(),
+            _tmp: None,
+            shutdown: None,
+            task: None,
+        }
     }
 
     /// The data directory of an in-process server.
@@ -126,14 +155,16 @@ impl Server {
         self._tmp.as_ref().map(|t| t.path())
     }
 
-    /// Stops an in-process server the way SIGTERM does and waits for it to finish.
-    pub async fn stop(mut self) {
+    /// Stops an in-process server the way SIGTERM does, waits for it to finish, and hands
+    /// back its data directory.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("server task");
         }
+        self._tmp.take()
     }
 
     /// An absolute URL for a path or URL the server handed out.
@@ -142,7 +173,10 @@ impl Server {
             return location.to_owned();
         }
         let origin_end = self.endpoint.find("://").map(|i| i + 3).unwrap_or(0);
-        let host_end = self.endpoint[origin_end..].find('/').map(|i| i + origin_end).unwrap_or(self.endpoint.len());
+        let host_end = self.endpoint[origin_end..]
+            .find('/')
+            .map(|i| i + origin_end)
+            .unwrap_or(self.endpoint.len());
         format!("{}{}", &self.endpoint[..host_end], location)
     }
 
@@ -158,7 +192,13 @@ impl Server {
     }
 
     /// Sends a request; headers are appended, so a name may repeat.
-    pub async fn send(&self, method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
         let mut req = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(self.url(url))
@@ -173,11 +213,16 @@ impl Server {
         let resp = self.client.request(req).await.expect("response");
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
-        Resp { status: parts.status, headers: parts.headers, body }
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn options(&self) -> Resp {
-        self.send("OPTIONS", &self.endpoint.clone(), &[], Bytes::new()).await
+        self.send("OPTIONS", &self.endpoint.clone(), &[], Bytes::new())
+            .await
     }
 
     /// POST with `Tus-Resumable` and the given extra headers.
@@ -189,20 +234,29 @@ impl Server {
 
     /// Creates an upload of `length` bytes and returns its absolute URL.
     pub async fn create(&self, length: u64) -> String {
-        let r = self.post(&[("Upload-Length", &length.to_string())], Bytes::new()).await;
+        let r = self
+            .post(&[("Upload-Length", &length.to_string())], Bytes::new())
+            .await;
         assert_eq!(r.status, 201, "create: {}", r.text());
         self.url(r.location())
     }
 
     pub async fn head(&self, url: &str) -> Resp {
-        self.send("HEAD", url, &[("Tus-Resumable", "1.0.0")], Bytes::new()).await
+        self.send("HEAD", url, &[("Tus-Resumable", "1.0.0")], Bytes::new())
+            .await
     }
 
     pub async fn patch(&self, url: &str, offset: u64, data: impl Into<Bytes>) -> Resp {
         self.patch_with(url, offset, &[], data).await
     }
 
-    pub async fn patch_with(&self, url: &str, offset: u64, extra: &[(&str, &str)], data: impl Into<Bytes>) -> Resp {
+    pub async fn patch_with(
+        &self,
+        url: &str,
+        offset: u64,
+        extra: &[(&str, &str)],
+        data: impl Into<Bytes>,
+    ) -> Resp {
         let off = offset.to_string();
         let mut h = vec![
             ("Tus-Resumable", "1.0.0"),
@@ -214,7 +268,8 @@ impl Server {
     }
 
     pub async fn delete(&self, url: &str) -> Resp {
-        self.send("DELETE", url, &[("Tus-Resumable", "1.0.0")], Bytes::new()).await
+        self.send("DELETE", url, &[("Tus-Resumable", "1.0.0")], Bytes::new())
+            .await
     }
 
     pub async fn get(&self, url: &str, extra: &[(&str, &str)]) -> Resp {
@@ -234,7 +289,13 @@ impl Server {
     /// Opens a raw connection and sends the head of a PATCH declaring `content_length` bytes
     /// plus `first` of them, leaving the request unfinished. The stream is returned for the
     /// test to stall, continue or drop.
-    pub async fn open_patch(&self, url: &str, offset: u64, content_length: u64, first: &[u8]) -> TcpStream {
+    pub async fn open_patch(
+        &self,
+        url: &str,
+        offset: u64,
+        content_length: u64,
+        first: &[u8],
+    ) -> TcpStream {
         let mut s = TcpStream::connect(self.host_port()).await.expect("connect");
         let path = path_of(&self.url(url));
         let head = format!(
@@ -249,7 +310,12 @@ impl Server {
     }
 
     /// Polls HEAD until `want` holds, for up to `limit`; returns the last response.
-    pub async fn head_until(&self, url: &str, limit: Duration, want: impl Fn(&Resp) -> bool) -> Resp {
+    pub async fn head_until(
+        &self,
+        url: &str,
+        limit: Duration,
+        want: impl Fn(&Resp) -> bool,
+    ) -> Resp {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let r = self.head(url).await;
@@ -286,7 +352,9 @@ pub fn path_of(url: &str) -> String {
 
 /// Deterministic test bytes.
 pub fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 pub fn b64(s: &[u8]) -> String {

@@ -13,7 +13,12 @@ async fn g1_upload_offset_is_a_non_negative_integer() {
     let url = s.create(10).await;
     let r = s.patch(&url, 0, &b"abc"[..]).await;
     assert_eq!(r.header("upload-offset"), Some("3"));
-    assert!(r.header("upload-offset").unwrap().bytes().all(|b| b.is_ascii_digit()));
+    assert!(
+        r.header("upload-offset")
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    );
 }
 
 #[tokio::test]
@@ -22,7 +27,18 @@ async fn g1_negative_upload_offset_is_rejected() {
     let url = s.create(10).await;
     let r = s.patch(&url, 0, Bytes::new()).await;
     assert_eq!(r.status, 204);
-    let r = s.send("PATCH", &url, &[("Tus-Resumable", "1.0.0"), ("Upload-Offset", "-1"), ("Content-Type", "application/offset+octet-stream")], &b"a"[..]).await;
+    let r = s
+        .send(
+            "PATCH",
+            &url,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Offset", "-1"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"a"[..],
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(s.head(&url).await.offset(), 0);
 }
@@ -47,7 +63,12 @@ async fn g3_tus_version_lists_1_0_0() {
 async fn g4_every_response_carries_tus_resumable() {
     let s = start().await;
     let url = s.create(5).await;
-    for r in [s.options().await, s.head(&url).await, s.patch(&url, 0, &b"ab"[..]).await, s.head(&missing(&s)).await] {
+    for r in [
+        s.options().await,
+        s.head(&url).await,
+        s.patch(&url, 0, &b"ab"[..]).await,
+        s.head(&missing(&s)).await,
+    ] {
         assert_eq!(r.header("tus-resumable"), Some("1.0.0"), "{:?}", r.status);
     }
     let r = s.post(&[("Upload-Length", "1")], Bytes::new()).await;
@@ -59,7 +80,14 @@ async fn g4_every_response_carries_tus_resumable() {
 #[tokio::test]
 async fn g5_unsupported_version_is_412_with_tus_version() {
     let s = start().await;
-    let r = s.send("POST", &s.endpoint.clone(), &[("Tus-Resumable", "0.2.2"), ("Upload-Length", "5")], Bytes::new()).await;
+    let r = s
+        .send(
+            "POST",
+            &s.endpoint.clone(),
+            &[("Tus-Resumable", "0.2.2"), ("Upload-Length", "5")],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 412);
     assert_eq!(r.header("tus-version"), Some("1.0.0"));
 }
@@ -68,31 +96,71 @@ async fn g5_unsupported_version_is_412_with_tus_version() {
 async fn g5_missing_version_is_412_and_nothing_is_processed() {
     let s = start().await;
     let url = s.create(5).await;
-    let r = s.send("PATCH", &url, &[("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream")], &b"abc"[..]).await;
+    let r = s
+        .send(
+            "PATCH",
+            &url,
+            &[
+                ("Upload-Offset", "0"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.status, 412);
-    assert_eq!(s.head(&url).await.offset(), 0, "the request must not be processed");
+    assert_eq!(
+        s.head(&url).await.offset(),
+        0,
+        "the request must not be processed"
+    );
     let r = s.send("DELETE", &url, &[], Bytes::new()).await;
     assert_eq!(r.status, 412);
-    assert_eq!(s.head(&url).await.status, 200, "the upload must still exist");
+    assert_eq!(
+        s.head(&url).await.status,
+        200,
+        "the upload must still exist"
+    );
 }
 
 #[tokio::test]
 async fn g6_tus_extension_lists_what_is_supported() {
     let s = start().await;
     let r = s.options().await;
-    let ext: Vec<&str> = r.header("tus-extension").unwrap().split(',').map(str::trim).collect();
-    for e in ["creation", "creation-with-upload", "creation-defer-length", "termination", "checksum", "concatenation"] {
+    let ext: Vec<&str> = r
+        .header("tus-extension")
+        .unwrap()
+        .split(',')
+        .map(str::trim)
+        .collect();
+    for e in [
+        "creation",
+        "creation-with-upload",
+        "creation-defer-length",
+        "termination",
+        "checksum",
+        "concatenation",
+    ] {
         assert!(ext.contains(&e), "missing {e} in {ext:?}");
     }
-    assert!(!ext.contains(&"concatenation-unfinished"), "not supported, must not be advertised");
+    assert!(
+        !ext.contains(&"concatenation-unfinished"),
+        "not supported, must not be advertised"
+    );
 }
 
 #[tokio::test]
 async fn g7_tus_max_size_is_advertised_when_set() {
-    let Some(s) = start_with(|c| c.max_size = Some(12345)).await else { return };
+    let Some(s) = start_with(|c| c.max_size = Some(12345)).await else {
+        return;
+    };
     assert_eq!(s.options().await.header("tus-max-size"), Some("12345"));
-    let Some(s) = start_with(|c| c.max_size = None).await else { return };
-    assert!(!s.options().await.has("tus-max-size"), "no limit, no header");
+    let Some(s) = start_with(|c| c.max_size = None).await else {
+        return;
+    };
+    assert!(
+        !s.options().await.has("tus-max-size"),
+        "no limit, no header"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +168,17 @@ async fn g8_method_override_turns_post_into_patch() {
     let s = start().await;
     let url = s.create(5).await;
     let r = s
-        .send("POST", &url, &[("Tus-Resumable", "1.0.0"), ("X-HTTP-Method-Override", "PATCH"), ("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream")], &b"hello"[..])
+        .send(
+            "POST",
+            &url,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("X-HTTP-Method-Override", "PATCH"),
+                ("Upload-Offset", "0"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"hello"[..],
+        )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.offset(), 5);
@@ -110,7 +188,17 @@ async fn g8_method_override_turns_post_into_patch() {
 async fn g8_method_override_turns_post_into_delete() {
     let s = start().await;
     let url = s.create(5).await;
-    let r = s.send("POST", &url, &[("Tus-Resumable", "1.0.0"), ("X-HTTP-Method-Override", "DELETE")], Bytes::new()).await;
+    let r = s
+        .send(
+            "POST",
+            &url,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("X-HTTP-Method-Override", "DELETE"),
+            ],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 204);
     assert_eq!(s.head(&url).await.status, 404);
 }
@@ -135,7 +223,14 @@ async fn o1_options_on_an_upload_url_works_too() {
 #[tokio::test]
 async fn o2_options_ignores_tus_resumable() {
     let s = start().await;
-    let r = s.send("OPTIONS", &s.endpoint.clone(), &[("Tus-Resumable", "0.0.1")], Bytes::new()).await;
+    let r = s
+        .send(
+            "OPTIONS",
+            &s.endpoint.clone(),
+            &[("Tus-Resumable", "0.0.1")],
+            Bytes::new(),
+        )
+        .await;
     assert!(r.status.is_success(), "{}", r.status);
 }
 
@@ -143,9 +238,16 @@ async fn o2_options_ignores_tus_resumable() {
 async fn o4_checksum_algorithms_are_listed_with_sha1() {
     let s = start().await;
     let r = s.options().await;
-    let algs: Vec<&str> = r.header("tus-checksum-algorithm").unwrap().split(',').collect();
+    let algs: Vec<&str> = r
+        .header("tus-checksum-algorithm")
+        .unwrap()
+        .split(',')
+        .collect();
     assert!(algs.contains(&"sha1"));
-    assert!(algs.iter().all(|a| a.chars().all(|c| !c.is_ascii_uppercase())));
+    assert!(
+        algs.iter()
+            .all(|a| a.chars().all(|c| !c.is_ascii_uppercase()))
+    );
 }
 
 #[tokio::test]
@@ -208,7 +310,18 @@ async fn p1_patch_applies_bytes_at_the_offset() {
 async fn p2_wrong_content_type_is_415() {
     let s = start().await;
     let url = s.create(3).await;
-    let r = s.send("PATCH", &url, &[("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0"), ("Content-Type", "application/octet-stream")], &b"abc"[..]).await;
+    let r = s
+        .send(
+            "PATCH",
+            &url,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Offset", "0"),
+                ("Content-Type", "application/octet-stream"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.status, 415);
     assert_eq!(s.head(&url).await.offset(), 0);
 }
@@ -217,7 +330,14 @@ async fn p2_wrong_content_type_is_415() {
 async fn p2_missing_content_type_is_415() {
     let s = start().await;
     let url = s.create(3).await;
-    let r = s.send("PATCH", &url, &[("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0")], &b"abc"[..]).await;
+    let r = s
+        .send(
+            "PATCH",
+            &url,
+            &[("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0")],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.status, 415);
 }
 
@@ -239,7 +359,17 @@ async fn p3_offset_mismatch_is_409_and_changes_nothing() {
 async fn p3_missing_upload_offset_is_400() {
     let s = start().await;
     let url = s.create(3).await;
-    let r = s.send("PATCH", &url, &[("Tus-Resumable", "1.0.0"), ("Content-Type", "application/offset+octet-stream")], &b"abc"[..]).await;
+    let r = s
+        .send(
+            "PATCH",
+            &url,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.text().starts_with("ERR_INVALID_OFFSET"));
 }
@@ -321,7 +451,9 @@ async fn patch_on_a_complete_upload_with_data_is_413() {
 async fn duplicate_upload_offset_headers_are_400() {
     let s = start().await;
     let url = s.create(5).await;
-    let r = s.patch_with(&url, 0, &[("Upload-Offset", "0")], &b"abc"[..]).await;
+    let r = s
+        .patch_with(&url, 0, &[("Upload-Offset", "0")], &b"abc"[..])
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("ERR_DUPLICATE_HEADER"), "{}", r.text());
     assert_eq!(s.head(&url).await.offset(), 0);
@@ -331,7 +463,9 @@ async fn duplicate_upload_offset_headers_are_400() {
 async fn unknown_methods_are_405_with_allow() {
     let s = start().await;
     let url = s.create(1).await;
-    let r = s.send("PUT", &url, &[("Tus-Resumable", "1.0.0")], Bytes::new()).await;
+    let r = s
+        .send("PUT", &url, &[("Tus-Resumable", "1.0.0")], Bytes::new())
+        .await;
     assert_eq!(r.status, 405);
     assert!(r.header("allow").unwrap().contains("PATCH"));
 }
@@ -340,6 +474,10 @@ async fn unknown_methods_are_405_with_allow() {
 async fn errors_are_short_text_with_a_code() {
     let s = start().await;
     let r = s.patch(&missing(&s), 0, &b"abc"[..]).await;
-    assert!(r.text().starts_with("ERR_UPLOAD_NOT_FOUND: "), "{}", r.text());
+    assert!(
+        r.text().starts_with("ERR_UPLOAD_NOT_FOUND: "),
+        "{}",
+        r.text()
+    );
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
 }

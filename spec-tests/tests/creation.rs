@@ -6,7 +6,14 @@ use spec_tests::*;
 #[tokio::test]
 async fn c1_creation_is_advertised() {
     let s = start().await;
-    assert!(s.options().await.header("tus-extension").unwrap().split(',').any(|e| e == "creation"));
+    assert!(
+        s.options()
+            .await
+            .header("tus-extension")
+            .unwrap()
+            .split(',')
+            .any(|e| e == "creation")
+    );
 }
 
 #[tokio::test]
@@ -28,7 +35,12 @@ async fn c3_defer_length_other_than_1_is_400() {
 #[tokio::test]
 async fn c3_length_and_defer_together_are_400() {
     let s = start().await;
-    let r = s.post(&[("Upload-Length", "5"), ("Upload-Defer-Length", "1")], Bytes::new()).await;
+    let r = s
+        .post(
+            &[("Upload-Length", "5"), ("Upload-Defer-Length", "1")],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -38,7 +50,10 @@ async fn c4_zero_length_upload_is_complete_at_once() {
     let url = s.create(0).await;
     let r = s.head(&url).await;
     assert_eq!((r.offset(), r.header("upload-length")), (0, Some("0")));
-    assert!(!r.has("upload-expires"), "a complete upload does not expire");
+    assert!(
+        !r.has("upload-expires"),
+        "a complete upload does not expire"
+    );
     let g = s.get(&url, &[]).await;
     assert_eq!(g.status, 200);
     assert!(g.body.is_empty());
@@ -46,7 +61,9 @@ async fn c4_zero_length_upload_is_complete_at_once() {
 
 #[tokio::test]
 async fn c6_length_over_the_maximum_is_413() {
-    let Some(s) = start_with(|c| c.max_size = Some(1000)).await else { return };
+    let Some(s) = start_with(|c| c.max_size = Some(1000)).await else {
+        return;
+    };
     let r = s.post(&[("Upload-Length", "1001")], Bytes::new()).await;
     assert_eq!(r.status, 413);
     let r = s.post(&[("Upload-Length", "1000")], Bytes::new()).await;
@@ -76,13 +93,48 @@ async fn c7_every_upload_gets_its_own_url() {
 
 #[tokio::test]
 async fn c7_location_honours_forwarded_headers_only_behind_a_proxy() {
-    let Some(s) = start_with(|c| c.behind_proxy = true).await else { return };
-    let r = s.post(&[("Upload-Length", "1"), ("X-Forwarded-Host", "uploads.example.com"), ("X-Forwarded-Proto", "https")], Bytes::new()).await;
-    assert!(r.location().starts_with("https://uploads.example.com/files/"), "{}", r.location());
-    let r = s.post(&[("Upload-Length", "1"), ("Forwarded", "for=1.2.3.4;host=cdn.example.org;proto=https")], Bytes::new()).await;
-    assert!(r.location().starts_with("https://cdn.example.org/files/"), "{}", r.location());
-    let Some(s) = start_with(|_| {}).await else { return };
-    let r = s.post(&[("Upload-Length", "1"), ("X-Forwarded-Host", "evil.example")], Bytes::new()).await;
+    let Some(s) = start_with(|c| c.behind_proxy = true).await else {
+        return;
+    };
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "1"),
+                ("X-Forwarded-Host", "uploads.example.com"),
+                ("X-Forwarded-Proto", "https"),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert!(
+        r.location()
+            .starts_with("https://uploads.example.com/files/"),
+        "{}",
+        r.location()
+    );
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "1"),
+                ("Forwarded", "for=1.2.3.4;host=cdn.example.org;proto=https"),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert!(
+        r.location().starts_with("https://cdn.example.org/files/"),
+        "{}",
+        r.location()
+    );
+    let Some(s) = start_with(|_| {}).await else {
+        return;
+    };
+    let r = s
+        .post(
+            &[("Upload-Length", "1"), ("X-Forwarded-Host", "evil.example")],
+            Bytes::new(),
+        )
+        .await;
     assert!(!r.location().contains("evil"), "{}", r.location());
 }
 
@@ -96,8 +148,17 @@ async fn c8_new_upload_starts_at_offset_0() {
 #[tokio::test]
 async fn m1_m8_metadata_is_echoed_byte_for_byte() {
     let s = start().await;
-    let meta = format!("filename {},filetype {},is_confidential", b64(b"world_domination_plan.pdf"), b64(b"application/pdf"));
-    let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", &meta)], Bytes::new()).await;
+    let meta = format!(
+        "filename {},filetype {},is_confidential",
+        b64(b"world_domination_plan.pdf"),
+        b64(b"application/pdf")
+    );
+    let r = s
+        .post(
+            &[("Upload-Length", "1"), ("Upload-Metadata", &meta)],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 201);
     let h = s.head(&s.url(r.location())).await;
     assert_eq!(h.header("upload-metadata"), Some(meta.as_str()));
@@ -107,7 +168,12 @@ async fn m1_m8_metadata_is_echoed_byte_for_byte() {
 async fn m2_m3_key_with_space_or_empty_key_is_400() {
     let s = start().await;
     for bad in ["a\tb YQ==", "a b c", ",", "k dmFs,"] {
-        let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", bad)], Bytes::new()).await;
+        let r = s
+            .post(
+                &[("Upload-Length", "1"), ("Upload-Metadata", bad)],
+                Bytes::new(),
+            )
+            .await;
         assert_eq!(r.status, 400, "{bad:?}");
     }
 }
@@ -116,7 +182,12 @@ async fn m2_m3_key_with_space_or_empty_key_is_400() {
 async fn m4_value_that_is_not_base64_is_400() {
     let s = start().await;
     for bad in ["name !!!", "name abc", "name YQ"] {
-        let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", bad)], Bytes::new()).await;
+        let r = s
+            .post(
+                &[("Upload-Length", "1"), ("Upload-Metadata", bad)],
+                Bytes::new(),
+            )
+            .await;
         assert_eq!(r.status, 400, "{bad:?}");
         assert!(r.text().starts_with("ERR_INVALID_METADATA"), "{}", r.text());
     }
@@ -125,7 +196,12 @@ async fn m4_value_that_is_not_base64_is_400() {
 #[tokio::test]
 async fn m5_duplicate_keys_are_400() {
     let s = start().await;
-    let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", "a YQ==,a Yg==")], Bytes::new()).await;
+    let r = s
+        .post(
+            &[("Upload-Length", "1"), ("Upload-Metadata", "a YQ==,a Yg==")],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -134,7 +210,12 @@ async fn m6_empty_values_and_empty_header_are_accepted() {
     let s = start().await;
     // tus-js-client sends `key ` for an empty value; tuspy sends an empty header.
     for ok in ["empty ", "flag", ""] {
-        let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", ok)], Bytes::new()).await;
+        let r = s
+            .post(
+                &[("Upload-Length", "1"), ("Upload-Metadata", ok)],
+                Bytes::new(),
+            )
+            .await;
         assert_eq!(r.status, 201, "{ok:?}: {}", r.text());
     }
 }
@@ -143,7 +224,12 @@ async fn m6_empty_values_and_empty_header_are_accepted() {
 async fn m7_oversized_metadata_is_rejected() {
     let s = start().await;
     let big = format!("blob {}", b64(&vec![b'x'; 20_000]));
-    let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", &big)], Bytes::new()).await;
+    let r = s
+        .post(
+            &[("Upload-Length", "1"), ("Upload-Metadata", &big)],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("longer than"), "{}", r.text());
 }
@@ -152,21 +238,43 @@ async fn m7_oversized_metadata_is_rejected() {
 async fn m7_binary_metadata_values_round_trip() {
     let s = start().await;
     let meta = format!("bin {}", b64(&[0, 13, 10, 255, 0x7f]));
-    let r = s.post(&[("Upload-Length", "1"), ("Upload-Metadata", &meta)], Bytes::new()).await;
+    let r = s
+        .post(
+            &[("Upload-Length", "1"), ("Upload-Metadata", &meta)],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, 201);
-    assert_eq!(s.head(&s.url(r.location())).await.header("upload-metadata"), Some(meta.as_str()));
+    assert_eq!(
+        s.head(&s.url(r.location())).await.header("upload-metadata"),
+        Some(meta.as_str())
+    );
 }
 
 #[tokio::test]
 async fn cw1_creation_with_upload_is_advertised() {
     let s = start().await;
-    assert!(s.options().await.header("tus-extension").unwrap().contains("creation-with-upload"));
+    assert!(
+        s.options()
+            .await
+            .header("tus-extension")
+            .unwrap()
+            .contains("creation-with-upload")
+    );
 }
 
 #[tokio::test]
 async fn cw2_cw3_post_with_data_stores_it_and_reports_offset() {
     let s = start().await;
-    let r = s.post(&[("Upload-Length", "11"), ("Content-Type", "application/offset+octet-stream")], &b"hello"[..]).await;
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "11"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"hello"[..],
+        )
+        .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.offset(), 5);
     let url = s.url(r.location());
@@ -177,7 +285,15 @@ async fn cw2_cw3_post_with_data_stores_it_and_reports_offset() {
 #[tokio::test]
 async fn cw2_post_with_the_whole_file_completes_it() {
     let s = start().await;
-    let r = s.post(&[("Upload-Length", "3"), ("Content-Type", "application/offset+octet-stream")], &b"abc"[..]).await;
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "3"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.offset(), 3);
     assert!(!r.has("upload-expires"));
 }
@@ -185,14 +301,27 @@ async fn cw2_post_with_the_whole_file_completes_it() {
 #[tokio::test]
 async fn cw2_post_data_beyond_length_is_413() {
     let s = start().await;
-    let r = s.post(&[("Upload-Length", "2"), ("Content-Type", "application/offset+octet-stream")], &b"abc"[..]).await;
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "2"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.status, 413);
 }
 
 #[tokio::test]
 async fn cw2_post_body_without_the_tus_content_type_is_415() {
     let s = start().await;
-    let r = s.post(&[("Upload-Length", "3"), ("Content-Type", "text/plain")], &b"abc"[..]).await;
+    let r = s
+        .post(
+            &[("Upload-Length", "3"), ("Content-Type", "text/plain")],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!(r.status, 415);
 }
 
@@ -200,14 +329,29 @@ async fn cw2_post_body_without_the_tus_content_type_is_415() {
 async fn cw2_post_with_data_and_checksum() {
     let s = start().await;
     let sum = format!("sha1 {}", sha1_b64(b"abc"));
-    let r = s.post(&[("Upload-Length", "6"), ("Content-Type", "application/offset+octet-stream"), ("Upload-Checksum", &sum)], &b"abc"[..]).await;
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "6"),
+                ("Content-Type", "application/offset+octet-stream"),
+                ("Upload-Checksum", &sum),
+            ],
+            &b"abc"[..],
+        )
+        .await;
     assert_eq!((r.status.as_u16(), r.offset()), (201, 3));
 }
 
 #[tokio::test]
 async fn d1_defer_length_is_advertised() {
     let s = start().await;
-    assert!(s.options().await.header("tus-extension").unwrap().contains("creation-defer-length"));
+    assert!(
+        s.options()
+            .await
+            .header("tus-extension")
+            .unwrap()
+            .contains("creation-defer-length")
+    );
 }
 
 #[tokio::test]
@@ -217,7 +361,9 @@ async fn d2_length_is_sent_with_a_later_patch() {
     assert_eq!(r.status, 201);
     let url = s.url(r.location());
     assert_eq!(s.patch(&url, 0, &b"abc"[..]).await.offset(), 3);
-    let r = s.patch_with(&url, 3, &[("Upload-Length", "6")], &b"def"[..]).await;
+    let r = s
+        .patch_with(&url, 3, &[("Upload-Length", "6")], &b"def"[..])
+        .await;
     assert_eq!(r.status, 204, "{}", r.text());
     let h = s.head(&url).await;
     assert_eq!((h.offset(), h.header("upload-length")), (6, Some("6")));
@@ -228,38 +374,76 @@ async fn d2_length_is_sent_with_a_later_patch() {
 #[tokio::test]
 async fn d2_length_cannot_change_once_set() {
     let s = start().await;
-    let url = s.url(s.post(&[("Upload-Defer-Length", "1")], Bytes::new()).await.location());
-    assert_eq!(s.patch_with(&url, 0, &[("Upload-Length", "10")], &b"ab"[..]).await.status, 204);
-    let r = s.patch_with(&url, 2, &[("Upload-Length", "12")], &b"cd"[..]).await;
+    let url = s.url(
+        s.post(&[("Upload-Defer-Length", "1")], Bytes::new())
+            .await
+            .location(),
+    );
+    assert_eq!(
+        s.patch_with(&url, 0, &[("Upload-Length", "10")], &b"ab"[..])
+            .await
+            .status,
+        204
+    );
+    let r = s
+        .patch_with(&url, 2, &[("Upload-Length", "12")], &b"cd"[..])
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(s.head(&url).await.header("upload-length"), Some("10"));
-    assert_eq!(s.patch_with(&url, 2, &[("Upload-Length", "10")], &b"cd"[..]).await.status, 204, "repeating it is fine");
+    assert_eq!(
+        s.patch_with(&url, 2, &[("Upload-Length", "10")], &b"cd"[..])
+            .await
+            .status,
+        204,
+        "repeating it is fine"
+    );
 }
 
 #[tokio::test]
 async fn d2_length_smaller_than_offset_is_400() {
     let s = start().await;
-    let url = s.url(s.post(&[("Upload-Defer-Length", "1")], Bytes::new()).await.location());
+    let url = s.url(
+        s.post(&[("Upload-Defer-Length", "1")], Bytes::new())
+            .await
+            .location(),
+    );
     s.patch(&url, 0, &b"abcdef"[..]).await;
-    let r = s.patch_with(&url, 6, &[("Upload-Length", "3")], Bytes::new()).await;
+    let r = s
+        .patch_with(&url, 6, &[("Upload-Length", "3")], Bytes::new())
+        .await;
     assert_eq!(r.status, 400);
 }
 
 #[tokio::test]
 async fn d2_deferred_length_over_the_maximum_is_413() {
-    let Some(s) = start_with(|c| c.max_size = Some(100)).await else { return };
-    let url = s.url(s.post(&[("Upload-Defer-Length", "1")], Bytes::new()).await.location());
-    let r = s.patch_with(&url, 0, &[("Upload-Length", "101")], Bytes::new()).await;
+    let Some(s) = start_with(|c| c.max_size = Some(100)).await else {
+        return;
+    };
+    let url = s.url(
+        s.post(&[("Upload-Defer-Length", "1")], Bytes::new())
+            .await
+            .location(),
+    );
+    let r = s
+        .patch_with(&url, 0, &[("Upload-Length", "101")], Bytes::new())
+        .await;
     assert_eq!(r.status, 413);
     let r = s.patch(&url, 0, vec![0u8; 101]).await;
-    assert_eq!(r.status, 413, "bytes past the maximum are refused while the length is unknown");
+    assert_eq!(
+        r.status, 413,
+        "bytes past the maximum are refused while the length is unknown"
+    );
     assert_eq!(s.head(&url).await.offset(), 0);
 }
 
 #[tokio::test]
 async fn d3_head_says_defer_length_while_unknown() {
     let s = start().await;
-    let url = s.url(s.post(&[("Upload-Defer-Length", "1")], Bytes::new()).await.location());
+    let url = s.url(
+        s.post(&[("Upload-Defer-Length", "1")], Bytes::new())
+            .await
+            .location(),
+    );
     let h = s.head(&url).await;
     assert_eq!(h.header("upload-defer-length"), Some("1"));
     assert!(!h.has("upload-length"));

@@ -37,10 +37,13 @@ pub enum Read {
     Cancelled,
 }
 
-/// Reads a request body with a per-read timeout and a cancel token.
+/// Reads a request body with a read timeout and a cancel token. `next` is cancel-safe: the
+/// caller may drop it inside a `select!` without losing data or resetting the timeout.
 pub struct BodyReader {
     body: Option<Incoming>,
     timeout: Duration,
+    /// When the body times out unless more bytes arrive.
+    deadline: tokio::time::Instant,
     cancel: CancellationToken,
 }
 
@@ -49,6 +52,7 @@ impl BodyReader {
         BodyReader {
             body: Some(body),
             timeout,
+            deadline: tokio::time::Instant::now() + timeout,
             cancel,
         }
     }
@@ -62,7 +66,7 @@ impl BodyReader {
             let frame = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Read::Cancelled,
-                r = tokio::time::timeout(self.timeout, body.frame()) => r,
+                r = tokio::time::timeout_at(self.deadline, body.frame()) => r,
             };
             let read = match frame {
                 Err(_) => Read::TimedOut,
@@ -70,7 +74,10 @@ impl BodyReader {
                 Ok(Some(Err(_))) => Read::Lost,
                 Ok(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) if data.is_empty() => continue,
-                    Ok(data) => return Read::Data(data),
+                    Ok(data) => {
+                        self.deadline = tokio::time::Instant::now() + self.timeout;
+                        return Read::Data(data);
+                    }
                     Err(frame) => Read::End(frame.into_trailers().ok()),
                 },
             };

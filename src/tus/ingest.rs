@@ -62,7 +62,20 @@ pub async fn ingest(
     let mut last_checkpoint = Instant::now();
 
     let stopped_by: Option<Error> = loop {
-        match reader.next().await {
+        // upload.offset is what the last checkpoint recorded.
+        let uncommitted = start + received - upload.offset;
+        let read = tokio::select! {
+            read = reader.next() => read,
+            // A quiet or stalled client's bytes are saved too, so HEAD shows them.
+            _ = tokio::time::sleep_until((last_checkpoint + CHECKPOINT_INTERVAL).into()),
+                if hasher.is_none() && uncommitted > 0 =>
+            {
+                checkpoint(app, upload, append.as_mut()).await?;
+                last_checkpoint = Instant::now();
+                continue;
+            }
+        };
+        match read {
             Read::Data(mut data) => {
                 let left = room - received;
                 let overflow = data.len() as u64 > left;
@@ -79,11 +92,7 @@ pub async fn ingest(
                 if overflow {
                     break Some(too_much());
                 }
-                if hasher.is_none()
-                    // upload.offset is what the last checkpoint recorded.
-                    && (start + received - upload.offset >= CHECKPOINT_BYTES
-                        || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL)
-                {
+                if hasher.is_none() && start + received - upload.offset >= CHECKPOINT_BYTES {
                     checkpoint(app, upload, append.as_mut()).await?;
                     last_checkpoint = Instant::now();
                 }
