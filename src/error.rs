@@ -189,13 +189,11 @@ impl Error {
                     h.insert(header::CONTENT_RANGE, v);
                 }
             }
-            // The body was not read to its end: the connection cannot be reused.
+            // A body stopped midway: the connection cannot be reused.
             Error::ReadTimeout
             | Error::ConnectionLost
             | Error::Interrupted
-            | Error::ShuttingDown
-            | Error::SizeExceeded
-            | Error::InvalidContentType => {
+            | Error::ShuttingDown => {
                 h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}

@@ -481,3 +481,16 @@ async fn errors_are_short_text_with_a_code() {
     );
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
 }
+
+#[tokio::test]
+async fn refused_patch_with_unread_body_closes_the_connection() {
+    let s = start().await;
+    let url = s.create(10).await;
+    let r = s.patch(&url, 5, vec![0u8; 5]).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.header("connection"),
+        Some("close"),
+        "the unread body must not be taken for the next request"
+    );
+}

@@ -46,9 +46,18 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
         }
         o => o,
     };
+    let has_body = !http_body::Body::is_end_stream(req.body());
     let resp = match dispatch(&app, req, &method).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut r = e.into_response();
+            // The body may be unread: the connection cannot carry another request.
+            if has_body {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
     };
     finish(&app, resp, origin.as_ref(), &method, preflight)
 }
