@@ -1,1 +1,387 @@
-fn main() {}
+//! `tuskd-bench`: runs tuskd and a do-nothing HTTP sink as separate processes in the same run,
+//! drives both with the same client load, and prints each figure beside the sink's.
+//!
+//! The sink answers every tus request the way a server that stores nothing would (it reads and
+//! discards bodies), so the ratio tuskd/sink shows what tuskd's own work costs on this machine.
+//! Peak RSS is read from /proc (VmHWM), reset before each scenario through clear_refs.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use futures_util::stream;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const MIB: u64 = 1 << 20;
+
+#[derive(Parser)]
+#[command(about = "Benchmark tuskd beside a do-nothing HTTP sink")]
+struct Args {
+    #[command(subcommand)]
+    sink: Option<Sub>,
+    /// The tuskd binary to measure (build it with --release for real figures).
+    #[arg(long, default_value = "target/release/tuskd")]
+    tuskd: PathBuf,
+    /// tuskd's --fsync setting.
+    #[arg(long, default_value = "off")]
+    fsync: String,
+    /// Small sizes, to check the benchmark itself works.
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Run the do-nothing sink (used by the benchmark itself).
+    Sink,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Some(Sub::Sink) = args.sink {
+        return sink().await;
+    }
+    let sizes = if args.quick { Sizes::quick() } else { Sizes::full() };
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut tuskd = Target::start(
+        "tuskd",
+        Command::new(&args.tuskd)
+            .args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
+            .args(["--fsync", &args.fsync, "--data-dir"])
+            .arg(data.path()),
+    )
+    .await;
+    let mut sink = Target::start("sink", Command::new(std::env::current_exe().expect("own path")).arg("sink")).await;
+
+    println!("tuskd-bench: tuskd {} (--fsync {}) beside a do-nothing sink; {} cores", args.tuskd.display(), args.fsync, cores());
+    println!("{:<44} {:>12} {:>12} {:>7}   {:>10} {:>10}", "scenario", "tuskd", "sink", "ratio", "tuskd RSS", "sink RSS");
+    for scenario in Scenario::all(&sizes) {
+        let mut figures = Vec::new();
+        for t in [&mut tuskd, &mut sink] {
+            t.reset_peak();
+            let v = scenario.run(&t.driver).await;
+            figures.push((v, t.peak_rss_mib()));
+        }
+        let (a, b) = (figures[0], figures[1]);
+        println!(
+            "{:<44} {:>12.1} {:>12.1} {:>7.2}   {:>7.1} MiB {:>6.1} MiB",
+            scenario.label(),
+            a.0,
+            b.0,
+            a.0 / b.0,
+            a.1,
+            b.1
+        );
+    }
+    tuskd.stop().await;
+    sink.stop().await;
+}
+
+struct Sizes {
+    big: u64,
+    chunk: u64,
+    many: usize,
+    many_size: u64,
+    small_count: usize,
+    heads: usize,
+}
+
+impl Sizes {
+    fn full() -> Sizes {
+        Sizes { big: 1 << 30, chunk: 8 * MIB, many: 64, many_size: 16 * MIB, small_count: 5000, heads: 50_000 }
+    }
+    fn quick() -> Sizes {
+        Sizes { big: 16 * MIB, chunk: 4 * MIB, many: 8, many_size: MIB, small_count: 200, heads: 1000 }
+    }
+}
+
+enum Scenario {
+    OnePatch(u64),
+    Chunked(u64, u64),
+    Concurrent(usize, u64),
+    Small(usize, usize),
+    Heads(usize, usize),
+}
+
+impl Scenario {
+    fn all(s: &Sizes) -> Vec<Scenario> {
+        vec![
+            Scenario::OnePatch(s.big),
+            Scenario::Chunked(s.big, s.chunk),
+            Scenario::Concurrent(s.many, s.many_size),
+            Scenario::Small(s.small_count, 32),
+            Scenario::Heads(s.heads, 32),
+        ]
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Scenario::OnePatch(n) => format!("{} upload, one PATCH (MB/s)", human(*n)),
+            Scenario::Chunked(n, c) => format!("{} upload, {} PATCHes (MB/s)", human(*n), human(*c)),
+            Scenario::Concurrent(k, n) => format!("{k} x {} concurrent (aggregate MB/s)", human(*n)),
+            Scenario::Small(k, c) => format!("{k} x 1 KiB uploads, conc {c} (uploads/s)"),
+            Scenario::Heads(k, c) => format!("{k} HEADs, conc {c} (HEAD/s)"),
+        }
+    }
+
+    async fn run(&self, t: &Driver) -> f64 {
+        match *self {
+            Scenario::OnePatch(n) => {
+                let url = t.create(n).await;
+                let start = Instant::now();
+                t.patch(&url, 0, n).await;
+                mbps(n, start.elapsed())
+            }
+            Scenario::Chunked(n, c) => {
+                let url = t.create(n).await;
+                let start = Instant::now();
+                let mut off = 0;
+                while off < n {
+                    let len = c.min(n - off);
+                    t.patch(&url, off, len).await;
+                    off += len;
+                }
+                mbps(n, start.elapsed())
+            }
+            Scenario::Concurrent(k, n) => {
+                let start = Instant::now();
+                let tasks: Vec<_> = (0..k)
+                    .map(|_| {
+                        let t = t.clone();
+                        tokio::spawn(async move {
+                            let url = t.create(n).await;
+                            t.patch(&url, 0, n).await;
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.expect("upload task");
+                }
+                mbps(n * k as u64, start.elapsed())
+            }
+            Scenario::Small(k, conc) => {
+                let start = Instant::now();
+                t.fan_out(k, conc, |t| async move {
+                    let url = t.create(1024).await;
+                    t.patch(&url, 0, 1024).await;
+                })
+                .await;
+                k as f64 / start.elapsed().as_secs_f64()
+            }
+            Scenario::Heads(k, conc) => {
+                let url = Arc::new(t.create(10).await);
+                let start = Instant::now();
+                t.fan_out(k, conc, move |t| {
+                    let url = url.clone();
+                    async move { t.head(&url).await }
+                })
+                .await;
+                k as f64 / start.elapsed().as_secs_f64()
+            }
+        }
+    }
+}
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn human(n: u64) -> String {
+    if n >= 1 << 30 {
+        format!("{} GiB", n >> 30)
+    } else if n >= MIB {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{} KiB", n >> 10)
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+type ReqBody = BoxBody<Bytes, Infallible>;
+
+/// A server under test: its process and a client for it.
+struct Target {
+    child: Option<Child>,
+    pid: u32,
+    driver: Driver,
+}
+
+#[derive(Clone)]
+struct Driver {
+    endpoint: Arc<String>,
+    client: Client<HttpConnector, ReqBody>,
+    block: Bytes,
+}
+
+impl Target {
+    async fn start(name: &str, cmd: &mut Command) -> Target {
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let pid = child.id().expect("pid");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let endpoint = loop {
+            let line = lines.next_line().await.expect("read log").unwrap_or_else(|| panic!("{name} exited before listening"));
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split(' ').next().expect("url").to_owned();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(http);
+        let block = Bytes::from((0..MIB).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
+        Target { child: Some(child), pid, driver: Driver { endpoint: Arc::new(endpoint), client, block } }
+    }
+
+    /// Resets the kernel's peak-RSS mark for the process.
+    fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+
+    async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+}
+
+impl Driver {
+    /// Runs `f` `total` times, `conc` at a time.
+    async fn fan_out<F, Fut>(&self, total: usize, conc: usize, f: F)
+    where
+        F: Fn(Driver) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let next = Arc::new(AtomicU64::new(0));
+        let f = Arc::new(f);
+        let workers: Vec<_> = (0..conc)
+            .map(|_| {
+                let (t, next, f) = (self.clone(), next.clone(), f.clone());
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
+                        f(t.clone()).await;
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await.expect("worker");
+        }
+    }
+
+    async fn send(&self, req: Request<ReqBody>) -> Response<Incoming> {
+        self.client.request(req).await.expect("request")
+    }
+
+    async fn create(&self, n: u64) -> String {
+        let req = Request::post(self.endpoint.as_str())
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", n)
+            .body(Empty::new().boxed())
+            .expect("request");
+        let resp = self.send(req).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "create");
+        let loc = resp.headers()["location"].to_str().expect("location").to_owned();
+        let _ = resp.into_body().collect().await;
+        if loc.starts_with("http") { loc } else { format!("{}{}", origin(&self.endpoint), loc) }
+    }
+
+    async fn patch(&self, url: &str, off: u64, n: u64) {
+        let block = self.block.clone();
+        let frames = (0..n.div_ceil(MIB)).map(move |i| {
+            let len = MIB.min(n - i * MIB) as usize;
+            Ok::<_, Infallible>(Frame::data(block.slice(..len)))
+        });
+        let req = Request::patch(url)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", off)
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Content-Length", n)
+            .body(StreamBody::new(stream::iter(frames)).boxed())
+            .expect("request");
+        let resp = self.send(req).await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "patch");
+        let _ = resp.into_body().collect().await;
+    }
+
+    async fn head(&self, url: &str) {
+        let req = Request::head(url).header("Tus-Resumable", "1.0.0").body(Empty::new().boxed()).expect("request");
+        let resp = self.send(req).await;
+        assert_eq!(resp.status(), StatusCode::OK, "head");
+        let _ = resp.into_body().collect().await;
+    }
+}
+
+fn origin(endpoint: &str) -> &str {
+    let after = endpoint.find("://").map_or(0, |i| i + 3);
+    &endpoint[..endpoint[after..].find('/').map_or(endpoint.len(), |i| i + after)]
+}
+
+/// The do-nothing sink: reads and discards bodies, answers like a tus server that stores nothing.
+async fn sink() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    eprintln!("listening on http://{}/files/ ", listener.local_addr().expect("addr"));
+    let ids = Arc::new(AtomicU64::new(0));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let ids = ids.clone();
+                async move {
+                    let method = req.method().clone();
+                    let offset: u64 = req.headers().get("upload-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let mut body = req.into_body();
+                    let mut read = 0u64;
+                    while let Some(Ok(frame)) = body.frame().await {
+                        if let Some(d) = frame.data_ref() {
+                            read += d.len() as u64;
+                        }
+                    }
+                    let b = Response::builder().header("Tus-Resumable", "1.0.0");
+                    let resp = match method {
+                        http::Method::POST => b
+                            .status(201)
+                            .header("Location", format!("/files/{}", ids.fetch_add(1, Ordering::Relaxed)))
+                            .header("Upload-Offset", 0),
+                        http::Method::PATCH => b.status(204).header("Upload-Offset", offset + read),
+                        _ => b.status(200).header("Upload-Offset", 0).header("Upload-Length", 10).header("Cache-Control", "no-store"),
+                    };
+                    Ok::<_, Infallible>(resp.body(Empty::<Bytes>::new()).expect("response"))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
