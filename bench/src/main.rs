@@ -3,7 +3,7 @@
 //!
 //! The sink answers every tus request the way a server that stores nothing would (it reads and
 //! discards bodies), so the ratio tuskd/sink shows what tuskd's own work costs on this machine.
-//! Peak RSS is read from /proc (VmHWM), reset before each scenario through clear_refs.
+//! Each scenario runs against fresh processes, so the peak RSS (VmHWM in /proc) is its own.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -40,6 +40,12 @@ struct Args {
     /// Small sizes, to check the benchmark itself works.
     #[arg(long)]
     quick: bool,
+    /// Run only scenario N (1-5).
+    #[arg(long)]
+    only: Option<usize>,
+    /// Runs of each scenario against each server; the median is printed.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 #[derive(Subcommand)]
@@ -54,40 +60,94 @@ async fn main() {
     if let Some(Sub::Sink) = args.sink {
         return sink().await;
     }
-    let sizes = if args.quick { Sizes::quick() } else { Sizes::full() };
-    let data = tempfile::tempdir().expect("temp dir");
-    let mut tuskd = Target::start(
+    let sizes = if args.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
+    println!(
+        "tuskd-bench: {} (--fsync {}) beside a do-nothing sink; {} cores; fresh processes per scenario",
+        args.tuskd.display(),
+        args.fsync,
+        cores()
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>6}  {:>10} {:>10}  {:>9} {:>9}",
+        "scenario (median of runs)",
         "tuskd",
-        Command::new(&args.tuskd)
-            .args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
-            .args(["--fsync", &args.fsync, "--data-dir"])
-            .arg(data.path()),
-    )
-    .await;
-    let mut sink = Target::start("sink", Command::new(std::env::current_exe().expect("own path")).arg("sink")).await;
-
-    println!("tuskd-bench: tuskd {} (--fsync {}) beside a do-nothing sink; {} cores", args.tuskd.display(), args.fsync, cores());
-    println!("{:<44} {:>12} {:>12} {:>7}   {:>10} {:>10}", "scenario", "tuskd", "sink", "ratio", "tuskd RSS", "sink RSS");
-    for scenario in Scenario::all(&sizes) {
-        let mut figures = Vec::new();
-        for t in [&mut tuskd, &mut sink] {
-            t.reset_peak();
-            let v = scenario.run(&t.driver).await;
-            figures.push((v, t.peak_rss_mib()));
+        "sink",
+        "ratio",
+        "tuskd RSS",
+        "sink RSS",
+        "tuskd CPU",
+        "sink CPU"
+    );
+    for (i, scenario) in Scenario::all(&sizes).into_iter().enumerate() {
+        if args.only.is_some_and(|only| only != i + 1) {
+            continue;
         }
-        let (a, b) = (figures[0], figures[1]);
+        let mut figures: Vec<Vec<Figures>> = vec![Vec::new(), Vec::new()];
+        for _ in 0..args.runs {
+            for (slot, name) in ["tuskd", "sink"].into_iter().enumerate() {
+                // A fresh data directory per run, removed after it: the page cache recycles its
+                // pages as on a server in steady state, instead of growing into untouched memory.
+                let data = tempfile::tempdir().expect("temp dir");
+                let mut target = if name == "tuskd" {
+                    Target::start(
+                        name,
+                        Command::new(&args.tuskd)
+                            .args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
+                            .args(["--fsync", &args.fsync, "--data-dir"])
+                            .arg(data.path()),
+                    )
+                    .await
+                } else {
+                    Target::start(
+                        name,
+                        Command::new(std::env::current_exe().expect("own path")).arg("sink"),
+                    )
+                    .await
+                };
+                let rate = scenario.run(&target.driver).await;
+                figures[slot].push(Figures {
+                    rate,
+                    rss_mib: target.peak_rss_mib(),
+                    cpu_s: target.cpu_seconds(),
+                });
+                target.stop().await;
+            }
+        }
+        let (a, b) = (Figures::median(&figures[0]), Figures::median(&figures[1]));
         println!(
-            "{:<44} {:>12.1} {:>12.1} {:>7.2}   {:>7.1} MiB {:>6.1} MiB",
+            "{:<44} {:>9.1} {:>9.1} {:>6.2}  {:>6.1} MiB {:>6.1} MiB  {:>7.2} s {:>7.2} s",
             scenario.label(),
-            a.0,
-            b.0,
-            a.0 / b.0,
-            a.1,
-            b.1
+            a.rate,
+            b.rate,
+            a.rate / b.rate,
+            a.rss_mib,
+            b.rss_mib,
+            a.cpu_s,
+            b.cpu_s
         );
     }
-    tuskd.stop().await;
-    sink.stop().await;
+}
+
+/// What one run of a scenario measured on one server.
+#[derive(Clone, Copy)]
+struct Figures {
+    rate: f64,
+    rss_mib: f64,
+    /// CPU time (user + system) the server process spent, startup included.
+    cpu_s: f64,
+}
+
+impl Figures {
+    /// The run with the median rate, with its own RSS and CPU figures.
+    fn median(runs: &[Figures]) -> Figures {
+        let mut sorted = runs.to_vec();
+        sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        sorted[sorted.len() / 2]
+    }
 }
 
 struct Sizes {
@@ -101,10 +161,24 @@ struct Sizes {
 
 impl Sizes {
     fn full() -> Sizes {
-        Sizes { big: 1 << 30, chunk: 8 * MIB, many: 64, many_size: 16 * MIB, small_count: 5000, heads: 50_000 }
+        Sizes {
+            big: 1 << 30,
+            chunk: 8 * MIB,
+            many: 64,
+            many_size: 16 * MIB,
+            small_count: 5000,
+            heads: 50_000,
+        }
     }
     fn quick() -> Sizes {
-        Sizes { big: 16 * MIB, chunk: 4 * MIB, many: 8, many_size: MIB, small_count: 200, heads: 1000 }
+        Sizes {
+            big: 16 * MIB,
+            chunk: 4 * MIB,
+            many: 8,
+            many_size: MIB,
+            small_count: 200,
+            heads: 1000,
+        }
     }
 }
 
@@ -130,8 +204,12 @@ impl Scenario {
     fn label(&self) -> String {
         match self {
             Scenario::OnePatch(n) => format!("{} upload, one PATCH (MB/s)", human(*n)),
-            Scenario::Chunked(n, c) => format!("{} upload, {} PATCHes (MB/s)", human(*n), human(*c)),
-            Scenario::Concurrent(k, n) => format!("{k} x {} concurrent (aggregate MB/s)", human(*n)),
+            Scenario::Chunked(n, c) => {
+                format!("{} upload, {} PATCHes (MB/s)", human(*n), human(*c))
+            }
+            Scenario::Concurrent(k, n) => {
+                format!("{k} x {} concurrent (aggregate MB/s)", human(*n))
+            }
             Scenario::Small(k, c) => format!("{k} x 1 KiB uploads, conc {c} (uploads/s)"),
             Scenario::Heads(k, c) => format!("{k} HEADs, conc {c} (HEAD/s)"),
         }
@@ -210,7 +288,9 @@ fn human(n: u64) -> String {
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 type ReqBody = BoxBody<Bytes, Infallible>;
@@ -240,7 +320,11 @@ impl Target {
         let pid = child.id().expect("pid");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let endpoint = loop {
-            let line = lines.next_line().await.expect("read log").unwrap_or_else(|| panic!("{name} exited before listening"));
+            let line = lines
+                .next_line()
+                .await
+                .expect("read log")
+                .unwrap_or_else(|| panic!("{name} exited before listening"));
             if let Some(rest) = line.split("listening on ").nth(1) {
                 break rest.split(' ').next().expect("url").to_owned();
             }
@@ -248,23 +332,46 @@ impl Target {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .build(http);
         let block = Bytes::from((0..MIB).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
-        Target { child: Some(child), pid, driver: Driver { endpoint: Arc::new(endpoint), client, block } }
-    }
-
-    /// Resets the kernel's peak-RSS mark for the process.
-    fn reset_peak(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        Target {
+            child: Some(child),
+            pid,
+            driver: Driver {
+                endpoint: Arc::new(endpoint),
+                client,
+                block,
+            },
+        }
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+
+    /// CPU seconds (user + system) the process has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name (which may contain spaces) start at ") ".
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        // utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 11 and 12 after the name.
+        (ticks(11) + ticks(12)) / 100.0
     }
 
     async fn stop(&mut self) {
@@ -311,9 +418,16 @@ impl Driver {
             .expect("request");
         let resp = self.send(req).await;
         assert_eq!(resp.status(), StatusCode::CREATED, "create");
-        let loc = resp.headers()["location"].to_str().expect("location").to_owned();
+        let loc = resp.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
         let _ = resp.into_body().collect().await;
-        if loc.starts_with("http") { loc } else { format!("{}{}", origin(&self.endpoint), loc) }
+        if loc.starts_with("http") {
+            loc
+        } else {
+            format!("{}{}", origin(&self.endpoint), loc)
+        }
     }
 
     async fn patch(&self, url: &str, off: u64, n: u64) {
@@ -335,7 +449,10 @@ impl Driver {
     }
 
     async fn head(&self, url: &str) {
-        let req = Request::head(url).header("Tus-Resumable", "1.0.0").body(Empty::new().boxed()).expect("request");
+        let req = Request::head(url)
+            .header("Tus-Resumable", "1.0.0")
+            .body(Empty::new().boxed())
+            .expect("request");
         let resp = self.send(req).await;
         assert_eq!(resp.status(), StatusCode::OK, "head");
         let _ = resp.into_body().collect().await;
@@ -344,16 +461,25 @@ impl Driver {
 
 fn origin(endpoint: &str) -> &str {
     let after = endpoint.find("://").map_or(0, |i| i + 3);
-    &endpoint[..endpoint[after..].find('/').map_or(endpoint.len(), |i| i + after)]
+    &endpoint[..endpoint[after..]
+        .find('/')
+        .map_or(endpoint.len(), |i| i + after)]
 }
 
 /// The do-nothing sink: reads and discards bodies, answers like a tus server that stores nothing.
 async fn sink() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    eprintln!("listening on http://{}/files/ ", listener.local_addr().expect("addr"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    eprintln!(
+        "listening on http://{}/files/ ",
+        listener.local_addr().expect("addr")
+    );
     let ids = Arc::new(AtomicU64::new(0));
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let ids = ids.clone();
         tokio::spawn(async move {
@@ -361,7 +487,12 @@ async fn sink() {
                 let ids = ids.clone();
                 async move {
                     let method = req.method().clone();
-                    let offset: u64 = req.headers().get("upload-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let offset: u64 = req
+                        .headers()
+                        .get("upload-offset")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
                     let mut body = req.into_body();
                     let mut read = 0u64;
                     while let Some(Ok(frame)) = body.frame().await {
@@ -373,15 +504,24 @@ async fn sink() {
                     let resp = match method {
                         http::Method::POST => b
                             .status(201)
-                            .header("Location", format!("/files/{}", ids.fetch_add(1, Ordering::Relaxed)))
+                            .header(
+                                "Location",
+                                format!("/files/{}", ids.fetch_add(1, Ordering::Relaxed)),
+                            )
                             .header("Upload-Offset", 0),
                         http::Method::PATCH => b.status(204).header("Upload-Offset", offset + read),
-                        _ => b.status(200).header("Upload-Offset", 0).header("Upload-Length", 10).header("Cache-Control", "no-store"),
+                        _ => b
+                            .status(200)
+                            .header("Upload-Offset", 0)
+                            .header("Upload-Length", 10)
+                            .header("Cache-Control", "no-store"),
                     };
                     Ok::<_, Infallible>(resp.body(Empty::<Bytes>::new()).expect("response"))
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
