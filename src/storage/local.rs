@@ -1,11 +1,15 @@
 //! Local-disk storage: one file per upload under `<data-dir>/uploads/<first two id chars>/`.
 //!
-//! Appends keep the body's frames as they are (no copy) and write them with one vectored write
-//! per `WRITE_BATCH` from the blocking pool. One batch is written while the next one gathers, so
-//! reading the socket and writing the file overlap; memory per active upload is at most two
-//! batches whatever the body size. (Copying frames into two recycled buffers instead was
-//! measured: about 40% more CPU per byte and a higher peak RSS.) With `fsync` on, `commit` flushes
-//! the file before returning.
+//! Each append has its own writer task on the blocking pool, fed through a queue of
+//! `QUEUED_BATCHES`: the request task hands over the body's frames as they are (no copy), in
+//! batches of `WRITE_BATCH`, and the writer writes each with one vectored write. Reading the
+//! socket and writing the file so overlap without a thread hand-off per batch, and memory per
+//! active upload is bounded (the batch being gathered, the queued ones and the one being written),
+//! whatever the body size. With `fsync` on, `commit` also flushes the file before returning.
+//!
+//! Measured alternatives (tuskd-bench, 1 GiB in one PATCH on 2 cores): a `spawn_blocking` per
+//! batch left the writer idle between wake-ups (0.32 of the sink's throughput against 0.52 now);
+//! copying frames into recycled buffers cost about 40% more CPU per byte.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
@@ -15,14 +19,16 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::ReaderStream;
 
 use super::{Append, ByteStream, Storage, StorageError};
 use crate::upload::UploadId;
 
 /// Bytes gathered before one write to the file.
-pub const WRITE_BATCH: usize = 128 * 1024;
+pub const WRITE_BATCH: usize = 64 * 1024;
+/// Batches queued for the writer before the reader waits.
+const QUEUED_BATCHES: usize = 2;
 const READ_BUFFER: usize = 64 * 1024;
 
 pub struct LocalStorage {
@@ -94,15 +100,7 @@ impl Storage for LocalStorage {
         })
         .await
         .map_err(missing(id))?;
-        Ok(Box::new(LocalAppend {
-            file: Some(file),
-            in_flight: None,
-            batch: Vec::new(),
-            batched: 0,
-            written: offset,
-            committed: offset,
-            fsync: self.fsync,
-        }))
+        Ok(Box::new(LocalAppend::start(file, offset, self.fsync)))
     }
 
     async fn concat(&self, id: &UploadId, parts: &[(UploadId, u64)]) -> Result<(), StorageError> {
@@ -155,13 +153,23 @@ impl Storage for LocalStorage {
     }
 }
 
-type Written = io::Result<(File, Vec<Bytes>)>;
+/// Work for an append's writer task.
+enum Job {
+    Write(Vec<Bytes>),
+    /// Reply once everything queued before is written (and synced if asked).
+    Flush {
+        sync: bool,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    /// Cut the file back to this length.
+    Truncate {
+        len: u64,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+}
 
 struct LocalAppend {
-    /// The file, when no write is running.
-    file: Option<File>,
-    /// The write running on the blocking pool; it hands the file back.
-    in_flight: Option<JoinHandle<Written>>,
+    jobs: mpsc::Sender<Job>,
     /// Frames gathered for the next write.
     batch: Vec<Bytes>,
     batched: usize,
@@ -171,32 +179,59 @@ struct LocalAppend {
 }
 
 impl LocalAppend {
-    /// Waits for the running write, if any, and takes the file back.
-    async fn settle(&mut self) -> Result<(), StorageError> {
-        if let Some(task) = self.in_flight.take() {
-            let (file, mut spent) = task.await.map_err(|e| StorageError::Io(io::Error::other(e)))??;
-            spent.clear();
-            if self.batch.is_empty() {
-                self.batch = spent; // reuse the allocation
+    /// Starts the writer: one blocking task per append that writes batches as they come, so
+    /// reading the socket and writing the file overlap without a thread hand-off per batch.
+    fn start(mut file: File, offset: u64, fsync: bool) -> LocalAppend {
+        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUED_BATCHES);
+        tokio::task::spawn_blocking(move || {
+            let mut failed: Option<io::Error> = None;
+            while let Some(job) = queue.blocking_recv() {
+                match job {
+                    Job::Write(batch) => {
+                        if failed.is_none() {
+                            failed = write_all_vectored(&mut file, &batch).err();
+                        }
+                    }
+                    Job::Flush { sync, done } => {
+                        let r = match failed.take() {
+                            Some(e) => Err(e),
+                            None if sync => file.sync_data(),
+                            None => Ok(()),
+                        };
+                        let _ = done.send(r);
+                    }
+                    Job::Truncate { len, done } => {
+                        failed = None;
+                        let _ = done.send(file.set_len(len));
+                    }
+                }
             }
-            self.file = Some(file);
+        });
+        LocalAppend {
+            jobs,
+            batch: Vec::new(),
+            batched: 0,
+            written: offset,
+            committed: offset,
+            fsync,
         }
-        Ok(())
     }
 
-    /// Starts writing the gathered frames; returns once the previous write is done.
-    async fn launch(&mut self) -> Result<(), StorageError> {
-        self.settle().await?;
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| StorageError::Io(io::Error::other("append used after a failed write")))?;
-        let batch = std::mem::take(&mut self.batch);
-        self.batched = 0;
-        self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            write_all_vectored(&mut file, &batch)?;
-            Ok((file, batch))
-        }));
+    async fn send(&self, job: Job) -> Result<(), StorageError> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))
+    }
+
+    async fn ask(
+        &self,
+        job: impl FnOnce(oneshot::Sender<io::Result<()>>) -> Job,
+    ) -> Result<(), StorageError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(job(tx)).await?;
+        rx.await
+            .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))??;
         Ok(())
     }
 }
@@ -225,32 +260,29 @@ impl Append for LocalAppend {
         self.batched += data.len();
         self.batch.push(data);
         if self.batched >= WRITE_BATCH {
-            self.launch().await?;
+            self.batched = 0;
+            let batch = std::mem::take(&mut self.batch);
+            self.send(Job::Write(batch)).await?;
         }
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<u64, StorageError> {
         if !self.batch.is_empty() {
-            self.launch().await?;
+            self.batched = 0;
+            let batch = std::mem::take(&mut self.batch);
+            self.send(Job::Write(batch)).await?;
         }
-        self.settle().await?;
-        if self.fsync {
-            let file = self.file.take().expect("settled appends hold the file");
-            self.file = Some(blocking(move || file.sync_data().map(|()| file)).await?);
-        }
+        let sync = self.fsync;
+        self.ask(|done| Job::Flush { sync, done }).await?;
         self.committed = self.written;
         Ok(self.committed)
     }
 
     async fn rollback(mut self: Box<Self>) -> Result<(), StorageError> {
         self.batch.clear();
-        self.settle().await?;
-        let committed = self.committed;
-        if let Some(file) = self.file.take() {
-            blocking(move || file.set_len(committed)).await?;
-        }
-        Ok(())
+        let len = self.committed;
+        self.ask(|done| Job::Truncate { len, done }).await
     }
 }
 
