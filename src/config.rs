@@ -66,6 +66,13 @@ impl Config {
                     .map_err(|e| bad("--cors-allow-origin", e.to_string()))?,
             ),
         };
+        if a.cors_allow_credentials && allow_origin.is_none() {
+            // Credentials with every origin echoed back would let any website act as the user.
+            return Err(bad(
+                "--cors-allow-credentials",
+                "needs --cors-allow-origin naming the origins that may send credentials",
+            ));
+        }
         Ok(Config {
             listen: a.listen.clone(),
             base_path: base_path(&a.base_path)?,
@@ -177,6 +184,22 @@ mod tests {
     }
 
     #[test]
+    fn credentials_need_an_origin_pattern() {
+        let c = parse(&[
+            "--cors-allow-credentials",
+            "--cors-allow-origin",
+            "https://app\\.example",
+        ])
+        .unwrap();
+        assert!(c.cors.allow_credentials);
+        assert!(c.cors.allows("https://app.example"));
+        assert!(
+            !c.cors.allows("https://app.example.evil.test"),
+            "the pattern is anchored"
+        );
+    }
+
+    #[test]
     fn invalid_values_are_named() {
         for (args, flag) in [
             (&["--max-size", "lots"][..], "--max-size"),
@@ -186,6 +209,10 @@ mod tests {
             (&["--base-path", "files"][..], "--base-path"),
             (&["--base-path", "/a/../b"][..], "--base-path"),
             (&["--cors-allow-origin", "("][..], "--cors-allow-origin"),
+            (
+                &["--cors-allow-credentials"][..],
+                "--cors-allow-credentials",
+            ),
         ] {
             let e = parse(args).unwrap_err();
             assert_eq!(e.flag, flag, "{args:?}");

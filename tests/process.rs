@@ -273,6 +273,7 @@ fn env_vars_configure_the_server() {
         .env("TUSKD_DATA_DIR", dir.path())
         .env("TUSKD_MAX_SIZE", "1KiB")
         .env("TUSKD_BASE_PATH", "/up/")
+        .env("TUSKD_BEHIND_PROXY", "true")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -288,6 +289,24 @@ fn env_vars_configure_the_server() {
     assert_eq!(status, 200);
     assert_eq!(header(&head, "tus-max-size").as_deref(), Some("1024"));
     assert!(dir.path().join("tuskd.db").exists());
+    let (status, head, _) = request(
+        &addr,
+        "POST",
+        "/up/",
+        &[
+            ("Upload-Length", "1"),
+            ("X-Forwarded-Host", "cdn.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        b"",
+    );
+    assert_eq!(status, 201);
+    assert!(
+        header(&head, "location")
+            .unwrap()
+            .starts_with("https://cdn.example/up/"),
+        "{head}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

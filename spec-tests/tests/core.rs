@@ -494,3 +494,30 @@ async fn refused_patch_with_unread_body_closes_the_connection() {
         "the unread body must not be taken for the next request"
     );
 }
+
+#[tokio::test]
+async fn header_values_that_are_not_text_are_400() {
+    let s = start().await;
+    let r = s
+        .post(
+            &[("Upload-Length", "1"), ("Upload-Metadata", "name \u{e9}")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let url = s.create(3).await;
+    let r = s
+        .send(
+            "PATCH",
+            &url,
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Offset", "0\u{ff}"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(s.head(&url).await.offset(), 0);
+}

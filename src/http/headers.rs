@@ -311,3 +311,67 @@ mod tests {
         assert!(!is_offset_octet_stream(&map(&[])).unwrap());
     }
 }
+
+/// Random and hostile header text through every parser: none may panic, and what is accepted
+/// must satisfy the parser's promise.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::http::route::route;
+    use crate::tus::checksum::Expected;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    const ALPHABET: &[u8] = b"abcAZ09+/=,; -_.~:%\t\"\\\x7f\x80\xffhttp://final;partial/files/";
+
+    fn random_text(rng: &mut StdRng) -> String {
+        let len = rng.random_range(0..64);
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn parsers_never_panic_and_keep_their_promises() {
+        let mut rng = StdRng::seed_from_u64(0x7a5c);
+        for _ in 0..50_000 {
+            let s = random_text(&mut rng);
+            if let Some(n) = parse_u64(&s) {
+                assert!(
+                    n <= i64::MAX as u64 && s.bytes().all(|b| b.is_ascii_digit()),
+                    "{s:?}"
+                );
+            }
+            if let Ok(m) = Metadata::parse(&s) {
+                assert_eq!(m.raw(), s);
+                for (k, _) in m.pairs() {
+                    assert!(!k.is_empty() && !k.contains([' ', ',']), "{s:?}");
+                }
+            }
+            let _ = Expected::parse(&s);
+            for m in [http::Method::HEAD, http::Method::PATCH, http::Method::POST] {
+                if let Ok(
+                    crate::http::route::Route::Head(id) | crate::http::route::Route::Patch(id),
+                ) = route(&m, &format!("/files/{s}"), "/files/")
+                {
+                    assert!(
+                        id.as_str()
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    );
+                }
+            }
+            if let Ok(v) = HeaderValue::from_str(&s) {
+                let mut h = HeaderMap::new();
+                h.insert(UPLOAD_CONCAT, v.clone());
+                h.insert(UPLOAD_METADATA, v.clone());
+                h.insert(UPLOAD_LENGTH, v.clone());
+                h.insert(UPLOAD_DEFER_LENGTH, v);
+                let _ = concat(&h, "/files/");
+                let _ = creation_length(&h);
+                let _ = metadata(&h);
+            }
+        }
+    }
+}
