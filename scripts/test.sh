@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests, the tus conformance
 # suite (in-process, then against a separately started tuskd binary), and real clients
-# (tus-js-client under Node). Installs what it needs and skips what is already there.
+# (tus-js-client under Node), and a smoke run of the benchmark. Installs what it needs and skips
+# what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -40,4 +41,7 @@ echo "==> real clients: tus-js-client under Node"
   [ "$want" = "$have" ] || npm install --no-package-lock --no-audit --no-fund
   TUSKD_BIN="$PWD/../../target/debug/tuskd" npm test
 )
+echo "==> benchmark smoke run (small sizes; real figures: see README)"
+cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --tuskd target/debug/tuskd
+
 echo "==> all tests passed"
