@@ -315,6 +315,13 @@ async fn partial(s: &Server, data: &[u8]) -> String {
     url
 }
 
+/// Creates a final upload from an `Upload-Concat` value; returns its URL.
+async fn final_of(s: &Server, concat: &str) -> String {
+    let r = s.post(&[("Upload-Concat", concat)], Bytes::new()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    s.url(r.location())
+}
+
 #[tokio::test]
 async fn x1_concatenation_is_advertised() {
     let s = start().await;
@@ -339,13 +346,7 @@ async fn x3_final_length_is_the_sum() {
     let s = start().await;
     let a = partial(&s, &bytes(1000, 1)).await;
     let b = partial(&s, &bytes(234, 2)).await;
-    let r = s
-        .post(
-            &[("Upload-Concat", &format!("final;{a} {b}"))],
-            Bytes::new(),
-        )
-        .await;
-    let h = s.head(&s.url(r.location())).await;
+    let h = s.head(&final_of(&s, &format!("final;{a} {b}")).await).await;
     assert_eq!(h.header("upload-length"), Some("1234"));
 }
 
@@ -374,17 +375,14 @@ async fn x4_final_with_unfinished_partial_is_400() {
 async fn x5_a_partial_may_be_used_twice() {
     let s = start().await;
     let a = partial(&s, b"ab").await;
-    let r = s
-        .post(
-            &[("Upload-Concat", &format!("final;{a} {a}"))],
-            Bytes::new(),
-        )
-        .await;
-    assert_eq!(s.get(&s.url(r.location()), &[]).await.body, &b"abab"[..]);
-    let r = s
-        .post(&[("Upload-Concat", &format!("final;{a}"))], Bytes::new())
-        .await;
-    assert_eq!(r.status, 201, "reused in another final");
+    let twice = final_of(&s, &format!("final;{a} {a}")).await;
+    assert_eq!(s.get(&twice, &[]).await.body, &b"abab"[..]);
+    let again = final_of(&s, &format!("final;{a}")).await;
+    assert_eq!(
+        s.get(&again, &[]).await.body,
+        &b"ab"[..],
+        "reused in another final"
+    );
 }
 
 #[tokio::test]
@@ -427,11 +425,7 @@ async fn x5_unknown_or_non_partial_uploads_are_rejected() {
 async fn x6_patch_to_a_final_upload_is_403() {
     let s = start().await;
     let a = partial(&s, b"abc").await;
-    let fin = s.url(
-        s.post(&[("Upload-Concat", &format!("final;{a}"))], Bytes::new())
-            .await
-            .location(),
-    );
+    let fin = final_of(&s, &format!("final;{a}")).await;
     let r = s.patch(&fin, 3, &b"x"[..]).await;
     assert_eq!(r.status, 403);
     assert_eq!(s.get(&a, &[]).await.body, &b"abc"[..], "partials untouched");
@@ -457,11 +451,7 @@ async fn x6_final_creation_with_data_is_403() {
 async fn x7_x9_head_on_final_has_equal_offset_and_length() {
     let s = start().await;
     let a = partial(&s, b"12345").await;
-    let fin = s.url(
-        s.post(&[("Upload-Concat", &format!("final;{a}"))], Bytes::new())
-            .await
-            .location(),
-    );
+    let fin = final_of(&s, &format!("final;{a}")).await;
     let h = s.head(&fin).await;
     assert_eq!(h.header("upload-offset"), Some("5"));
     assert_eq!(h.header("upload-length"), Some("5"));
@@ -488,11 +478,7 @@ async fn x10_head_on_final_echoes_upload_concat() {
     let s = start().await;
     let a = partial(&s, b"x").await;
     let header = format!("final;{}", path_of(&a));
-    let fin = s.url(
-        s.post(&[("Upload-Concat", &header)], Bytes::new())
-            .await
-            .location(),
-    );
+    let fin = final_of(&s, &header).await;
     assert_eq!(
         s.head(&fin).await.header("upload-concat"),
         Some(header.as_str())
