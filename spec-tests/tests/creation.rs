@@ -448,3 +448,23 @@ async fn d3_head_says_defer_length_while_unknown() {
     assert_eq!(h.header("upload-defer-length"), Some("1"));
     assert!(!h.has("upload-length"));
 }
+
+#[tokio::test]
+async fn c2_empty_chunked_post_body_is_fine_and_a_non_empty_one_is_415() {
+    use tokio::io::AsyncWriteExt;
+    let s = start().await;
+    for (chunks, want) in [
+        ("0\r\n\r\n", "HTTP/1.1 201"),
+        ("3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 415"),
+    ] {
+        let mut conn = tokio::net::TcpStream::connect(s.host_port()).await.unwrap();
+        let req = format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 3\r\n\
+             Transfer-Encoding: chunked\r\n\r\n{chunks}",
+            s.base_path()
+        );
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let resp = read_raw_response(&mut conn).await;
+        assert!(resp.starts_with(want), "{chunks:?}: {resp}");
+    }
+}

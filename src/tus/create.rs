@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use http::request::Parts;
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -10,28 +11,34 @@ use super::checksum::Expected;
 use super::{concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::error::Error;
-use crate::http::body::{Body, empty};
+use crate::http::body::{Body, BodyReader, Read, empty};
 use crate::http::headers as h;
 use crate::upload::{Concat, State, Upload, UploadId};
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let hs = req.headers();
+    let (parts, body) = req.into_parts();
+    let hs = &parts.headers;
     let metadata = h::metadata(hs)?;
     let concat = h::concat(hs, &app.config.base_path)?;
     let has_data = h::is_offset_octet_stream(hs)?;
-    let body_len = http_body::Body::size_hint(req.body()).exact();
-    if !has_data && body_len != Some(0) {
+    let body_len = http_body::Body::size_hint(&body).exact();
+    // The upload data, if the body carries some (creation-with-upload).
+    let data = if has_data {
+        Some(body)
+    } else if is_empty(app, body).await? {
+        None
+    } else {
         // A body that is not declared as upload data is not ours to guess at.
         return Err(Error::InvalidContentType);
-    }
+    };
 
     let (concat, concat_raw) = match concat {
-        Some((Concat::Final(parts), raw)) => {
-            if has_data {
+        Some((Concat::Final(partials), raw)) => {
+            if data.is_some() {
                 return Err(Error::ModifyFinal);
             }
-            let upload = concat::create_final(app, parts, raw, metadata).await?;
-            return Ok(created(app, &req, &upload));
+            let upload = concat::create_final(app, partials, raw, metadata).await?;
+            return Ok(created(app, &parts, &upload));
         }
         Some((c, raw)) => (c, Some(raw)),
         None => (Concat::None, None),
@@ -46,6 +53,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         .map(Expected::parse)
         .transpose()?;
     if let (Some(len), Some(body_len)) = (length, body_len)
+        && data.is_some()
         && body_len > len
     {
         return Err(Error::SizeExceeded);
@@ -66,23 +74,41 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     app.meta.insert(&upload).await?;
     tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
 
-    if has_data {
+    if let Some(body) = data {
         let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
-        let (parts, body) = req.into_parts();
         ingest(app, &mut upload, body, checksum, guard.token()).await?;
-        return Ok(created(app, &Request::from_parts(parts, ()), &upload));
     }
-    Ok(created(app, &req, &upload))
+    Ok(created(app, &parts, &upload))
+}
+
+/// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is
+/// read to its end to find out.
+async fn is_empty(app: &App, body: Incoming) -> Result<bool, Error> {
+    if http_body::Body::is_end_stream(&body) || http_body::Body::size_hint(&body).exact() == Some(0)
+    {
+        return Ok(true);
+    }
+    if http_body::Body::size_hint(&body).lower() > 0 {
+        return Ok(false);
+    }
+    let mut reader = BodyReader::new(body, app.config.read_timeout, app.shutdown.child_token());
+    match reader.next().await {
+        Read::End(_) => Ok(true),
+        Read::Data(_) => Ok(false),
+        Read::TimedOut => Err(Error::ReadTimeout),
+        Read::Lost => Err(Error::ConnectionLost),
+        Read::Cancelled => Err(Error::ShuttingDown),
+    }
 }
 
 /// C7/CW3/C9: 201 with Location, Upload-Offset and Upload-Expires.
-fn created<B>(app: &App, req: &Request<B>, upload: &Upload) -> Response<Body> {
+fn created(app: &App, req: &Parts, upload: &Upload) -> Response<Body> {
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::CREATED;
     let hs = resp.headers_mut();
     hs.insert(
         header::LOCATION,
-        upload_url(app, req.headers(), req.uri(), &upload.id),
+        upload_url(app, &req.headers, &req.uri, &upload.id),
     );
     hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
     put_expires(upload, hs);
