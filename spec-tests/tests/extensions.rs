@@ -527,3 +527,99 @@ async fn final_over_the_maximum_is_413() {
         .await;
     assert_eq!(r.status, 413);
 }
+
+// ---- checksum-trailer ----
+
+/// A chunked PATCH whose last chunk is followed by `trailer` lines (e.g. `Upload-Checksum: …`).
+async fn patch_with_trailer(
+    s: &Server,
+    url: &str,
+    offset: u64,
+    announce: bool,
+    data: &[u8],
+    trailer: &str,
+) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut conn = tokio::net::TcpStream::connect(s.host_port()).await.unwrap();
+    let announce = if announce {
+        "Trailer: Upload-Checksum\r\n"
+    } else {
+        ""
+    };
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
+         Content-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n{announce}\r\n{:x}\r\n",
+        path_of(url),
+        data.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(data).await.unwrap();
+    conn.write_all(format!("\r\n0\r\n{trailer}\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_raw_response(&mut conn).await
+}
+
+#[tokio::test]
+async fn kt1_checksum_trailer_is_advertised() {
+    let s = start().await;
+    assert!(ext(&s.options().await).contains(&"checksum-trailer".to_owned()));
+}
+
+#[tokio::test]
+async fn kt1_matching_trailer_checksum_is_accepted() {
+    let s = start().await;
+    let url = s.create(11).await;
+    let trailer = format!("Upload-Checksum: sha256 {}\r\n", sha256_b64(b"hello"));
+    let resp = patch_with_trailer(&s, &url, 0, true, b"hello", &trailer).await;
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    let trailer = format!("Upload-Checksum: sha1 {}\r\n", sha1_b64(b" world"));
+    let resp = patch_with_trailer(&s, &url, 5, true, b" world", &trailer).await;
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    assert_eq!(s.get(&url, &[]).await.body, &b"hello world"[..]);
+}
+
+#[tokio::test]
+async fn kt1_mismatching_trailer_checksum_is_460_and_discarded() {
+    let s = start().await;
+    let url = s.create(10).await;
+    let trailer = format!("Upload-Checksum: sha1 {}\r\n", sha1_b64(b"something else"));
+    let resp = patch_with_trailer(&s, &url, 0, true, b"abcde", &trailer).await;
+    assert!(resp.starts_with("HTTP/1.1 460"), "{resp}");
+    assert_eq!(s.head(&url).await.offset(), 0);
+}
+
+#[tokio::test]
+async fn kt1_announced_trailer_that_never_comes_is_400_and_discarded() {
+    let s = start().await;
+    let url = s.create(10).await;
+    let resp = patch_with_trailer(&s, &url, 0, true, b"abcde", "").await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("ERR_INVALID_CHECKSUM"), "{resp}");
+    assert_eq!(s.head(&url).await.offset(), 0);
+    let trailer = "Upload-Checksum: crc32 AAAAAA==\r\n";
+    let resp = patch_with_trailer(&s, &url, 0, true, b"abcde", trailer).await;
+    assert!(
+        resp.starts_with("HTTP/1.1 400"),
+        "unsupported algorithm in a trailer: {resp}"
+    );
+    assert_eq!(s.head(&url).await.offset(), 0);
+}
+
+#[tokio::test]
+async fn kt1_checksum_as_header_and_trailer_at_once_is_400() {
+    let s = start().await;
+    let url = s.create(3).await;
+    let r = s
+        .patch_with(
+            &url,
+            0,
+            &[
+                ("Upload-Checksum", &format!("sha1 {}", sha1_b64(b"abc"))),
+                ("Trailer", "Upload-Checksum"),
+            ],
+            &b"abc"[..],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}

@@ -7,7 +7,7 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::checksum::Expected;
+use super::checksum;
 use super::{concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::error::Error;
@@ -49,9 +49,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     {
         return Err(Error::MaxSizeExceeded);
     }
-    let checksum = h::single(hs, &h::UPLOAD_CHECKSUM)?
-        .map(Expected::parse)
-        .transpose()?;
+    let checksum = checksum::source(hs)?;
     if let (Some(len), Some(body_len)) = (length, body_len)
         && data.is_some()
         && body_len > len

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
-use super::checksum::Expected;
+use super::checksum::{Source, Verifier};
 use super::expiry;
 use crate::app::App;
 use crate::error::Error;
@@ -29,7 +29,7 @@ pub async fn ingest(
     app: &App,
     upload: &mut Upload,
     body: Incoming,
-    checksum: Option<Expected>,
+    checksum: Option<Source>,
     stop: CancellationToken,
 ) -> Result<(), Error> {
     // How many bytes this request may add.
@@ -56,7 +56,8 @@ pub async fn ingest(
 
     let mut reader = BodyReader::new(body, app.config.read_timeout, stop);
     let mut append = app.storage.appender(&upload.id, upload.offset).await?;
-    let mut hasher = checksum.as_ref().map(Expected::hasher);
+    let mut verifier = checksum.map(Verifier::new);
+    let mut trailers = None;
     let start = upload.offset;
     let mut received = 0u64;
     let mut last_checkpoint = Instant::now();
@@ -68,7 +69,7 @@ pub async fn ingest(
             read = reader.next() => read,
             // A quiet or stalled client's bytes are saved too, so HEAD shows them.
             _ = tokio::time::sleep_until((last_checkpoint + CHECKPOINT_INTERVAL).into()),
-                if hasher.is_none() && uncommitted > 0 =>
+                if verifier.is_none() && uncommitted > 0 =>
             {
                 checkpoint(app, upload, append.as_mut()).await?;
                 last_checkpoint = Instant::now();
@@ -82,8 +83,8 @@ pub async fn ingest(
                 if overflow {
                     data.truncate(left as usize);
                 }
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&data);
+                if let Some(v) = verifier.as_mut() {
+                    v.update(&data);
                 }
                 received += data.len() as u64;
                 if let Err(e) = append.write(data).await {
@@ -92,12 +93,15 @@ pub async fn ingest(
                 if overflow {
                     break Some(too_much());
                 }
-                if hasher.is_none() && start + received - upload.offset >= CHECKPOINT_BYTES {
+                if verifier.is_none() && start + received - upload.offset >= CHECKPOINT_BYTES {
                     checkpoint(app, upload, append.as_mut()).await?;
                     last_checkpoint = Instant::now();
                 }
             }
-            Read::End(_) => break None,
+            Read::End(t) => {
+                trailers = t;
+                break None;
+            }
             Read::TimedOut => break Some(Error::ReadTimeout),
             Read::Lost => break Some(Error::ConnectionLost),
             Read::Cancelled => {
@@ -110,16 +114,22 @@ pub async fn ingest(
         }
     };
 
-    match (checksum, hasher) {
-        (Some(expected), Some(hasher)) => {
-            if stopped_by.is_none() && hasher.finish() == expected.digest {
-                checkpoint(app, upload, append.as_mut()).await?;
-                return Ok(());
+    match verifier {
+        Some(verifier) => {
+            // An incomplete chunk cannot be verified: it is discarded like a mismatching one.
+            let verdict = match stopped_by {
+                Some(e) => Err(e),
+                None => verifier.finish(trailers.as_ref()),
+            };
+            match verdict {
+                Ok(()) => checkpoint(app, upload, append.as_mut()).await,
+                Err(e) => {
+                    append.rollback().await?;
+                    Err(e)
+                }
             }
-            append.rollback().await?;
-            Err(stopped_by.unwrap_or(Error::ChecksumMismatch))
         }
-        _ => {
+        None => {
             // Keep everything that arrived, whatever stopped the body.
             checkpoint(app, upload, append.as_mut()).await?;
             if let Some(e) = &stopped_by {

@@ -26,10 +26,10 @@ pub fn handle(app: &App) -> Response<Body> {
 
 /// The extensions every storage backend supports; `expiration` only when uploads expire.
 fn extensions(app: &App) -> &'static str {
-    const ALWAYS: &str =
-        "creation,creation-with-upload,creation-defer-length,termination,checksum,concatenation";
+    const ALWAYS: &str = "creation,creation-with-upload,creation-defer-length,termination,\
+        checksum,checksum-trailer,concatenation";
     const WITH_EXPIRY: &str = "creation,creation-with-upload,creation-defer-length,termination,\
-        checksum,concatenation,expiration";
+        checksum,checksum-trailer,concatenation,expiration";
     if app.config.expire_after.is_some() {
         WITH_EXPIRY
     } else {

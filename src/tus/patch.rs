@@ -4,7 +4,7 @@
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::checksum::Expected;
+use super::checksum;
 use super::{ingest::ingest, load, put_expires};
 use crate::app::App;
 use crate::error::Error;
@@ -23,9 +23,7 @@ pub async fn handle(
     }
     let offset = h::upload_offset(hs)?;
     let declared_length = h::upload_length(hs)?;
-    let checksum = h::single(hs, &h::UPLOAD_CHECKSUM)?
-        .map(Expected::parse)
-        .transpose()?;
+    let checksum = checksum::source(hs)?;
 
     let guard = app.locks.acquire(&id).await.ok_or(Error::Locked)?;
     let mut upload = load(app, &id).await?;
