@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 
-/// The most a connection buffers from the socket. hyper's default (about 400 KiB) bought no
-/// throughput in the benchmark but raised the peak RSS of 64 concurrent uploads from 39 to 61 MiB.
+/// The most a connection buffers from the socket. Body frames handed to storage pin the buffer
+/// they were read into until written, so this bounds memory per upload: with hyper's default
+/// (about 400 KiB) 64 concurrent uploads peaked at 60-74 MiB RSS in the benchmark, with 256 KiB at
+/// 39-45 MiB, for a single-upload throughput within the benchmark's noise.
 const READ_BUFFER_MAX: usize = 256 * 1024;
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting, asks running requests to
