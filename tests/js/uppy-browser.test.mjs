@@ -1,0 +1,72 @@
+// Uppy (with @uppy/tus) in headless Chromium against a real tuskd, across origins.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+import { startTuskd, sha256, download } from './harness.mjs'
+
+const here = new URL('.', import.meta.url).pathname
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
+const MiB = 1024 * 1024
+
+let tuskd, pages, browser, page
+
+function bytes (size) {
+  const b = Buffer.alloc(size)
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + 7) & 255
+  return b
+}
+
+before(async () => {
+  tuskd = await startTuskd()
+  const files = {
+    '/': ['text/html', readFileSync(join(here, 'page/index.html'))],
+    '/uppy.min.mjs': ['text/javascript', readFileSync(join(here, 'node_modules/uppy/dist/uppy.min.mjs'))]
+  }
+  pages = http.createServer((req, res) => {
+    const f = files[req.url]
+    if (!f) { res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end(); return }
+    res.writeHead(200, { 'Content-Type': f[0] }).end(f[1])
+  })
+  await new Promise((resolve) => pages.listen(0, '127.0.0.1', resolve))
+  // Playwright starts Chromium with a fresh temporary profile of its own.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+  page = await browser.newPage()
+  page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()) })
+  await page.goto(`http://127.0.0.1:${pages.address().port}/`)
+  await page.waitForFunction(() => window.ready === true)
+})
+
+after(async () => {
+  await browser?.close()
+  pages?.close()
+  await tuskd?.stop()
+})
+
+test('Uppy uploads a file in chunks from another origin', async () => {
+  const size = 5 * MiB + 321
+  const r = await page.evaluate(([e, s]) => window.uploadOnce(e, s), [tuskd.endpoint, size])
+  assert.deepEqual(r.failed, [])
+  assert.equal(r.urls.length, 1)
+  const stored = await download(r.urls[0])
+  assert.equal(sha256(stored), sha256(bytes(size)))
+})
+
+test('Uppy pauses and resumes from the server offset', async () => {
+  const size = 4 * MiB
+  const r = await page.evaluate(([e, s]) => window.pauseAndResume(e, s), [tuskd.endpoint, size])
+  assert.deepEqual(r.failed, [])
+  assert.ok(r.pausedAt >= size / 2, `paused at ${r.pausedAt}`)
+  assert.ok(r.serverOffset > 0, 'the server kept bytes of the interrupted chunk or earlier chunks')
+  assert.ok(r.firstPatchAfterResume >= r.serverOffset && r.firstPatchAfterResume < size,
+    `resumed at ${r.firstPatchAfterResume}, server had ${r.serverOffset}`)
+  const stored = await download(r.urls[0])
+  assert.equal(sha256(stored), sha256(bytes(size)))
+})
