@@ -189,13 +189,6 @@ impl Error {
                     h.insert(header::CONTENT_RANGE, v);
                 }
             }
-            // A body stopped midway: the connection cannot be reused.
-            Error::ReadTimeout
-            | Error::ConnectionLost
-            | Error::Interrupted
-            | Error::ShuttingDown => {
-                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
             _ => {}
         }
         resp

@@ -51,7 +51,8 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err(e) => {
             let mut r = e.into_response();
-            // The body may be unread: the connection cannot carry another request.
+            // The body may be unread or cut short (a timeout, a takeover, shutdown): the
+            // connection cannot carry another request.
             if has_body {
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
