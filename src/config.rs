@@ -116,7 +116,7 @@ pub fn size(flag: &'static str, s: &str) -> Result<u64, ConfigError> {
         .with_binary()
         .parse_size(s.trim())
         .map_err(|e| bad(flag, format!("{s:?}: {e}")))?;
-    if n > i64::MAX as u64 {
+    if n > crate::upload::MAX_LENGTH {
         return Err(bad(flag, format!("{s:?} is too large")));
     }
     Ok(n)

@@ -9,6 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 
 /// The longest `Upload-Metadata` header accepted, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// The largest length or offset tuskd records (SQLite stores them as signed 64-bit integers).
+pub const MAX_LENGTH: u64 = i64::MAX as u64;
 /// The most partial uploads one final upload may name.
 pub const MAX_PARTIALS: usize = 1024;
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::Error;
-use crate::upload::{Concat, MAX_PARTIALS, Metadata, UploadId};
+use crate::upload::{Concat, MAX_LENGTH, MAX_PARTIALS, Metadata, UploadId};
 
 pub const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 pub const TUS_VERSION: HeaderName = HeaderName::from_static("tus-version");
@@ -59,12 +59,12 @@ fn static_name(name: &HeaderName) -> &'static str {
     }
 }
 
-/// Parses a non-negative decimal integer no larger than `i64::MAX`.
+/// Parses a non-negative decimal integer no larger than `MAX_LENGTH`.
 pub fn parse_u64(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64)
+    s.parse::<u64>().ok().filter(|&n| n <= MAX_LENGTH)
 }
 
 /// G4/G5: the request must speak tus 1.0.0.

@@ -7,7 +7,7 @@ use super::{expiry, load};
 use crate::app::App;
 use crate::error::Error;
 use crate::lock::Guard;
-use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+use crate::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
 
 pub async fn create_final(
     app: &App,
@@ -45,7 +45,7 @@ pub async fn create_final(
         };
         total = total
             .checked_add(len)
-            .filter(|&t| t <= i64::MAX as u64)
+            .filter(|&t| t <= MAX_LENGTH)
             .ok_or(Error::MaxSizeExceeded)?;
         sized.push((id.clone(), len));
     }

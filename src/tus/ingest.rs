@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{BodyReader, Read};
 use crate::storage::Append;
-use crate::upload::Upload;
+use crate::upload::{MAX_LENGTH, Upload};
 
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -36,7 +36,7 @@ pub async fn ingest(
     let room = match (upload.length, app.config.max_size) {
         (Some(len), _) => len - upload.offset,
         (None, Some(max)) => max.saturating_sub(upload.offset),
-        (None, None) => i64::MAX as u64 - upload.offset,
+        (None, None) => MAX_LENGTH - upload.offset,
     };
     let deferred = upload.length.is_none();
     let too_much = move || {
