@@ -48,11 +48,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         drop(self._held.take());
-        let mut slots = self.locks.slots.lock().unwrap_or_else(|p| p.into_inner());
-        // Only the map and this guard still know the slot: nobody waits, forget it.
-        if Arc::strong_count(&self.slot) == 2 {
-            slots.remove(&self.id);
-        }
+        self.locks.forget_if_idle(&self.id, &self.slot);
     }
 }
 
@@ -94,7 +90,7 @@ impl Locks {
         match held {
             Ok(held) => Some(self.guard(id, slot, held)),
             Err(_) => {
-                self.forget_if_idle(id, slot);
+                self.forget_if_idle(id, &slot);
                 None
             }
         }
@@ -106,15 +102,16 @@ impl Locks {
         match slot.held.clone().try_lock_owned() {
             Ok(held) => Some(self.guard(id, slot, held)),
             Err(_) => {
-                self.forget_if_idle(id, slot);
+                self.forget_if_idle(id, &slot);
                 None
             }
         }
     }
 
-    fn forget_if_idle(&self, id: &UploadId, slot: Arc<Slot>) {
+    /// Forgets the slot if only the map and the caller still know it: nobody holds or waits.
+    fn forget_if_idle(&self, id: &UploadId, slot: &Arc<Slot>) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::strong_count(&slot) == 2 {
+        if Arc::strong_count(slot) == 2 {
             slots.remove(id);
         }
     }
