@@ -59,6 +59,26 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Creates an upload's file, and its shard directory if needed. `exclusive` refuses a file that
+/// already exists; otherwise an existing one is emptied.
+fn new_file(path: &Path, exclusive: bool) -> io::Result<File> {
+    std::fs::create_dir_all(path.parent().expect("upload paths have a parent"))?;
+    let mut options = OpenOptions::new();
+    options.write(true);
+    if exclusive {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    options.open(path)
+}
+
+/// Makes a new file durable: its contents and its entry in the directory.
+fn persist_new(file: &File, path: &Path) -> io::Result<()> {
+    file.sync_all()?;
+    File::open(path.parent().expect("upload paths have a parent"))?.sync_all()
+}
+
 fn missing(id: &UploadId) -> impl FnOnce(StorageError) -> StorageError + '_ {
     move |e| match e {
         StorageError::Io(io) if io.kind() == io::ErrorKind::NotFound => {
@@ -74,15 +94,9 @@ impl Storage for LocalStorage {
         let path = self.path(id);
         let fsync = self.fsync;
         blocking(move || {
-            let dir = path.parent().expect("upload paths have a parent");
-            std::fs::create_dir_all(dir)?;
-            let f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
+            let f = new_file(&path, true)?;
             if fsync {
-                f.sync_all()?;
-                File::open(dir)?.sync_all()?;
+                persist_new(&f, &path)?;
             }
             Ok(())
         })
@@ -109,12 +123,7 @@ impl Storage for LocalStorage {
             parts.iter().map(|(p, len)| (self.path(p), *len)).collect();
         let fsync = self.fsync;
         blocking(move || {
-            std::fs::create_dir_all(target.parent().expect("upload paths have a parent"))?;
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&target)?;
+            let mut out = new_file(&target, false)?;
             for (src, len) in sources {
                 // io::copy uses copy_file_range where it can: no bytes pass through user space.
                 let copied = io::copy(&mut File::open(&src)?.take(len), &mut out)?;
@@ -126,7 +135,7 @@ impl Storage for LocalStorage {
                 }
             }
             if fsync {
-                out.sync_all()?;
+                persist_new(&out, &target)?;
             }
             Ok(())
         })
