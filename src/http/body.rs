@@ -2,12 +2,14 @@
 //! timeout and a cancel signal, so that a stalled or interrupted client never holds a task
 //! forever and never makes the server buffer more than one frame.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 /// The body of every response tuskd sends.
@@ -42,17 +44,22 @@ pub enum Read {
 pub struct BodyReader {
     body: Option<Incoming>,
     timeout: Duration,
-    /// When the body times out unless more bytes arrive.
-    deadline: tokio::time::Instant,
+    /// When the last bytes arrived; the body times out `timeout` after that.
+    last_data: Instant,
+    /// Armed for the earliest moment the body could time out and moved on only when it fires,
+    /// so a busy body costs a clock read per frame rather than a timer.
+    timer: Pin<Box<Sleep>>,
     cancel: CancellationToken,
 }
 
 impl BodyReader {
     pub fn new(body: Incoming, timeout: Duration, cancel: CancellationToken) -> Self {
+        let now = Instant::now();
         BodyReader {
             body: Some(body),
             timeout,
-            deadline: tokio::time::Instant::now() + timeout,
+            last_data: now,
+            timer: Box::pin(tokio::time::sleep_until(now + timeout)),
             cancel,
         }
     }
@@ -66,16 +73,24 @@ impl BodyReader {
             let frame = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Read::Cancelled,
-                r = tokio::time::timeout_at(self.deadline, body.frame()) => r,
+                () = self.timer.as_mut() => {
+                    let due = self.last_data + self.timeout;
+                    if Instant::now() < due {
+                        self.timer.as_mut().reset(due);
+                        continue;
+                    }
+                    None
+                }
+                r = body.frame() => Some(r),
             };
             let read = match frame {
-                Err(_) => Read::TimedOut,
-                Ok(None) => Read::End(None),
-                Ok(Some(Err(_))) => Read::Lost,
-                Ok(Some(Ok(frame))) => match frame.into_data() {
+                None => Read::TimedOut,
+                Some(None) => Read::End(None),
+                Some(Some(Err(_))) => Read::Lost,
+                Some(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) if data.is_empty() => continue,
                     Ok(data) => {
-                        self.deadline = tokio::time::Instant::now() + self.timeout;
+                        self.last_data = Instant::now();
                         return Read::Data(data);
                     }
                     Err(frame) => Read::End(frame.into_trailers().ok()),

@@ -7,9 +7,10 @@
 //! checksum nothing is committed until the whole chunk is in and verified; a mismatch or an
 //! incomplete chunk is rolled back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Source, Verifier};
@@ -58,21 +59,21 @@ pub async fn ingest(
     let mut append = app.storage.appender(&upload.id, upload.offset).await?;
     let mut verifier = checksum.map(Verifier::new);
     let mut trailers = None;
+    // A checksummed chunk is committed whole or not at all; anything else is saved as it goes.
+    let checkpoints = verifier.is_none();
     let start = upload.offset;
     let mut received = 0u64;
-    let mut last_checkpoint = Instant::now();
+    let timer = tokio::time::sleep(CHECKPOINT_INTERVAL);
+    tokio::pin!(timer);
 
     let stopped_by: Option<Error> = loop {
         // upload.offset is what the last checkpoint recorded.
-        let uncommitted = start + received - upload.offset;
         let read = tokio::select! {
             read = reader.next() => read,
             // A quiet or stalled client's bytes are saved too, so HEAD shows them.
-            _ = tokio::time::sleep_until((last_checkpoint + CHECKPOINT_INTERVAL).into()),
-                if verifier.is_none() && uncommitted > 0 =>
-            {
+            () = &mut timer, if checkpoints && start + received > upload.offset => {
                 checkpoint(app, upload, append.as_mut()).await?;
-                last_checkpoint = Instant::now();
+                timer.as_mut().reset(Instant::now() + CHECKPOINT_INTERVAL);
                 continue;
             }
         };
@@ -93,9 +94,9 @@ pub async fn ingest(
                 if overflow {
                     break Some(too_much());
                 }
-                if verifier.is_none() && start + received - upload.offset >= CHECKPOINT_BYTES {
+                if checkpoints && start + received - upload.offset >= CHECKPOINT_BYTES {
                     checkpoint(app, upload, append.as_mut()).await?;
-                    last_checkpoint = Instant::now();
+                    timer.as_mut().reset(Instant::now() + CHECKPOINT_INTERVAL);
                 }
             }
             Read::End(t) => {
