@@ -25,24 +25,15 @@ pub async fn create_final(
         _guards.push(app.locks.acquire(id).await.ok_or(Error::Locked)?);
     }
 
+    // Each partial is checked once, however often the final names it.
+    let mut lengths = std::collections::HashMap::with_capacity(distinct.len());
+    for id in &distinct {
+        lengths.insert(id, partial_length(app, id).await?);
+    }
     let mut sized = Vec::with_capacity(parts.len());
     let mut total: u64 = 0;
     for id in &parts {
-        let part = load(app, id).await.map_err(|e| match e {
-            Error::NotFound | Error::Expired => {
-                Error::InvalidConcat(format!("partial upload {id} does not exist"))
-            }
-            e => e,
-        })?;
-        if part.concat != Concat::Partial {
-            return Err(Error::InvalidConcat(format!(
-                "upload {id} is not a partial upload"
-            )));
-        }
-        let len = match part.length {
-            Some(len) if part.is_complete() => len,
-            _ => return Err(Error::NotFinished("a partial upload")),
-        };
+        let len = lengths[id];
         total = total
             .checked_add(len)
             .filter(|&t| t <= MAX_LENGTH)
@@ -80,4 +71,23 @@ pub async fn create_final(
     }
     tracing::info!(id = %upload.id, length = total, parts = sized.len(), "final upload concatenated");
     Ok(upload)
+}
+
+/// The length of a finished partial upload; an error naming what is wrong otherwise.
+async fn partial_length(app: &App, id: &UploadId) -> Result<u64, Error> {
+    let part = load(app, id).await.map_err(|e| match e {
+        Error::NotFound | Error::Expired => {
+            Error::InvalidConcat(format!("partial upload {id} does not exist"))
+        }
+        e => e,
+    })?;
+    if part.concat != Concat::Partial {
+        return Err(Error::InvalidConcat(format!(
+            "upload {id} is not a partial upload"
+        )));
+    }
+    match part.length {
+        Some(len) if part.is_complete() => Ok(len),
+        _ => Err(Error::NotFinished("a partial upload")),
+    }
 }
