@@ -12,6 +12,8 @@ use crate::meta::MetaStore;
 use crate::meta::sqlite::SqliteMeta;
 use crate::storage::Storage;
 use crate::storage::local::LocalStorage;
+use crate::storage::object::ObjectStorage;
+use crate::storage::object::open::{self, ConnectError, StoreLocation};
 
 /// How long a request waits for the current holder of an upload to let go.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
@@ -44,20 +46,38 @@ pub enum OpenError {
     },
     #[error("cannot open the metadata database: {0}")]
     Meta(#[from] crate::meta::MetaError),
+    #[error("{0}")]
+    Store(#[from] ConnectError),
 }
 
 impl App {
-    /// Opens the embedded defaults: local disk and SQLite under the data directory.
-    pub fn open(config: Config) -> Result<App, OpenError> {
-        let dir = &config.data_dir;
-        let data_dir_err = |source| OpenError::DataDir {
-            path: dir.display().to_string(),
-            source,
+    /// Opens SQLite under the data directory and the configured store (local disk under the
+    /// data directory by default). An object store is checked with a test write first.
+    pub async fn open(config: Config) -> Result<App, OpenError> {
+        let dir_err = |dir: &std::path::Path| {
+            let path = dir.display().to_string();
+            move |source| OpenError::DataDir { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(data_dir_err)?;
-        let storage = LocalStorage::open(dir, config.fsync).map_err(data_dir_err)?;
-        let meta = SqliteMeta::open(&dir.join("tuskd.db"), config.fsync)?;
-        Ok(App::with_parts(config, Arc::new(meta), Arc::new(storage)))
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
+        let meta = Arc::new(SqliteMeta::open(&dir.join("tuskd.db"), config.fsync)?);
+        let storage: Arc<dyn Storage> = match &config.store {
+            StoreLocation::Local(root) => {
+                Arc::new(LocalStorage::open(root, config.fsync).map_err(dir_err(root))?)
+            }
+            StoreLocation::Object(url) => {
+                let (backend, prefix) = open::connect(url, &config.s3)?;
+                open::probe(backend.as_ref(), &prefix, url).await?;
+                Arc::new(ObjectStorage::new(
+                    backend,
+                    prefix,
+                    config.part_size,
+                    config.max_buffered,
+                    meta.clone(),
+                ))
+            }
+        };
+        Ok(App::with_parts(config, meta, storage))
     }
 
     pub fn with_parts(config: Config, meta: Arc<dyn MetaStore>, storage: Arc<dyn Storage>) -> App {

@@ -71,6 +71,27 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_SHUTDOWN_TIMEOUT", default_value = "30s")]
     pub shutdown_timeout: String,
 
+    /// Where upload bytes go: a directory or file:// URL (default: the data directory),
+    /// memory://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix. Credentials
+    /// and regions come from the provider's usual environment variables (AWS_*, GOOGLE_*,
+    /// AZURE_*).
+    #[arg(long, env = "TUSKD_STORE")]
+    pub store: Option<String>,
+
+    /// Endpoint of an S3-compatible store (MinIO, R2, Ceph, Garage), e.g. http://minio:9000.
+    /// Requests use path-style addressing; an http:// endpoint allows plain HTTP.
+    #[arg(long, env = "TUSKD_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Object stores: size of every part but the last (at least 5MiB).
+    #[arg(long, env = "TUSKD_PART_SIZE", default_value = "8MiB")]
+    pub part_size: String,
+
+    /// Object stores: the most memory all running uploads may hold in part buffers together;
+    /// further uploads wait for room. Default: an eighth of the machine's memory.
+    #[arg(long, env = "TUSKD_MAX_BUFFERED")]
+    pub max_buffered: Option<String>,
+
     /// Flush bytes to disk before a PATCH is acknowledged.
     #[arg(long, env = "TUSKD_FSYNC", value_enum, default_value = "on")]
     pub fsync: OnOff,

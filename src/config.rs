@@ -8,6 +8,8 @@ use regex::Regex;
 
 use crate::cli::{OnOff, ServeArgs};
 use crate::http::cors::Cors;
+use crate::storage::object::open::{S3Options, StoreLocation};
+use crate::storage::object::{DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -22,6 +24,11 @@ pub struct Config {
     pub read_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub fsync: bool,
+    pub store: StoreLocation,
+    pub s3: S3Options,
+    pub part_size: u64,
+    /// Budget for the part buffers of all running uploads together (object stores).
+    pub max_buffered: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +48,15 @@ fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 impl Config {
     /// Defaults for everything, storing under `data_dir`: what `tuskd serve` does with no flags.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
         Config {
             listen: "127.0.0.1:1080".into(),
             base_path: "/files/".into(),
-            data_dir: data_dir.into(),
+            store: StoreLocation::Local(data_dir.clone()),
+            data_dir,
+            s3: S3Options::default(),
+            part_size: DEFAULT_PART_SIZE,
+            max_buffered: default_max_buffered(DEFAULT_PART_SIZE),
             max_size: None,
             expire_after: Some(Duration::from_secs(24 * 3600)),
             cors: Cors {
@@ -73,7 +85,45 @@ impl Config {
                 "needs --cors-allow-origin naming the origins that may send credentials",
             ));
         }
+        let store = match a.store.as_deref() {
+            None => StoreLocation::Local(a.data_dir.clone()),
+            Some(s) => StoreLocation::parse(s).map_err(|e| bad("--store", e))?,
+        };
+        let endpoint = a.s3_endpoint.as_deref().filter(|e| !e.is_empty());
+        if let Some(e) = endpoint {
+            let ok = url::Url::parse(e)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !ok {
+                return Err(bad("--s3-endpoint", format!("{e:?} is not an http(s) URL")));
+            }
+        }
+        let part_size = size("--part-size", &a.part_size)?;
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part_size) {
+            return Err(bad(
+                "--part-size",
+                format!("{} must be between 5MiB and 5GiB", a.part_size),
+            ));
+        }
+        let max_buffered = match a.max_buffered.as_deref() {
+            None => default_max_buffered(part_size),
+            Some(s) => {
+                let n = size("--max-buffered", s)?;
+                if n < part_size {
+                    return Err(bad(
+                        "--max-buffered",
+                        format!("{s} is less than one part (--part-size {})", a.part_size),
+                    ));
+                }
+                n
+            }
+        };
         Ok(Config {
+            store,
+            s3: S3Options {
+                endpoint: endpoint.map(str::to_owned),
+            },
+            part_size,
+            max_buffered,
             listen: a.listen.clone(),
             base_path: base_path(&a.base_path)?,
             data_dir: a.data_dir.clone(),
@@ -90,6 +140,19 @@ impl Config {
             fsync: a.fsync == OnOff::On,
         })
     }
+}
+
+/// An eighth of the machine's memory, and at least four parts.
+fn default_max_buffered(part_size: u64) -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(4 << 30);
+    (total / 8).max(part_size * 4)
 }
 
 fn base_path(p: &str) -> Result<String, ConfigError> {
@@ -159,6 +222,27 @@ mod tests {
         assert_eq!(c.expire_after, Some(Duration::from_secs(86400)));
         assert!(c.fsync);
         assert!(c.cors.allow_origin.is_none());
+        assert_eq!(c.store, StoreLocation::Local("./data".into()));
+        assert_eq!(c.part_size, 8 << 20);
+        assert!(c.max_buffered >= 32 << 20);
+    }
+
+    #[test]
+    fn object_store_settings() {
+        let c = parse(&[
+            "--store",
+            "s3://media/incoming",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+            "--part-size",
+            "16MiB",
+            "--max-buffered",
+            "1GiB",
+        ])
+        .unwrap();
+        assert!(matches!(c.store, StoreLocation::Object(_)));
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!((c.part_size, c.max_buffered), (16 << 20, 1 << 30));
     }
 
     #[test]
@@ -209,6 +293,11 @@ mod tests {
             (&["--base-path", "files"][..], "--base-path"),
             (&["--base-path", "/a/../b"][..], "--base-path"),
             (&["--cors-allow-origin", "("][..], "--cors-allow-origin"),
+            (&["--store", "ftp://x/y"][..], "--store"),
+            (&["--s3-endpoint", "minio:9000"][..], "--s3-endpoint"),
+            (&["--part-size", "1MiB"][..], "--part-size"),
+            (&["--part-size", "6GiB"][..], "--part-size"),
+            (&["--max-buffered", "4MiB"][..], "--max-buffered"),
             (
                 &["--cors-allow-credentials"][..],
                 "--cors-allow-credentials",

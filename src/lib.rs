@@ -9,7 +9,10 @@
 //! - `error`: the protocol error and the one place errors become responses.
 //! - `upload`: domain types (ids, metadata, the upload record).
 //! - `meta`: the `MetaStore` trait and its SQLite implementation (source of truth for offsets).
-//! - `storage`: the `Storage` trait, local disk, and the contract suite every backend runs.
+//! - `storage`: the `Storage` trait, local disk, object stores (`storage::object`: S3, GCS,
+//!   Azure, memory through object_store's multipart API, with its bookkeeping in the metadata
+//!   store) and the contract suite every backend runs.
+//! - `recover`: start-up repair of storage left between two steps by a crash.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
 //! - `expire`: the sweeper for expired unfinished uploads.
 
@@ -21,6 +24,7 @@ pub mod expire;
 pub mod http;
 pub mod lock;
 pub mod meta;
+pub mod recover;
 pub mod server;
 pub mod storage;
 pub mod tus;

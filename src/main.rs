@@ -37,27 +37,45 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Settings(e)) => {
+            eprintln!("tuskd: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
             eprintln!("tuskd: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+enum Failure {
+    /// The settings cannot work (exit 2), e.g. a store that refuses the credentials.
+    Settings(Box<dyn std::error::Error>),
+    Other(Box<dyn std::error::Error>),
+}
+
+async fn serve(config: Config) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let app = App::open(config)?;
+        .map_err(|e| Failure::Other(format!("cannot listen on {}: {e}", config.listen).into()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Other(e.into()))?;
+    let app = match App::open(config).await {
+        Ok(app) => app,
+        Err(e @ tuskd::app::OpenError::Store(_)) => return Err(Failure::Settings(e.into())),
+        Err(e) => return Err(Failure::Other(e.into())),
+    };
+    tracing::info!(store = %app.config.store, "storing uploads");
     tracing::info!(
         "tuskd {} listening on http://{addr}{} (data in {})",
         env!("CARGO_PKG_VERSION"),
         app.config.base_path,
         app.config.data_dir.display()
     );
-    tuskd::run(listener, app, shutdown_signal()).await?;
-    Ok(())
+    tuskd::run(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Other(e.into()))
 }
 
 async fn shutdown_signal() {

@@ -32,6 +32,10 @@ pub async fn run(
         .header_read_timeout(app.config.read_timeout)
         .max_buf_size(READ_BUFFER_MAX);
     builder.http2().timer(TokioTimer::new());
+    // Before the first request: a create in flight would look like an orphan.
+    if let Err(e) = crate::recover::run(&app).await {
+        tracing::warn!("start-up repair failed: {e}");
+    }
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(crate::expire::run(app.clone()));
     tokio::pin!(shutdown);

@@ -70,6 +70,16 @@ pub fn default_config(dir: &std::path::Path) -> tuskd::Config {
     c.read_timeout = Duration::from_secs(10);
     c.shutdown_timeout = Duration::from_secs(5);
     c.fsync = false;
+    // TUSKD_SPEC_STORE runs the in-process servers on another store, e.g. s3://bucket/prefix
+    // (with the AWS_* variables naming the endpoint and credentials).
+    if let Some(store) = std::env::var("TUSKD_SPEC_STORE")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        c.store = tuskd::storage::object::open::StoreLocation::parse(&store)
+            .expect("TUSKD_SPEC_STORE is a --store value");
+        c.part_size = tuskd::storage::object::MIN_PART_SIZE;
+    }
     c
 }
 
@@ -116,7 +126,7 @@ pub async fn start_in_dir(
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let endpoint = format!("http://{addr}{}", config.base_path);
-    let app = tuskd::App::open(config).expect("open app");
+    let app = tuskd::App::open(config).await.expect("open app");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         tuskd::run(listener, app, async {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::upload::{Upload, UploadId};
 
 pub mod sqlite;
+mod sqlite_parts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {

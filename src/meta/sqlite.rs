@@ -28,6 +28,24 @@ const MIGRATIONS: &[&str] = &[
         state       TEXT NOT NULL DEFAULT 'active'
     ) STRICT;
     CREATE INDEX uploads_expiry ON uploads (state, expires_at) WHERE expires_at IS NOT NULL;",
+    // 2: object storage bookkeeping (storage::object), kept apart from `uploads` because it
+    // outlives an upload's row until the objects are deleted.
+    "CREATE TABLE object_uploads (
+        id          TEXT PRIMARY KEY NOT NULL,
+        part_size   INTEGER NOT NULL,
+        multipart   TEXT                  -- the backend's multipart upload id
+    ) STRICT;
+    CREATE TABLE object_parts (
+        id          TEXT NOT NULL REFERENCES object_uploads (id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        content_id  TEXT NOT NULL,        -- S3's ETag, Azure's block id
+        PRIMARY KEY (id, idx)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE object_tails (
+        id          TEXT NOT NULL REFERENCES object_uploads (id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        PRIMARY KEY (id, idx)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 const READERS: usize = 4;
@@ -61,7 +79,7 @@ impl SqliteMeta {
         })
     }
 
-    async fn write<T: Send + 'static>(
+    pub(super) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
@@ -74,7 +92,7 @@ impl SqliteMeta {
         .map_err(|e| MetaError::Task(e.to_string()))?
     }
 
-    async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {

@@ -103,7 +103,12 @@ impl Storage for LocalStorage {
         .await
     }
 
-    async fn appender(&self, id: &UploadId, offset: u64) -> Result<Box<dyn Append>, StorageError> {
+    async fn appender(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        _length: Option<u64>,
+    ) -> Result<Box<dyn Append>, StorageError> {
         let path = self.path(id);
         let file = blocking(move || {
             let mut f = OpenOptions::new().write(true).open(&path)?;
@@ -310,8 +315,8 @@ mod tests {
     #[tokio::test]
     async fn local_storage_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let s = LocalStorage::open(dir.path(), true).unwrap();
-        super::super::suite::run(&s).await;
+        let open = || Box::new(LocalStorage::open(dir.path(), true).unwrap()) as Box<dyn Storage>;
+        super::super::suite::run(&open, 100_000).await;
     }
 
     #[tokio::test]
@@ -322,7 +327,7 @@ mod tests {
         s.create(&id).await.unwrap();
         // A crash leaves bytes past the recorded offset.
         std::fs::write(s.path(&id), b"hello, garbage").unwrap();
-        let mut a = s.appender(&id, 5).await.unwrap();
+        let mut a = s.appender(&id, 5, None).await.unwrap();
         a.write(Bytes::from_static(b" world")).await.unwrap();
         assert_eq!(a.commit().await.unwrap(), 11);
         assert_eq!(std::fs::read(s.path(&id)).unwrap(), b"hello world");

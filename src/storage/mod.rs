@@ -1,15 +1,20 @@
 //! Storage: where upload bytes live. No HTTP types here.
 //!
 //! Contract for every backend (checked by `suite`):
-//! - `create` makes an empty upload; `appender(id, offset)` opens it for appending at `offset`,
-//!   discarding anything stored past `offset` that was never committed (a crash's leftovers).
+//! - `create` makes an empty upload; `appender(id, offset, length)` opens it for appending at
+//!   `offset` (the offset the metadata store holds), ignoring anything stored past `offset` that
+//!   was never committed (a crash's leftovers). `length` is the upload's length if known.
 //! - An `Append` streams with constant memory: `write` may buffer a bounded amount, `commit`
 //!   makes everything written so far durable and returns the stored length, `rollback` throws
 //!   away everything since the last commit. Bytes written but never committed are not promised
-//!   to anyone; the caller records an offset only after `commit` returns it.
-//! - `concat` builds an upload from finished ones, in order, with bounded memory.
-//! - `read` streams a byte range of an upload; `delete` removes everything stored for it and
-//!   succeeds if there was nothing.
+//!   to anyone; the caller records each length `commit` returns before it calls `commit` again.
+//! - `finish(id, length)` is called once the upload's final offset is recorded: the backend may
+//!   assemble the finished object and drop its bookkeeping. It is idempotent, and may come again
+//!   after a crash; `unfinished` names the uploads whose `finish` may still be due.
+//! - `concat` builds an upload from finished ones, in order, with bounded memory; the caller
+//!   records the length and then calls `finish`.
+//! - `read` streams a byte range of a finished upload; `delete` removes everything stored for it
+//!   and succeeds if there was nothing.
 
 use std::io;
 use std::ops::Range;
@@ -22,6 +27,7 @@ use futures_util::Stream;
 use crate::upload::UploadId;
 
 pub mod local;
+pub mod object;
 #[cfg(test)]
 mod suite;
 
@@ -35,6 +41,9 @@ pub enum StorageError {
     Missing(UploadId),
     #[error("{0}")]
     Io(io::Error),
+    /// The object store or the bookkeeping behind it failed. Logged, never sent to clients.
+    #[error("{0}")]
+    Backend(String),
 }
 
 impl From<io::Error> for StorageError {
@@ -51,7 +60,23 @@ impl From<io::Error> for StorageError {
 pub trait Storage: Send + Sync + 'static {
     async fn create(&self, id: &UploadId) -> Result<(), StorageError>;
 
-    async fn appender(&self, id: &UploadId, offset: u64) -> Result<Box<dyn Append>, StorageError>;
+    async fn appender(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<Box<dyn Append>, StorageError>;
+
+    /// The upload is complete at `length` and its offset recorded.
+    async fn finish(&self, _id: &UploadId, _length: u64) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Uploads whose `finish` may not have run (a crash came between), or that may have been
+    /// forgotten by the metadata store before their storage was deleted.
+    async fn unfinished(&self) -> Result<Vec<UploadId>, StorageError> {
+        Ok(Vec::new())
+    }
 
     /// Makes `id` the concatenation of `parts` (each with its length), in order.
     async fn concat(&self, id: &UploadId, parts: &[(UploadId, u64)]) -> Result<(), StorageError>;

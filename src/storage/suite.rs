@@ -1,10 +1,16 @@
 //! The storage contract suite: every backend runs these same checks.
+//!
+//! `open` makes a new instance over the same stored state, as a restarted process would; sizes
+//! are multiples of `unit` (the backend's part size, or any size for local disk) so that parts,
+//! tails and their boundaries are crossed.
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
 use super::{Storage, StorageError};
 use crate::upload::UploadId;
+
+pub type Open<'a> = &'a (dyn Fn() -> Box<dyn Storage> + Sync);
 
 async fn read_all(s: &dyn Storage, id: &UploadId, range: std::ops::Range<u64>) -> Vec<u8> {
     let chunks: Vec<Bytes> = s
@@ -17,71 +23,181 @@ async fn read_all(s: &dyn Storage, id: &UploadId, range: std::ops::Range<u64>) -
     chunks.concat()
 }
 
-pub async fn run(s: &dyn Storage) {
-    append_in_pieces(s).await;
-    rollback_discards_uncommitted(s).await;
-    concat_in_order(s).await;
-    delete_is_idempotent(s).await;
+fn pattern(len: u64, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8)
+        .collect()
 }
 
-async fn append_in_pieces(s: &dyn Storage) {
-    let id = UploadId::random();
-    s.create(&id).await.unwrap();
-    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    let mut a = s.appender(&id, 0).await.unwrap();
-    for piece in data[..600_000].chunks(7_001) {
+/// Writes `data` in uneven pieces.
+async fn write_all(a: &mut dyn super::Append, data: &[u8]) {
+    for piece in data.chunks(70_001) {
         a.write(Bytes::copy_from_slice(piece)).await.unwrap();
     }
-    assert_eq!(a.commit().await.unwrap(), 600_000);
-    drop(a);
-    // Resume in a new appender, as a new request would.
-    let mut a = s.appender(&id, 600_000).await.unwrap();
-    a.write(Bytes::copy_from_slice(&data[600_000..]))
-        .await
-        .unwrap();
-    assert_eq!(a.commit().await.unwrap(), 1_000_000);
-    assert_eq!(read_all(s, &id, 0..1_000_000).await, data);
-    assert_eq!(read_all(s, &id, 10..20).await, &data[10..20]);
-    assert_eq!(read_all(s, &id, 999_990..1_000_000).await, &data[999_990..]);
 }
 
-async fn rollback_discards_uncommitted(s: &dyn Storage) {
+pub async fn run(open: Open<'_>, unit: u64) {
+    append_resume_in_new_instance(open, unit).await;
+    interrupted_append_keeps_committed(open, unit).await;
+    reopen_at_an_older_commit(open, unit).await;
+    rollback_discards_uncommitted(open, unit).await;
+    concat_in_order(open, unit).await;
+    empty_upload(open).await;
+    delete_removes_everything(open, unit).await;
+}
+
+async fn append_resume_in_new_instance(open: Open<'_>, unit: u64) {
+    let len = unit * 5 / 2 + 3;
+    let data = pattern(len, 1);
+    let cut = unit * 6 / 10;
     let id = UploadId::random();
+    let s = open();
     s.create(&id).await.unwrap();
-    let mut a = s.appender(&id, 0).await.unwrap();
+    let mut a = s.appender(&id, 0, Some(len)).await.unwrap();
+    write_all(a.as_mut(), &data[..cut as usize]).await;
+    assert_eq!(a.commit().await.unwrap(), cut);
+    drop(a);
+    drop(s);
+    // A new process resumes at the recorded offset.
+    let s = open();
+    let mut a = s.appender(&id, cut, Some(len)).await.unwrap();
+    write_all(a.as_mut(), &data[cut as usize..]).await;
+    assert_eq!(a.commit().await.unwrap(), len);
+    drop(a);
+    s.finish(&id, len).await.unwrap();
+    s.finish(&id, len).await.unwrap(); // idempotent
+    assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data);
+    // Ranges: the start, across a part boundary, the end.
+    assert_eq!(read_all(s.as_ref(), &id, 10..20).await, &data[10..20]);
+    let (a, b) = (unit - 5, unit + 5);
+    assert_eq!(
+        read_all(s.as_ref(), &id, a..b).await,
+        &data[a as usize..b as usize]
+    );
+    assert_eq!(
+        read_all(s.as_ref(), &id, len - 7..len).await,
+        &data[len as usize - 7..]
+    );
+}
+
+async fn interrupted_append_keeps_committed(open: Open<'_>, unit: u64) {
+    let len = unit * 3;
+    let data = pattern(len, 2);
+    let id = UploadId::random();
+    let s = open();
+    s.create(&id).await.unwrap();
+    let mut a = s.appender(&id, 0, Some(len)).await.unwrap();
+    let first = unit * 13 / 10;
+    write_all(a.as_mut(), &data[..first as usize]).await;
+    assert_eq!(a.commit().await.unwrap(), first);
+    // The connection drops: more bytes arrive, but are never committed.
+    write_all(a.as_mut(), &data[first as usize..(unit * 2 + 9) as usize]).await;
+    drop(a);
+    let s = open();
+    let mut a = s.appender(&id, first, Some(len)).await.unwrap();
+    write_all(a.as_mut(), &data[first as usize..]).await;
+    assert_eq!(a.commit().await.unwrap(), len);
+    drop(a);
+    s.finish(&id, len).await.unwrap();
+    assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data);
+}
+
+async fn reopen_at_an_older_commit(open: Open<'_>, unit: u64) {
+    // A crash between a commit and recording its length: the last recorded offset still works.
+    let len = unit * 4;
+    let data = pattern(len, 3);
+    let id = UploadId::random();
+    let s = open();
+    s.create(&id).await.unwrap();
+    let mut a = s.appender(&id, 0, Some(len)).await.unwrap();
+    let recorded = unit / 2;
+    write_all(a.as_mut(), &data[..recorded as usize]).await;
+    assert_eq!(a.commit().await.unwrap(), recorded);
+    let lost = unit * 5 / 2;
+    write_all(a.as_mut(), &data[recorded as usize..lost as usize]).await;
+    assert_eq!(a.commit().await.unwrap(), lost);
+    drop(a);
+    let s = open();
+    let mut a = s.appender(&id, recorded, Some(len)).await.unwrap();
+    write_all(a.as_mut(), &data[recorded as usize..]).await;
+    assert_eq!(a.commit().await.unwrap(), len);
+    drop(a);
+    s.finish(&id, len).await.unwrap();
+    assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data);
+}
+
+async fn rollback_discards_uncommitted(open: Open<'_>, unit: u64) {
+    let id = UploadId::random();
+    let s = open();
+    s.create(&id).await.unwrap();
+    let mut a = s.appender(&id, 0, None).await.unwrap();
     a.write(Bytes::from_static(b"keep")).await.unwrap();
     assert_eq!(a.commit().await.unwrap(), 4);
-    a.write(Bytes::from(vec![b'x'; 500_000])).await.unwrap();
+    // A checksummed chunk bigger than a part that fails verification.
+    write_all(a.as_mut(), &vec![b'x'; (unit * 3 / 2) as usize]).await;
     a.rollback().await.unwrap();
-    let mut a = s.appender(&id, 4).await.unwrap();
+    let mut a = s.appender(&id, 4, Some(5)).await.unwrap();
     a.write(Bytes::from_static(b"!")).await.unwrap();
     assert_eq!(a.commit().await.unwrap(), 5);
-    assert_eq!(read_all(s, &id, 0..5).await, b"keep!");
+    drop(a);
+    s.finish(&id, 5).await.unwrap();
+    assert_eq!(read_all(s.as_ref(), &id, 0..5).await, b"keep!");
 }
 
-async fn concat_in_order(s: &dyn Storage) {
+async fn concat_in_order(open: Open<'_>, unit: u64) {
+    let s = open();
     let mut parts = Vec::new();
-    for text in [&b"abc"[..], b"", b"defgh"] {
+    let mut expected = Vec::new();
+    for (i, len) in [unit + 7, 0, 3, unit * 2].into_iter().enumerate() {
+        let data = pattern(len, 10 + i as u32);
         let id = UploadId::random();
         s.create(&id).await.unwrap();
-        let mut a = s.appender(&id, 0).await.unwrap();
-        a.write(Bytes::copy_from_slice(text)).await.unwrap();
-        a.commit().await.unwrap();
-        parts.push((id, text.len() as u64));
+        let mut a = s.appender(&id, 0, Some(len)).await.unwrap();
+        write_all(a.as_mut(), &data).await;
+        assert_eq!(a.commit().await.unwrap(), len);
+        drop(a);
+        s.finish(&id, len).await.unwrap();
+        parts.push((id, len));
+        expected.extend_from_slice(&data);
     }
-    parts.push(parts[0].clone());
+    parts.push(parts[2].clone());
+    expected.extend_from_slice(&pattern(3, 12));
+    let total = expected.len() as u64;
     let fin = UploadId::random();
     s.concat(&fin, &parts).await.unwrap();
-    assert_eq!(read_all(s, &fin, 0..11).await, b"abcdefghabc");
+    s.finish(&fin, total).await.unwrap();
+    assert_eq!(read_all(s.as_ref(), &fin, 0..total).await, expected);
+    let (a, b) = (unit, unit + 20);
+    assert_eq!(
+        read_all(s.as_ref(), &fin, a..b).await,
+        &expected[a as usize..b as usize]
+    );
 }
 
-async fn delete_is_idempotent(s: &dyn Storage) {
+async fn empty_upload(open: Open<'_>) {
+    let s = open();
     let id = UploadId::random();
     s.create(&id).await.unwrap();
+    s.finish(&id, 0).await.unwrap();
+    assert!(read_all(s.as_ref(), &id, 0..0).await.is_empty());
+}
+
+async fn delete_removes_everything(open: Open<'_>, unit: u64) {
+    let s = open();
+    let id = UploadId::random();
+    s.create(&id).await.unwrap();
+    let mut a = s.appender(&id, 0, None).await.unwrap();
+    write_all(a.as_mut(), &pattern(unit * 3 / 2, 4)).await;
+    a.commit().await.unwrap();
+    drop(a);
     s.delete(&id).await.unwrap();
     s.delete(&id).await.unwrap();
     assert!(matches!(
-        s.appender(&id, 0).await,
+        s.appender(&id, 0, None).await,
+        Err(StorageError::Missing(_))
+    ));
+    assert!(matches!(
+        s.read(&id, 0..1).await,
         Err(StorageError::Missing(_))
     ));
 }

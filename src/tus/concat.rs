@@ -69,6 +69,7 @@ pub async fn create_final(
         upload.offset = total;
         upload.expires_at = None;
     }
+    app.storage.finish(&upload.id, total).await?;
     tracing::info!(id = %upload.id, length = total, parts = sized.len(), "final upload concatenated");
     Ok(upload)
 }

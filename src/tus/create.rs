@@ -70,6 +70,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     };
     app.storage.create(&upload.id).await?;
     app.meta.insert(&upload).await?;
+    if upload.is_complete() {
+        app.storage.finish(&upload.id, 0).await?;
+    }
     tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
 
     if let Some(body) = data {

@@ -64,6 +64,8 @@ pub async fn handle(app: &App, req: &HeaderMap, id: &UploadId) -> Result<Respons
     };
     let range = requested_range(req, length)?;
     let span = range.clone().unwrap_or(0..length);
+    // Storage may not have heard of the completion if a crash came right after it.
+    app.storage.finish(id, length).await?;
     let stream = app.storage.read(id, span.clone()).await?;
     let body: Body = StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync();
 

@@ -55,8 +55,12 @@ pub async fn ingest(
         return Ok(());
     }
 
+    // Opening may wait for a part buffer (object stores); a takeover or shutdown ends the wait.
+    let mut append = tokio::select! {
+        append = app.storage.appender(&upload.id, upload.offset, upload.length) => append?,
+        () = stop.cancelled() => return Err(stopped(app)),
+    };
     let mut reader = BodyReader::new(body, app.config.read_timeout, stop);
-    let mut append = app.storage.appender(&upload.id, upload.offset).await?;
     let mut verifier = checksum.map(Verifier::new);
     let mut trailers = None;
     // A checksummed chunk is committed whole or not at all; anything else is saved as it goes.
@@ -105,13 +109,7 @@ pub async fn ingest(
             }
             Read::TimedOut => break Some(Error::ReadTimeout),
             Read::Lost => break Some(Error::ConnectionLost),
-            Read::Cancelled => {
-                break Some(if app.shutdown.is_cancelled() {
-                    Error::ShuttingDown
-                } else {
-                    Error::Interrupted
-                });
-            }
+            Read::Cancelled => break Some(stopped(app)),
         }
     };
 
@@ -141,7 +139,17 @@ pub async fn ingest(
     }
 }
 
-/// Makes what was written durable, then records the new offset (compare-and-set).
+/// Why a request's lock token was cancelled.
+fn stopped(app: &App) -> Error {
+    if app.shutdown.is_cancelled() {
+        Error::ShuttingDown
+    } else {
+        Error::Interrupted
+    }
+}
+
+/// Makes what was written durable, then records the new offset (compare-and-set). Once the
+/// upload is complete, storage is told so it can assemble the finished object.
 async fn checkpoint(app: &App, upload: &mut Upload, append: &mut dyn Append) -> Result<(), Error> {
     let new_offset = append.commit().await?;
     if new_offset == upload.offset {
@@ -161,5 +169,8 @@ async fn checkpoint(app: &App, upload: &mut Upload, append: &mut dyn Append) -> 
     }
     upload.offset = new_offset;
     upload.expires_at = expires_at;
+    if complete {
+        app.storage.finish(&upload.id, new_offset).await?;
+    }
     Ok(())
 }

@@ -1,0 +1,194 @@
+//! The object storage's bookkeeping (`storage::object::PartLog`) in the SQLite database, beside
+//! the uploads it belongs to.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::MetaError;
+use super::sqlite::SqliteMeta;
+use crate::storage::StorageError;
+use crate::storage::object::{ObjectState, PartLog};
+use crate::upload::UploadId;
+
+fn failed(e: MetaError) -> StorageError {
+    StorageError::Backend(format!("metadata store: {e}"))
+}
+
+impl SqliteMeta {
+    async fn change(
+        &self,
+        id: &UploadId,
+        sql: &'static str,
+        extra: impl rusqlite::ToSql + Send + 'static,
+    ) -> Result<(), StorageError> {
+        let id = id.clone();
+        self.write(move |c| {
+            c.prepare_cached(sql)?
+                .execute(params![id.as_str(), extra])?;
+            Ok(())
+        })
+        .await
+        .map_err(failed)
+    }
+}
+
+#[async_trait]
+impl PartLog for SqliteMeta {
+    async fn begin(&self, id: &UploadId, part_size: u64) -> Result<(), StorageError> {
+        self.change(
+            id,
+            "INSERT INTO object_uploads (id, part_size) VALUES (?1, ?2)",
+            part_size as i64,
+        )
+        .await
+    }
+
+    async fn state(&self, id: &UploadId) -> Result<Option<ObjectState>, StorageError> {
+        let id = id.clone();
+        self.read(move |c| {
+            let head = c
+                .prepare_cached("SELECT part_size, multipart FROM object_uploads WHERE id = ?1")?
+                .query_row([id.as_str()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .optional()?;
+            let Some((part_size, multipart)) = head else {
+                return Ok(None);
+            };
+            let mut state = ObjectState {
+                part_size: part_size as u64,
+                multipart,
+                ..Default::default()
+            };
+            let mut parts =
+                c.prepare_cached("SELECT idx, content_id FROM object_parts WHERE id = ?1")?;
+            for row in parts.query_map([id.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })? {
+                let (idx, content_id) = row?;
+                state.parts.insert(idx, content_id);
+            }
+            let mut tails = c.prepare_cached("SELECT idx FROM object_tails WHERE id = ?1")?;
+            for row in tails.query_map([id.as_str()], |r| r.get::<_, i64>(0))? {
+                state.tails.insert(row? as u64);
+            }
+            if state.part_size == 0 {
+                return Err(MetaError::Corrupt(format!("upload {id}: part size 0")));
+            }
+            Ok(Some(state))
+        })
+        .await
+        .map_err(failed)
+    }
+
+    async fn set_multipart(&self, id: &UploadId, multipart: &str) -> Result<(), StorageError> {
+        self.change(
+            id,
+            "UPDATE object_uploads SET multipart = ?2 WHERE id = ?1",
+            multipart.to_owned(),
+        )
+        .await
+    }
+
+    async fn add_part(
+        &self,
+        id: &UploadId,
+        idx: u64,
+        content_id: &str,
+    ) -> Result<(), StorageError> {
+        let id = id.clone();
+        let content_id = content_id.to_owned();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO object_parts (id, idx, content_id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id.as_str(), idx as i64, content_id])?;
+            Ok(())
+        })
+        .await
+        .map_err(failed)
+    }
+
+    async fn add_tail(&self, id: &UploadId, idx: u64) -> Result<(), StorageError> {
+        self.change(
+            id,
+            "INSERT OR IGNORE INTO object_tails (id, idx) VALUES (?1, ?2)",
+            idx as i64,
+        )
+        .await
+    }
+
+    async fn remove_tails(&self, id: &UploadId, idxs: &[u64]) -> Result<(), StorageError> {
+        let id = id.clone();
+        let idxs = idxs.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt =
+                    tx.prepare_cached("DELETE FROM object_tails WHERE id = ?1 AND idx = ?2")?;
+                for idx in idxs {
+                    stmt.execute(params![id.as_str(), idx as i64])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .map_err(failed)
+    }
+
+    async fn forget(&self, id: &UploadId) -> Result<(), StorageError> {
+        let id = id.clone();
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM object_uploads WHERE id = ?1")?
+                .execute([id.as_str()])?;
+            Ok(())
+        })
+        .await
+        .map_err(failed)
+    }
+
+    async fn all(&self) -> Result<Vec<UploadId>, StorageError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM object_uploads ORDER BY id")?;
+            let ids = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(|r| r.ok().and_then(|s| UploadId::parse(&s)))
+                .collect();
+            Ok(ids)
+        })
+        .await
+        .map_err(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_parts_and_tails_until_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
+        let id = UploadId::parse("obj").unwrap();
+        assert_eq!(db.state(&id).await.unwrap(), None);
+        db.begin(&id, 5 << 20).await.unwrap();
+        db.set_multipart(&id, "mp-1").await.unwrap();
+        db.add_part(&id, 0, "etag-a").await.unwrap();
+        db.add_part(&id, 0, "etag-b").await.unwrap();
+        db.add_part(&id, 1, "etag-c").await.unwrap();
+        db.add_tail(&id, 1).await.unwrap();
+        db.add_tail(&id, 2).await.unwrap();
+        db.remove_tails(&id, &[1]).await.unwrap();
+        let s = db.state(&id).await.unwrap().unwrap();
+        assert_eq!(s.part_size, 5 << 20);
+        assert_eq!(s.multipart.as_deref(), Some("mp-1"));
+        assert_eq!(s.parts.get(&0).map(String::as_str), Some("etag-b"));
+        assert_eq!(s.parts.len(), 2);
+        assert_eq!(s.tails.iter().copied().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(db.all().await.unwrap(), vec![id.clone()]);
+        db.forget(&id).await.unwrap();
+        assert_eq!(db.state(&id).await.unwrap(), None);
+        assert!(db.all().await.unwrap().is_empty());
+    }
+}

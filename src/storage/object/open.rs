@@ -1,0 +1,193 @@
+//! `--store` URLs: which backend, built from object_store's URL parsing and the provider's usual
+//! environment variables, then checked with a real write so that a wrong bucket or missing
+//! credentials stop tuskd at start-up instead of failing the first upload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, ObjectStoreScheme, PutPayload};
+use url::Url;
+
+use super::Backend;
+use crate::upload::UploadId;
+
+/// How long the start-up check may take (credential lookups and retries included).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where upload bytes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// Local disk under this directory.
+    Local(std::path::PathBuf),
+    /// An object store: `memory://`, `s3://`, `gs://` or `az://` URL.
+    Object(Url),
+}
+
+impl StoreLocation {
+    /// Parses a `--store` value: a path, `file://`, or an object store URL.
+    pub fn parse(s: &str) -> Result<StoreLocation, String> {
+        if !s.contains("://") {
+            if s.is_empty() {
+                return Err("is empty".into());
+            }
+            return Ok(StoreLocation::Local(s.into()));
+        }
+        let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+        let unsupported = || {
+            format!(
+                "{s:?}: use a path, file://, memory://, s3://bucket/prefix, gs://bucket/prefix \
+                 or az://container/prefix"
+            )
+        };
+        let (scheme, _) = ObjectStoreScheme::parse(&url).map_err(|_| unsupported())?;
+        match scheme {
+            ObjectStoreScheme::Local => url
+                .to_file_path()
+                .map(StoreLocation::Local)
+                .map_err(|()| format!("{s:?} is not a local path")),
+            ObjectStoreScheme::Memory
+            | ObjectStoreScheme::AmazonS3
+            | ObjectStoreScheme::GoogleCloudStorage
+            | ObjectStoreScheme::MicrosoftAzure => {
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(format!(
+                        "{s:?}: settings go in flags or environment variables, not the URL"
+                    ));
+                }
+                Ok(StoreLocation::Object(url))
+            }
+            _ => Err(unsupported()),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Local(dir) => write!(f, "{}", dir.join("uploads").display()),
+            StoreLocation::Object(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// S3-compatible stores that are not AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Endpoint such as `http://127.0.0.1:9000`; plain HTTP is allowed when it says http://.
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use store {url}: {reason}")]
+pub struct ConnectError {
+    pub url: String,
+    pub reason: String,
+}
+
+/// Builds the backend for `url` and returns it with the key prefix inside it.
+pub fn connect(url: &Url, s3: &S3Options) -> Result<(Arc<dyn Backend>, Path), ConnectError> {
+    let fail = |reason: String| ConnectError {
+        url: url.to_string(),
+        reason,
+    };
+    let (scheme, prefix) = ObjectStoreScheme::parse(url).map_err(|e| fail(e.to_string()))?;
+    let backend: Arc<dyn Backend> = match scheme {
+        ObjectStoreScheme::Memory => Arc::new(InMemory::new()),
+        ObjectStoreScheme::AmazonS3 => {
+            let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
+            if let Some(endpoint) = &s3.endpoint {
+                b = b
+                    .with_endpoint(endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
+            }
+            Arc::new(b.build().map_err(|e| fail(e.to_string()))?)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(|e| fail(e.to_string()))?,
+        ),
+        ObjectStoreScheme::MicrosoftAzure => Arc::new(
+            MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(|e| fail(e.to_string()))?,
+        ),
+        _ => return Err(fail("not an object store URL".into())),
+    };
+    Ok((backend, prefix))
+}
+
+/// Writes and deletes a small object under `prefix`: proves the bucket exists and the
+/// credentials may write and delete, which is what uploads need.
+pub async fn probe(backend: &dyn Backend, prefix: &Path, url: &Url) -> Result<(), ConnectError> {
+    let fail = |reason: String| ConnectError {
+        url: url.to_string(),
+        reason,
+    };
+    let key = prefix
+        .clone()
+        .join(format!(".tuskd-probe-{}", UploadId::random()));
+    let check = async {
+        backend
+            .put(&key, PutPayload::from_static(b"tuskd start-up check"))
+            .await?;
+        backend.delete(&key).await
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ object_store::Error::Unauthenticated { .. }))
+        | Ok(Err(e @ object_store::Error::PermissionDenied { .. })) => Err(fail(format!(
+            "the credentials were refused (check the provider's environment variables): {e}"
+        ))),
+        Ok(Err(e)) => Err(fail(format!("a test write failed: {e}"))),
+        Err(_) => Err(fail(format!(
+            "no answer within {}s (are credentials and the endpoint set?)",
+            PROBE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(
+            StoreLocation::parse("/srv/uploads").unwrap(),
+            StoreLocation::Local("/srv/uploads".into())
+        );
+        assert_eq!(
+            StoreLocation::parse("file:///srv/uploads").unwrap(),
+            StoreLocation::Local("/srv/uploads".into())
+        );
+        for ok in [
+            "memory://",
+            "s3://bucket/some/prefix",
+            "gs://bucket",
+            "az://container/p",
+        ] {
+            assert!(
+                matches!(StoreLocation::parse(ok), Ok(StoreLocation::Object(_))),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "",
+            "ftp://host/x",
+            "http://example.com/x",
+            "s3://",
+            "s3://bucket/p?region=x",
+        ] {
+            assert!(StoreLocation::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Test support shared by tuskd's test suites.
+//!
+//! `S3Server` runs moto's S3-compatible server (installed from PyPI by `scripts/test.sh`) on
+//! 127.0.0.1 and a free port, for one test; dropping it stops the process by its PID.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    /// Starts moto's server. Panics with the install command if moto is missing.
+    pub fn start() -> S3Server {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut server = S3Server { child, port };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait().expect("wait on moto") {
+                panic!(
+                    "moto's S3 server exited ({status}); install it with \
+                     `python3 -m pip install 'moto[server]'` or run scripts/test.sh"
+                );
+            }
+            if server.request("GET", "/").is_ok() {
+                return server;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "moto's S3 server did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (moto needs no signature for it).
+    pub fn create_bucket(&self, name: &str) {
+        let status = self
+            .request("PUT", &format!("/{name}"))
+            .expect("moto answers");
+        assert_eq!(status, 200, "creating bucket {name}");
+    }
+
+    /// Keys under `bucket`, from a plain listing (up to 1,000).
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let body = self
+            .get(&format!("/{bucket}?list-type=2"))
+            .expect("moto answers");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Multipart uploads in progress under `bucket`.
+    pub fn multipart_uploads(&self, bucket: &str) -> usize {
+        let body = self
+            .get(&format!("/{bucket}?uploads"))
+            .expect("moto answers");
+        body.matches("<UploadId>").count()
+    }
+
+    /// Environment for tuskd or object_store to reach this server with dummy credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "tuskd-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "tuskd-test-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    fn request(&self, method: &str, path: &str) -> std::io::Result<u16> {
+        let (status, _) = self.exchange(method, path)?;
+        Ok(status)
+    }
+
+    fn get(&self, path: &str) -> std::io::Result<String> {
+        let (_, body) = self.exchange("GET", path)?;
+        Ok(body)
+    }
+
+    fn exchange(&self, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            self.port
+        )?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status line"))?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        Ok((status, body.to_owned()))
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
