@@ -207,7 +207,6 @@ fn memory_urls_connect_without_settings() {
         &Url::parse("az://container/p").unwrap(),
         &S3Options::default(),
     )
-    .err()
-    .expect("no Azure account configured");
+    .expect_err("no Azure account is configured");
     assert!(e.to_string().contains("az://container/p"), "{e}");
 }
