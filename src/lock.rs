@@ -1,9 +1,11 @@
 //! Per-upload locks: one writer per upload at a time.
 //!
-//! A request that wants an upload another request holds first asks the holder to let go (by
-//! cancelling the holder's token), then waits for it. A holder that is streaming a body stops
-//! reading, commits what it has and releases; this is how a client that reconnects after a
-//! stall takes over from its own dead connection. Every holder's token is also a child of the
+//! A request that wants an upload another request holds first gives the holder a short grace
+//! to finish on its own, then asks it to let go (by cancelling the holder's token) and waits
+//! for it. A holder that is streaming a body stops reading, commits what it has and releases;
+//! this is how a client that reconnects after a stall takes over from its own dead connection.
+//! The grace keeps clients that race on one upload from interrupting each other before any
+//! of them gets its bytes stored (on an object store, opening an append takes round trips). Every holder's token is also a child of the
 //! server's shutdown token. HEAD and GET never lock.
 
 use std::collections::HashMap;
@@ -14,6 +16,9 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use crate::upload::UploadId;
+
+/// How long a request waits for a holder to finish on its own before asking it to let go.
+const GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 struct Slot {
@@ -85,8 +90,14 @@ impl Locks {
         if let Ok(held) = slot.held.clone().try_lock_owned() {
             return Some(self.guard(id, slot, held));
         }
+        // One place in the queue throughout: the grace, then the wait after asking.
+        let lock = slot.held.clone().lock_owned();
+        tokio::pin!(lock);
+        if let Ok(held) = tokio::time::timeout(GRACE, &mut lock).await {
+            return Some(self.guard(id, slot, held));
+        }
         slot.stop.lock().unwrap_or_else(|p| p.into_inner()).cancel();
-        let held = tokio::time::timeout(self.wait, slot.held.clone().lock_owned()).await;
+        let held = tokio::time::timeout(self.wait, &mut lock).await;
         match held {
             Ok(held) => Some(self.guard(id, slot, held)),
             Err(_) => {

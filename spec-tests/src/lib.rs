@@ -16,6 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tuskd::storage::object::open::StoreLocation;
 
 pub use base64::Engine as _;
 pub use base64::engine::general_purpose::STANDARD as B64;
@@ -26,6 +27,8 @@ pub struct Server {
     pub endpoint: String,
     client: Client<HttpConnector, Full<Bytes>>,
     _tmp: Option<tempfile::TempDir>,
+    /// Where an in-process server keeps upload bytes.
+    store: Option<StoreLocation>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -76,8 +79,7 @@ pub fn default_config(dir: &std::path::Path) -> tuskd::Config {
         .ok()
         .filter(|s| !s.is_empty())
     {
-        c.store = tuskd::storage::object::open::StoreLocation::parse(&store)
-            .expect("TUSKD_SPEC_STORE is a --store value");
+        c.store = StoreLocation::parse(&store).expect("TUSKD_SPEC_STORE is a --store value");
         c.part_size = tuskd::storage::object::MIN_PART_SIZE;
     }
     c
@@ -126,6 +128,7 @@ pub async fn start_in_dir(
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let endpoint = format!("http://{addr}{}", config.base_path);
+    let store = Some(config.store.clone());
     let app = tuskd::App::open(config).await.expect("open app");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -139,6 +142,7 @@ pub async fn start_in_dir(
         endpoint,
         client: client(),
         _tmp: Some(tmp),
+        store,
         shutdown: Some(tx),
         task: Some(task),
     }
@@ -155,6 +159,7 @@ impl Server {
             endpoint,
             client: client(),
             _tmp: None,
+            store: None,
             shutdown: None,
             task: None,
         }
@@ -163,6 +168,23 @@ impl Server {
     /// The data directory of an in-process server.
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self._tmp.as_ref().map(|t| t.path())
+    }
+
+    /// Whether an in-process server's storage holds anything of upload `id`: its file on local
+    /// disk, or objects named after it in the bucket of a local moto server (AWS_ENDPOINT_URL).
+    pub fn stores_bytes_of(&self, id: &str) -> bool {
+        match self.store.as_ref().expect("an in-process server") {
+            StoreLocation::Local(root) => root.join("uploads").join(&id[..2]).join(id).exists(),
+            StoreLocation::Object(url) => {
+                let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+                let moto = testkit::S3Client::at(&endpoint)
+                    .expect("AWS_ENDPOINT_URL names a moto server on 127.0.0.1");
+                let bucket = url.host_str().expect("a bucket");
+                let mut keys = moto.keys(bucket);
+                keys.extend(moto.multipart_keys(bucket));
+                keys.iter().any(|k| k.contains(id))
+            }
+        }
     }
 
     /// Stops an in-process server the way SIGTERM does, waits for it to finish, and hands

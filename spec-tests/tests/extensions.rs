@@ -178,15 +178,16 @@ async fn t2_delete_frees_the_storage() {
     };
     let url = s.upload(b"some bytes").await;
     let id = url.rsplit('/').next().unwrap().to_owned();
-    let file = s
-        .data_dir()
-        .unwrap()
-        .join("uploads")
-        .join(&id[..2])
-        .join(&id);
-    assert!(file.exists());
+    assert!(s.stores_bytes_of(&id));
     s.delete(&url).await;
-    assert!(!file.exists());
+    assert!(!s.stores_bytes_of(&id));
+    // An unfinished upload with bytes in it too.
+    let url = s.create(10).await;
+    s.patch(&url, 0, &b"abc"[..]).await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    assert!(s.stores_bytes_of(&id));
+    s.delete(&url).await;
+    assert!(!s.stores_bytes_of(&id));
 }
 
 #[tokio::test]
@@ -261,12 +262,7 @@ async fn e4_expired_upload_answers_410_and_its_storage_is_reclaimed() {
     let url = s.create(10).await;
     s.patch(&url, 0, &b"abc"[..]).await;
     let id = url.rsplit('/').next().unwrap().to_owned();
-    let file = s
-        .data_dir()
-        .unwrap()
-        .join("uploads")
-        .join(&id[..2])
-        .join(&id);
+    assert!(s.stores_bytes_of(&id));
     let r = s
         .head_until(&url, Duration::from_secs(10), |r| r.status == 410)
         .await;
@@ -275,10 +271,13 @@ async fn e4_expired_upload_answers_410_and_its_storage_is_reclaimed() {
     assert_eq!(s.patch(&url, 3, &b"d"[..]).await.status, 410);
     // The sweeper reclaims the bytes in the background.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while file.exists() && tokio::time::Instant::now() < deadline {
+    while s.stores_bytes_of(&id) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!file.exists(), "storage of the expired upload is reclaimed");
+    assert!(
+        !s.stores_bytes_of(&id),
+        "storage of the expired upload is reclaimed"
+    );
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ impl S3Server {
                      `python3 -m pip install 'moto[server]'` or run scripts/test.sh"
                 );
             }
-            if server.request("GET", "/").is_ok() {
+            if server.client().request("GET", "/").is_ok() {
                 return server;
             }
             assert!(
@@ -58,7 +58,43 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Creates a bucket (moto needs no signature for it).
+    pub fn client(&self) -> S3Client {
+        S3Client { port: self.port }
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, name: &str) {
+        self.client().create_bucket(name)
+    }
+
+    /// Environment for tuskd or object_store to reach this server with dummy credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "tuskd-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "tuskd-test-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+/// Plain requests to moto on 127.0.0.1, which needs no signatures: set-up and inspection.
+#[derive(Debug, Clone, Copy)]
+pub struct S3Client {
+    port: u16,
+}
+
+impl S3Client {
+    /// A client for moto at `endpoint` (`http://127.0.0.1:PORT`).
+    pub fn at(endpoint: &str) -> Option<S3Client> {
+        let port = endpoint.strip_prefix("http://127.0.0.1:")?;
+        Some(S3Client {
+            port: port.trim_end_matches('/').parse().ok()?,
+        })
+    }
+
+    /// Creates a bucket.
     pub fn create_bucket(&self, name: &str) {
         let status = self
             .request("PUT", &format!("/{name}"))
@@ -66,7 +102,7 @@ impl S3Server {
         assert_eq!(status, 200, "creating bucket {name}");
     }
 
-    /// Keys under `bucket`, from a plain listing (up to 1,000).
+    /// Keys under `bucket` (up to 1,000).
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         let body = self
             .get(&format!("/{bucket}?list-type=2"))
@@ -80,21 +116,19 @@ impl S3Server {
 
     /// Multipart uploads in progress under `bucket`.
     pub fn multipart_uploads(&self, bucket: &str) -> usize {
+        self.multipart_keys(bucket).len()
+    }
+
+    /// Keys of the multipart uploads in progress under `bucket`, one per upload.
+    pub fn multipart_keys(&self, bucket: &str) -> Vec<String> {
         let body = self
             .get(&format!("/{bucket}?uploads"))
             .expect("moto answers");
-        body.matches("<UploadId>").count()
-    }
-
-    /// Environment for tuskd or object_store to reach this server with dummy credentials.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", "tuskd-test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "tuskd-test-secret".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ALLOW_HTTP", "true".into()),
-        ]
+        body.split("<Upload>")
+            .skip(1)
+            .filter_map(|u| u.split("<Key>").nth(1)?.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
     }
 
     fn request(&self, method: &str, path: &str) -> std::io::Result<u16> {

@@ -72,14 +72,14 @@ async fn s3_store_meets_the_contract() {
     let f = Fixture::new(backend, prefix.as_ref(), MIN_PART_SIZE);
     suite::run(&|| f.open(), f.part_size).await;
     // Only finished objects remain: no tails, no multipart uploads in progress.
-    let keys = s3.keys("contract");
+    let keys = s3.client().keys("contract");
     assert!(!keys.is_empty());
     assert!(
         keys.iter()
             .all(|k| k.starts_with("some/prefix/") && !k.contains(".tail-")),
         "{keys:?}"
     );
-    assert_eq!(s3.multipart_uploads("contract"), 0);
+    assert_eq!(s3.client().multipart_uploads("contract"), 0);
 }
 
 fn s3_backend(s3: &testkit::S3Server, url: &str) -> (Arc<dyn Backend>, Path) {
@@ -193,7 +193,7 @@ async fn start_up_check_names_a_missing_bucket() {
     .await
     .unwrap();
     assert!(
-        s3.keys("there").is_empty(),
+        s3.client().keys("there").is_empty(),
         "the check cleans up after itself"
     );
 }
