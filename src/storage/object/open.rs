@@ -141,17 +141,73 @@ pub async fn probe(backend: &dyn Backend, prefix: &Path, url: &Url) -> Result<()
             .await?;
         backend.delete(&key).await
     };
+    let hint = ObjectStoreScheme::parse(url)
+        .ok()
+        .and_then(|(scheme, _)| missing_credentials(&scheme))
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
     match tokio::time::timeout(PROBE_TIMEOUT, check).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e @ object_store::Error::Unauthenticated { .. }))
-        | Ok(Err(e @ object_store::Error::PermissionDenied { .. })) => Err(fail(format!(
-            "the credentials were refused (check the provider's environment variables): {e}"
-        ))),
-        Ok(Err(e)) => Err(fail(format!("a test write failed: {e}"))),
+        | Ok(Err(e @ object_store::Error::PermissionDenied { .. })) => {
+            Err(fail(format!("the credentials were refused{hint}: {e}")))
+        }
+        Ok(Err(e)) => Err(fail(format!("a test write failed{hint}: {e}"))),
         Err(_) => Err(fail(format!(
-            "no answer within {}s (are credentials and the endpoint set?)",
+            "no answer within {}s{hint}",
             PROBE_TIMEOUT.as_secs()
         ))),
+    }
+}
+
+/// Says so when none of a provider's credential variables is set, in which case object_store
+/// falls back to the cloud's instance credentials, which off that cloud fails obscurely.
+fn missing_credentials(scheme: &ObjectStoreScheme) -> Option<&'static str> {
+    let any_set = |keys: &[&str]| keys.iter().any(|k| std::env::var_os(k).is_some());
+    match scheme {
+        ObjectStoreScheme::AmazonS3
+            if !any_set(&[
+                "AWS_ACCESS_KEY_ID",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            ]) =>
+        {
+            Some(
+                "no credentials are set: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run \
+                 where instance credentials are available",
+            )
+        }
+        ObjectStoreScheme::GoogleCloudStorage
+            if !any_set(&[
+                "GOOGLE_SERVICE_ACCOUNT",
+                "GOOGLE_SERVICE_ACCOUNT_PATH",
+                "GOOGLE_SERVICE_ACCOUNT_KEY",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+            ]) =>
+        {
+            Some(
+                "no credentials are set: GOOGLE_SERVICE_ACCOUNT or \
+                 GOOGLE_APPLICATION_CREDENTIALS, or run where instance credentials are available",
+            )
+        }
+        ObjectStoreScheme::MicrosoftAzure
+            if !any_set(&[
+                "AZURE_STORAGE_ACCOUNT_KEY",
+                "AZURE_STORAGE_ACCESS_KEY",
+                "AZURE_STORAGE_SAS_KEY",
+                "AZURE_STORAGE_TOKEN",
+                "AZURE_CLIENT_SECRET",
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "AZURE_STORAGE_USE_EMULATOR",
+            ]) =>
+        {
+            Some(
+                "no credentials are set: AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY or \
+                 a service principal, or run where managed identity is available",
+            )
+        }
+        _ => None,
     }
 }
 

@@ -1,0 +1,146 @@
+//! Helpers for tests that run the real `tuskd` binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tuskd");
+
+pub struct Tuskd {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Tuskd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn(data_dir: &Path, extra: &[&str]) -> Tuskd {
+    spawn_with_env(data_dir, extra, &[])
+}
+
+pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Tuskd {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("TUSKD_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tuskd");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("tuskd exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Tuskd { child, addr }
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, headers lowercased, body).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTus-Resumable: 1.0.0\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        out[split + 4..].to_vec()
+    };
+    (status, head, body)
+}
+
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+}
+
+pub fn offset(addr: &str, path: &str) -> u64 {
+    let (status, head, _) = request(addr, "HEAD", path, &[], b"");
+    assert_eq!(status, 200);
+    header(&head, "upload-offset").unwrap().parse().unwrap()
+}
+
+pub fn wait_offset(addr: &str, path: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = offset(addr, path);
+        if o == want || Instant::now() > deadline {
+            return o;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn create(addr: &str, len: usize) -> String {
+    let (status, head, _) = request(
+        addr,
+        "POST",
+        "/files/",
+        &[("Upload-Length", &len.to_string())],
+        b"",
+    );
+    assert_eq!(status, 201);
+    let loc = header(&head, "location").unwrap();
+    format!("/files/{}", loc.rsplit('/').next().unwrap())
+}
+
+pub fn open_patch(addr: &str, path: &str, offset: u64, total: usize, first: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {total}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(first).unwrap();
+    s
+}
+
+pub fn data(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e3779b9;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
