@@ -31,3 +31,23 @@ need_rust() {
   # -sys crates (SQLite is built from source) need a C compiler.
   command -v cc >/dev/null 2>&1 || apt_install build-essential
 }
+
+# need_moto: a Python with moto's S3 server (from PyPI) in a virtualenv under target/, for the
+# tests that need an S3-compatible store. Exports TUSKD_TEST_PYTHON, which the tests use.
+need_moto() {
+  local venv="$PWD/target/test-python"
+  if [ ! -x "$venv/bin/python" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+  fi
+  if ! "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
+    echo "==> installing moto's S3 server from PyPI"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  fi
+  export TUSKD_TEST_PYTHON="$venv/bin/python"
+}
+
+# free_port: prints a free TCP port on 127.0.0.1.
+free_port() {
+  "${TUSKD_TEST_PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

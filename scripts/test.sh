@@ -1,45 +1,83 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests, the tus conformance
-# suite (in-process, then against a separately started tuskd binary), real clients
-# (tus-js-client under Node, Uppy in headless Chromium), and a smoke run of the benchmark. Installs what it needs and skips
-# what is already there.
+# suite (in-process on local disk and on S3, then against separately started tuskd binaries),
+# real clients (tus-js-client under Node, on local disk and on S3; Uppy in headless Chromium),
+# and a smoke run of the benchmark. The S3-compatible server is moto's, from PyPI, on 127.0.0.1.
+# Installs what it needs and skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
+need_moto
+command -v curl >/dev/null 2>&1 || apt_install curl
+
+scratch=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# start_tuskd NAME ARGS...: starts the debug binary, waits until it listens, sets $url.
+start_tuskd() {
+  local name=$1; shift
+  local log="$scratch/$name.log"
+  mkdir -p "$scratch/$name"
+  ./target/debug/tuskd serve --listen 127.0.0.1:0 --data-dir "$scratch/$name" --fsync off \
+    --max-size 1GiB "$@" >/dev/null 2>"$log" &
+  pids+=($!)
+  local pid=$!
+  for _ in $(seq 1 200); do
+    grep -q "listening on" "$log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.05
+  done
+  url=$(grep -o "listening on http://[^ ]*" "$log" | head -1 | cut -d' ' -f3)
+}
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo test"
+echo "==> cargo test (local disk; the S3 tests start their own moto servers)"
 cargo test --workspace --locked
 
-echo "==> spec-tests against a running tuskd binary (TUSKD_SPEC_URL)"
-data=$(mktemp -d)
-log="$data/tuskd.log"
-./target/debug/tuskd serve --listen 127.0.0.1:0 --data-dir "$data" --fsync off --max-size 1GiB >/dev/null 2>"$log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 200); do
-  grep -q "listening on" "$log" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+echo "==> moto's S3 server for the runs below"
+s3_port=$(free_port)
+"$TUSKD_TEST_PYTHON" -m moto.server -H 127.0.0.1 -p "$s3_port" >"$scratch/moto.log" 2>&1 &
+pids+=($!)
+export AWS_ENDPOINT_URL="http://127.0.0.1:$s3_port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=tuskd-test AWS_SECRET_ACCESS_KEY=tuskd-test-secret
+for _ in $(seq 1 400); do
+  curl -s -o /dev/null "$AWS_ENDPOINT_URL/" && break
   sleep 0.05
 done
-url=$(grep -o "listening on http://[^ ]*" "$log" | head -1 | cut -d' ' -f3)
+curl -sf -X PUT "$AWS_ENDPOINT_URL/spec" -o /dev/null
+
+echo "==> spec-tests in-process on S3 (TUSKD_SPEC_STORE)"
+TUSKD_SPEC_STORE=s3://spec/in-process cargo test -p spec-tests --locked
+
+echo "==> spec-tests against a running tuskd binary on local disk (TUSKD_SPEC_URL)"
+start_tuskd local
 TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
-kill "$pid"; wait "$pid" || true
-trap - EXIT
-rm -rf "$data"
+
+echo "==> spec-tests against a running tuskd binary with --store s3://"
+s3_args=(--store s3://spec/binary --part-size 5MiB)
+start_tuskd s3 "${s3_args[@]}"
+TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
 
 echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium"
 (
   cd tests/js
   # npm ls fails when a dependency is missing or not the pinned version.
   npm ls --depth=0 >/dev/null 2>&1 || npm install --no-package-lock --no-audit --no-fund
-  TUSKD_BIN="$PWD/../../target/debug/tuskd" npm test
+  export TUSKD_BIN="$PWD/../../target/debug/tuskd"
+  npm test
+  echo "==> tus-js-client with --store s3://"
+  TUSKD_EXTRA_ARGS="${s3_args[*]/binary/js}" node --test tus-js-client.test.mjs
 )
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
 cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --tuskd target/debug/tuskd

@@ -24,6 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod s3;
+
 const MIB: u64 = 1 << 20;
 
 #[derive(Parser)]
@@ -46,6 +48,10 @@ struct Args {
     /// Runs of each scenario against each server; the median is printed.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also measure uploads to an S3-compatible store (moto's server on 127.0.0.1, started per
+    /// run) beside a direct object_store multipart put of the same bytes.
+    #[arg(long)]
+    s3: bool,
 }
 
 #[derive(Subcommand)]
@@ -117,19 +123,35 @@ async fn main() {
                 target.stop().await;
             }
         }
-        let (a, b) = (Figures::median(&figures[0]), Figures::median(&figures[1]));
-        println!(
-            "{:<44} {:>9.1} {:>9.1} {:>6.2}  {:>6.1} MiB {:>6.1} MiB  {:>7.2} s {:>7.2} s",
-            scenario.label(),
-            a.rate,
-            b.rate,
-            a.rate / b.rate,
-            a.rss_mib,
-            b.rss_mib,
-            a.cpu_s,
-            b.cpu_s
-        );
+        print_row(&scenario.label(), &figures);
     }
+    if args.s3 {
+        s3::run(&args, &sizes).await;
+    }
+}
+
+/// One table row: the medians of tuskd's runs and of the comparison's.
+fn print_row(label: &str, figures: &[Vec<Figures>]) {
+    let (a, b) = (Figures::median(&figures[0]), Figures::median(&figures[1]));
+    // The direct put of the S3 rows has no server process of its own to measure.
+    let or_dash = |v: f64, unit: &str| {
+        if v.is_nan() {
+            "-".to_owned()
+        } else {
+            format!("{v:.2}{unit}")
+        }
+    };
+    println!(
+        "{:<44} {:>9.1} {:>9.1} {:>6.2}  {:>6.1} MiB {:>10}  {:>7.2} s {:>9}",
+        label,
+        a.rate,
+        b.rate,
+        a.rate / b.rate,
+        a.rss_mib,
+        or_dash(b.rss_mib, " MiB"),
+        a.cpu_s,
+        or_dash(b.cpu_s, " s"),
+    );
 }
 
 /// What one run of a scenario measured on one server.

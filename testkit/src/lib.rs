@@ -1,7 +1,8 @@
 //! Test support shared by tuskd's test suites.
 //!
 //! `S3Server` runs moto's S3-compatible server (installed from PyPI by `scripts/test.sh`) on
-//! 127.0.0.1 and a free port, for one test; dropping it stops the process by its PID.
+//! 127.0.0.1 and a free port, for one test; dropping it stops the process by its PID. The
+//! Python that has moto is `$TUSKD_TEST_PYTHON` (set by the script), else `python3`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,7 +20,8 @@ impl S3Server {
     /// Starts moto's server. Panics with the install command if moto is missing.
     pub fn start() -> S3Server {
         let port = free_port();
-        let child = Command::new("python3")
+        let python = std::env::var("TUSKD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let child = Command::new(python)
             .args([
                 "-m",
                 "moto.server",
@@ -32,7 +34,7 @@ impl S3Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 runs");
+            .expect("python runs");
         let mut server = S3Server { child, port };
         let started = Instant::now();
         loop {

@@ -10,9 +10,13 @@ import { createInterface } from 'node:readline'
 const here = new URL('.', import.meta.url).pathname
 export const BIN = process.env.TUSKD_BIN || resolve(here, '../../target/debug/tuskd')
 
+// TUSKD_EXTRA_ARGS adds flags to every server, e.g. "--store s3://bucket/prefix".
+const EXTRA = (process.env.TUSKD_EXTRA_ARGS || '').split(' ').filter(Boolean)
+
 export async function startTuskd (extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tuskd-js-'))
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--fsync', 'off', ...extraArgs], {
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--fsync', 'off', ...EXTRA, ...extraArgs]
+  const child = spawn(BIN, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, TUSKD_LOG: 'info' }
   })
