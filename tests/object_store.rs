@@ -52,6 +52,17 @@ fn kill_9_during_a_multipart_patch_then_restart_resumes_and_completes() {
             "the partial third part is stored as a tail object: {keys:?}"
         );
         assert_eq!(s3.client().multipart_uploads("media"), 1);
+        // The backend's own ids never reach a client.
+        let mut secrets = s3.client().multipart_ids("media");
+        secrets.extend(s3.client().etags("media"));
+        assert!(secrets.iter().all(|s| s.len() >= 8), "{secrets:?}");
+        for method in ["HEAD", "GET", "OPTIONS"] {
+            let (_, head, body) = request(&t.addr, method, &path, &[], b"");
+            let seen = format!("{head}{}", String::from_utf8_lossy(&body));
+            for secret in &secrets {
+                assert!(!seen.contains(secret.as_str()), "{method} shows {secret}");
+            }
+        }
         // ... and more is arriving when the process is killed.
         conn.write_all(&data[12 * MIB..15 * MIB]).unwrap();
         t.child.kill().unwrap(); // SIGKILL

@@ -50,7 +50,11 @@ pub async fn run(args: &Args, sizes: &Sizes) {
             vec!["--max-buffered".into(), "64MiB".into()],
         ),
     ];
-    for (label, scenario, extra) in cases {
+    for (i, (label, scenario, extra)) in cases.into_iter().enumerate() {
+        // Numbered after the local scenarios, for --only.
+        if args.only.is_some_and(|only| only != i + 6) {
+            continue;
+        }
         let mut figures: Vec<Vec<Figures>> = vec![Vec::new(), Vec::new()];
         for _ in 0..args.runs {
             figures[0].push(through_tuskd(args, &scenario, &extra).await);
@@ -99,7 +103,8 @@ async fn through_tuskd(args: &Args, scenario: &Scenario, extra: &[String]) -> Fi
 async fn direct(scenario: &Scenario) -> Figures {
     let s3 = moto();
     let store: Arc<dyn ObjectStore> = Arc::new(
-        AmazonS3Builder::new()
+        // from_env, as tuskd does: AWS_* settings apply to both sides alike.
+        AmazonS3Builder::from_env()
             .with_endpoint(s3.endpoint())
             .with_allow_http(true)
             .with_bucket_name("bench")

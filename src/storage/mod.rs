@@ -94,6 +94,13 @@ pub trait Append: Send {
     /// Makes everything written so far durable; returns the upload's stored length.
     async fn commit(&mut self) -> Result<u64, StorageError>;
 
+    /// Makes durable what is cheap to make durable while more is coming (an object store's
+    /// whole parts, not its tail) and returns the durable length, which the caller records as
+    /// it would a commit's. By default, a commit.
+    async fn checkpoint(&mut self) -> Result<u64, StorageError> {
+        self.commit().await
+    }
+
     /// Discards everything written since the last commit.
     async fn rollback(self: Box<Self>) -> Result<(), StorageError>;
 }

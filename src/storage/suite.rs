@@ -40,6 +40,7 @@ pub async fn run(open: Open<'_>, unit: u64) {
     append_resume_in_new_instance(open, unit).await;
     interrupted_append_keeps_committed(open, unit).await;
     reopen_at_an_older_commit(open, unit).await;
+    checkpoints_are_resume_points(open, unit).await;
     rollback_discards_uncommitted(open, unit).await;
     concat_in_order(open, unit).await;
     empty_upload(open).await;
@@ -121,6 +122,37 @@ async fn reopen_at_an_older_commit(open: Open<'_>, unit: u64) {
     let mut a = s.appender(&id, recorded, Some(len)).await.unwrap();
     write_all(a.as_mut(), &data[recorded as usize..]).await;
     assert_eq!(a.commit().await.unwrap(), len);
+    drop(a);
+    s.finish(&id, len).await.unwrap();
+    assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data);
+}
+
+async fn checkpoints_are_resume_points(open: Open<'_>, unit: u64) {
+    let len = unit * 4;
+    let data = pattern(len, 5);
+    let id = UploadId::random();
+    let s = open();
+    s.create(&id).await.unwrap();
+    let mut a = s.appender(&id, 0, Some(len)).await.unwrap();
+    let first = unit * 3 / 10;
+    write_all(a.as_mut(), &data[..first as usize]).await;
+    assert_eq!(a.commit().await.unwrap(), first);
+    // A checkpoint saves at least what the last commit did, and at most what was written.
+    let written = unit * 5 / 2;
+    write_all(a.as_mut(), &data[first as usize..written as usize]).await;
+    let saved = a.checkpoint().await.unwrap();
+    assert!((first..=written).contains(&saved), "{saved}");
+    // More arrives, then the process dies: the checkpoint is where the upload resumes.
+    write_all(a.as_mut(), &data[written as usize..(unit * 3) as usize]).await;
+    drop(a);
+    let s = open();
+    let mut a = s.appender(&id, saved, Some(len)).await.unwrap();
+    write_all(a.as_mut(), &data[saved as usize..]).await;
+    assert_eq!(
+        a.checkpoint().await.unwrap(),
+        len,
+        "the last bytes are always saved"
+    );
     drop(a);
     s.finish(&id, len).await.unwrap();
     assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data);

@@ -1,9 +1,11 @@
 //! Streaming a request body into an upload, shared by PATCH and creation-with-upload.
 //!
 //! The body goes to storage frame by frame; memory is the storage's one write buffer. Without a
-//! checksum, progress is committed every `CHECKPOINT_BYTES` or `CHECKPOINT_INTERVAL`, and
-//! whatever arrived before a dropped connection, a read timeout, a takeover or shutdown is
-//! committed too: nothing received is lost, and HEAD sees progress during a long PATCH. With a
+//! checksum, progress is checkpointed every `CHECKPOINT_BYTES` or `CHECKPOINT_INTERVAL` (while
+//! bytes flow, storage saves what is cheap: everything on local disk, whole parts on object
+//! stores; when the client goes quiet, everything), and whatever arrived before a dropped
+//! connection, a read timeout, a takeover or shutdown is committed too: nothing received is
+//! lost, and HEAD sees progress during a long PATCH. With a
 //! checksum nothing is committed until the whole chunk is in and verified; a mismatch or an
 //! incomplete chunk is rolled back.
 
@@ -67,6 +69,8 @@ pub async fn ingest(
     let checkpoints = verifier.is_none();
     let start = upload.offset;
     let mut received = 0u64;
+    // `received` at the last checkpoint.
+    let mut at_checkpoint = 0u64;
     let timer = tokio::time::sleep(CHECKPOINT_INTERVAL);
     tokio::pin!(timer);
 
@@ -74,9 +78,12 @@ pub async fn ingest(
         // upload.offset is what the last checkpoint recorded.
         let read = tokio::select! {
             read = reader.next() => read,
-            // A quiet or stalled client's bytes are saved too, so HEAD shows them.
             () = &mut timer, if checkpoints && start + received > upload.offset => {
-                checkpoint(app, upload, append.as_mut()).await?;
+                // While bytes flow, storage saves what is cheap to save (object stores: whole
+                // parts); a quiet or stalled client's bytes are all saved, so HEAD shows them.
+                let save = if received == at_checkpoint { Save::All } else { Save::Cheap };
+                checkpoint(app, upload, append.as_mut(), save).await?;
+                at_checkpoint = received;
                 timer.as_mut().reset(Instant::now() + CHECKPOINT_INTERVAL);
                 continue;
             }
@@ -98,8 +105,9 @@ pub async fn ingest(
                 if overflow {
                     break Some(too_much());
                 }
-                if checkpoints && start + received - upload.offset >= CHECKPOINT_BYTES {
-                    checkpoint(app, upload, append.as_mut()).await?;
+                if checkpoints && received - at_checkpoint >= CHECKPOINT_BYTES {
+                    checkpoint(app, upload, append.as_mut(), Save::Cheap).await?;
+                    at_checkpoint = received;
                     timer.as_mut().reset(Instant::now() + CHECKPOINT_INTERVAL);
                 }
             }
@@ -121,7 +129,7 @@ pub async fn ingest(
                 None => verifier.finish(trailers.as_ref()),
             };
             match verdict {
-                Ok(()) => checkpoint(app, upload, append.as_mut()).await,
+                Ok(()) => checkpoint(app, upload, append.as_mut(), Save::All).await,
                 Err(e) => {
                     append.rollback().await?;
                     Err(e)
@@ -130,7 +138,7 @@ pub async fn ingest(
         }
         None => {
             // Keep everything that arrived, whatever stopped the body.
-            checkpoint(app, upload, append.as_mut()).await?;
+            checkpoint(app, upload, append.as_mut(), Save::All).await?;
             if let Some(e) = &stopped_by {
                 tracing::info!(id = %upload.id, offset = upload.offset, "body stopped early: {e}");
             }
@@ -148,10 +156,26 @@ fn stopped(app: &App) -> Error {
     }
 }
 
+/// How much a checkpoint saves.
+enum Save {
+    /// Everything written so far.
+    All,
+    /// What storage can save cheaply; the rest at a later checkpoint.
+    Cheap,
+}
+
 /// Makes what was written durable, then records the new offset (compare-and-set). Once the
 /// upload is complete, storage is told so it can assemble the finished object.
-async fn checkpoint(app: &App, upload: &mut Upload, append: &mut dyn Append) -> Result<(), Error> {
-    let new_offset = append.commit().await?;
+async fn checkpoint(
+    app: &App,
+    upload: &mut Upload,
+    append: &mut dyn Append,
+    save: Save,
+) -> Result<(), Error> {
+    let new_offset = match save {
+        Save::All => append.commit().await?,
+        Save::Cheap => append.checkpoint().await?,
+    };
     if new_offset == upload.offset {
         return Ok(());
     }

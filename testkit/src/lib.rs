@@ -121,6 +121,34 @@ impl S3Client {
         self.multipart_keys(bucket).len()
     }
 
+    /// Ids of the multipart uploads in progress under `bucket`.
+    pub fn multipart_ids(&self, bucket: &str) -> Vec<String> {
+        let body = self
+            .get(&format!("/{bucket}?uploads"))
+            .expect("moto answers");
+        body.split("<UploadId>")
+            .skip(1)
+            .filter_map(|s| s.split("</UploadId>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// ETags of the objects under `bucket`.
+    pub fn etags(&self, bucket: &str) -> Vec<String> {
+        let body = self
+            .get(&format!("/{bucket}?list-type=2"))
+            .expect("moto answers");
+        body.split("<ETag>")
+            .skip(1)
+            .filter_map(|s| s.split("</ETag>").next())
+            .map(|s| {
+                s.replace("&#34;", "")
+                    .replace("&quot;", "")
+                    .replace('"', "")
+            })
+            .collect()
+    }
+
     /// Keys of the multipart uploads in progress under `bucket`, one per upload.
     pub fn multipart_keys(&self, bucket: &str) -> Vec<String> {
         let body = self

@@ -218,6 +218,21 @@ impl Append for ObjectAppend {
         Ok(written)
     }
 
+    async fn checkpoint(&mut self) -> Result<u64, StorageError> {
+        if self.length == Some(self.full * self.part_size + self.buffered) {
+            return self.commit().await;
+        }
+        // Whole parts are stored as soon as they fill; the tail waits for a commit, so a
+        // flowing upload does not upload its tail again every second.
+        let aligned = self.full * self.part_size;
+        if aligned > self.committed {
+            let keep = [self.full, self.committed / self.part_size];
+            self.prune_tails(&keep).await?;
+            self.committed = aligned;
+        }
+        Ok(self.committed)
+    }
+
     async fn rollback(self: Box<Self>) -> Result<(), StorageError> {
         // Nothing past the last commit is recorded: parts sent since are overwritten when the
         // upload gets there again, and the tail of the last commit was never touched.
