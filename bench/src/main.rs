@@ -42,7 +42,7 @@ struct Args {
     /// Small sizes, to check the benchmark itself works.
     #[arg(long)]
     quick: bool,
-    /// Run only scenario N (1-5; 6-8 are the S3 rows, with --s3).
+    /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.

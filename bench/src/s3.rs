@@ -25,11 +25,20 @@ pub async fn run(args: &Args, sizes: &Sizes) {
          both to moto on 127.0.0.1",
         human(PART as u64)
     );
-    let cases: Vec<(String, Scenario, Vec<String>)> = vec![
+    // (label, scenario, extra tuskd flags, unsigned payloads). Signed is what plain HTTP
+    // endpoints get by default; unsigned is tuskd's default over HTTPS (real S3, R2, ...).
+    let cases: Vec<(String, Scenario, Vec<String>, bool)> = vec![
         (
             format!("{} to S3, one PATCH (MB/s)", human(sizes.big)),
             Scenario::OnePatch(sizes.big),
             vec![],
+            false,
+        ),
+        (
+            format!("{} to S3, unsigned payloads", human(sizes.big)),
+            Scenario::OnePatch(sizes.big),
+            vec![],
+            true,
         ),
         (
             format!(
@@ -39,6 +48,7 @@ pub async fn run(args: &Args, sizes: &Sizes) {
             ),
             Scenario::Concurrent(sizes.many, sizes.many_size),
             vec![],
+            false,
         ),
         (
             format!(
@@ -48,17 +58,18 @@ pub async fn run(args: &Args, sizes: &Sizes) {
             ),
             Scenario::Concurrent(sizes.many, sizes.many_size),
             vec!["--max-buffered".into(), "64MiB".into()],
+            false,
         ),
     ];
-    for (i, (label, scenario, extra)) in cases.into_iter().enumerate() {
+    for (i, (label, scenario, extra, unsigned)) in cases.into_iter().enumerate() {
         // Numbered after the local scenarios, for --only.
         if args.only.is_some_and(|only| only != i + 6) {
             continue;
         }
         let mut figures: Vec<Vec<Figures>> = vec![Vec::new(), Vec::new()];
         for _ in 0..args.runs {
-            figures[0].push(through_tuskd(args, &scenario, &extra).await);
-            figures[1].push(direct(&scenario).await);
+            figures[0].push(through_tuskd(args, &scenario, &extra, unsigned).await);
+            figures[1].push(direct(&scenario, unsigned).await);
         }
         print_row(&label, &figures);
     }
@@ -70,7 +81,12 @@ fn moto() -> S3Server {
     s3
 }
 
-async fn through_tuskd(args: &Args, scenario: &Scenario, extra: &[String]) -> Figures {
+async fn through_tuskd(
+    args: &Args,
+    scenario: &Scenario,
+    extra: &[String],
+    unsigned: bool,
+) -> Figures {
     let s3 = moto();
     let data = tempfile::tempdir().expect("temp dir");
     let mut target = Target::start(
@@ -86,7 +102,8 @@ async fn through_tuskd(args: &Args, scenario: &Scenario, extra: &[String]) -> Fi
                 &s3.endpoint(),
             ])
             .args(extra)
-            .envs(s3.env()),
+            .envs(s3.env())
+            .env("AWS_UNSIGNED_PAYLOAD", unsigned.to_string()),
     )
     .await;
     let rate = scenario.run(&target.driver).await;
@@ -100,12 +117,12 @@ async fn through_tuskd(args: &Args, scenario: &Scenario, extra: &[String]) -> Fi
 }
 
 /// The same bytes, in the same 1 MiB blocks, put straight to the store with WriteMultipart.
-async fn direct(scenario: &Scenario) -> Figures {
+async fn direct(scenario: &Scenario, unsigned: bool) -> Figures {
     let s3 = moto();
     let store: Arc<dyn ObjectStore> = Arc::new(
-        // from_env, as tuskd does: AWS_* settings apply to both sides alike.
-        AmazonS3Builder::from_env()
+        AmazonS3Builder::new()
             .with_endpoint(s3.endpoint())
+            .with_unsigned_payload(unsigned)
             .with_allow_http(true)
             .with_bucket_name("bench")
             .with_region("us-east-1")
