@@ -170,6 +170,29 @@ impl Server {
         self._tmp.as_ref().map(|t| t.path())
     }
 
+    /// Whether an in-process server's storage holds upload `id` finished, `len` bytes long: its
+    /// file on local disk, or its object (not a tail, not a multipart upload) on moto.
+    pub fn stores_finished(&self, id: &str, len: u64) -> bool {
+        match self.store.as_ref().expect("an in-process server") {
+            StoreLocation::Local(root) => {
+                let file = root.join("uploads").join(&id[..2]).join(id);
+                std::fs::metadata(file).is_ok_and(|m| m.len() == len)
+            }
+            StoreLocation::Object(url) => {
+                let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+                let moto = testkit::S3Client::at(&endpoint)
+                    .expect("AWS_ENDPOINT_URL names a moto server on 127.0.0.1");
+                let prefix = url.path().trim_matches('/');
+                let key = if prefix.is_empty() {
+                    id.to_owned()
+                } else {
+                    format!("{prefix}/{id}")
+                };
+                moto.size(url.host_str().expect("a bucket"), &key) == Some(len)
+            }
+        }
+    }
+
     /// Whether an in-process server's storage holds anything of upload `id`: its file on local
     /// disk, or objects named after it in the bucket of a local moto server (AWS_ENDPOINT_URL).
     pub fn stores_bytes_of(&self, id: &str) -> bool {

@@ -372,6 +372,31 @@ async fn d2_length_is_sent_with_a_later_patch() {
 }
 
 #[tokio::test]
+async fn d2_a_length_equal_to_the_offset_finishes_the_upload() {
+    let Some(s) = start_with(|_| {}).await else {
+        return;
+    };
+    let url = s.url(
+        s.post(&[("Upload-Defer-Length", "1")], Bytes::new())
+            .await
+            .location(),
+    );
+    assert_eq!(s.patch(&url, 0, &b"abc"[..]).await.offset(), 3);
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    // The last PATCH only names the length: no bytes, and the upload is done.
+    let r = s
+        .patch_with(&url, 3, &[("Upload-Length", "3")], Bytes::new())
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(!r.has("upload-expires"));
+    assert!(
+        s.stores_finished(&id, 3),
+        "the finished object is stored without waiting for a download"
+    );
+    assert_eq!(s.get(&url, &[]).await.body, &b"abc"[..]);
+}
+
+#[tokio::test]
 async fn d2_length_cannot_change_once_set() {
     let s = start().await;
     let url = s.url(

@@ -41,6 +41,7 @@ pub async fn run(open: Open<'_>, unit: u64) {
     interrupted_append_keeps_committed(open, unit).await;
     reopen_at_an_older_commit(open, unit).await;
     checkpoints_are_resume_points(open, unit).await;
+    length_known_after_the_last_byte(open, unit).await;
     rollback_discards_uncommitted(open, unit).await;
     concat_in_order(open, unit).await;
     empty_upload(open).await;
@@ -156,6 +157,29 @@ async fn checkpoints_are_resume_points(open: Open<'_>, unit: u64) {
     drop(a);
     s.finish(&id, len).await.unwrap();
     assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data);
+}
+
+async fn length_known_after_the_last_byte(open: Open<'_>, unit: u64) {
+    // A deferred length, sent by a PATCH after the last bytes were stored; with a rolled-back
+    // chunk that had sent whole parts before it.
+    for len in [unit * 2 / 5, unit * 23 / 10, unit * 2] {
+        let data = pattern(len, 6);
+        let id = UploadId::random();
+        let s = open();
+        s.create(&id).await.unwrap();
+        let mut a = s.appender(&id, 0, None).await.unwrap();
+        write_all(a.as_mut(), &vec![b'x'; (unit * 5 / 2) as usize]).await;
+        a.rollback().await.unwrap();
+        let mut a = s.appender(&id, 0, None).await.unwrap();
+        let half = (len / 2) as usize;
+        write_all(a.as_mut(), &data[..half]).await;
+        assert_eq!(a.commit().await.unwrap(), half as u64);
+        write_all(a.as_mut(), &data[half..]).await;
+        assert_eq!(a.commit().await.unwrap(), len);
+        drop(a);
+        s.finish(&id, len).await.unwrap();
+        assert_eq!(read_all(s.as_ref(), &id, 0..len).await, data, "{len}");
+    }
 }
 
 async fn rollback_discards_uncommitted(open: Open<'_>, unit: u64) {

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::{expiry, load};
+use super::{completed, expiry, load};
 use crate::app::App;
 use crate::error::Error;
 use crate::lock::Guard;
@@ -69,7 +69,7 @@ pub async fn create_final(
         upload.offset = total;
         upload.expires_at = None;
     }
-    app.storage.finish(&upload.id, total).await?;
+    completed(app, &upload).await?;
     tracing::info!(id = %upload.id, length = total, parts = sized.len(), "final upload concatenated");
     Ok(upload)
 }

@@ -8,7 +8,7 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::checksum;
-use super::{concat, expiry, ingest::ingest, put_expires, upload_url};
+use super::{completed, concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{Body, BodyReader, Read, empty};
@@ -71,7 +71,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     app.storage.create(&upload.id).await?;
     app.meta.insert(&upload).await?;
     if upload.is_complete() {
-        app.storage.finish(&upload.id, 0).await?;
+        completed(app, &upload).await?;
     }
     tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Source, Verifier};
-use super::expiry;
+use super::{completed, expiry};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{BodyReader, Read};
@@ -194,7 +194,7 @@ async fn checkpoint(
     upload.offset = new_offset;
     upload.expires_at = expires_at;
     if complete {
-        app.storage.finish(&upload.id, new_offset).await?;
+        completed(app, upload).await?;
     }
     Ok(())
 }

@@ -111,6 +111,16 @@ async fn load(app: &App, id: &UploadId) -> Result<Upload, Error> {
     Ok(upload)
 }
 
+/// Everything that follows an upload's completion, once its final offset (or a length equal to
+/// its offset) is recorded: storage assembles the finished object. The one place every way of
+/// completing an upload (PATCH, creation with or without data, concatenation) goes through.
+async fn completed(app: &App, upload: &Upload) -> Result<(), Error> {
+    debug_assert!(upload.is_complete());
+    app.storage.finish(&upload.id, upload.offset).await?;
+    tracing::info!(id = %upload.id, length = upload.offset, "upload finished");
+    Ok(())
+}
+
 /// When an unfinished upload touched now would expire.
 fn expiry(app: &App, upload_complete: bool) -> Option<SystemTime> {
     if upload_complete {

@@ -5,7 +5,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::checksum;
-use super::{ingest::ingest, load, put_expires};
+use super::{completed, ingest::ingest, load, put_expires};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{Body, empty};
@@ -70,6 +70,10 @@ async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<()
                 )));
             }
             upload.length = Some(length);
+            // A length equal to the bytes already stored finishes the upload.
+            if upload.is_complete() {
+                completed(app, upload).await?;
+            }
             Ok(())
         }
     }

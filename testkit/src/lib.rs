@@ -116,6 +116,18 @@ impl S3Client {
             .collect()
     }
 
+    /// Size of the object `key` in `bucket`, `None` if there is none.
+    pub fn size(&self, bucket: &str, key: &str) -> Option<u64> {
+        let body = self
+            .get(&format!("/{bucket}?list-type=2&prefix={key}"))
+            .expect("moto answers");
+        body.split("<Contents>").skip(1).find_map(|c| {
+            let k = c.split("<Key>").nth(1)?.split("</Key>").next()?;
+            let size = c.split("<Size>").nth(1)?.split("</Size>").next()?;
+            (k == key).then(|| size.parse().ok()).flatten()
+        })
+    }
+
     /// Multipart uploads in progress under `bucket`.
     pub fn multipart_uploads(&self, bucket: &str) -> usize {
         self.multipart_keys(bucket).len()

@@ -184,11 +184,35 @@ impl Storage for ObjectStorage {
 
     async fn finish(&self, id: &UploadId, length: u64) -> Result<(), StorageError> {
         let s = &self.shared;
-        let Some(state) = s.log.state(id).await? else {
+        let Some(mut state) = s.log.state(id).await? else {
             return Ok(());
         };
         let data = s.data(id);
-        if length >= state.part_size {
+        let (full, rest) = (length / state.part_size, length % state.part_size);
+        // The last bytes are normally sent by the commit that reached the length. When the
+        // length became known only after they were stored (a deferred length), they are still
+        // in the tail: a tail holding all of them can only be that.
+        if rest > 0 && state.tails.contains(&full) {
+            let tail = s.tail(id, full);
+            if s.size(&tail).await?.is_some_and(|n| n >= rest) {
+                let last = s.store.get_range(&tail, 0..rest).await.map_err(remote)?;
+                if full == 0 {
+                    s.store.put(&data, last.into()).await.map_err(remote)?;
+                } else {
+                    let multipart = state.multipart.clone().ok_or_else(|| {
+                        StorageError::Backend(format!("upload {id} has parts but no multipart"))
+                    })?;
+                    let part = s
+                        .store
+                        .put_part(&data, &multipart, full as usize, last.into())
+                        .await
+                        .map_err(remote)?;
+                    s.log.add_part(id, full, &part.content_id).await?;
+                    state.parts.insert(full, part.content_id);
+                }
+            }
+        }
+        if full > 0 {
             let multipart = state.multipart.as_deref().ok_or_else(|| {
                 StorageError::Backend(format!("upload {id} has no multipart upload to complete"))
             })?;
@@ -214,7 +238,7 @@ impl Storage for ObjectStorage {
                 Err(e) => return Err(remote(e)),
             }
         } else {
-            // Smaller than a part: the last commit put the object whole.
+            // Smaller than a part: put whole, by the last commit or just above.
             if length == 0 {
                 s.store
                     .put(&data, PutPayload::default())
