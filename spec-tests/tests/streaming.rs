@@ -178,3 +178,21 @@ async fn chunked_body_beyond_length_keeps_the_length_and_answers_413() {
     );
     assert_eq!(s.get(&url, &[]).await.body, &b"abcde"[..]);
 }
+
+#[tokio::test]
+async fn chunked_patch_to_a_finished_upload_is_413_or_a_no_op() {
+    let s = start().await;
+    let url = s.upload(b"done").await;
+    for (chunks, status) in [("3\r\nabc\r\n0\r\n\r\n", "413"), ("0\r\n\r\n", "204")] {
+        let mut conn = tokio::net::TcpStream::connect(s.host_port()).await.unwrap();
+        let head = format!(
+            "PATCH {} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 4\r\n\
+             Content-Type: application/offset+octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}",
+            path_of(&url)
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let resp = read_raw_response(&mut conn).await;
+        assert!(resp.starts_with(&format!("HTTP/1.1 {status}")), "{resp}");
+    }
+    assert_eq!(s.get(&url, &[]).await.body, &b"done"[..]);
+}

@@ -8,10 +8,10 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::checksum;
-use super::{completed, concat, expiry, ingest::ingest, put_expires, upload_url};
+use super::{body_is_empty, completed, concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::error::Error;
-use crate::http::body::{Body, BodyReader, Read, empty};
+use crate::http::body::{Body, empty};
 use crate::http::headers as h;
 use crate::upload::{Concat, State, Upload, UploadId};
 
@@ -25,7 +25,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     // The upload data, if the body carries some (creation-with-upload).
     let data = if has_data {
         Some(body)
-    } else if is_empty(app, body).await? {
+    } else if body_is_empty(app, body).await? {
         None
     } else {
         // A body that is not declared as upload data is not ours to guess at.
@@ -80,26 +80,6 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         ingest(app, &mut upload, body, checksum, guard.token()).await?;
     }
     Ok(created(app, &parts, &upload))
-}
-
-/// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is
-/// read to its end to find out.
-async fn is_empty(app: &App, body: Incoming) -> Result<bool, Error> {
-    if http_body::Body::is_end_stream(&body) || http_body::Body::size_hint(&body).exact() == Some(0)
-    {
-        return Ok(true);
-    }
-    if http_body::Body::size_hint(&body).lower() > 0 {
-        return Ok(false);
-    }
-    let mut reader = BodyReader::new(body, app.config.read_timeout, app.shutdown.child_token());
-    match reader.next().await {
-        Read::End(_) => Ok(true),
-        Read::Data(_) => Ok(false),
-        Read::TimedOut => Err(Error::ReadTimeout),
-        Read::Lost => Err(Error::ConnectionLost),
-        Read::Cancelled => Err(Error::ShuttingDown),
-    }
 }
 
 /// C7/CW3/C9: 201 with Location, Upload-Offset and Upload-Expires.

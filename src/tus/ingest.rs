@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Source, Verifier};
-use super::{completed, expiry};
+use super::{body_is_empty, completed, expiry};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{BodyReader, Read};
@@ -55,6 +55,14 @@ pub async fn ingest(
     }
     if declared == Some(0) {
         return Ok(());
+    }
+    if room == 0 {
+        // Nothing may be added (a finished upload): storage is not opened for a body that
+        // can only be empty or too much.
+        return match body_is_empty(app, body).await? {
+            true => Ok(()),
+            false => Err(too_much()),
+        };
     }
 
     // Opening may wait for a part buffer (object stores); a takeover or shutdown ends the wait.

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::http::body::Body;
+use crate::http::body::{Body, BodyReader, Read};
 use crate::http::headers::{self as h, check_tus_resumable};
 use crate::http::route::{Route, route};
 use crate::upload::{Upload, UploadId};
@@ -119,6 +119,26 @@ async fn completed(app: &App, upload: &Upload) -> Result<(), Error> {
     app.storage.finish(&upload.id, upload.offset).await?;
     tracing::info!(id = %upload.id, length = upload.offset, "upload finished");
     Ok(())
+}
+
+/// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is
+/// read to its end to find out.
+async fn body_is_empty(app: &App, body: Incoming) -> Result<bool, Error> {
+    if http_body::Body::is_end_stream(&body) || http_body::Body::size_hint(&body).exact() == Some(0)
+    {
+        return Ok(true);
+    }
+    if http_body::Body::size_hint(&body).lower() > 0 {
+        return Ok(false);
+    }
+    let mut reader = BodyReader::new(body, app.config.read_timeout, app.shutdown.child_token());
+    match reader.next().await {
+        Read::End(_) => Ok(true),
+        Read::Data(_) => Ok(false),
+        Read::TimedOut => Err(Error::ReadTimeout),
+        Read::Lost => Err(Error::ConnectionLost),
+        Read::Cancelled => Err(Error::ShuttingDown),
+    }
 }
 
 /// When an unfinished upload touched now would expire.
