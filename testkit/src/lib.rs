@@ -109,11 +109,7 @@ impl S3Client {
         let body = self
             .get(&format!("/{bucket}?list-type=2"))
             .expect("moto answers");
-        body.split("<Key>")
-            .skip(1)
-            .filter_map(|s| s.split("</Key>").next())
-            .map(str::to_owned)
-            .collect()
+        tag_values(&body, "Key")
     }
 
     /// Size of the object `key` in `bucket`, `None` if there is none.
@@ -121,9 +117,9 @@ impl S3Client {
         let body = self
             .get(&format!("/{bucket}?list-type=2&prefix={key}"))
             .expect("moto answers");
-        body.split("<Contents>").skip(1).find_map(|c| {
-            let k = c.split("<Key>").nth(1)?.split("</Key>").next()?;
-            let size = c.split("<Size>").nth(1)?.split("</Size>").next()?;
+        tag_values(&body, "Contents").iter().find_map(|c| {
+            let k = tag_values(c, "Key").pop()?;
+            let size = tag_values(c, "Size").pop()?;
             (k == key).then(|| size.parse().ok()).flatten()
         })
     }
@@ -138,11 +134,7 @@ impl S3Client {
         let body = self
             .get(&format!("/{bucket}?uploads"))
             .expect("moto answers");
-        body.split("<UploadId>")
-            .skip(1)
-            .filter_map(|s| s.split("</UploadId>").next())
-            .map(str::to_owned)
-            .collect()
+        tag_values(&body, "UploadId")
     }
 
     /// ETags of the objects under `bucket`.
@@ -150,13 +142,12 @@ impl S3Client {
         let body = self
             .get(&format!("/{bucket}?list-type=2"))
             .expect("moto answers");
-        body.split("<ETag>")
-            .skip(1)
-            .filter_map(|s| s.split("</ETag>").next())
+        tag_values(&body, "ETag")
+            .into_iter()
             .map(|s| {
-                s.replace("&#34;", "")
+                s.replace(['"'], "")
+                    .replace("&#34;", "")
                     .replace("&quot;", "")
-                    .replace('"', "")
             })
             .collect()
     }
@@ -168,8 +159,7 @@ impl S3Client {
             .expect("moto answers");
         body.split("<Upload>")
             .skip(1)
-            .filter_map(|u| u.split("<Key>").nth(1)?.split("</Key>").next())
-            .map(str::to_owned)
+            .flat_map(|u| tag_values(u, "Key").into_iter().take(1))
             .collect()
     }
 
@@ -210,6 +200,16 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The text of every `<tag>…</tag>` in `xml`, in order.
+fn tag_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .filter_map(|s| s.split(close.as_str()).next())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn free_port() -> u16 {

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_tuskd");
 
 pub struct Tuskd {
@@ -143,4 +145,26 @@ pub fn data(n: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// Sends the rest of `data` from `offset`, downloads the upload and checks it by SHA-256.
+pub fn resume_and_verify(addr: &str, path: &str, offset: u64, data: &[u8]) {
+    let (status, _, _) = request(
+        addr,
+        "PATCH",
+        path,
+        &[
+            ("Upload-Offset", &offset.to_string()),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        &data[offset as usize..],
+    );
+    assert_eq!(status, 204);
+    let (status, _, body) = request(addr, "GET", path, &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        Sha256::digest(&body),
+        Sha256::digest(data),
+        "the finished upload matches by SHA-256"
+    );
 }
