@@ -5,9 +5,8 @@
 //! bytes flow, storage saves what is cheap: everything on local disk, whole parts on object
 //! stores; when the client goes quiet, everything), and whatever arrived before a dropped
 //! connection, a read timeout, a takeover or shutdown is committed too: nothing received is
-//! lost, and HEAD sees progress during a long PATCH. With a
-//! checksum nothing is committed until the whole chunk is in and verified; a mismatch or an
-//! incomplete chunk is rolled back.
+//! lost, and HEAD sees progress during a long PATCH. With a checksum nothing is committed until
+//! the whole chunk is in and verified; a mismatch or an incomplete chunk is rolled back.
 
 use std::time::Duration;
 
