@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::lock::Locks;
 use crate::meta::MetaStore;
 use crate::meta::sqlite::SqliteMeta;
@@ -26,6 +27,7 @@ pub struct Inner {
     pub meta: Arc<dyn MetaStore>,
     pub storage: Arc<dyn Storage>,
     pub locks: Locks,
+    pub hooks: Hooks,
     /// Cancelled when the server shuts down; every lock holder's token is a child of it.
     pub shutdown: CancellationToken,
 }
@@ -68,13 +70,22 @@ impl App {
             StoreLocation::Object(url) => {
                 let (backend, prefix) = open::connect(url, &config.s3)?;
                 open::probe(backend.as_ref(), &prefix, url).await?;
-                Arc::new(ObjectStorage::new(
-                    backend,
-                    prefix,
-                    config.part_size,
-                    config.max_buffered,
-                    meta.clone(),
-                ))
+                let kind = match url.scheme() {
+                    "s3" | "s3a" => "s3store",
+                    "gs" => "gcsstore",
+                    "memory" => "memorystore",
+                    _ => "azurestore",
+                };
+                Arc::new(
+                    ObjectStorage::new(
+                        backend,
+                        prefix,
+                        config.part_size,
+                        config.max_buffered,
+                        meta.clone(),
+                    )
+                    .labelled(kind, url.host_str().unwrap_or_default()),
+                )
             }
         };
         Ok(App::with_parts(config, meta, storage))
@@ -83,11 +94,13 @@ impl App {
     pub fn with_parts(config: Config, meta: Arc<dyn MetaStore>, storage: Arc<dyn Storage>) -> App {
         let shutdown = CancellationToken::new();
         let locks = Locks::new(shutdown.clone(), LOCK_WAIT);
+        let hooks = Hooks::new(config.hooks.clone());
         App(Arc::new(Inner {
             config,
             meta,
             storage,
             locks,
+            hooks,
             shutdown,
         }))
     }

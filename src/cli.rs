@@ -92,6 +92,31 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_MAX_BUFFERED")]
     pub max_buffered: Option<String>,
 
+    /// Directory of hook scripts, each named after its event (pre-create, post-finish, ...).
+    #[arg(long, env = "TUSKD_HOOKS_DIR")]
+    pub hooks_dir: Option<PathBuf>,
+
+    /// URL that receives every hook event as a JSON POST (tusd's format).
+    #[arg(long, env = "TUSKD_HOOKS_HTTP")]
+    pub hooks_http: Option<String>,
+
+    /// Extra header for webhook requests, "Name: value" (repeatable), e.g. for authorization.
+    #[arg(long, env = "TUSKD_HOOKS_HTTP_HEADER")]
+    pub hooks_http_header: Vec<String>,
+
+    /// Events sent to hooks, comma-separated: pre-create, post-create, post-receive,
+    /// pre-finish, post-finish, pre-terminate, post-terminate.
+    #[arg(
+        long,
+        env = "TUSKD_HOOKS_ENABLED_EVENTS",
+        default_value = "pre-create,post-create,post-receive,pre-finish,post-finish,pre-terminate,post-terminate"
+    )]
+    pub hooks_enabled_events: String,
+
+    /// Longest a hook may take; a script is killed then.
+    #[arg(long, env = "TUSKD_HOOK_TIMEOUT", default_value = "30s")]
+    pub hook_timeout: String,
+
     /// Flush bytes to disk before a PATCH is acknowledged.
     #[arg(long, env = "TUSKD_FSYNC", value_enum, default_value = "on")]
     pub fsync: OnOff,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::cli::{OnOff, ServeArgs};
+use crate::hooks::{HookConfig, HookType, Target};
 use crate::http::cors::Cors;
 use crate::storage::object::open::{S3Options, StoreLocation};
 use crate::storage::object::{DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -29,6 +30,7 @@ pub struct Config {
     pub part_size: u64,
     /// Budget for the part buffers of all running uploads together (object stores).
     pub max_buffered: u64,
+    pub hooks: Option<HookConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,7 @@ impl Config {
             s3: S3Options::default(),
             part_size: DEFAULT_PART_SIZE,
             max_buffered: default_max_buffered(DEFAULT_PART_SIZE),
+            hooks: None,
             max_size: None,
             expire_after: Some(Duration::from_secs(24 * 3600)),
             cors: Cors {
@@ -117,7 +120,9 @@ impl Config {
                 n
             }
         };
+        let hooks = hook_config(a)?;
         Ok(Config {
+            hooks,
             store,
             s3: S3Options {
                 endpoint: endpoint.map(str::to_owned),
@@ -140,6 +145,84 @@ impl Config {
             fsync: a.fsync == OnOff::On,
         })
     }
+}
+
+fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
+    let target = match (
+        &a.hooks_dir,
+        a.hooks_http.as_deref().filter(|u| !u.is_empty()),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "--hooks-http",
+                "use either --hooks-dir or --hooks-http, not both",
+            ));
+        }
+        (None, None) => {
+            if !a.hooks_http_header.is_empty() {
+                return Err(bad("--hooks-http-header", "needs --hooks-http"));
+            }
+            return Ok(None);
+        }
+        (Some(dir), None) => {
+            if !dir.is_dir() {
+                return Err(bad(
+                    "--hooks-dir",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+            let dir = dir
+                .canonicalize()
+                .map_err(|e| bad("--hooks-dir", e.to_string()))?;
+            Target::Scripts(dir)
+        }
+        (None, Some(url)) => {
+            let ok = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !ok {
+                return Err(bad(
+                    "--hooks-http",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+            let mut headers = Vec::new();
+            for h in &a.hooks_http_header {
+                let parsed = h.split_once(':').and_then(|(k, v)| {
+                    Some((
+                        http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?,
+                        http::HeaderValue::from_str(v.trim()).ok()?,
+                    ))
+                });
+                headers.push(parsed.ok_or_else(|| {
+                    bad(
+                        "--hooks-http-header",
+                        format!("{h:?} is not \"Name: value\""),
+                    )
+                })?);
+            }
+            Target::Http {
+                url: url.to_owned(),
+                headers,
+            }
+        }
+    };
+    let mut enabled = std::collections::HashSet::new();
+    for name in a
+        .hooks_enabled_events
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        enabled.insert(
+            HookType::parse(name)
+                .ok_or_else(|| bad("--hooks-enabled-events", format!("unknown event {name:?}")))?,
+        );
+    }
+    Ok(Some(HookConfig {
+        target,
+        enabled,
+        timeout: positive("--hook-timeout", &a.hook_timeout)?,
+    }))
 }
 
 /// An eighth of the machine's memory, and at least four parts.
@@ -298,6 +381,31 @@ mod tests {
             (&["--part-size", "1MiB"][..], "--part-size"),
             (&["--part-size", "6GiB"][..], "--part-size"),
             (&["--max-buffered", "4MiB"][..], "--max-buffered"),
+            (&["--hooks-dir", "/nonexistent/hooks"][..], "--hooks-dir"),
+            (&["--hooks-http", "ftp://x"][..], "--hooks-http"),
+            (
+                &[
+                    "--hooks-http",
+                    "http://h/",
+                    "--hooks-http-header",
+                    "nocolon",
+                ][..],
+                "--hooks-http-header",
+            ),
+            (&["--hooks-http-header", "A: b"][..], "--hooks-http-header"),
+            (
+                &[
+                    "--hooks-http",
+                    "http://h/",
+                    "--hooks-enabled-events",
+                    "pre-upload",
+                ][..],
+                "--hooks-enabled-events",
+            ),
+            (
+                &["--hooks-http", "http://h/", "--hook-timeout", "0"][..],
+                "--hook-timeout",
+            ),
             (
                 &["--cors-allow-credentials"][..],
                 "--cors-allow-credentials",

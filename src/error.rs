@@ -4,8 +4,9 @@
 //! Bodies are short text in tusd's form, `ERR_CODE: message`. Details of server-side failures go
 //! to the log only; the client sees a generic message.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
+use crate::hooks::HookError;
 use crate::http::body::{Body, full};
 use crate::meta::MetaError;
 use crate::storage::StorageError;
@@ -78,8 +79,29 @@ pub enum Error {
     RangeNotSatisfiable { length: u64 },
     #[error("server storage is full")]
     StorageFull,
+    #[error("{}", rejection_text(.0.hook))]
+    Rejected(Box<Rejection>),
+    #[error("the {} hook failed", .0.hook())]
+    HookFailed(HookError),
     #[error("internal server error")]
     Internal(String),
+}
+
+/// A pre-* hook's refusal: what it set for the response; unset parts are tuskd's defaults.
+#[derive(Debug)]
+pub struct Rejection {
+    pub hook: &'static str,
+    pub status: Option<StatusCode>,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+fn rejection_text(hook: &str) -> &'static str {
+    if hook == "pre-terminate" {
+        "termination rejected by server"
+    } else {
+        "upload rejected by server"
+    }
 }
 
 impl Error {
@@ -116,6 +138,8 @@ impl Error {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            Rejected(r) => r.status.unwrap_or(StatusCode::BAD_REQUEST),
+            HookFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -152,6 +176,9 @@ impl Error {
             OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
             RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",
             StorageFull => "ERR_STORAGE_FULL",
+            Rejected(r) if r.hook == "pre-terminate" => "ERR_UPLOAD_TERMINATION_REJECTED",
+            Rejected(_) => "ERR_UPLOAD_REJECTED",
+            HookFailed(_) => "ERR_HOOK_FAILED",
             Internal(_) => "ERR_INTERNAL_SERVER_ERROR",
         }
     }
@@ -161,12 +188,19 @@ impl Error {
         let status = self.status();
         if let Error::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
+        } else if let Error::HookFailed(e) = &self {
+            // What the hook printed may hold secrets: the log gets it, the client does not.
+            tracing::error!("{e}");
         } else if status.is_server_error() {
             tracing::warn!(code = self.code(), "{self}");
         } else {
             tracing::debug!(code = self.code(), %status, "{self}");
         }
-        let mut resp = Response::new(full(format!("{}: {}\n", self.code(), self)));
+        let text = match &self {
+            Error::Rejected(r) if !r.body.is_empty() => r.body.clone(),
+            _ => format!("{}: {}\n", self.code(), self),
+        };
+        let mut resp = Response::new(full(text));
         *resp.status_mut() = status;
         if status.as_u16() == CHECKSUM_MISMATCH {
             resp.extensions_mut()
@@ -183,6 +217,13 @@ impl Error {
             }
             Error::MethodNotAllowed(allow) => {
                 h.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Error::Rejected(r) => {
+                for (k, v) in r.headers {
+                    if let Some(k) = k {
+                        h.insert(k, v);
+                    }
+                }
             }
             Error::RangeNotSatisfiable { length } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod expire;
+pub mod hooks;
 pub mod http;
 pub mod lock;
 pub mod meta;

@@ -55,7 +55,8 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(crate::http::RemoteAddr(peer));
             let app = app.clone();
             async move {
                 let method = req.method().clone();

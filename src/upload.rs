@@ -109,6 +109,23 @@ impl Metadata {
         })
     }
 
+    /// Metadata from text values (a hook's `MetaData`), checked by the same rules as a
+    /// client's header. `None` for no pairs.
+    pub fn from_map(
+        map: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Option<Metadata>, MetadataError> {
+        let raw = map
+            .iter()
+            .map(|(k, v)| match v.is_empty() {
+                true => k.clone(),
+                false => format!("{k} {}", STANDARD.encode(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let m = Metadata::parse(&raw)?;
+        Ok((!m.is_empty()).then_some(m))
+    }
+
     /// The header exactly as the client sent it.
     pub fn raw(&self) -> &str {
         &self.raw

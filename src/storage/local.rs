@@ -147,6 +147,14 @@ impl Storage for LocalStorage {
         .await
     }
 
+    fn location(&self, id: &UploadId) -> std::collections::BTreeMap<String, String> {
+        [
+            ("Type".to_owned(), "filestore".to_owned()),
+            ("Path".to_owned(), self.path(id).display().to_string()),
+        ]
+        .into()
+    }
+
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
         let mut file = tokio::fs::File::open(self.path(id))
             .await

@@ -16,6 +16,7 @@
 //! - `read` streams a byte range of a finished upload; `delete` removes everything stored for it
 //!   and succeeds if there was nothing.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
 use std::pin::Pin;
@@ -80,6 +81,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Makes `id` the concatenation of `parts` (each with its length), in order.
     async fn concat(&self, id: &UploadId, parts: &[(UploadId, u64)]) -> Result<(), StorageError>;
+
+    /// Where the finished upload lives, for hooks (tusd's `Storage`: `Type`, `Path` or
+    /// `Bucket` and `Key`).
+    fn location(&self, _id: &UploadId) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError>;
 

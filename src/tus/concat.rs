@@ -3,18 +3,23 @@
 
 use std::time::SystemTime;
 
-use super::{completed, expiry, load};
+use http::HeaderMap;
+use http::request::Parts;
+
+use super::{completed, events, expiry, load};
 use crate::app::App;
 use crate::error::Error;
 use crate::lock::Guard;
 use crate::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
 
+/// Returns the final upload and headers hooks set for the response.
 pub async fn create_final(
     app: &App,
+    req: &Parts,
     parts: Vec<UploadId>,
     concat_raw: String,
     metadata: Option<Metadata>,
-) -> Result<Upload, Error> {
+) -> Result<(Upload, HeaderMap), Error> {
     // Hold every partial while copying so none is changed or deleted under us. Locks are taken
     // in id order so two concurrent finals over the same partials cannot deadlock.
     let mut distinct = parts.clone();
@@ -57,6 +62,7 @@ pub async fn create_final(
         expires_at: expiry(app, total == 0),
         state: State::Active,
     };
+    let mut extra = events::pre_create(app, req, &mut upload).await?;
     app.meta.insert(&upload).await?;
     app.storage.concat(&upload.id, &sized).await?;
     if total > 0 {
@@ -69,9 +75,9 @@ pub async fn create_final(
         upload.offset = total;
         upload.expires_at = None;
     }
-    completed(app, &upload).await?;
     tracing::info!(id = %upload.id, length = total, parts = sized.len(), "final upload concatenated");
-    Ok(upload)
+    extra.extend(completed(app, req, &upload).await?.headers);
+    Ok((upload, extra))
 }
 
 /// The length of a finished partial upload; an error naming what is wrong otherwise.

@@ -4,10 +4,11 @@
 use std::time::SystemTime;
 
 use http::request::Parts;
-use http::{Request, Response, StatusCode, header};
+use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::checksum;
+use super::events::{self, Shaped};
 use super::{body_is_empty, completed, concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::error::Error;
@@ -37,8 +38,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             if data.is_some() {
                 return Err(Error::ModifyFinal);
             }
-            let upload = concat::create_final(app, partials, raw, metadata).await?;
-            return Ok(created(app, &parts, &upload));
+            let (upload, extra) =
+                concat::create_final(app, &parts, partials, raw, metadata).await?;
+            return Ok(created(app, &parts, &upload, extra));
         }
         Some((c, raw)) => (c, Some(raw)),
         None => (Concat::None, None),
@@ -68,23 +70,27 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         expires_at: expiry(app, length == Some(0)),
         state: State::Active,
     };
+    let mut extra = events::pre_create(app, &parts, &mut upload).await?;
     app.storage.create(&upload.id).await?;
     app.meta.insert(&upload).await?;
-    if upload.is_complete() {
-        completed(app, &upload).await?;
-    }
     tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
-
-    if let Some(body) = data {
+    let finished = if upload.is_complete() {
+        completed(app, &parts, &upload).await?
+    } else if let Some(body) = data {
         let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
-        ingest(app, &mut upload, body, checksum, guard.token()).await?;
-    }
-    Ok(created(app, &parts, &upload))
+        ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?
+    } else {
+        Shaped::default()
+    };
+    // A pre-finish hook's headers reach the client; the status stays 201 for tus clients.
+    extra.extend(finished.headers);
+    Ok(created(app, &parts, &upload, extra))
 }
 
-/// C7/CW3/C9: 201 with Location, Upload-Offset and Upload-Expires.
-fn created(app: &App, req: &Parts, upload: &Upload) -> Response<Body> {
+/// C7/CW3/C9: 201 with Location, Upload-Offset and Upload-Expires, and headers hooks set.
+fn created(app: &App, req: &Parts, upload: &Upload, extra: HeaderMap) -> Response<Body> {
     let mut resp = Response::new(empty());
+    resp.headers_mut().extend(extra);
     *resp.status_mut() = StatusCode::CREATED;
     let hs = resp.headers_mut();
     hs.insert(

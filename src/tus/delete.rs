@@ -1,16 +1,20 @@
-//! DELETE (termination): stops any running PATCH on the upload, forgets it, frees its storage.
+//! DELETE (termination): stops any running PATCH on the upload, asks the pre-terminate hook,
+//! forgets the upload, frees its storage.
 
 use http::{Response, StatusCode};
 
-use super::load;
+use http::request::Parts;
+
+use super::{events, load};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{Body, empty};
 use crate::upload::UploadId;
 
-pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
+pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Body>, Error> {
     let _guard = app.locks.acquire(id).await.ok_or(Error::Locked)?;
-    load(app, id).await?;
+    let upload = load(app, id).await?;
+    events::pre_terminate(app, req, &upload).await?;
     // Forget first: if storage deletion then fails, the id already answers 404 and the bytes
     // are an orphan, never a half-present upload.
     app.meta.remove(id).await?;

@@ -15,25 +15,29 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Source, Verifier};
+use super::events::Shaped;
 use super::{body_is_empty, completed, expiry};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::body::{BodyReader, Read};
 use crate::storage::Append;
 use crate::upload::{MAX_LENGTH, Upload};
+use http::request::Parts;
 
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Appends `body` to `upload` at its offset. The caller holds the upload's lock; `stop` is the
-/// lock's token. On success `upload` carries the new offset and expiry.
+/// lock's token; `req` is the request, for hooks. On success `upload` carries the new offset
+/// and expiry, and the result is what a pre-finish hook set for the response.
 pub async fn ingest(
     app: &App,
+    req: &Parts,
     upload: &mut Upload,
     body: Incoming,
     checksum: Option<Source>,
     stop: CancellationToken,
-) -> Result<(), Error> {
+) -> Result<Shaped, Error> {
     // How many bytes this request may add.
     let room = match (upload.length, app.config.max_size) {
         (Some(len), _) => len - upload.offset,
@@ -53,13 +57,13 @@ pub async fn ingest(
         return Err(too_much());
     }
     if declared == Some(0) {
-        return Ok(());
+        return Ok(Shaped::default());
     }
     if room == 0 {
         // Nothing may be added (a finished upload): storage is not opened for a body that
         // can only be empty or too much.
         return match body_is_empty(app, body).await? {
-            true => Ok(()),
+            true => Ok(Shaped::default()),
             false => Err(too_much()),
         };
     }
@@ -128,7 +132,7 @@ pub async fn ingest(
         }
     };
 
-    match verifier {
+    let outcome = match verifier {
         Some(verifier) => {
             // An incomplete chunk cannot be verified: it is discarded like a mismatching one.
             let verdict = match stopped_by {
@@ -139,7 +143,7 @@ pub async fn ingest(
                 Ok(()) => checkpoint(app, upload, append.as_mut(), Save::All).await,
                 Err(e) => {
                     append.rollback().await?;
-                    Err(e)
+                    return Err(e);
                 }
             }
         }
@@ -151,7 +155,14 @@ pub async fn ingest(
             }
             stopped_by.map_or(Ok(()), Err)
         }
-    }
+    };
+    drop(append);
+    // However the body ended, an upload that is now complete is finished.
+    let shaped = match upload.is_complete() {
+        true => completed(app, req, upload).await?,
+        false => Shaped::default(),
+    };
+    outcome.map(|()| shaped)
 }
 
 /// Why a request's lock token was cancelled.
@@ -171,8 +182,7 @@ enum Save {
     Cheap,
 }
 
-/// Makes what was written durable, then records the new offset (compare-and-set). Once the
-/// upload is complete, storage is told so it can assemble the finished object.
+/// Makes what was written durable, then records the new offset (compare-and-set).
 async fn checkpoint(
     app: &App,
     upload: &mut Upload,
@@ -200,8 +210,5 @@ async fn checkpoint(
     }
     upload.offset = new_offset;
     upload.expires_at = expires_at;
-    if complete {
-        completed(app, upload).await?;
-    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
 use hyper::body::Incoming;
 
@@ -17,6 +18,7 @@ pub mod checksum;
 mod concat;
 mod create;
 mod delete;
+mod events;
 mod get;
 mod head;
 mod ingest;
@@ -92,12 +94,16 @@ async fn dispatch(
     if !matches!(route, Route::Options | Route::Get(_)) {
         check_tus_resumable(req.headers())?;
     }
+    // Handlers and hooks see the method the client meant (X-HTTP-Method-Override).
+    let (mut parts, body) = req.into_parts();
+    parts.method = method.clone();
+    let req = Request::from_parts(parts, body);
     match route {
         Route::Options => Ok(options::handle(app)),
         Route::Create => create::handle(app, req).await,
         Route::Head(id) => head::handle(app, &id).await,
         Route::Patch(id) => patch::handle(app, req, id).await,
-        Route::Delete(id) => delete::handle(app, &id).await,
+        Route::Delete(id) => delete::handle(app, &req.into_parts().0, &id).await,
         Route::Get(id) => get::handle(app, req.headers(), &id).await,
     }
 }
@@ -112,13 +118,14 @@ async fn load(app: &App, id: &UploadId) -> Result<Upload, Error> {
 }
 
 /// Everything that follows an upload's completion, once its final offset (or a length equal to
-/// its offset) is recorded: storage assembles the finished object. The one place every way of
-/// completing an upload (PATCH, creation with or without data, concatenation) goes through.
-async fn completed(app: &App, upload: &Upload) -> Result<(), Error> {
+/// its offset) is recorded: storage assembles the finished object, then the pre-finish hook
+/// may shape the response. The one place every way of completing an upload (PATCH, creation
+/// with or without data, concatenation) goes through.
+async fn completed(app: &App, req: &Parts, upload: &Upload) -> Result<events::Shaped, Error> {
     debug_assert!(upload.is_complete());
     app.storage.finish(&upload.id, upload.offset).await?;
     tracing::info!(id = %upload.id, length = upload.offset, "upload finished");
-    Ok(())
+    events::pre_finish(app, req, upload).await
 }
 
 /// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is

@@ -17,7 +17,8 @@ pub async fn handle(
     req: Request<Incoming>,
     id: UploadId,
 ) -> Result<Response<Body>, Error> {
-    let hs = req.headers();
+    let (parts, body) = req.into_parts();
+    let hs = &parts.headers;
     if !h::is_offset_octet_stream(hs)? {
         return Err(Error::InvalidContentType);
     }
@@ -36,23 +37,31 @@ pub async fn handle(
             current: upload.offset,
         });
     }
-    if let Some(length) = declared_length {
-        settle_length(app, &mut upload, length).await?;
-    }
-    ingest(app, &mut upload, req.into_body(), checksum, guard.token()).await?;
+    let shaped = match declared_length {
+        // P9/D2: a length equal to the bytes already stored finishes the upload; a body
+        // with bytes in it is then too much (ingest says so).
+        Some(length) if settle_length(app, &mut upload, length).await? => {
+            let shaped = completed(app, &parts, &upload).await?;
+            ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?;
+            shaped
+        }
+        _ => ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?,
+    };
 
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp.headers_mut()
         .insert(h::UPLOAD_OFFSET, h::number(upload.offset));
     put_expires(&upload, resp.headers_mut());
+    shaped.apply(&mut resp);
     Ok(resp)
 }
 
 /// P9/D2: a deferred length is set once, by a PATCH; after that it may only be repeated.
-async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<(), Error> {
+/// Returns whether setting it finished the upload.
+async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<bool, Error> {
     match upload.length {
-        Some(known) if known == length => Ok(()),
+        Some(known) if known == length => Ok(false),
         Some(_) => Err(Error::LengthChange),
         None => {
             if length < upload.offset {
@@ -70,11 +79,7 @@ async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<()
                 )));
             }
             upload.length = Some(length);
-            // A length equal to the bytes already stored finishes the upload.
-            if upload.is_complete() {
-                completed(app, upload).await?;
-            }
-            Ok(())
+            Ok(upload.is_complete())
         }
     }
 }

@@ -61,6 +61,9 @@ struct Shared {
     /// Part buffer budget, in KiB, and its size.
     buffers: Arc<Semaphore>,
     budget: u32,
+    /// For hooks: the kind of store (tusd's names: s3store, gcsstore, azurestore, memorystore)
+    /// and its bucket or container.
+    label: (String, String),
 }
 
 pub(crate) fn remote(e: object_store::Error) -> StorageError {
@@ -90,8 +93,19 @@ impl ObjectStorage {
                 log,
                 buffers: Arc::new(Semaphore::new(budget as usize)),
                 budget,
+                label: ("memorystore".into(), String::new()),
             }),
         }
+    }
+}
+
+impl ObjectStorage {
+    /// Names the store in hook payloads.
+    pub fn labelled(mut self, kind: &str, bucket: &str) -> ObjectStorage {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.label = (kind.to_owned(), bucket.to_owned());
+        }
+        self
     }
 }
 
@@ -283,6 +297,17 @@ impl Storage for ObjectStorage {
             )));
         }
         Ok(())
+    }
+
+    fn location(&self, id: &UploadId) -> std::collections::BTreeMap<String, String> {
+        let mut at = std::collections::BTreeMap::from([
+            ("Type".to_owned(), self.shared.label.0.clone()),
+            ("Key".to_owned(), self.shared.data(id).to_string()),
+        ]);
+        if !self.shared.label.1.is_empty() {
+            at.insert("Bucket".to_owned(), self.shared.label.1.clone());
+        }
+        at
     }
 
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
