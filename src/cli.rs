@@ -117,6 +117,14 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_HOOK_TIMEOUT", default_value = "30s")]
     pub hook_timeout: String,
 
+    /// Least time between two post-receive (progress) events of one PATCH.
+    #[arg(long, env = "TUSKD_PROGRESS_INTERVAL", default_value = "1s")]
+    pub progress_interval: String,
+
+    /// Delivery attempts of a post-* event before it is kept as a dead letter.
+    #[arg(long, env = "TUSKD_HOOK_MAX_ATTEMPTS", default_value_t = 12)]
+    pub hook_max_attempts: u32,
+
     /// Flush bytes to disk before a PATCH is acknowledged.
     #[arg(long, env = "TUSKD_FSYNC", value_enum, default_value = "on")]
     pub fsync: OnOff,

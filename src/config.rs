@@ -218,10 +218,15 @@ fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
                 .ok_or_else(|| bad("--hooks-enabled-events", format!("unknown event {name:?}")))?,
         );
     }
+    if a.hook_max_attempts == 0 {
+        return Err(bad("--hook-max-attempts", "must be at least 1"));
+    }
     Ok(Some(HookConfig {
         target,
         enabled,
         timeout: positive("--hook-timeout", &a.hook_timeout)?,
+        progress_interval: duration("--progress-interval", &a.progress_interval)?,
+        max_attempts: a.hook_max_attempts,
     }))
 }
 

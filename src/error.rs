@@ -97,10 +97,10 @@ pub struct Rejection {
 }
 
 fn rejection_text(hook: &str) -> &'static str {
-    if hook == "pre-terminate" {
-        "termination rejected by server"
-    } else {
-        "upload rejected by server"
+    match hook {
+        "pre-terminate" => "termination rejected by server",
+        "post-receive" => "upload has been stopped by server",
+        _ => "upload rejected by server",
     }
 }
 
@@ -177,6 +177,7 @@ impl Error {
             RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",
             StorageFull => "ERR_STORAGE_FULL",
             Rejected(r) if r.hook == "pre-terminate" => "ERR_UPLOAD_TERMINATION_REJECTED",
+            Rejected(r) if r.hook == "post-receive" => "ERR_UPLOAD_STOPPED",
             Rejected(_) => "ERR_UPLOAD_REJECTED",
             HookFailed(_) => "ERR_HOOK_FAILED",
             Internal(_) => "ERR_INTERNAL_SERVER_ERROR",

@@ -107,6 +107,14 @@ impl Locks {
         }
     }
 
+    /// Asks the current holder of an upload, if any, to let go (a hook stopped the upload).
+    pub fn interrupt(&self, id: &UploadId) {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = slots.get(id) {
+            slot.stop.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+        }
+    }
+
     /// Takes the upload only if nobody holds it (background work never interrupts clients).
     pub fn try_acquire(&self, id: &UploadId) -> Option<Guard> {
         let slot = self.slot(id);

@@ -38,6 +38,7 @@ pub async fn run(
     }
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(crate::expire::run(app.clone()));
+    let dispatcher = tokio::spawn(crate::hooks::dispatch::run(app.clone()));
     tokio::pin!(shutdown);
 
     loop {
@@ -81,6 +82,7 @@ pub async fn run(
     tracing::info!("shutting down: saving running uploads");
     app.shutdown.cancel();
     let _ = sweeper.await;
+    let _ = dispatcher.await;
     match tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("shutdown timeout reached with connections still open"),

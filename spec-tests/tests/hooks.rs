@@ -3,7 +3,6 @@
 //! that fail, hang or print garbage turn into 500 without touching an upload. The event is
 //! tusd v2's JSON, read here the way a tusd hook script reads it.
 
-use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,9 +21,8 @@ fn script(dir: &Path, event: &str, body: &str) {
 
 fn scripts_config(dir: &Path, timeout: Duration) -> HookConfig {
     HookConfig {
-        target: Target::Scripts(dir.to_path_buf()),
-        enabled: HookType::ALL.into_iter().collect::<HashSet<_>>(),
         timeout,
+        ..HookConfig::new(Target::Scripts(dir.to_path_buf()))
     }
 }
 
@@ -297,15 +295,15 @@ async fn read_request(conn: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
 
 async fn with_webhook(r: &Receiver, events: &[HookType]) -> Option<Server> {
     let config = HookConfig {
-        target: Target::Http {
+        enabled: events.iter().copied().collect(),
+        timeout: Duration::from_secs(20),
+        ..HookConfig::new(Target::Http {
             url: r.url.clone(),
             headers: vec![(
                 http::HeaderName::from_static("authorization"),
                 http::HeaderValue::from_static("Bearer hook-secret"),
             )],
-        },
-        enabled: events.iter().copied().collect(),
-        timeout: Duration::from_secs(20),
+        })
     };
     start_with(move |c| c.hooks = Some(config)).await
 }

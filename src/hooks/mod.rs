@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::upload::{Concat, Upload};
 
+pub mod dispatch;
 pub mod script;
 pub mod webhook;
 
@@ -294,12 +295,33 @@ pub struct HookConfig {
     pub target: Target,
     pub enabled: HashSet<HookType>,
     pub timeout: Duration,
+    /// Least time between two post-receive events of one request.
+    pub progress_interval: Duration,
+    /// Delivery attempts of a post-* event before it becomes a dead letter.
+    pub max_attempts: u32,
+}
+
+impl HookConfig {
+    /// Every event, tusd's timeout, 1 s progress, 12 attempts.
+    pub fn new(target: Target) -> HookConfig {
+        HookConfig {
+            target,
+            enabled: HookType::ALL.into_iter().collect(),
+            timeout: Duration::from_secs(30),
+            progress_interval: Duration::from_secs(1),
+            max_attempts: 12,
+        }
+    }
 }
 
 /// The hook system: sends events to the configured target.
 pub struct Hooks {
     config: Option<HookConfig>,
     http: Option<webhook::Webhook>,
+    /// Wakes the dispatcher when events were written.
+    ready: tokio::sync::Notify,
+    /// Uploads a post-receive hook stopped, with what the hook set for the response.
+    stopped: std::sync::Mutex<std::collections::HashMap<crate::upload::UploadId, HttpResponse>>,
 }
 
 impl Hooks {
@@ -316,7 +338,37 @@ impl Hooks {
             )),
             _ => None,
         };
-        Hooks { config, http }
+        Hooks {
+            config,
+            http,
+            ready: tokio::sync::Notify::new(),
+            stopped: Default::default(),
+        }
+    }
+
+    /// Marks an upload stopped by a post-receive hook; the request writing it ends with the
+    /// hook's response (`take_stop`).
+    pub fn stop_upload(&self, id: &crate::upload::UploadId, response: HttpResponse) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        stopped.insert(id.clone(), response);
+    }
+
+    pub fn take_stop(&self, id: &crate::upload::UploadId) -> Option<HttpResponse> {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        stopped.remove(id)
+    }
+
+    pub fn config(&self) -> Option<&HookConfig> {
+        self.config.as_ref()
+    }
+
+    /// Tells the dispatcher that events may be due.
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+
+    pub async fn woken(&self) {
+        self.ready.notified().await
     }
 
     pub fn none() -> Hooks {
@@ -332,21 +384,32 @@ impl Hooks {
     /// Sends the event and waits for the answer. An event that is not enabled answers the
     /// empty response (carry on) without being sent.
     pub async fn invoke(&self, request: &HookRequest) -> Result<HookResponse, HookError> {
-        let Some(config) = self
-            .config
-            .as_ref()
-            .filter(|_| self.is_enabled(request.kind))
-        else {
+        if !self.is_enabled(request.kind) {
             return Ok(HookResponse::default());
-        };
+        }
         let name = request.kind.name();
         let payload = serde_json::to_vec(request)
             .map_err(|e| HookError::Failed(name, format!("cannot encode the event: {e}")))?;
+        self.send(request.kind, &payload, None).await
+    }
+
+    /// Sends an encoded event (from the outbox), with its id for de-duplication: the
+    /// `Tuskd-Event-Id` header of a webhook, `TUSKD_EVENT_ID` for a script.
+    pub async fn send(
+        &self,
+        kind: HookType,
+        payload: &[u8],
+        event_id: Option<&str>,
+    ) -> Result<HookResponse, HookError> {
+        let Some(config) = self.config.as_ref() else {
+            return Ok(HookResponse::default());
+        };
+        let name = kind.name();
         let answer = match (&config.target, &self.http) {
             (Target::Scripts(dir), _) => {
-                script::run(dir, request, &payload, config.timeout).await?
+                script::run(dir, name, payload, event_id, config.timeout).await?
             }
-            (Target::Http { .. }, Some(http)) => http.post(name, &payload).await?,
+            (Target::Http { .. }, Some(http)) => http.post(name, payload, event_id).await?,
             (Target::Http { .. }, None) => unreachable!("webhook client built with the config"),
         };
         parse_response(name, &answer)

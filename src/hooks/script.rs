@@ -1,5 +1,6 @@
 //! Script hooks: `<hooks-dir>/<event>` is run with the event as JSON on stdin and `TUS_ID`,
-//! `TUS_SIZE`, `TUS_OFFSET` in its environment, as tusd runs them. Its stdout is the answer,
+//! `TUS_SIZE`, `TUS_OFFSET` in its environment, as tusd runs them (and `TUSKD_EVENT_ID` for
+//! post-* events, the same on every attempt). Its stdout is the answer,
 //! its stderr goes to the log line by line, a non-zero exit is a failure, and at the timeout the
 //! process is killed. A missing script means the event is not hooked.
 
@@ -10,27 +11,40 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use super::{HookError, HookRequest, MAX_RESPONSE_BYTES};
+use super::{HookError, MAX_RESPONSE_BYTES};
 
 /// Runs the event's script and returns what it printed; nothing if there is no script.
 pub async fn run(
     dir: &Path,
-    request: &HookRequest,
+    name: &'static str,
     payload: &[u8],
+    event_id: Option<&str>,
     timeout: Duration,
 ) -> Result<Vec<u8>, HookError> {
-    let name = request.kind.name();
     let path = dir.join(name);
     if !path.is_file() {
         return Ok(Vec::new());
     }
     let fail = |what: String| HookError::Failed(name, what);
-    let upload = &request.event.upload;
-    let mut child = Command::new(&path)
+    // tusd's environment: the upload's id, size and offset.
+    let upload = serde_json::from_slice::<serde_json::Value>(payload)
+        .map(|v| v["Event"]["Upload"].clone())
+        .unwrap_or_default();
+    let field = |k: &str| match &upload[k] {
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let id = field("ID");
+    let mut command = Command::new(&path);
+    command
         .current_dir(dir)
-        .env("TUS_ID", &upload.id)
-        .env("TUS_SIZE", upload.size.to_string())
-        .env("TUS_OFFSET", upload.offset.to_string())
+        .env("TUS_ID", &id)
+        .env("TUS_SIZE", field("Size"))
+        .env("TUS_OFFSET", field("Offset"));
+    if let Some(event) = event_id {
+        command.env("TUSKD_EVENT_ID", event);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -41,7 +55,6 @@ pub async fn run(
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
-    let id = upload.id.clone();
     let log_stderr = async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {

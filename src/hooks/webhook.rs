@@ -1,5 +1,6 @@
 //! HTTP hooks: the event is POSTed as JSON to one URL, as tusd does; a 2xx answer's body is the
-//! hook response, anything else is a failure. Connection failures and 5xx answers are retried
+//! hook response, anything else is a failure. Outbox events carry a `Tuskd-Event-Id` header,
+//! the same on every attempt. Connection failures and 5xx answers are retried
 //! a few times with a growing pause, within the hook timeout.
 
 use std::time::Duration;
@@ -33,12 +34,17 @@ impl Webhook {
         }
     }
 
-    pub async fn post(&self, hook: &'static str, payload: &[u8]) -> Result<Vec<u8>, HookError> {
+    pub async fn post(
+        &self,
+        hook: &'static str,
+        payload: &[u8],
+        event_id: Option<&str>,
+    ) -> Result<Vec<u8>, HookError> {
         let attempts = async {
             let mut pause = FIRST_PAUSE;
             let mut attempt = 1;
             loop {
-                match self.once(hook, payload).await {
+                match self.once(hook, payload, event_id).await {
                     Ok(body) => return Ok(body),
                     Err((retry, e)) if retry && attempt < ATTEMPTS => {
                         tracing::warn!(hook, attempt, "webhook failed, retrying: {e}");
@@ -57,7 +63,12 @@ impl Webhook {
     }
 
     /// One POST; the error says whether trying again may help.
-    async fn once(&self, hook: &'static str, payload: &[u8]) -> Result<Vec<u8>, (bool, HookError)> {
+    async fn once(
+        &self,
+        hook: &'static str,
+        payload: &[u8],
+        event_id: Option<&str>,
+    ) -> Result<Vec<u8>, (bool, HookError)> {
         let mut req = self
             .client
             .post(&self.url)
@@ -65,6 +76,9 @@ impl Webhook {
             .body(payload.to_vec());
         for (k, v) in &self.headers {
             req = req.header(k, v);
+        }
+        if let Some(id) = event_id {
+            req = req.header("Tuskd-Event-Id", id);
         }
         let fail = |retry: bool, what: String| (retry, HookError::Failed(hook, what));
         let mut resp = req.send().await.map_err(|e| fail(true, e.to_string()))?;

@@ -2,6 +2,11 @@
 //!
 //! Contract: offsets only move through `advance`, a compare-and-set from the offset the caller
 //! saw to the new one, so two writers can never both believe they extended the same bytes.
+//!
+//! The hook outbox lives here too: every state change takes the events it causes and writes
+//! them in the same transaction, so an event exists exactly when its change does. A `held`
+//! event waits for `release_events` (work the request still does first, like assembling the
+//! finished object); events still held at start-up are released then.
 
 use std::time::SystemTime;
 
@@ -10,6 +15,7 @@ use async_trait::async_trait;
 use crate::upload::{Upload, UploadId};
 
 pub mod sqlite;
+mod sqlite_outbox;
 mod sqlite_parts;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,28 +30,97 @@ pub enum MetaError {
     Task(String),
 }
 
+/// An event for the outbox, written with the change that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Stable id, sent with every delivery attempt so receivers can drop duplicates.
+    pub id: String,
+    /// The hook event's name (post-finish, ...).
+    pub kind: String,
+    pub upload: UploadId,
+    /// The hook request, as sent.
+    pub payload: String,
+    pub held: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    Held,
+    Pending,
+    /// Gave up after the most attempts: a dead letter, until retried by hand.
+    Dead,
+}
+
+/// An event in the outbox.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event: OutboxEvent,
+    pub state: EventState,
+    pub attempts: u32,
+    pub created_at: SystemTime,
+    pub next_at: SystemTime,
+    pub last_error: Option<String>,
+}
+
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
-    /// Records a new upload. Fails with `Exists` if the id is taken.
-    async fn insert(&self, upload: &Upload) -> Result<(), MetaError>;
+    /// Records a new upload, with the events it causes. Fails with `Exists` if the id is
+    /// taken.
+    async fn insert(&self, upload: &Upload, events: &[OutboxEvent]) -> Result<(), MetaError>;
 
     async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError>;
 
     /// Moves the offset from `expected` to `new` and sets the expiry, only if the offset is
     /// still `expected`. Returns whether it did.
+    /// The events are written only if it did.
     async fn advance(
         &self,
         id: &UploadId,
         expected: u64,
         new: u64,
         expires_at: Option<SystemTime>,
+        events: &[OutboxEvent],
     ) -> Result<bool, MetaError>;
 
-    /// Sets the length of an upload whose length was deferred. Returns whether it did.
-    async fn set_length(&self, id: &UploadId, length: u64) -> Result<bool, MetaError>;
+    /// Sets the length of an upload whose length was deferred. Returns whether it did; the
+    /// events are written only if it did.
+    async fn set_length(
+        &self,
+        id: &UploadId,
+        length: u64,
+        events: &[OutboxEvent],
+    ) -> Result<bool, MetaError>;
 
-    /// Forgets an upload. Returns whether it existed.
-    async fn remove(&self, id: &UploadId) -> Result<bool, MetaError>;
+    /// Forgets an upload. Returns whether it existed; the events are written only if it did.
+    async fn remove(&self, id: &UploadId, events: &[OutboxEvent]) -> Result<bool, MetaError>;
+
+    /// Makes held events deliverable: those of `upload`, or every held one.
+    async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError>;
+
+    /// Pending events due at `now`, oldest first, at most one per upload (the oldest
+    /// undelivered one), so an upload's events are delivered in order.
+    async fn due_events(
+        &self,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, MetaError>;
+
+    /// Forgets a delivered event.
+    async fn event_delivered(&self, id: &str) -> Result<(), MetaError>;
+
+    /// Records a failed attempt: tried again at `retry_at`, or a dead letter if `None`.
+    async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+    ) -> Result<(), MetaError>;
+
+    /// Events waiting or given up on (only dead letters if `failed_only`), oldest first.
+    async fn list_events(&self, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError>;
+
+    /// Makes an event due now with its attempts reset. Returns whether it exists.
+    async fn retry_event(&self, id: &str) -> Result<bool, MetaError>;
 
     /// Unfinished, active uploads whose expiry is at or before `now`, oldest first.
     async fn due_to_expire(

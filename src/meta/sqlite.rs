@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use super::{MetaError, MetaStore};
+use super::{MetaError, MetaStore, OutboxEvent, StoredEvent, sqlite_outbox};
 use crate::upload::{Concat, Metadata, State, Upload, UploadId};
 
 /// Migration `i` takes the schema from user_version `i` to `i + 1`.
@@ -46,6 +46,21 @@ const MIGRATIONS: &[&str] = &[
         idx         INTEGER NOT NULL,
         PRIMARY KEY (id, idx)
     ) STRICT, WITHOUT ROWID;",
+    // 3: the hook outbox.
+    "CREATE TABLE hook_events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        id          TEXT NOT NULL UNIQUE,  -- stable event id, sent with every attempt
+        kind        TEXT NOT NULL,         -- post-create, post-finish, ...
+        upload_id   TEXT NOT NULL,
+        payload     TEXT NOT NULL,         -- the hook request JSON
+        state       TEXT NOT NULL,         -- held | pending | dead
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,      -- unix ms
+        next_at     INTEGER NOT NULL,      -- unix ms: due from then on
+        last_error  TEXT
+    ) STRICT;
+    CREATE INDEX hook_events_due ON hook_events (state, next_at);
+    CREATE INDEX hook_events_upload ON hook_events (upload_id, seq);",
 ];
 
 const READERS: usize = 4;
@@ -140,13 +155,30 @@ fn migrate(c: &Connection) -> Result<(), MetaError> {
     Ok(())
 }
 
-fn ms(t: SystemTime) -> i64 {
+/// Writes the events with the change and commits, if the change happened; else rolls back.
+fn commit_if(
+    tx: rusqlite::Transaction<'_>,
+    changed: bool,
+    events: &[OutboxEvent],
+) -> Result<bool, MetaError> {
+    if changed {
+        put_events(&tx, events)?;
+        tx.commit()?;
+    }
+    Ok(changed)
+}
+
+fn put_events(tx: &rusqlite::Transaction<'_>, events: &[OutboxEvent]) -> Result<(), MetaError> {
+    sqlite_outbox::put(tx, events, ms(SystemTime::now()))
+}
+
+pub(super) fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-fn from_ms(v: i64) -> SystemTime {
+pub(super) fn from_ms(v: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
 }
 
@@ -200,9 +232,11 @@ fn row_to_upload(r: &Row<'_>) -> rusqlite::Result<Result<Upload, MetaError>> {
 
 #[async_trait]
 impl MetaStore for SqliteMeta {
-    async fn insert(&self, u: &Upload) -> Result<(), MetaError> {
+    async fn insert(&self, u: &Upload, events: &[OutboxEvent]) -> Result<(), MetaError> {
         let u = u.clone();
+        let events = events.to_vec();
         self.write(move |c| {
+            let tx = c.transaction()?;
             let partials = match &u.concat {
                 Concat::Final(ids) => {
                     Some(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(" "))
@@ -213,7 +247,7 @@ impl MetaStore for SqliteMeta {
                 State::Active => "active",
                 State::Expired => "expired",
             };
-            let r = c.execute(
+            let r = tx.execute(
                 &format!(
                     "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
@@ -230,14 +264,17 @@ impl MetaStore for SqliteMeta {
                 ],
             );
             match r {
-                Ok(_) => Ok(()),
+                Ok(_) => {}
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if e.code == rusqlite::ErrorCode::ConstraintViolation =>
                 {
-                    Err(MetaError::Exists(u.id.clone()))
+                    return Err(MetaError::Exists(u.id.clone()));
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
+            put_events(&tx, &events)?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -260,10 +297,13 @@ impl MetaStore for SqliteMeta {
         expected: u64,
         new: u64,
         expires_at: Option<SystemTime>,
+        events: &[OutboxEvent],
     ) -> Result<bool, MetaError> {
         let id = id.clone();
+        let events = events.to_vec();
         self.write(move |c| {
-            let n = c
+            let tx = c.transaction()?;
+            let n = tx
                 .prepare_cached(
                     "UPDATE uploads SET offset = ?3, expires_at = ?4
                      WHERE id = ?1 AND offset = ?2 AND state = 'active'",
@@ -274,26 +314,80 @@ impl MetaStore for SqliteMeta {
                     new as i64,
                     expires_at.map(ms)
                 ])?;
-            Ok(n == 1)
+            commit_if(tx, n == 1, &events)
         })
         .await
     }
 
-    async fn set_length(&self, id: &UploadId, length: u64) -> Result<bool, MetaError> {
+    async fn set_length(
+        &self,
+        id: &UploadId,
+        length: u64,
+        events: &[OutboxEvent],
+    ) -> Result<bool, MetaError> {
         let id = id.clone();
+        let events = events.to_vec();
         self.write(move |c| {
-            let n = c.execute(
+            let tx = c.transaction()?;
+            let n = tx.execute(
                 "UPDATE uploads SET length = ?2 WHERE id = ?1 AND length IS NULL AND offset <= ?2",
                 params![id.as_str(), length as i64],
             )?;
-            Ok(n == 1)
+            commit_if(tx, n == 1, &events)
         })
         .await
     }
 
-    async fn remove(&self, id: &UploadId) -> Result<bool, MetaError> {
+    async fn remove(&self, id: &UploadId, events: &[OutboxEvent]) -> Result<bool, MetaError> {
         let id = id.clone();
-        self.write(move |c| Ok(c.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])? == 1))
+        let events = events.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])?;
+            commit_if(tx, n == 1, &events)
+        })
+        .await
+    }
+
+    async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError> {
+        let upload = upload.cloned();
+        self.write(move |c| sqlite_outbox::release(c, upload.as_ref()))
+            .await
+    }
+
+    async fn due_events(
+        &self,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, MetaError> {
+        self.read(move |c| sqlite_outbox::due(c, ms(now), limit))
+            .await
+    }
+
+    async fn event_delivered(&self, id: &str) -> Result<(), MetaError> {
+        let id = id.to_owned();
+        self.write(move |c| sqlite_outbox::delivered(c, &id)).await
+    }
+
+    async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<SystemTime>,
+    ) -> Result<(), MetaError> {
+        let (id, error) = (id.to_owned(), error.to_owned());
+        self.write(move |c| sqlite_outbox::failed(c, &id, &error, retry_at.map(ms)))
+            .await
+    }
+
+    async fn list_events(&self, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
+        self.read(move |c| sqlite_outbox::list(c, failed_only))
+            .await
+    }
+
+    async fn retry_event(&self, id: &str) -> Result<bool, MetaError> {
+        let id = id.to_owned();
+        self.write(move |c| sqlite_outbox::retry(c, &id, ms(SystemTime::now())))
             .await
     }
 
@@ -363,17 +457,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteMeta::open(&dir.path().join("t.db"), true).unwrap();
         let u = upload("abc");
-        db.insert(&u).await.unwrap();
-        assert!(matches!(db.insert(&u).await, Err(MetaError::Exists(_))));
+        db.insert(&u, &[]).await.unwrap();
+        assert!(matches!(
+            db.insert(&u, &[]).await,
+            Err(MetaError::Exists(_))
+        ));
         assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
-        assert!(db.advance(&u.id, 0, 4, None).await.unwrap());
+        assert!(db.advance(&u.id, 0, 4, None, &[]).await.unwrap());
         assert!(
-            !db.advance(&u.id, 0, 8, None).await.unwrap(),
+            !db.advance(&u.id, 0, 8, None, &[]).await.unwrap(),
             "stale expected offset"
         );
         let got = db.get(&u.id).await.unwrap().unwrap();
         assert_eq!((got.offset, got.expires_at), (4, None));
-        assert!(db.remove(&u.id).await.unwrap());
+        assert!(db.remove(&u.id, &[]).await.unwrap());
         assert_eq!(db.get(&u.id).await.unwrap(), None);
     }
 
@@ -383,9 +480,9 @@ mod tests {
         let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
         let mut u = upload("def");
         u.length = None;
-        db.insert(&u).await.unwrap();
-        assert!(db.set_length(&u.id, 7).await.unwrap());
-        assert!(!db.set_length(&u.id, 9).await.unwrap());
+        db.insert(&u, &[]).await.unwrap();
+        assert!(db.set_length(&u.id, 7, &[]).await.unwrap());
+        assert!(!db.set_length(&u.id, 9, &[]).await.unwrap());
         assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
     }
 
@@ -393,10 +490,10 @@ mod tests {
     async fn expiry_queries() {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
-        db.insert(&upload("old")).await.unwrap();
+        db.insert(&upload("old"), &[]).await.unwrap();
         let mut fresh = upload("fresh");
         fresh.expires_at = Some(from_ms(50_000));
-        db.insert(&fresh).await.unwrap();
+        db.insert(&fresh, &[]).await.unwrap();
         let due = db.due_to_expire(from_ms(10_000), 10).await.unwrap();
         assert_eq!(due, vec![UploadId::parse("old").unwrap()]);
         db.mark_expired(&due[0], from_ms(10_000)).await.unwrap();
@@ -422,7 +519,7 @@ mod tests {
         rt.block_on(async {
             SqliteMeta::open(&path, true)
                 .unwrap()
-                .insert(&upload("keep"))
+                .insert(&upload("keep"), &[])
                 .await
                 .unwrap();
             let db = SqliteMeta::open(&path, true).unwrap();

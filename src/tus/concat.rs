@@ -9,6 +9,7 @@ use http::request::Parts;
 use super::{completed, events, expiry, load};
 use crate::app::App;
 use crate::error::Error;
+use crate::hooks::HookType;
 use crate::lock::Guard;
 use crate::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
 
@@ -63,10 +64,29 @@ pub async fn create_final(
         state: State::Active,
     };
     let mut extra = events::pre_create(app, req, &mut upload).await?;
-    app.meta.insert(&upload).await?;
+    let mut posted: Vec<_> = events::post(app, HookType::PostCreate, req, &upload)
+        .into_iter()
+        .collect();
+    if total == 0 {
+        posted.extend(events::post(app, HookType::PostFinish, req, &upload));
+    }
+    app.meta.insert(&upload, &posted).await?;
+    app.hooks.wake();
     app.storage.concat(&upload.id, &sized).await?;
     if total > 0 {
-        if !app.meta.advance(&upload.id, 0, total, None).await? {
+        let finished = Upload {
+            offset: total,
+            expires_at: None,
+            ..upload.clone()
+        };
+        let posted: Vec<_> = events::post(app, HookType::PostFinish, req, &finished)
+            .into_iter()
+            .collect();
+        if !app
+            .meta
+            .advance(&upload.id, 0, total, None, &posted)
+            .await?
+        {
             return Err(Error::Internal(format!(
                 "final upload {} changed during concatenation",
                 upload.id

@@ -8,6 +8,7 @@ use http::request::Parts;
 use super::{events, load};
 use crate::app::App;
 use crate::error::Error;
+use crate::hooks::HookType;
 use crate::http::body::{Body, empty};
 use crate::upload::UploadId;
 
@@ -17,8 +18,12 @@ pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Bo
     events::pre_terminate(app, req, &upload).await?;
     // Forget first: if storage deletion then fails, the id already answers 404 and the bytes
     // are an orphan, never a half-present upload.
-    app.meta.remove(id).await?;
+    let posted: Vec<_> = events::post(app, HookType::PostTerminate, req, &upload)
+        .into_iter()
+        .collect();
+    app.meta.remove(id, &posted).await?;
     app.storage.delete(id).await?;
+    events::release(app, id).await?;
     tracing::info!(%id, "upload terminated");
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;

@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::error::{Error, Rejection};
 use crate::hooks::{FileInfo, HookError, HookEvent, HookRequest, HookType, HttpRequestInfo};
 use crate::http::RemoteAddr;
+use crate::meta::OutboxEvent;
 use crate::upload::{Metadata, Upload, UploadId};
 
 /// What a hook set for the response of a request that went ahead.
@@ -47,6 +48,35 @@ pub fn event(app: &App, req: &Parts, upload: &Upload) -> HookEvent {
         upload: FileInfo::of(upload, app.storage.location(&upload.id)),
         http_request: HttpRequestInfo::of(&req.method, &req.uri, &req.headers, &remote),
     }
+}
+
+/// The post-* event `kind` about `upload` (as it is after the change) for the outbox, if that
+/// event is hooked. post-finish and post-terminate are held until the request's remaining work
+/// (the finished object, the pre-finish hook, deleting storage) is done: see `release`.
+pub fn post(app: &App, kind: HookType, req: &Parts, upload: &Upload) -> Option<OutboxEvent> {
+    if !app.hooks.is_enabled(kind) {
+        return None;
+    }
+    let request = HookRequest {
+        kind,
+        event: event(app, req, upload),
+    };
+    Some(OutboxEvent {
+        id: UploadId::random().to_string(),
+        kind: kind.name().to_owned(),
+        upload: upload.id.clone(),
+        payload: serde_json::to_string(&request).ok()?,
+        held: matches!(kind, HookType::PostFinish | HookType::PostTerminate),
+    })
+}
+
+/// Lets the held events of `id` go out.
+pub async fn release(app: &App, id: &UploadId) -> Result<(), Error> {
+    if app.hooks.config().is_some() {
+        app.meta.release_events(Some(id)).await?;
+        app.hooks.wake();
+    }
+    Ok(())
 }
 
 async fn ask(

@@ -15,13 +15,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Source, Verifier};
-use super::events::Shaped;
+use super::events::{self, Shaped};
 use super::{body_is_empty, completed, expiry};
 use crate::app::App;
-use crate::error::Error;
+use crate::error::{Error, Rejection};
+use crate::hooks::HookType;
 use crate::http::body::{BodyReader, Read};
 use crate::storage::Append;
-use crate::upload::{MAX_LENGTH, Upload};
+use crate::upload::{MAX_LENGTH, Upload, UploadId};
 use http::request::Parts;
 
 const CHECKPOINT_BYTES: u64 = 64 << 20;
@@ -71,7 +72,7 @@ pub async fn ingest(
     // Opening may wait for a part buffer (object stores); a takeover or shutdown ends the wait.
     let mut append = tokio::select! {
         append = app.storage.appender(&upload.id, upload.offset, upload.length) => append?,
-        () = stop.cancelled() => return Err(stopped(app)),
+        () = stop.cancelled() => return Err(stopped(app, &upload.id)),
     };
     let mut reader = BodyReader::new(body, app.config.read_timeout, stop);
     let mut verifier = checksum.map(Verifier::new);
@@ -82,6 +83,7 @@ pub async fn ingest(
     let mut received = 0u64;
     // `received` at the last checkpoint.
     let mut at_checkpoint = 0u64;
+    let mut progress = Progress::new(app);
     let timer = tokio::time::sleep(CHECKPOINT_INTERVAL);
     tokio::pin!(timer);
 
@@ -93,7 +95,7 @@ pub async fn ingest(
                 // While bytes flow, storage saves what is cheap to save (object stores: whole
                 // parts); a quiet or stalled client's bytes are all saved, so HEAD shows them.
                 let save = if received == at_checkpoint { Save::All } else { Save::Cheap };
-                checkpoint(app, upload, append.as_mut(), save).await?;
+                checkpoint(app, req, upload, append.as_mut(), save, &mut progress).await?;
                 at_checkpoint = received;
                 timer.as_mut().reset(Instant::now() + CHECKPOINT_INTERVAL);
                 continue;
@@ -117,7 +119,15 @@ pub async fn ingest(
                     break Some(too_much());
                 }
                 if checkpoints && received - at_checkpoint >= CHECKPOINT_BYTES {
-                    checkpoint(app, upload, append.as_mut(), Save::Cheap).await?;
+                    checkpoint(
+                        app,
+                        req,
+                        upload,
+                        append.as_mut(),
+                        Save::Cheap,
+                        &mut progress,
+                    )
+                    .await?;
                     at_checkpoint = received;
                     timer.as_mut().reset(Instant::now() + CHECKPOINT_INTERVAL);
                 }
@@ -128,7 +138,7 @@ pub async fn ingest(
             }
             Read::TimedOut => break Some(Error::ReadTimeout),
             Read::Lost => break Some(Error::ConnectionLost),
-            Read::Cancelled => break Some(stopped(app)),
+            Read::Cancelled => break Some(stopped(app, &upload.id)),
         }
     };
 
@@ -140,7 +150,10 @@ pub async fn ingest(
                 None => verifier.finish(trailers.as_ref()),
             };
             match verdict {
-                Ok(()) => checkpoint(app, upload, append.as_mut(), Save::All).await,
+                Ok(()) => {
+                    progress.last_call();
+                    checkpoint(app, req, upload, append.as_mut(), Save::All, &mut progress).await
+                }
                 Err(e) => {
                     append.rollback().await?;
                     return Err(e);
@@ -149,7 +162,8 @@ pub async fn ingest(
         }
         None => {
             // Keep everything that arrived, whatever stopped the body.
-            checkpoint(app, upload, append.as_mut(), Save::All).await?;
+            progress.last_call();
+            checkpoint(app, req, upload, append.as_mut(), Save::All, &mut progress).await?;
             if let Some(e) = &stopped_by {
                 tracing::info!(id = %upload.id, offset = upload.offset, "body stopped early: {e}");
             }
@@ -166,11 +180,60 @@ pub async fn ingest(
 }
 
 /// Why a request's lock token was cancelled.
-fn stopped(app: &App) -> Error {
+fn stopped(app: &App, id: &UploadId) -> Error {
+    if let Some(response) = app.hooks.take_stop(id) {
+        // A post-receive hook stopped the upload: its response, as far as it is valid.
+        let (status, headers, body) = response.validated("post-receive").unwrap_or_default();
+        return Error::Rejected(Box::new(Rejection {
+            hook: "post-receive",
+            status,
+            headers,
+            body,
+        }));
+    }
     if app.shutdown.is_cancelled() {
         Error::ShuttingDown
     } else {
         Error::Interrupted
+    }
+}
+
+/// When post-receive events go out: at most one per progress interval while the body flows,
+/// and one at the last checkpoint of the request.
+struct Progress {
+    interval: Option<Duration>,
+    last: Option<Instant>,
+    last_call: bool,
+}
+
+impl Progress {
+    fn new(app: &App) -> Progress {
+        Progress {
+            interval: app
+                .hooks
+                .config()
+                .filter(|_| app.hooks.is_enabled(HookType::PostReceive))
+                .map(|c| c.progress_interval),
+            last: None,
+            last_call: false,
+        }
+    }
+
+    fn last_call(&mut self) {
+        self.last_call = true;
+    }
+
+    /// Whether a checkpoint now should carry a post-receive event (and notes that it does).
+    fn due(&mut self) -> bool {
+        let Some(interval) = self.interval else {
+            return false;
+        };
+        let now = Instant::now();
+        let due = self.last_call || self.last.is_none_or(|t| now - t >= interval);
+        if due {
+            self.last = Some(now);
+        }
+        due
     }
 }
 
@@ -182,12 +245,15 @@ enum Save {
     Cheap,
 }
 
-/// Makes what was written durable, then records the new offset (compare-and-set).
+/// Makes what was written durable, then records the new offset (compare-and-set), with the
+/// post-receive or post-finish event it causes.
 async fn checkpoint(
     app: &App,
+    req: &Parts,
     upload: &mut Upload,
     append: &mut dyn Append,
     save: Save,
+    progress: &mut Progress,
 ) -> Result<(), Error> {
     let new_offset = match save {
         Save::All => append.commit().await?,
@@ -198,9 +264,22 @@ async fn checkpoint(
     }
     let complete = upload.length == Some(new_offset);
     let expires_at = expiry(app, complete);
+    let after = Upload {
+        offset: new_offset,
+        expires_at,
+        ..upload.clone()
+    };
+    let kind = match complete {
+        true => Some(HookType::PostFinish),
+        false => progress.due().then_some(HookType::PostReceive),
+    };
+    let posted: Vec<_> = kind
+        .and_then(|k| events::post(app, k, req, &after))
+        .into_iter()
+        .collect();
     if !app
         .meta
-        .advance(&upload.id, upload.offset, new_offset, expires_at)
+        .advance(&upload.id, upload.offset, new_offset, expires_at, &posted)
         .await?
     {
         return Err(Error::Internal(format!(
@@ -210,5 +289,8 @@ async fn checkpoint(
     }
     upload.offset = new_offset;
     upload.expires_at = expires_at;
+    if !posted.is_empty() {
+        app.hooks.wake();
+    }
     Ok(())
 }

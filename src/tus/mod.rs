@@ -125,7 +125,10 @@ async fn completed(app: &App, req: &Parts, upload: &Upload) -> Result<events::Sh
     debug_assert!(upload.is_complete());
     app.storage.finish(&upload.id, upload.offset).await?;
     tracing::info!(id = %upload.id, length = upload.offset, "upload finished");
-    events::pre_finish(app, req, upload).await
+    let shaped = events::pre_finish(app, req, upload).await;
+    // The upload is finished whatever the pre-finish hook did: post-finish goes out.
+    events::release(app, &upload.id).await?;
+    shaped
 }
 
 /// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is

@@ -5,9 +5,12 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::checksum;
-use super::{completed, ingest::ingest, load, put_expires};
+use http::request::Parts;
+
+use super::{completed, events, ingest::ingest, load, put_expires};
 use crate::app::App;
 use crate::error::Error;
+use crate::hooks::HookType;
 use crate::http::body::{Body, empty};
 use crate::http::headers as h;
 use crate::upload::{Upload, UploadId};
@@ -40,7 +43,7 @@ pub async fn handle(
     let shaped = match declared_length {
         // P9/D2: a length equal to the bytes already stored finishes the upload; a body
         // with bytes in it is then too much (ingest says so).
-        Some(length) if settle_length(app, &mut upload, length).await? => {
+        Some(length) if settle_length(app, &parts, &mut upload, length).await? => {
             let shaped = completed(app, &parts, &upload).await?;
             ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?;
             shaped
@@ -59,7 +62,12 @@ pub async fn handle(
 
 /// P9/D2: a deferred length is set once, by a PATCH; after that it may only be repeated.
 /// Returns whether setting it finished the upload.
-async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<bool, Error> {
+async fn settle_length(
+    app: &App,
+    req: &Parts,
+    upload: &mut Upload,
+    length: u64,
+) -> Result<bool, Error> {
     match upload.length {
         Some(known) if known == length => Ok(false),
         Some(_) => Err(Error::LengthChange),
@@ -72,7 +80,17 @@ async fn settle_length(app: &App, upload: &mut Upload, length: u64) -> Result<bo
             if app.config.max_size.is_some_and(|max| length > max) {
                 return Err(Error::MaxSizeExceeded);
             }
-            if !app.meta.set_length(&upload.id, length).await? {
+            let finished = Upload {
+                length: Some(length),
+                ..upload.clone()
+            };
+            let posted: Vec<_> = match finished.is_complete() {
+                true => events::post(app, HookType::PostFinish, req, &finished)
+                    .into_iter()
+                    .collect(),
+                false => Vec::new(),
+            };
+            if !app.meta.set_length(&upload.id, length, &posted).await? {
                 return Err(Error::Internal(format!(
                     "could not set the length of {}",
                     upload.id

@@ -1,0 +1,117 @@
+//! The outbox dispatcher: delivers post-* events at least once, in order per upload, with
+//! exponential backoff and jitter between attempts; after the most attempts an event is kept
+//! as a dead letter (`tuskd hooks list --failed`, `tuskd hooks retry ID`). Runs until shutdown;
+//! events still undelivered then are delivered after the next start.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+
+use super::{HookConfig, HookType};
+use crate::app::App;
+use crate::meta::StoredEvent;
+
+/// Events delivered at once (of different uploads).
+const BATCH: usize = 16;
+/// How often the outbox is looked at when nothing wakes the dispatcher (retries come due).
+const POLL: Duration = Duration::from_millis(500);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+pub async fn run(app: App) {
+    let Some(config) = app.hooks.config().cloned() else {
+        return;
+    };
+    // Held by requests that ended with the process: their work is done or abandoned.
+    if let Err(e) = app.meta.release_events(None).await {
+        tracing::warn!("cannot release held hook events: {e}");
+    }
+    loop {
+        loop {
+            let due = match app.meta.due_events(SystemTime::now(), BATCH).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!("cannot read the hook outbox: {e}");
+                    break;
+                }
+            };
+            if due.is_empty() || app.shutdown.is_cancelled() {
+                break;
+            }
+            futures_util::future::join_all(due.into_iter().map(|e| deliver(&app, &config, e)))
+                .await;
+        }
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            () = app.hooks.woken() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn deliver(app: &App, config: &HookConfig, stored: StoredEvent) {
+    let e = &stored.event;
+    let outcome = match HookType::parse(&e.kind) {
+        Some(kind) => app
+            .hooks
+            .send(kind, e.payload.as_bytes(), Some(&e.id))
+            .await
+            .map(|answer| (kind, answer))
+            .map_err(|err| err.to_string()),
+        None => Err(format!("unknown event kind {:?}", e.kind)),
+    };
+    let recorded = match outcome {
+        Ok((kind, answer)) => {
+            tracing::debug!(event = %e.id, kind = %e.kind, upload = %e.upload, "hook event delivered");
+            if kind == HookType::PostReceive && answer.stop_upload {
+                app.hooks.stop_upload(&e.upload, answer.http_response);
+                app.locks.interrupt(&e.upload);
+            }
+            app.meta.event_delivered(&e.id).await
+        }
+        Err(err) => {
+            let attempts = stored.attempts + 1;
+            if attempts >= config.max_attempts {
+                tracing::error!(event = %e.id, kind = %e.kind, upload = %e.upload, attempts,
+                    "hook event given up, kept as a dead letter: {err}");
+                app.meta.event_failed(&e.id, &err, None).await
+            } else {
+                let wait = backoff(attempts);
+                tracing::warn!(event = %e.id, kind = %e.kind, upload = %e.upload, attempts,
+                    "hook event failed, next attempt in {wait:?}: {err}");
+                app.meta
+                    .event_failed(&e.id, &err, Some(SystemTime::now() + wait))
+                    .await
+            }
+        }
+    };
+    if let Err(err) = recorded {
+        tracing::warn!(event = %e.id, "cannot record the delivery attempt: {err}");
+    }
+}
+
+/// Doubling from 1 s up to 10 min, each wait drawn from its upper half so that events that
+/// failed together do not retry together.
+fn backoff(attempts: u32) -> Duration {
+    let full = FIRST_BACKOFF
+        .saturating_mul(1 << attempts.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF);
+    full / 2 + full.mul_f64(rand::rng().random_range(0.0..0.5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_a_ceiling() {
+        for attempt in 1..30 {
+            let full = FIRST_BACKOFF
+                .saturating_mul(1 << (attempt - 1).min(20))
+                .min(MAX_BACKOFF);
+            let b = backoff(attempt);
+            assert!(b >= full / 2 && b <= full, "{attempt}: {b:?}");
+        }
+        assert!(backoff(30) <= MAX_BACKOFF);
+    }
+}

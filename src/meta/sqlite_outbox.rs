@@ -1,0 +1,275 @@
+//! The hook outbox in SQLite (`hook_events`): written in the transactions of the changes that
+//! cause the events, read and updated by the dispatcher and `tuskd hooks`.
+
+use rusqlite::{Connection, Row, Transaction, params};
+
+use super::sqlite::from_ms;
+use super::{EventState, MetaError, OutboxEvent, StoredEvent};
+use crate::upload::UploadId;
+
+const COLUMNS: &str =
+    "id, kind, upload_id, payload, state, attempts, created_at, next_at, last_error";
+
+pub fn put(tx: &Transaction<'_>, events: &[OutboxEvent], now: i64) -> Result<(), MetaError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO hook_events (id, kind, upload_id, payload, state, created_at, next_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?;
+    for e in events {
+        let state = if e.held { "held" } else { "pending" };
+        stmt.execute(params![
+            e.id,
+            e.kind,
+            e.upload.as_str(),
+            e.payload,
+            state,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Result<StoredEvent, MetaError>> {
+    let id: String = r.get(0)?;
+    let upload: String = r.get(2)?;
+    let state: String = r.get(4)?;
+    let event = OutboxEvent {
+        kind: r.get(1)?,
+        payload: r.get(3)?,
+        held: state == "held",
+        upload: match UploadId::parse(&upload) {
+            Some(u) => u,
+            None => return Ok(Err(MetaError::Corrupt(format!("event {id}: upload id")))),
+        },
+        id,
+    };
+    let state = match state.as_str() {
+        "held" => EventState::Held,
+        "pending" => EventState::Pending,
+        "dead" => EventState::Dead,
+        _ => {
+            return Ok(Err(MetaError::Corrupt(format!(
+                "event {}: state",
+                event.id
+            ))));
+        }
+    };
+    Ok(Ok(StoredEvent {
+        event,
+        state,
+        attempts: r.get::<_, i64>(5)? as u32,
+        created_at: from_ms(r.get(6)?),
+        next_at: from_ms(r.get(7)?),
+        last_error: r.get(8)?,
+    }))
+}
+
+fn collect(
+    rows: impl Iterator<Item = rusqlite::Result<Result<StoredEvent, MetaError>>>,
+) -> Result<Vec<StoredEvent>, MetaError> {
+    rows.map(|r| r?).collect()
+}
+
+pub fn release(c: &mut Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
+    match upload {
+        Some(u) => c.execute(
+            "UPDATE hook_events SET state = 'pending' WHERE upload_id = ?1 AND state = 'held'",
+            [u.as_str()],
+        )?,
+        None => c.execute(
+            "UPDATE hook_events SET state = 'pending' WHERE state = 'held'",
+            [],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<StoredEvent>, MetaError> {
+    // An event waits while an older one of the same upload is undelivered (held, pending or
+    // dead): receivers see an upload's events in order.
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM hook_events e
+         WHERE state = 'pending' AND next_at <= ?1
+           AND NOT EXISTS (SELECT 1 FROM hook_events o
+                           WHERE o.upload_id = e.upload_id AND o.seq < e.seq)
+         ORDER BY seq LIMIT ?2"
+    ))?;
+    collect(stmt.query_map(params![now, limit as i64], row)?)
+}
+
+pub fn delivered(c: &mut Connection, id: &str) -> Result<(), MetaError> {
+    c.execute("DELETE FROM hook_events WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+pub fn failed(
+    c: &mut Connection,
+    id: &str,
+    error: &str,
+    retry_at: Option<i64>,
+) -> Result<(), MetaError> {
+    match retry_at {
+        Some(at) => c.execute(
+            "UPDATE hook_events SET attempts = attempts + 1, next_at = ?2, last_error = ?3
+             WHERE id = ?1",
+            params![id, at, error],
+        )?,
+        None => c.execute(
+            "UPDATE hook_events SET attempts = attempts + 1, state = 'dead', last_error = ?2
+             WHERE id = ?1",
+            params![id, error],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn list(c: &Connection, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
+    let filter = if failed_only {
+        "WHERE state = 'dead'"
+    } else {
+        ""
+    };
+    let mut stmt = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM hook_events {filter} ORDER BY seq"
+    ))?;
+    collect(stmt.query_map([], row)?)
+}
+
+pub fn retry(c: &mut Connection, id: &str, now: i64) -> Result<bool, MetaError> {
+    let n = c.execute(
+        "UPDATE hook_events SET state = 'pending', attempts = 0, next_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use crate::meta::sqlite::SqliteMeta;
+    use crate::meta::{EventState, MetaStore, OutboxEvent};
+    use crate::upload::{Concat, State, Upload, UploadId};
+
+    fn upload(id: &str) -> Upload {
+        Upload {
+            id: UploadId::parse(id).unwrap(),
+            length: Some(10),
+            offset: 0,
+            metadata: None,
+            concat: Concat::None,
+            concat_raw: None,
+            created_at: SystemTime::now(),
+            expires_at: None,
+            state: State::Active,
+        }
+    }
+
+    fn event(id: &str, upload: &str, held: bool) -> OutboxEvent {
+        OutboxEvent {
+            id: id.into(),
+            kind: "post-finish".into(),
+            upload: UploadId::parse(upload).unwrap(),
+            payload: "{}".into(),
+            held,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_exist_exactly_when_their_change_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
+        let u = upload("up1");
+        db.insert(&u, &[event("e1", "up1", false)]).await.unwrap();
+        // A second insert of the same id fails, and so does its event.
+        assert!(db.insert(&u, &[event("e2", "up1", false)]).await.is_err());
+        // A compare-and-set that does not happen writes no event.
+        assert!(
+            !db.advance(&u.id, 5, 10, None, &[event("e3", "up1", false)])
+                .await
+                .unwrap()
+        );
+        assert!(
+            db.advance(&u.id, 0, 10, None, &[event("e4", "up1", true)])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.remove(
+                &UploadId::parse("nope").unwrap(),
+                &[event("e5", "nope", false)]
+            )
+            .await
+            .unwrap()
+        );
+        let ids: Vec<String> = db
+            .list_events(false)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.id)
+            .collect();
+        assert_eq!(ids, vec!["e1", "e4"]);
+    }
+
+    #[tokio::test]
+    async fn delivery_order_retries_dead_letters_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
+        db.insert(&upload("a"), &[event("a1", "a", false)])
+            .await
+            .unwrap();
+        db.advance(
+            &UploadId::parse("a").unwrap(),
+            0,
+            10,
+            None,
+            &[event("a2", "a", true)],
+        )
+        .await
+        .unwrap();
+        db.insert(&upload("b"), &[event("b1", "b", false)])
+            .await
+            .unwrap();
+        let now = SystemTime::now() + Duration::from_secs(1);
+        async fn due_at(db: &SqliteMeta, now: SystemTime) -> Vec<String> {
+            let due = db.due_events(now, 10).await.unwrap();
+            due.into_iter().map(|e| e.event.id).collect()
+        }
+        assert_eq!(
+            due_at(&db, now).await,
+            vec!["a1", "b1"],
+            "one per upload, oldest first"
+        );
+        db.event_delivered("a1").await.unwrap();
+        assert_eq!(due_at(&db, now).await, vec!["b1"], "a2 is held");
+        db.release_events(Some(&UploadId::parse("b").unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(
+            due_at(&db, now).await,
+            vec!["b1"],
+            "another upload's release does not free a2"
+        );
+        db.release_events(Some(&UploadId::parse("a").unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(due_at(&db, now).await, vec!["a2", "b1"]);
+        db.event_failed("a2", "503", Some(now + Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!(
+            due_at(&db, now).await,
+            vec!["b1"],
+            "a2 waits for its retry time"
+        );
+        db.event_failed("b1", "gave up", None).await.unwrap();
+        let dead = db.list_events(true).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].state, dead[0].attempts), (EventState::Dead, 1));
+        assert_eq!(dead[0].last_error.as_deref(), Some("gave up"));
+        assert!(db.retry_event("b1").await.unwrap());
+        assert!(!db.retry_event("zz").await.unwrap());
+        assert_eq!(due_at(&db, now).await, vec!["b1"]);
+    }
+}
