@@ -20,6 +20,33 @@ pub struct Cli {
 pub enum Command {
     /// Run the tus server.
     Serve(ServeArgs),
+    /// Inspect and re-drive hook events waiting in the outbox.
+    Hooks(HooksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HooksArgs {
+    /// The server's data directory (where tuskd.db is).
+    #[arg(long, env = "TUSKD_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub action: HooksAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum HooksAction {
+    /// Events not yet delivered: id, event, upload, state, attempts, created, last error.
+    List {
+        /// Only dead letters (events given up after the most attempts).
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Makes an event due now, with its attempts reset; a running server delivers it.
+    Retry {
+        /// The event id, as `tuskd hooks list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -298,7 +298,9 @@ mod tests {
         let mut argv = vec!["tuskd", "serve"];
         argv.extend_from_slice(args);
         let cli = crate::cli::Cli::try_parse_from(argv).expect("clap accepts");
-        let crate::cli::Command::Serve(a) = cli.command;
+        let crate::cli::Command::Serve(a) = cli.command else {
+            panic!("a serve command");
+        };
         Config::from_args(&a)
     }
 

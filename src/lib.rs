@@ -13,6 +13,9 @@
 //!   Azure, memory through object_store's multipart API, with its bookkeeping in the metadata
 //!   store) and the contract suite every backend runs.
 //! - `recover`: start-up repair of storage left between two steps by a crash.
+//! - `hooks`: tusd-compatible events to scripts or a webhook; pre-* awaited by requests
+//!   (`tus::events` applies their answers), post-* delivered from the outbox in the metadata
+//!   store by `hooks::dispatch`; `hooks_cli` is `tuskd hooks list|retry`.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
 //! - `expire`: the sweeper for expired unfinished uploads.
 
@@ -22,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod expire;
 pub mod hooks;
+pub mod hooks_cli;
 pub mod http;
 pub mod lock;
 pub mod meta;

@@ -8,7 +8,10 @@ use tuskd::{App, Config};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Hooks(args) => return hooks_command(&args),
+    };
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -76,6 +79,23 @@ async fn serve(config: Config) -> Result<(), Failure> {
     tuskd::run(listener, app, shutdown_signal())
         .await
         .map_err(|e| Failure::Other(e.into()))
+}
+
+fn hooks_command(args: &tuskd::cli::HooksArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tuskd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tuskd::hooks_cli::run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tuskd hooks: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn shutdown_signal() {

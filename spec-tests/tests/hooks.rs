@@ -378,3 +378,181 @@ async fn webhook_failures_are_retried_then_reported() {
     assert!(r.text().starts_with("ERR_HOOK_FAILED"), "{}", r.text());
     assert_eq!(receiver.seen.lock().unwrap().len(), 1);
 }
+
+/// Waits (on the condition, with a deadline) until the receiver has seen `n` requests.
+async fn seen_at_least(r: &Receiver, n: usize) -> Vec<(String, serde_json::Value)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = r.seen.lock().unwrap().clone();
+        if seen.len() >= n || tokio::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn event_id(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("tuskd-event-id: "))
+        .expect("an event id header")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn post_events_arrive_in_order_and_failures_are_redelivered_with_one_id() {
+    // post-create fails twice, then everything is accepted.
+    let receiver = Receiver::start(vec![(500, "down"), (502, "still down"), (200, "")]).await;
+    let Some(s) = with_webhook(
+        &receiver,
+        &[
+            HookType::PostCreate,
+            HookType::PostReceive,
+            HookType::PostFinish,
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let url = s.create(6).await;
+    s.patch(&url, 0, &b"abc"[..]).await;
+    s.patch(&url, 3, &b"def"[..]).await;
+    // post-create x3, post-receive (3 bytes), post-finish.
+    let seen = seen_at_least(&receiver, 5).await;
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|(_, e)| e["Type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "post-create",
+            "post-create",
+            "post-create",
+            "post-receive",
+            "post-finish"
+        ]
+    );
+    let ids: Vec<String> = seen.iter().map(|(h, _)| event_id(h)).collect();
+    assert!(
+        ids[0] == ids[1] && ids[1] == ids[2],
+        "one id for one event: {ids:?}"
+    );
+    assert_ne!(ids[2], ids[3]);
+    assert_eq!(seen[3].1["Event"]["Upload"]["Offset"], 3);
+    let finished = &seen[4].1["Event"]["Upload"];
+    assert_eq!(
+        (finished["Offset"].as_i64(), finished["Size"].as_i64()),
+        (Some(6), Some(6))
+    );
+    assert_eq!(
+        finished["ID"].as_str().unwrap(),
+        url.rsplit('/').next().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn undelivered_events_are_delivered_after_a_restart() {
+    // Nobody listens at first: every attempt fails.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hooks", gone.local_addr().unwrap());
+    drop(gone);
+    let config = HookConfig {
+        enabled: [HookType::PostCreate, HookType::PostFinish]
+            .into_iter()
+            .collect(),
+        ..HookConfig::new(Target::Http {
+            url: dead_url,
+            headers: vec![],
+        })
+    };
+    let Some(s) = start_with(move |c| c.hooks = Some(config)).await else {
+        return;
+    };
+    let url = s.create(2).await;
+    assert_eq!(s.patch(&url, 0, &b"ok"[..]).await.status, 204);
+    let dir = s.stop().await.unwrap();
+
+    let receiver = Receiver::start(vec![(200, "")]).await;
+    let config = HookConfig {
+        enabled: [HookType::PostCreate, HookType::PostFinish]
+            .into_iter()
+            .collect(),
+        ..HookConfig::new(Target::Http {
+            url: receiver.url.clone(),
+            headers: vec![],
+        })
+    };
+    let _s = start_in_dir(dir, move |c| c.hooks = Some(config)).await;
+    let seen = seen_at_least(&receiver, 2).await;
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|(_, e)| e["Type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["post-create", "post-finish"], "none lost, in order");
+}
+
+#[tokio::test]
+async fn post_finish_script_gets_the_event_and_its_id() {
+    let hooks = tempfile::tempdir().unwrap();
+    let out = hooks.path().join("finished.json");
+    script(
+        hooks.path(),
+        "post-finish",
+        &format!(
+            "#!/bin/sh\ncat > {out}.tmp\necho \"$TUSKD_EVENT_ID $TUS_ID $TUS_SIZE\" > {out}.env\nmv {out}.tmp {out}\n",
+            out = out.display()
+        ),
+    );
+    let Some(s) = with_scripts(hooks.path(), Duration::from_secs(20)).await else {
+        return;
+    };
+    let url = s.upload(b"four").await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !out.exists() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let event: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(event["Type"], "post-finish");
+    assert_eq!(event["Event"]["Upload"]["ID"], id.as_str());
+    let env = std::fs::read_to_string(format!("{}.env", out.display())).unwrap();
+    let parts: Vec<&str> = env.split_whitespace().collect();
+    assert_eq!(parts.len(), 3, "{env}");
+    assert_eq!(parts[0].len(), 32, "an event id");
+    assert_eq!(&parts[1..], [id.as_str(), "4"]);
+}
+
+#[tokio::test]
+async fn a_post_receive_answer_can_stop_the_upload() {
+    let receiver = Receiver::start(vec![(
+        200,
+        r#"{"StopUpload": true, "HTTPResponse": {"StatusCode": 400, "Body": "over quota\n"}}"#,
+    )])
+    .await;
+    let config = HookConfig {
+        enabled: [HookType::PostReceive].into_iter().collect(),
+        progress_interval: Duration::ZERO,
+        ..HookConfig::new(Target::Http {
+            url: receiver.url.clone(),
+            headers: vec![],
+        })
+    };
+    let Some(s) = start_with(move |c| c.hooks = Some(config)).await else {
+        return;
+    };
+    let url = s.create(100).await;
+    // The client sends 10 bytes and stalls: the bytes are saved, post-receive goes out, and
+    // its answer stops the PATCH.
+    let mut conn = tokio::net::TcpStream::connect(s.host_port()).await.unwrap();
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: 100\r\n\r\n0123456789",
+        path_of(&url)
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let resp = read_raw_response(&mut conn).await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.ends_with("over quota\n"), "{resp}");
+    assert_eq!(s.head(&url).await.offset(), 10, "what arrived is kept");
+}

@@ -1,7 +1,8 @@
 //! HTTP hooks: the event is POSTed as JSON to one URL, as tusd does; a 2xx answer's body is the
 //! hook response, anything else is a failure. Outbox events carry a `Tuskd-Event-Id` header,
-//! the same on every attempt. Connection failures and 5xx answers are retried
-//! a few times with a growing pause, within the hook timeout.
+//! the same on every attempt, and are retried by the dispatcher; for pre-* events, connection
+//! failures and 5xx answers are retried here a few times with a growing pause, within the hook
+//! timeout.
 
 use std::time::Duration;
 
@@ -40,13 +41,15 @@ impl Webhook {
         payload: &[u8],
         event_id: Option<&str>,
     ) -> Result<Vec<u8>, HookError> {
+        // Outbox events are retried by the dispatcher, with its backoff: one attempt here.
+        let most = if event_id.is_some() { 1 } else { ATTEMPTS };
         let attempts = async {
             let mut pause = FIRST_PAUSE;
             let mut attempt = 1;
             loop {
                 match self.once(hook, payload, event_id).await {
                     Ok(body) => return Ok(body),
-                    Err((retry, e)) if retry && attempt < ATTEMPTS => {
+                    Err((retry, e)) if retry && attempt < most => {
                         tracing::warn!(hook, attempt, "webhook failed, retrying: {e}");
                         tokio::time::sleep(pause).await;
                         pause *= 2;
