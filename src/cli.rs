@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the tus server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect and re-drive hook events waiting in the outbox.
     Hooks(HooksArgs),
 }
