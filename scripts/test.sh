@@ -80,6 +80,6 @@ echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium"
   TUSKD_EXTRA_ARGS="${s3_args[*]/binary/js}" node --test tus-js-client.test.mjs
 )
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
-cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --tuskd target/debug/tuskd
+cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --tuskd target/debug/tuskd
 
 echo "==> all tests passed"

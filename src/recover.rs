@@ -1,6 +1,7 @@
 //! Start-up repair for crashes between two steps of a state change, run before the first
-//! request: storage of uploads that completed is finished, and storage of uploads the
-//! metadata store no longer knows (terminated before their objects were deleted) is deleted.
+//! request: storage of uploads that completed is finished, storage of uploads the metadata
+//! store no longer knows (terminated before their objects were deleted) is deleted, and hook
+//! events held for work a request did not get to finish are let go.
 
 use crate::app::App;
 use crate::error::Error;
@@ -21,6 +22,8 @@ pub async fn run(app: &App) -> Result<(usize, usize), Error> {
             }
         }
     }
+    // After the storage repair, so that post-finish goes out with the object finished.
+    app.meta.release_events(None).await?;
     if finished + deleted > 0 {
         tracing::info!(
             finished,

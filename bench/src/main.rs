@@ -24,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod hooks;
 mod s3;
 
 const MIB: u64 = 1 << 20;
@@ -42,12 +43,15 @@ struct Args {
     /// Small sizes, to check the benchmark itself works.
     #[arg(long)]
     quick: bool,
-    /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3).
+    /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also measure 1 KiB uploads with a post-finish webhook beside the same without hooks.
+    #[arg(long)]
+    hooks: bool,
     /// Also measure uploads to an S3-compatible store (moto's server on 127.0.0.1, started per
     /// run) beside a direct object_store multipart put of the same bytes.
     #[arg(long)]
@@ -127,6 +131,9 @@ async fn main() {
     }
     if args.s3 {
         s3::run(&args, &sizes).await;
+    }
+    if args.hooks && args.only.is_none_or(|n| n == 10) {
+        hooks::run(&args, &sizes).await;
     }
 }
 

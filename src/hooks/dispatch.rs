@@ -22,10 +22,6 @@ pub async fn run(app: App) {
     let Some(config) = app.hooks.config().cloned() else {
         return;
     };
-    // Held by requests that ended with the process: their work is done or abandoned.
-    if let Err(e) = app.meta.release_events(None).await {
-        tracing::warn!("cannot release held hook events: {e}");
-    }
     loop {
         loop {
             let due = match app.meta.due_events(SystemTime::now(), BATCH).await {
