@@ -435,10 +435,11 @@ impl MetaStore for SqliteMeta {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn upload(id: &str) -> Upload {
+    /// An active upload of 10 bytes at offset 0, for the metadata store's tests.
+    pub fn upload(id: &str) -> Upload {
         Upload {
             id: UploadId::parse(id).unwrap(),
             length: Some(10),

@@ -148,22 +148,9 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use crate::meta::sqlite::SqliteMeta;
+    use crate::meta::sqlite::tests::upload;
     use crate::meta::{EventState, MetaStore, OutboxEvent};
-    use crate::upload::{Concat, State, Upload, UploadId};
-
-    fn upload(id: &str) -> Upload {
-        Upload {
-            id: UploadId::parse(id).unwrap(),
-            length: Some(10),
-            offset: 0,
-            metadata: None,
-            concat: Concat::None,
-            concat_raw: None,
-            created_at: SystemTime::now(),
-            expires_at: None,
-            state: State::Active,
-        }
-    }
+    use crate::upload::UploadId;
 
     fn event(id: &str, upload: &str, held: bool) -> OutboxEvent {
         OutboxEvent {
