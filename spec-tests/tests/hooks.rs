@@ -12,11 +12,22 @@ use bytes::Bytes;
 use spec_tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tuskd::hooks::{HookConfig, HookType, Target};
+use tuskd::storage::object::open::StoreLocation;
 
 fn script(dir: &Path, event: &str, body: &str) {
     let path = dir.join(event);
     std::fs::write(&path, body).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An in-process server with these hooks, on local disk whatever TUSKD_SPEC_STORE says: these
+/// tests look at the stored files and at `Storage` in the events.
+async fn start_local(config: HookConfig) -> Option<Server> {
+    start_with(move |c| {
+        c.store = StoreLocation::Local(c.data_dir.clone());
+        c.hooks = Some(config);
+    })
+    .await
 }
 
 fn scripts_config(dir: &Path, timeout: Duration) -> HookConfig {
@@ -28,7 +39,7 @@ fn scripts_config(dir: &Path, timeout: Duration) -> HookConfig {
 
 async fn with_scripts(dir: &Path, timeout: Duration) -> Option<Server> {
     let config = scripts_config(dir, timeout);
-    start_with(move |c| c.hooks = Some(config)).await
+    start_local(config).await
 }
 
 /// Uploads the server stores, by the files under its data directory (local disk).
@@ -305,7 +316,7 @@ async fn with_webhook(r: &Receiver, events: &[HookType]) -> Option<Server> {
             )],
         })
     };
-    start_with(move |c| c.hooks = Some(config)).await
+    start_local(config).await
 }
 
 #[tokio::test]
@@ -466,7 +477,7 @@ async fn undelivered_events_are_delivered_after_a_restart() {
             headers: vec![],
         })
     };
-    let Some(s) = start_with(move |c| c.hooks = Some(config)).await else {
+    let Some(s) = start_local(config).await else {
         return;
     };
     let url = s.create(2).await;
@@ -483,7 +494,11 @@ async fn undelivered_events_are_delivered_after_a_restart() {
             headers: vec![],
         })
     };
-    let _s = start_in_dir(dir, move |c| c.hooks = Some(config)).await;
+    let _s = start_in_dir(dir, move |c| {
+        c.store = StoreLocation::Local(c.data_dir.clone());
+        c.hooks = Some(config);
+    })
+    .await;
     let seen = seen_at_least(&receiver, 2).await;
     let kinds: Vec<&str> = seen
         .iter()
@@ -538,7 +553,7 @@ async fn a_post_receive_answer_can_stop_the_upload() {
             headers: vec![],
         })
     };
-    let Some(s) = start_with(move |c| c.hooks = Some(config)).await else {
+    let Some(s) = start_local(config).await else {
         return;
     };
     let url = s.create(100).await;
