@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests, the tus conformance
-# suite (in-process on local disk and on S3, then against separately started tuskd binaries),
-# real clients (tus-js-client under Node, on local disk and on S3; Uppy in headless Chromium),
-# and a smoke run of the benchmark. The S3-compatible server is moto's, from PyPI, on 127.0.0.1.
+# suite (in-process on local disk and on S3, then against separately started tuskd binaries on
+# local disk, S3 and Azure), real clients (tus-js-client under Node, on local disk and on S3;
+# Uppy in headless Chromium), and a smoke run of the benchmark. The S3-compatible server is
+# moto's, from PyPI; Azure is Azurite, Azure's emulator, from npm; both on 127.0.0.1.
 # Installs what it needs and skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,11 +39,18 @@ start_tuskd() {
   url=$(grep -o "listening on http://[^ ]*" "$log" | head -1 | cut -d' ' -f3)
 }
 
+echo "==> npm packages for the client tests and Azurite"
+(
+  cd tests/js
+  # npm ls fails when a dependency is missing or not the pinned version.
+  npm ls --depth=0 >/dev/null 2>&1 || npm install --no-package-lock --no-audit --no-fund
+)
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo test (local disk; the S3 tests start their own moto servers)"
+echo "==> cargo test (the S3 and Azure tests start their own moto and Azurite servers)"
 cargo test --workspace --locked
 
 echo "==> moto's S3 server for the runs below"
@@ -69,11 +77,23 @@ s3_args=(--store s3://spec/binary --part-size 5MiB)
 start_tuskd s3 "${s3_args[@]}"
 TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
 
+echo "==> spec-tests against a running tuskd binary with --store az:// (Azurite)"
+az_port=$(free_port)
+tests/js/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$az_port" --silent \
+  --skipApiVersionCheck --location "$scratch/azurite" >"$scratch/azurite.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 400); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$az_port") 2>/dev/null && break
+  sleep 0.05
+done
+node tests/js/azure-container.mjs "$az_port" spec
+AZURE_STORAGE_USE_EMULATOR=true AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$az_port" \
+  start_tuskd azure --store az://spec/binary
+TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
+
 echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium"
 (
   cd tests/js
-  # npm ls fails when a dependency is missing or not the pinned version.
-  npm ls --depth=0 >/dev/null 2>&1 || npm install --no-package-lock --no-audit --no-fund
   export TUSKD_BIN="$PWD/../../target/debug/tuskd"
   npm test
   echo "==> tus-js-client with --store s3://"

@@ -218,3 +218,78 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// Azurite, Azure's storage emulator (installed from npm into tests/js by `scripts/test.sh`),
+/// serving blobs on 127.0.0.1 and a free port for one test; dropping it stops the process.
+pub struct Azurite {
+    child: Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+/// The emulator's well-known development account and key (public, for local use only).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+fn js_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js")
+}
+
+impl Azurite {
+    /// Starts Azurite's blob service. Panics with the install command if it is missing.
+    pub fn start() -> Azurite {
+        let bin = js_dir().join("node_modules/.bin/azurite-blob");
+        assert!(
+            bin.exists(),
+            "Azurite is not installed: run `npm install` in tests/js, or scripts/test.sh"
+        );
+        let port = free_port();
+        let data = tempfile::tempdir().expect("temp dir");
+        let child = Command::new(&bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--silent", "--skipApiVersionCheck", "--location"])
+            .arg(data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("azurite runs");
+        let mut azurite = Azurite {
+            child,
+            port,
+            _data: data,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = azurite.child.try_wait().expect("wait on azurite") {
+                panic!("Azurite exited ({status})");
+            }
+            assert!(started.elapsed() < START_TIMEOUT, "Azurite did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        azurite
+    }
+
+    /// `http://127.0.0.1:PORT/devstoreaccount1`, the account's blob endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.port)
+    }
+
+    /// Creates a blob container (with Azure's own JavaScript client).
+    pub fn create_container(&self, name: &str) {
+        let status = Command::new("node")
+            .arg(js_dir().join("azure-container.mjs"))
+            .args([&self.port.to_string(), name])
+            .status()
+            .expect("node runs");
+        assert!(status.success(), "creating container {name}");
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
