@@ -26,9 +26,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Colours only for a terminal: log files and collectors get plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let runtime = match tokio::runtime::Runtime::new() {
