@@ -96,6 +96,22 @@ pub struct Rejection {
     pub body: String,
 }
 
+impl Error {
+    /// A hook's refusal (pre-create, pre-terminate) or stop (post-receive), with the status,
+    /// headers and body it set for the response.
+    pub fn rejected(
+        hook: &'static str,
+        (status, headers, body): (Option<StatusCode>, HeaderMap, String),
+    ) -> Error {
+        Error::Rejected(Box::new(Rejection {
+            hook,
+            status,
+            headers,
+            body,
+        }))
+    }
+}
+
 fn rejection_text(hook: &str) -> &'static str {
     match hook {
         "pre-terminate" => "termination rejected by server",

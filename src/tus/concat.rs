@@ -64,13 +64,9 @@ pub async fn create_final(
         state: State::Active,
     };
     let mut extra = events::pre_create(app, req, &mut upload).await?;
-    let mut posted: Vec<_> = events::post(app, HookType::PostCreate, req, &upload)
-        .into_iter()
-        .collect();
-    if total == 0 {
-        posted.extend(events::post(app, HookType::PostFinish, req, &upload));
-    }
-    app.meta.insert(&upload, &posted).await?;
+    app.meta
+        .insert(&upload, &events::created(app, req, &upload))
+        .await?;
     app.hooks.wake();
     app.storage.concat(&upload.id, &sized).await?;
     if total > 0 {
@@ -79,9 +75,7 @@ pub async fn create_final(
             expires_at: None,
             ..upload.clone()
         };
-        let posted: Vec<_> = events::post(app, HookType::PostFinish, req, &finished)
-            .into_iter()
-            .collect();
+        let posted = events::post(app, &[HookType::PostFinish], req, &finished);
         if !app
             .meta
             .advance(&upload.id, 0, total, None, &posted)

@@ -12,7 +12,6 @@ use super::events::{self, Shaped};
 use super::{body_is_empty, completed, concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::error::Error;
-use crate::hooks::HookType;
 use crate::http::body::{Body, empty};
 use crate::http::headers as h;
 use crate::upload::{Concat, State, Upload, UploadId};
@@ -73,12 +72,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     };
     let mut extra = events::pre_create(app, &parts, &mut upload).await?;
     app.storage.create(&upload.id).await?;
-    let posted: Vec<_> = [HookType::PostCreate, HookType::PostFinish]
-        .into_iter()
-        .filter(|&k| k == HookType::PostCreate || upload.is_complete())
-        .filter_map(|k| events::post(app, k, &parts, &upload))
-        .collect();
-    app.meta.insert(&upload, &posted).await?;
+    app.meta
+        .insert(&upload, &events::created(app, &parts, &upload))
+        .await?;
     app.hooks.wake();
     tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
     let finished = if upload.is_complete() {

@@ -18,9 +18,7 @@ pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Bo
     events::pre_terminate(app, req, &upload).await?;
     // Forget first: if storage deletion then fails, the id already answers 404 and the bytes
     // are an orphan, never a half-present upload.
-    let posted: Vec<_> = events::post(app, HookType::PostTerminate, req, &upload)
-        .into_iter()
-        .collect();
+    let posted = events::post(app, &[HookType::PostTerminate], req, &upload);
     app.meta.remove(id, &posted).await?;
     app.storage.delete(id).await?;
     events::release(app, id).await?;

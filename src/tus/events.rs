@@ -7,7 +7,7 @@ use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 
 use crate::app::App;
-use crate::error::{Error, Rejection};
+use crate::error::Error;
 use crate::hooks::{FileInfo, HookError, HookEvent, HookRequest, HookType, HttpRequestInfo};
 use crate::http::RemoteAddr;
 use crate::meta::OutboxEvent;
@@ -50,24 +50,38 @@ pub fn event(app: &App, req: &Parts, upload: &Upload) -> HookEvent {
     }
 }
 
-/// The post-* event `kind` about `upload` (as it is after the change) for the outbox, if that
-/// event is hooked. post-finish and post-terminate are held until the request's remaining work
-/// (the finished object, the pre-finish hook, deleting storage) is done: see `release`.
-pub fn post(app: &App, kind: HookType, req: &Parts, upload: &Upload) -> Option<OutboxEvent> {
-    if !app.hooks.is_enabled(kind) {
-        return None;
-    }
-    let request = HookRequest {
-        kind,
-        event: event(app, req, upload),
+/// The post-* events of `kinds` about `upload` (as it is after the change) for the outbox,
+/// those that are hooked. post-finish and post-terminate are held until the request's
+/// remaining work (the finished object, the pre-finish hook, deleting storage) is done: see
+/// `release`.
+pub fn post(app: &App, kinds: &[HookType], req: &Parts, upload: &Upload) -> Vec<OutboxEvent> {
+    kinds
+        .iter()
+        .filter(|&&kind| app.hooks.is_enabled(kind))
+        .filter_map(|&kind| {
+            let request = HookRequest {
+                kind,
+                event: event(app, req, upload),
+            };
+            Some(OutboxEvent {
+                id: UploadId::random().to_string(),
+                kind: kind.name().to_owned(),
+                upload: upload.id.clone(),
+                payload: serde_json::to_string(&request).ok()?,
+                held: matches!(kind, HookType::PostFinish | HookType::PostTerminate),
+            })
+        })
+        .collect()
+}
+
+/// The events of a new upload: post-create, and post-finish if it is complete already (an
+/// empty upload).
+pub fn created(app: &App, req: &Parts, upload: &Upload) -> Vec<OutboxEvent> {
+    let kinds: &[HookType] = match upload.is_complete() {
+        true => &[HookType::PostCreate, HookType::PostFinish],
+        false => &[HookType::PostCreate],
     };
-    Some(OutboxEvent {
-        id: UploadId::random().to_string(),
-        kind: kind.name().to_owned(),
-        upload: upload.id.clone(),
-        payload: serde_json::to_string(&request).ok()?,
-        held: matches!(kind, HookType::PostFinish | HookType::PostTerminate),
-    })
+    post(app, kinds, req, upload)
 }
 
 /// Lets the held events of `id` go out.
@@ -105,12 +119,7 @@ pub async fn pre_create(app: &App, req: &Parts, upload: &mut Upload) -> Result<H
         .map_err(Error::HookFailed)?;
     if answer.reject_upload {
         tracing::info!(id = %upload.id, "upload rejected by the pre-create hook");
-        return Err(Error::Rejected(Box::new(Rejection {
-            hook: HOOK,
-            status,
-            headers,
-            body,
-        })));
+        return Err(Error::rejected(HOOK, (status, headers, body)));
     }
     let garbage = |what: String| Error::HookFailed(HookError::Garbage(HOOK, what));
     let changes = answer.change_file_info;
@@ -158,18 +167,13 @@ pub async fn pre_terminate(app: &App, req: &Parts, upload: &Upload) -> Result<()
         return Ok(());
     }
     let answer = ask(app, HookType::PreTerminate, req, upload).await?;
-    let (status, headers, body) = answer
+    let shaped = answer
         .http_response
         .validated(HOOK)
         .map_err(Error::HookFailed)?;
     if answer.reject_termination {
         tracing::info!(id = %upload.id, "termination rejected by the pre-terminate hook");
-        return Err(Error::Rejected(Box::new(Rejection {
-            hook: HOOK,
-            status,
-            headers,
-            body,
-        })));
+        return Err(Error::rejected(HOOK, shaped));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use super::checksum::{Source, Verifier};
 use super::events::{self, Shaped};
 use super::{body_is_empty, completed, expiry};
 use crate::app::App;
-use crate::error::{Error, Rejection};
+use crate::error::Error;
 use crate::hooks::HookType;
 use crate::http::body::{BodyReader, Read};
 use crate::storage::Append;
@@ -183,13 +183,8 @@ pub async fn ingest(
 fn stopped(app: &App, id: &UploadId) -> Error {
     if let Some(response) = app.hooks.take_stop(id) {
         // A post-receive hook stopped the upload: its response, as far as it is valid.
-        let (status, headers, body) = response.validated("post-receive").unwrap_or_default();
-        return Error::Rejected(Box::new(Rejection {
-            hook: "post-receive",
-            status,
-            headers,
-            body,
-        }));
+        let shaped = response.validated("post-receive").unwrap_or_default();
+        return Error::rejected("post-receive", shaped);
     }
     if app.shutdown.is_cancelled() {
         Error::ShuttingDown
@@ -264,19 +259,21 @@ async fn checkpoint(
     }
     let complete = upload.length == Some(new_offset);
     let expires_at = expiry(app, complete);
-    let after = Upload {
-        offset: new_offset,
-        expires_at,
-        ..upload.clone()
-    };
     let kind = match complete {
         true => Some(HookType::PostFinish),
         false => progress.due().then_some(HookType::PostReceive),
     };
-    let posted: Vec<_> = kind
-        .and_then(|k| events::post(app, k, req, &after))
-        .into_iter()
-        .collect();
+    let posted = match kind {
+        Some(kind) => {
+            let after = Upload {
+                offset: new_offset,
+                expires_at,
+                ..upload.clone()
+            };
+            events::post(app, &[kind], req, &after)
+        }
+        None => Vec::new(),
+    };
     if !app
         .meta
         .advance(&upload.id, upload.offset, new_offset, expires_at, &posted)

@@ -84,12 +84,11 @@ async fn settle_length(
                 length: Some(length),
                 ..upload.clone()
             };
-            let posted: Vec<_> = match finished.is_complete() {
-                true => events::post(app, HookType::PostFinish, req, &finished)
-                    .into_iter()
-                    .collect(),
-                false => Vec::new(),
+            let kinds: &[HookType] = match finished.is_complete() {
+                true => &[HookType::PostFinish],
+                false => &[],
             };
+            let posted = events::post(app, kinds, req, &finished);
             if !app.meta.set_length(&upload.id, length, &posted).await? {
                 return Err(Error::Internal(format!(
                     "could not set the length of {}",
