@@ -94,6 +94,16 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_READ_TIMEOUT", default_value = "60s")]
     pub read_timeout: String,
 
+    /// Most client connections open at once; more are answered 503 at once and closed.
+    /// Default: what the open-files limit allows (two descriptors per upload).
+    #[arg(long, env = "TUSKD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Longest a single storage operation (a part, a commit, finishing) may take before the
+    /// request is answered 503 with Retry-After.
+    #[arg(long, env = "TUSKD_STORE_TIMEOUT", default_value = "30s")]
+    pub store_timeout: String,
+
     /// Longest wait, on SIGINT/SIGTERM, for running requests to save what they have.
     #[arg(long, env = "TUSKD_SHUTDOWN_TIMEOUT", default_value = "30s")]
     pub shutdown_timeout: String,
@@ -130,6 +140,11 @@ pub struct ServeArgs {
     /// Extra header for webhook requests, "Name: value" (repeatable), e.g. for authorization.
     #[arg(long, env = "TUSKD_HOOKS_HTTP_HEADER")]
     pub hooks_http_header: Vec<String>,
+
+    /// Request header removed from post-* events before they are stored in the outbox, in
+    /// addition to Authorization, Cookie and Proxy-Authorization (repeatable).
+    #[arg(long, env = "TUSKD_HOOKS_REDACT_HEADER", value_delimiter = ',')]
+    pub hooks_redact_header: Vec<String>,
 
     /// Events sent to hooks, comma-separated: pre-create, post-create, post-receive,
     /// pre-finish, post-finish, pre-terminate, post-terminate.

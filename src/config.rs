@@ -24,6 +24,13 @@ pub struct Config {
     pub behind_proxy: bool,
     pub read_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// Most client connections served at once.
+    pub max_connections: usize,
+    /// Longest one storage operation may take in a request.
+    pub store_timeout: Duration,
+    /// How often background repair retries work a failed request left (finishing a stored
+    /// upload, deleting a terminated one's storage, releasing its held hook events).
+    pub repair_interval: Duration,
     pub fsync: bool,
     pub store: StoreLocation,
     pub s3: S3Options,
@@ -69,6 +76,9 @@ impl Config {
             behind_proxy: false,
             read_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+            max_connections: default_max_connections(),
+            store_timeout: Duration::from_secs(30),
+            repair_interval: Duration::from_secs(30),
             fsync: true,
         }
     }
@@ -142,6 +152,9 @@ impl Config {
             behind_proxy: a.behind_proxy,
             read_timeout: positive("--read-timeout", &a.read_timeout)?,
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
+            max_connections: max_connections(a.max_connections)?,
+            store_timeout: positive("--store-timeout", &a.store_timeout)?,
+            repair_interval: Duration::from_secs(30),
             fsync: a.fsync == OnOff::On,
         })
     }
@@ -161,6 +174,12 @@ fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
         (None, None) => {
             if !a.hooks_http_header.is_empty() {
                 return Err(bad("--hooks-http-header", "needs --hooks-http"));
+            }
+            if !a.hooks_redact_header.is_empty() {
+                return Err(bad(
+                    "--hooks-redact-header",
+                    "needs --hooks-dir or --hooks-http",
+                ));
             }
             return Ok(None);
         }
@@ -218,6 +237,18 @@ fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
                 .ok_or_else(|| bad("--hooks-enabled-events", format!("unknown event {name:?}")))?,
         );
     }
+    let mut redact = crate::hooks::ALWAYS_REDACTED.to_vec();
+    for name in a.hooks_redact_header.iter().map(|n| n.trim()) {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            bad(
+                "--hooks-redact-header",
+                format!("{name:?} is not a header name"),
+            )
+        })?;
+        if !redact.contains(&name) {
+            redact.push(name);
+        }
+    }
     if a.hook_max_attempts == 0 {
         return Err(bad("--hook-max-attempts", "must be at least 1"));
     }
@@ -227,7 +258,42 @@ fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
         timeout: positive("--hook-timeout", &a.hook_timeout)?,
         progress_interval: duration("--progress-interval", &a.progress_interval)?,
         max_attempts: a.hook_max_attempts,
+        redact,
     }))
+}
+
+/// File descriptors kept for everything but client connections (the database, hook scripts,
+/// object store connections, logs).
+const RESERVED_FDS: u64 = 256;
+/// A connection uploading to local disk holds its socket and the upload's file.
+const FDS_PER_CONNECTION: u64 = 2;
+
+/// How many connections the open-files limit leaves room for.
+fn connections_allowed() -> usize {
+    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+    (soft.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION).clamp(16, 1 << 20) as usize
+}
+
+fn default_max_connections() -> usize {
+    connections_allowed()
+}
+
+fn max_connections(asked: Option<usize>) -> Result<usize, ConfigError> {
+    let allowed = connections_allowed();
+    match asked {
+        None => Ok(allowed),
+        Some(0) => Err(bad("--max-connections", "must be at least 1")),
+        Some(n) if n > allowed => Err(bad(
+            "--max-connections",
+            format!(
+                "{n} connections need about {} open files, but the limit is {} \
+                 (raise it with ulimit -n or systemd's LimitNOFILE)",
+                n as u64 * FDS_PER_CONNECTION + RESERVED_FDS,
+                rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |l| l.0)
+            ),
+        )),
+        Some(n) => Ok(n),
+    }
 }
 
 /// An eighth of the machine's memory, and at least four parts.

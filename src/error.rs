@@ -85,6 +85,10 @@ pub enum Error {
     HookFailed(HookError),
     #[error("internal server error")]
     Internal(String),
+    /// An error whose answer carries more headers (where an upload created before the error
+    /// is, and what it holds).
+    #[error("{0}")]
+    WithHeaders(Box<Error>, HeaderMap),
 }
 
 /// A pre-* hook's refusal: what it set for the response; unset parts are tuskd's defaults.
@@ -121,9 +125,15 @@ fn rejection_text(hook: &str) -> &'static str {
 }
 
 impl Error {
+    /// This error, answered with `headers` as well.
+    pub fn with_headers(self, headers: HeaderMap) -> Error {
+        Error::WithHeaders(Box::new(self), headers)
+    }
+
     pub fn status(&self) -> StatusCode {
         use Error::*;
         match self {
+            WithHeaders(e, _) => e.status(),
             UnsupportedVersion => StatusCode::PRECONDITION_FAILED,
             DuplicateHeader(_)
             | UnreadableHeader(_)
@@ -162,6 +172,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         use Error::*;
         match self {
+            WithHeaders(e, _) => e.code(),
             UnsupportedVersion => "ERR_UNSUPPORTED_VERSION",
             DuplicateHeader(_) => "ERR_DUPLICATE_HEADER",
             UnreadableHeader(_) => "ERR_INVALID_HEADER",
@@ -202,6 +213,11 @@ impl Error {
 
     /// The one place where an error becomes a response.
     pub fn into_response(self) -> Response<Body> {
+        if let Error::WithHeaders(e, headers) = self {
+            let mut resp = e.into_response();
+            resp.headers_mut().extend(headers);
+            return resp;
+        }
         let status = self.status();
         if let Error::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
@@ -241,6 +257,14 @@ impl Error {
                         h.insert(k, v);
                     }
                 }
+            }
+            // The current offset, so the client can resume without a HEAD (tusd, the IETF
+            // draft).
+            Error::MismatchedOffset { current, .. } => {
+                h.insert(
+                    "upload-offset",
+                    HeaderValue::from_str(&current.to_string()).expect("digits"),
+                );
             }
             Error::RangeNotSatisfiable { length } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {

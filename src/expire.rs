@@ -5,6 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::app::App;
+use crate::error::Error;
+use crate::upload::{State, UploadId};
 
 const BATCH: usize = 256;
 const TOMBSTONE_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -32,23 +34,33 @@ pub async fn run(app: App) {
     }
 }
 
-/// One pass: returns how many uploads it expired.
+/// One pass: returns how many uploads it expired. An upload whose storage cannot be deleted
+/// now is logged and tried again on the next pass; it does not stop the others.
 pub async fn sweep(app: &App, now: SystemTime) -> Result<usize, crate::error::Error> {
     let mut expired = 0;
     for id in app.meta.due_to_expire(now, BATCH).await? {
-        let Some(_guard) = app.locks.try_acquire(&id) else {
-            continue;
-        };
-        // Re-check under the lock: a PATCH may have just extended it.
-        match app.meta.get(&id).await? {
-            Some(u) if u.is_expired_at(now) && u.state == crate::upload::State::Active => {}
-            _ => continue,
+        match expire(app, &id, now).await {
+            Ok(true) => expired += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%id, "cannot expire the upload, will retry: {e}"),
         }
-        app.storage.delete(&id).await?;
-        app.meta.mark_expired(&id, now).await?;
-        tracing::info!(%id, "unfinished upload expired");
-        expired += 1;
     }
     app.meta.purge_expired(now - TOMBSTONE_KEEP).await?;
     Ok(expired)
+}
+
+/// Expires one upload unless a request holds it or it was extended meanwhile.
+async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error> {
+    let Some(_guard) = app.locks.try_acquire(id) else {
+        return Ok(false);
+    };
+    // Re-check under the lock: a PATCH may have just extended it.
+    match app.meta.get(id).await? {
+        Some(u) if u.is_expired_at(now) && u.state == State::Active => {}
+        _ => return Ok(false),
+    }
+    app.storage.delete(id).await?;
+    app.meta.mark_expired(id, now).await?;
+    tracing::info!(%id, "unfinished upload expired");
+    Ok(true)
 }

@@ -8,6 +8,7 @@
 //! of them gets its bytes stored (on an object store, opening an append takes round trips). Every holder's token is also a child of the
 //! server's shutdown token. HEAD and GET never lock.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,8 +24,11 @@ const GRACE: Duration = Duration::from_millis(500);
 #[derive(Default)]
 struct Slot {
     held: Arc<tokio::sync::Mutex<()>>,
-    /// The current holder's stop signal.
-    stop: Mutex<CancellationToken>,
+    /// The current holder's stop signal; `None` while nobody holds the upload.
+    stop: Mutex<Option<CancellationToken>>,
+    /// Why the current holder was asked to stop, if someone said (a hook's answer). It belongs
+    /// to that holder: the next one starts without.
+    reason: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 #[derive(Clone)]
@@ -48,10 +52,23 @@ impl Guard {
     pub fn token(&self) -> CancellationToken {
         self.token.clone()
     }
+
+    /// The reason given with `Locks::interrupt_with` to this holder, if one of type `R` was.
+    pub fn take_reason<R: Any>(&self) -> Option<R> {
+        let reason = self
+            .slot
+            .reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        reason.downcast().ok().map(|r| *r)
+    }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        *self.slot.stop.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.slot.reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
         drop(self._held.take());
         self.locks.forget_if_idle(&self.id, &self.slot);
     }
@@ -74,7 +91,7 @@ impl Locks {
 
     fn guard(&self, id: &UploadId, slot: Arc<Slot>, held: OwnedMutexGuard<()>) -> Guard {
         let token = self.shutdown.child_token();
-        *slot.stop.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        *slot.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
         Guard {
             id: id.clone(),
             slot,
@@ -96,7 +113,9 @@ impl Locks {
         if let Ok(held) = tokio::time::timeout(GRACE, &mut lock).await {
             return Some(self.guard(id, slot, held));
         }
-        slot.stop.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+        if let Some(holder) = &*slot.stop.lock().unwrap_or_else(|p| p.into_inner()) {
+            holder.cancel();
+        }
         let held = tokio::time::timeout(self.wait, &mut lock).await;
         match held {
             Ok(held) => Some(self.guard(id, slot, held)),
@@ -107,12 +126,21 @@ impl Locks {
         }
     }
 
-    /// Asks the current holder of an upload, if any, to let go (a hook stopped the upload).
-    pub fn interrupt(&self, id: &UploadId) {
+    /// Asks the current holder of an upload to let go, telling it why (a hook stopped the
+    /// upload). Returns false, and keeps nothing, if nobody holds the upload.
+    pub fn interrupt_with(&self, id: &UploadId, reason: impl Any + Send) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = slots.get(id) {
-            slot.stop.lock().unwrap_or_else(|p| p.into_inner()).cancel();
-        }
+        let Some(slot) = slots.get(id) else {
+            return false;
+        };
+        // Under the stop lock, so that a holder leaving now drops the reason with itself.
+        let stop = slot.stop.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(holder) = &*stop else {
+            return false;
+        };
+        *slot.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(reason));
+        holder.cancel();
+        true
     }
 
     /// Takes the upload only if nobody holds it (background work never interrupts clients).
@@ -173,6 +201,26 @@ mod tests {
         let _stuck = l.acquire(&id).await.unwrap();
         assert!(l.acquire(&id).await.is_none());
         assert!(l.try_acquire(&id).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reason_reaches_only_the_holder_it_was_given_to() {
+        let l = locks();
+        let id = UploadId::random();
+        assert!(!l.interrupt_with(&id, "nobody holds it"), "kept for no one");
+        let first = l.acquire(&id).await.unwrap();
+        assert!(l.interrupt_with(&id, "stop"));
+        assert!(first.token().is_cancelled());
+        drop(first);
+        assert!(!l.interrupt_with(&id, "too late"));
+        let second = l.acquire(&id).await.unwrap();
+        assert_eq!(
+            second.take_reason::<&str>(),
+            None,
+            "the next holder starts clean"
+        );
+        assert!(l.interrupt_with(&id, "again"));
+        assert_eq!(second.take_reason::<&str>(), Some("again"));
     }
 
     #[tokio::test]

@@ -1,35 +1,113 @@
-//! Start-up repair for crashes between two steps of a state change, run before the first
-//! request: storage of uploads that completed is finished, storage of uploads the metadata
-//! store no longer knows (terminated before their objects were deleted) is deleted, and hook
-//! events held for work a request did not get to finish are let go.
+//! Repair of work that a crash or a failing store left between two steps of a state change:
+//! storage of uploads that completed is finished, storage of uploads the metadata store no
+//! longer knows (terminated before their objects were deleted) is deleted, and hook events
+//! held for that work are let go once it is done.
+//!
+//! It runs once at start-up, before the first request, and then every `repair_interval`, for
+//! the uploads whose request failed half-way (a store that failed to finish or delete): their
+//! post-finish or post-terminate event would otherwise wait for a restart and, by the
+//! per-upload order rule, hold back every later event of the upload. Work on one upload never
+//! stops the others: each failure is logged and that upload is tried again on the next pass.
+//! An upload a request holds is left to that request.
+
+use std::time::SystemTime;
 
 use crate::app::App;
 use crate::error::Error;
 
-/// Returns how many uploads it finished and deleted.
-pub async fn run(app: &App) -> Result<(usize, usize), Error> {
-    let (mut finished, mut deleted) = (0, 0);
+/// Uploads looked at per pass, for each kind of work.
+const BATCH: usize = 1000;
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Repaired {
+    pub finished: usize,
+    pub deleted: usize,
+    pub released: usize,
+    /// Uploads whose repair failed; tried again on the next pass.
+    pub failed: usize,
+}
+
+/// The start-up pass: every held event is stale, since no request runs yet.
+pub async fn run(app: &App) -> Result<Repaired, Error> {
+    let done = pass(app, SystemTime::now()).await?;
+    if done.finished + done.deleted + done.released + done.failed > 0 {
+        tracing::info!(?done, "repaired what an interrupted run left");
+    }
+    Ok(done)
+}
+
+/// Runs a pass every `repair_interval` until shutdown. Events held for less than an interval
+/// belong to requests still at work and are left alone.
+pub async fn run_periodically(app: App) {
+    let every = app.config.repair_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match pass(&app, SystemTime::now() - every).await {
+            Ok(done) if done != Repaired::default() => tracing::info!(?done, "repair pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("repair pass failed: {e}"),
+        }
+    }
+}
+
+/// One pass: storage left unfinished, then uploads with events held since `held_before`.
+pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error> {
+    let mut done = Repaired::default();
     for id in app.storage.unfinished().await? {
-        match app.meta.get(&id).await? {
-            Some(u) if u.is_complete() => {
-                app.storage.finish(&id, u.offset).await?;
-                finished += 1;
+        if let Err(e) = settle(app, &id, &mut done).await {
+            tracing::warn!(%id, "cannot repair the upload's storage, will retry: {e}");
+            done.failed += 1;
+        }
+    }
+    for id in app.meta.held_uploads(held_before, BATCH).await? {
+        match settle(app, &id, &mut done).await {
+            // Done, or nothing to do: an unfinished upload that holds an event is a new upload
+            // under the id of a terminated one (a pre-create hook chose it), whose event goes.
+            Ok(Some(_)) => {
+                app.meta.release_events(Some(&id)).await?;
+                done.released += 1;
             }
-            Some(_) => {}
-            None => {
-                app.storage.delete(&id).await?;
-                deleted += 1;
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%id, "cannot finish what the upload's last request left, will retry: {e}");
+                done.failed += 1;
             }
         }
     }
-    // After the storage repair, so that post-finish goes out with the object finished.
-    app.meta.release_events(None).await?;
-    if finished + deleted > 0 {
-        tracing::info!(
-            finished,
-            deleted,
-            "repaired storage left by an interrupted run"
-        );
+    if done.released > 0 {
+        app.hooks.wake();
     }
-    Ok((finished, deleted))
+    Ok(done)
+}
+
+/// Brings an upload's storage in line with its record: finished if complete, deleted if the
+/// upload is gone. Returns whether it did (`Some(false)`: still being uploaded), or `None` if a
+/// request holds the upload.
+async fn settle(
+    app: &App,
+    id: &crate::upload::UploadId,
+    done: &mut Repaired,
+) -> Result<Option<bool>, Error> {
+    let Some(_guard) = app.locks.try_acquire(id) else {
+        return Ok(None);
+    };
+    match app.meta.get(id).await? {
+        Some(u) if u.is_complete() => {
+            app.storage.finish(id, u.offset).await?;
+            done.finished += 1;
+            Ok(Some(true))
+        }
+        Some(_) => Ok(Some(false)),
+        None => {
+            app.storage.delete(id).await?;
+            done.deleted += 1;
+            Ok(Some(true))
+        }
+    }
 }

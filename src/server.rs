@@ -1,4 +1,5 @@
-//! The listener loop: HTTP/1.1 and h2c on one port, header read timeout, graceful shutdown.
+//! The listener loop: HTTP/1.1 and h2c on one port, a bound on open connections, header read
+//! timeout, graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,7 +9,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::app::App;
 
@@ -37,8 +43,12 @@ pub async fn run(
         tracing::warn!("start-up repair failed: {e}");
     }
     let graceful = GracefulShutdown::new();
-    let sweeper = tokio::spawn(crate::expire::run(app.clone()));
-    let dispatcher = tokio::spawn(crate::hooks::dispatch::run(app.clone()));
+    let background = [
+        tokio::spawn(crate::expire::run(app.clone())),
+        tokio::spawn(crate::hooks::dispatch::run(app.clone())),
+        tokio::spawn(crate::recover::run_periodically(app.clone())),
+    ];
+    let slots = Arc::new(Semaphore::new(app.config.max_connections));
     tokio::pin!(shutdown);
 
     loop {
@@ -53,6 +63,10 @@ pub async fn run(
                     continue;
                 }
             },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refuse(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -75,17 +89,46 @@ pub async fn run(
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
+            drop(slot);
         });
     }
 
     drop(listener);
     tracing::info!("shutting down: saving running uploads");
     app.shutdown.cancel();
-    let _ = sweeper.await;
-    let _ = dispatcher.await;
-    match tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown()).await {
+    // Connections and background loops together get the shutdown timeout, no more.
+    let everything = async {
+        graceful.shutdown().await;
+        for task in background {
+            let _ = task.await;
+        }
+    };
+    match tokio::time::timeout(app.config.shutdown_timeout, everything).await {
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("shutdown timeout reached with connections still open"),
     }
     Ok(())
+}
+
+/// Answers a connection over `--max-connections` at once, without reading its request: 503
+/// with Retry-After, which tus clients retry, then closed. The answer is written in a task of
+/// its own that gives up after a second, so a flood of refused connections costs no waiting.
+fn refuse(stream: TcpStream) {
+    const BODY: &str = "ERR_TOO_MANY_CONNECTIONS: the server has too many open connections\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
+         Tus-Resumable: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\n\r\n{BODY}",
+        crate::tus::VERSION,
+        BODY.len()
+    );
+    tracing::debug!("connection refused: --max-connections reached");
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let write = async {
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    });
 }

@@ -343,6 +343,30 @@ async fn cw2_post_with_data_and_checksum() {
 }
 
 #[tokio::test]
+async fn cw3_a_post_whose_data_fails_still_says_where_the_upload_is() {
+    // The upload exists once the POST is under way: a chunk that fails its checksum is
+    // discarded, but the answer carries Location and Upload-Offset so the client resumes it.
+    let s = start().await;
+    let wrong = format!("sha1 {}", sha1_b64(b"xyz"));
+    let r = s
+        .post(
+            &[
+                ("Upload-Length", "6"),
+                ("Content-Type", "application/offset+octet-stream"),
+                ("Upload-Checksum", &wrong),
+            ],
+            &b"abc"[..],
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 460);
+    assert_eq!(r.offset(), 0);
+    let url = s.url(r.location());
+    assert_eq!(s.head(&url).await.offset(), 0);
+    assert_eq!(s.patch(&url, 0, &b"abcdef"[..]).await.offset(), 6);
+    assert_eq!(s.get(&url, &[]).await.body, &b"abcdef"[..]);
+}
+
+#[tokio::test]
 async fn d1_defer_length_is_advertised() {
     let s = start().await;
     assert!(

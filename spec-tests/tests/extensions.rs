@@ -138,13 +138,31 @@ async fn k5_sha1_is_supported_and_names_are_lowercase() {
 async fn k7_malformed_checksum_header_is_400() {
     let s = start().await;
     let url = s.create(3).await;
-    for bad in ["sha1", "sha1 not-base64!", "sha1 YWJj"] {
+    for bad in ["sha1", "sha1 not-base64!"] {
         let r = s
             .patch_with(&url, 0, &[("Upload-Checksum", bad)], &b"abc"[..])
             .await;
         assert_eq!(r.status, 400, "{bad}");
     }
     assert_eq!(s.head(&url).await.offset(), 0);
+}
+
+#[tokio::test]
+async fn k3_a_digest_of_the_wrong_length_is_a_mismatch_460() {
+    // Valid base64, but 3 bytes where sha1 has 20, or a sha1 digest sent as sha256: a checksum
+    // that does not match, not a malformed header.
+    let s = start().await;
+    let url = s.create(3).await;
+    for wrong in [
+        "sha1 YWJj".to_owned(),
+        format!("sha256 {}", sha1_b64(b"abc")),
+    ] {
+        let r = s
+            .patch_with(&url, 0, &[("Upload-Checksum", &wrong)], &b"abc"[..])
+            .await;
+        assert_eq!(r.status, 460, "{wrong}");
+    }
+    assert_eq!(s.head(&url).await.offset(), 0, "the chunk was discarded");
 }
 
 // ---- termination ----
@@ -347,6 +365,23 @@ async fn x3_final_length_is_the_sum() {
     let b = partial(&s, &bytes(234, 2)).await;
     let h = s.head(&final_of(&s, &format!("final;{a} {b}")).await).await;
     assert_eq!(h.header("upload-length"), Some("1234"));
+}
+
+#[tokio::test]
+async fn x3_final_with_upload_length_is_400() {
+    // The client MUST NOT send Upload-Length for a final upload: its length is the partials'.
+    let s = start().await;
+    let a = partial(&s, b"abc").await;
+    for length in [("Upload-Length", "3"), ("Upload-Defer-Length", "1")] {
+        let r = s
+            .post(
+                &[length, ("Upload-Concat", &format!("final;{a}"))],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{length:?}");
+        assert!(!r.has("location"), "nothing was created");
+    }
 }
 
 #[tokio::test]

@@ -59,9 +59,13 @@ async fn deliver(app: &App, config: &HookConfig, stored: StoredEvent) {
     let recorded = match outcome {
         Ok((kind, answer)) => {
             tracing::debug!(event = %e.id, kind = %e.kind, upload = %e.upload, "hook event delivered");
-            if kind == HookType::PostReceive && answer.stop_upload {
-                app.hooks.stop_upload(&e.upload, answer.http_response);
-                app.locks.interrupt(&e.upload);
+            // The stop is for the request writing the upload now, if one is; an answer that
+            // comes after its request ended is not kept for a later one.
+            if kind == HookType::PostReceive
+                && answer.stop_upload
+                && !app.locks.interrupt_with(&e.upload, answer.http_response)
+            {
+                tracing::info!(upload = %e.upload, "post-receive StopUpload came after its request ended");
             }
             app.meta.event_delivered(&e.id).await
         }

@@ -148,9 +148,16 @@ pub struct HttpRequestInfo {
 }
 
 impl HttpRequestInfo {
-    pub fn of(method: &http::Method, uri: &http::Uri, headers: &HeaderMap, remote: &str) -> Self {
+    /// The request as a hook sees it, without the headers named in `redact`.
+    pub fn of(
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        remote: &str,
+        redact: &[HeaderName],
+    ) -> Self {
         let mut header: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (name, value) in headers {
+        for (name, value) in headers.iter().filter(|(n, _)| !redact.contains(n)) {
             header
                 .entry(canonical(name.as_str()))
                 .or_default()
@@ -299,7 +306,18 @@ pub struct HookConfig {
     pub progress_interval: Duration,
     /// Delivery attempts of a post-* event before it becomes a dead letter.
     pub max_attempts: u32,
+    /// Request headers removed from post-* events before they are stored (credentials).
+    pub redact: Vec<HeaderName>,
 }
+
+/// Credentials that never reach the outbox, whatever is configured: post-* events are stored
+/// on disk and kept as dead letters. pre-* hooks, which run in memory, still see them (a
+/// pre-create hook that checks a token needs it), as in tusd.
+pub const ALWAYS_REDACTED: [HeaderName; 3] = [
+    http::header::AUTHORIZATION,
+    http::header::COOKIE,
+    http::header::PROXY_AUTHORIZATION,
+];
 
 impl HookConfig {
     /// Every event, tusd's timeout, 1 s progress, 12 attempts.
@@ -310,6 +328,7 @@ impl HookConfig {
             timeout: Duration::from_secs(30),
             progress_interval: Duration::from_secs(1),
             max_attempts: 12,
+            redact: ALWAYS_REDACTED.to_vec(),
         }
     }
 }
@@ -320,8 +339,6 @@ pub struct Hooks {
     http: Option<webhook::Webhook>,
     /// Wakes the dispatcher when events were written.
     ready: tokio::sync::Notify,
-    /// Uploads a post-receive hook stopped, with what the hook set for the response.
-    stopped: std::sync::Mutex<std::collections::HashMap<crate::upload::UploadId, HttpResponse>>,
 }
 
 impl Hooks {
@@ -342,20 +359,7 @@ impl Hooks {
             config,
             http,
             ready: tokio::sync::Notify::new(),
-            stopped: Default::default(),
         }
-    }
-
-    /// Marks an upload stopped by a post-receive hook; the request writing it ends with the
-    /// hook's response (`take_stop`).
-    pub fn stop_upload(&self, id: &crate::upload::UploadId, response: HttpResponse) {
-        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        stopped.insert(id.clone(), response);
-    }
-
-    pub fn take_stop(&self, id: &crate::upload::UploadId) -> Option<HttpResponse> {
-        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        stopped.remove(id)
     }
 
     pub fn config(&self) -> Option<&HookConfig> {

@@ -17,6 +17,7 @@ use crate::upload::{Upload, UploadId};
 pub mod sqlite;
 mod sqlite_outbox;
 mod sqlite_parts;
+mod sqlite_threads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -96,6 +97,14 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Makes held events deliverable: those of `upload`, or every held one.
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError>;
+
+    /// Uploads with events held since `before` or longer: work a request left undone (see
+    /// `recover`).
+    async fn held_uploads(
+        &self,
+        before: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<UploadId>, MetaError>;
 
     /// Pending events due at `now`, oldest first, at most one per upload (the oldest
     /// undelivered one), so an upload's events are delivered in order.

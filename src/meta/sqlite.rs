@@ -1,15 +1,15 @@
-//! `MetaStore` on SQLite: WAL mode, one writer connection and a few readers, all used from
-//! tokio's blocking pool so that a slow commit never stalls the async workers. Schema changes
+//! `MetaStore` on SQLite: WAL mode, one writer connection and a few readers, each on a thread
+//! of its own (`sqlite_threads`), so that a slow commit never stalls the async workers and
+//! body I/O never keeps the store waiting. Schema changes
 //! are numbered migrations applied in order, tracked by `PRAGMA user_version`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+use super::sqlite_threads::Threads;
 use super::{MetaError, MetaStore, OutboxEvent, StoredEvent, sqlite_outbox};
 use crate::upload::{Concat, Metadata, State, Upload, UploadId};
 
@@ -61,14 +61,22 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX hook_events_due ON hook_events (state, next_at);
     CREATE INDEX hook_events_upload ON hook_events (upload_id, seq);",
+    // 4: credentials out of stored events (tuskd stores none since; tusd's names are Go's).
+    "UPDATE hook_events SET payload = json_remove(payload,
+        '$.Event.HTTPRequest.Header.Authorization',
+        '$.Event.HTTPRequest.Header.Cookie',
+        '$.Event.HTTPRequest.Header.\"Proxy-Authorization\"')
+     WHERE json_valid(payload);",
 ];
+
+/// Migrations after which the pages they changed are overwritten and the log emptied, so that
+/// what they removed (credentials) is gone from the files, not only from the tables.
+const SCRUBBING: &[usize] = &[4];
 
 const READERS: usize = 4;
 
 pub struct SqliteMeta {
-    writer: Arc<Mutex<Connection>>,
-    readers: Arc<Vec<Mutex<Connection>>>,
-    next_reader: Arc<AtomicUsize>,
+    threads: Threads,
 }
 
 impl SqliteMeta {
@@ -85,47 +93,25 @@ impl SqliteMeta {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             r.busy_timeout(Duration::from_secs(10))?;
-            readers.push(Mutex::new(r));
+            readers.push(r);
         }
-        Ok(SqliteMeta {
-            writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(readers),
-            next_reader: Arc::new(AtomicUsize::new(0)),
-        })
+        let threads = Threads::start(writer, readers)
+            .map_err(|e| MetaError::Task(format!("cannot start the database threads: {e}")))?;
+        Ok(SqliteMeta { threads })
     }
 
     pub(super) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
-        let conn = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c)
-        })
-        .await
-        .map_err(|e| MetaError::Task(e.to_string()))?
+        self.threads.write(f).await
     }
 
     pub(super) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
-        let readers = self.readers.clone();
-        let next = self.next_reader.clone();
-        tokio::task::spawn_blocking(move || {
-            // Take the first idle reader; if all are busy, queue on one in turn.
-            for r in readers.iter() {
-                if let Ok(c) = r.try_lock() {
-                    return f(&c);
-                }
-            }
-            let i = next.fetch_add(1, Ordering::Relaxed) % readers.len();
-            let c = readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            f(&c)
-        })
-        .await
-        .map_err(|e| MetaError::Task(e.to_string()))?
+        self.threads.read(f).await
     }
 }
 
@@ -146,11 +132,20 @@ fn migrate(c: &Connection) -> Result<(), MetaError> {
             MIGRATIONS.len()
         )));
     }
+    let mut scrub = false;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        scrub |= SCRUBBING.contains(&(i + 1));
+        if scrub {
+            c.pragma_update(None, "secure_delete", "ON")?;
+        }
         let tx = c.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
+    }
+    if scrub {
+        c.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        c.pragma_update(None, "secure_delete", "OFF")?;
     }
     Ok(())
 }
@@ -355,6 +350,15 @@ impl MetaStore for SqliteMeta {
             .await
     }
 
+    async fn held_uploads(
+        &self,
+        before: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<UploadId>, MetaError> {
+        self.read(move |c| sqlite_outbox::held_uploads(c, ms(before), limit))
+            .await
+    }
+
     async fn due_events(
         &self,
         now: SystemTime,
@@ -510,6 +514,42 @@ pub(super) mod tests {
         );
         assert_eq!(db.purge_expired(from_ms(20_000)).await.unwrap(), 1);
         assert_eq!(db.get(&due[0]).await.unwrap(), None);
+    }
+
+    #[test]
+    fn the_migration_scrubs_credentials_from_stored_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            // A database as tuskd left it before migration 4, with an event holding secrets.
+            let c = Connection::open(&path).unwrap();
+            configure(&c, false).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            let payload = r#"{"Type":"post-create","Event":{"HTTPRequest":{"Header":{
+                "Authorization":["Bearer sekrit-token-1"],"Cookie":["sid=sekrit-cookie-2"],
+                "Proxy-Authorization":["Basic sekrit-proxy-3"],"X-Trace":["kept-4"]}}}}"#;
+            c.execute(
+                "INSERT INTO hook_events (id, kind, upload_id, payload, state, created_at, next_at)
+                 VALUES ('e1', 'post-create', 'u1', ?1, 'dead', 0, 0)",
+                [payload],
+            )
+            .unwrap();
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let events = rt.block_on(async {
+            let db = SqliteMeta::open(&path, false).unwrap();
+            db.list_events(false).await.unwrap()
+        });
+        assert_eq!(events.len(), 1);
+        assert!(events[0].event.payload.contains("kept-4"));
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("sekrit"), "a secret is left in a file");
+        }
     }
 
     #[test]

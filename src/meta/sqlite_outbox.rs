@@ -84,6 +84,18 @@ pub fn release(c: &mut Connection, upload: Option<&UploadId>) -> Result<(), Meta
     Ok(())
 }
 
+pub fn held_uploads(c: &Connection, before: i64, limit: usize) -> Result<Vec<UploadId>, MetaError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT upload_id FROM hook_events
+         WHERE state = 'held' AND created_at <= ?1 ORDER BY upload_id LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![before, limit as i64], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok().and_then(|s| UploadId::parse(&s)))
+        .collect();
+    Ok(ids)
+}
+
 pub fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<StoredEvent>, MetaError> {
     // An event waits while an older one of the same upload is undelivered (held, pending or
     // dead): receivers see an upload's events in order.

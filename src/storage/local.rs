@@ -1,15 +1,18 @@
 //! Local-disk storage: one file per upload under `<data-dir>/uploads/<first two id chars>/`.
 //!
-//! Each append has its own writer task on the blocking pool, fed through a queue of
-//! `QUEUED_BATCHES`: the request task hands over the body's frames as they are (no copy), in
-//! batches of `WRITE_BATCH`, and the writer writes each with one vectored write. Reading the
-//! socket and writing the file so overlap without a thread hand-off per batch, and memory per
-//! active upload is bounded (the batch being gathered, the queued ones and the one being written),
-//! whatever the body size. With `fsync` on, `commit` also flushes the file before returning.
+//! Each append has a queue of `QUEUED_BATCHES` for its writer: the request task hands over the
+//! body's frames as they are (no copy), in batches of `WRITE_BATCH`, and the writer writes each
+//! with one vectored write. The writer runs on the blocking pool while its queue has work and
+//! returns the thread when the queue is empty, so reading the socket and writing the file
+//! overlap without a thread hand-off per batch while bytes flow, and an upload whose client has
+//! stalled holds no thread at all (thousands of them cannot exhaust the pool). Memory per active
+//! upload is bounded (the batch being gathered and the queued ones), whatever the body size.
+//! With `fsync` on, `commit` also flushes the file before returning.
 //!
 //! Measured alternatives (tuskd-bench, 1 GiB in one PATCH on 2 cores): a `spawn_blocking` per
-//! batch left the writer idle between wake-ups (0.32 of the sink's throughput against 0.52 now);
-//! copying frames into recycled buffers cost about 40% more CPU per byte.
+//! batch awaited by the request left the writer idle between wake-ups (0.32 of the sink's
+//! throughput against 0.52 with a queue); copying frames into recycled buffers cost about 40%
+//! more CPU per byte.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
@@ -18,8 +21,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::io::ReaderStream;
 
 use super::{Append, ByteStream, Storage, StorageError};
@@ -27,8 +32,8 @@ use crate::upload::UploadId;
 
 /// Bytes gathered before one write to the file.
 pub const WRITE_BATCH: usize = 64 * 1024;
-/// Batches queued for the writer before the reader waits.
-const QUEUED_BATCHES: usize = 2;
+/// Batches queued for the writer (or being written) before the reader waits.
+const QUEUED_BATCHES: usize = 3;
 const READ_BUFFER: usize = 64 * 1024;
 
 pub struct LocalStorage {
@@ -175,9 +180,10 @@ impl Storage for LocalStorage {
     }
 }
 
-/// Work for an append's writer task.
+/// Work for an append's writer.
 enum Job {
-    Write(Vec<Bytes>),
+    /// Frames to write, with the queue room they take (given back once written).
+    Write(Vec<Bytes>, OwnedSemaphorePermit),
     /// Reply once everything queued before is written (and synced if asked).
     Flush {
         sync: bool,
@@ -190,8 +196,80 @@ enum Job {
     },
 }
 
+/// An append's file and its queue of jobs. A writer runs on the blocking pool only while the
+/// queue has jobs: it takes them in order until the queue is empty, then returns the thread.
+/// An append whose client has gone quiet so holds no thread, however long it stays open.
+struct Writer {
+    queue: Mutex<Queue>,
+    file: Mutex<FileState>,
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// A writer is running (or about to): it will see jobs pushed now.
+    running: bool,
+}
+
+struct FileState {
+    file: File,
+    /// The first write error since the last flush or truncate.
+    failed: Option<io::Error>,
+}
+
+impl Writer {
+    /// Queues a job, starting a writer if none runs.
+    fn push(self: &Arc<Self>, job: Job) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.jobs.push_back(job);
+        if !q.running {
+            q.running = true;
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.drain());
+        }
+    }
+
+    fn drain(&self) {
+        // Only one writer runs at a time (`running`), so this lock is never contended.
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let job = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                match q.jobs.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        q.running = false;
+                        return;
+                    }
+                }
+            };
+            let FileState { file, failed } = &mut *f;
+            match job {
+                Job::Write(batch, _room) => {
+                    if failed.is_none() {
+                        *failed = write_all_vectored(file, &batch).err();
+                    }
+                }
+                Job::Flush { sync, done } => {
+                    let r = match failed.take() {
+                        Some(e) => Err(e),
+                        None if sync => file.sync_data(),
+                        None => Ok(()),
+                    };
+                    let _ = done.send(r);
+                }
+                Job::Truncate { len, done } => {
+                    *failed = None;
+                    let _ = done.send(file.set_len(len));
+                }
+            }
+        }
+    }
+}
+
 struct LocalAppend {
-    jobs: mpsc::Sender<Job>,
+    writer: Arc<Writer>,
+    /// Room in the writer's queue, in batches: the reader waits when it is full.
+    room: Arc<Semaphore>,
     /// Frames gathered for the next write.
     batch: Vec<Bytes>,
     batched: usize,
@@ -201,36 +279,16 @@ struct LocalAppend {
 }
 
 impl LocalAppend {
-    /// Starts the writer: one blocking task per append that writes batches as they come, so
-    /// reading the socket and writing the file overlap without a thread hand-off per batch.
-    fn start(mut file: File, offset: u64, fsync: bool) -> LocalAppend {
-        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUED_BATCHES);
-        tokio::task::spawn_blocking(move || {
-            let mut failed: Option<io::Error> = None;
-            while let Some(job) = queue.blocking_recv() {
-                match job {
-                    Job::Write(batch) => {
-                        if failed.is_none() {
-                            failed = write_all_vectored(&mut file, &batch).err();
-                        }
-                    }
-                    Job::Flush { sync, done } => {
-                        let r = match failed.take() {
-                            Some(e) => Err(e),
-                            None if sync => file.sync_data(),
-                            None => Ok(()),
-                        };
-                        let _ = done.send(r);
-                    }
-                    Job::Truncate { len, done } => {
-                        failed = None;
-                        let _ = done.send(file.set_len(len));
-                    }
-                }
-            }
-        });
+    fn start(file: File, offset: u64, fsync: bool) -> LocalAppend {
         LocalAppend {
-            jobs,
+            writer: Arc::new(Writer {
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    running: false,
+                }),
+                file: Mutex::new(FileState { file, failed: None }),
+            }),
+            room: Arc::new(Semaphore::new(QUEUED_BATCHES)),
             batch: Vec::new(),
             batched: 0,
             written: offset,
@@ -239,11 +297,18 @@ impl LocalAppend {
         }
     }
 
-    async fn send(&self, job: Job) -> Result<(), StorageError> {
-        self.jobs
-            .send(job)
+    /// Hands the gathered frames to the writer, once there is room in its queue.
+    async fn send_batch(&mut self) -> Result<(), StorageError> {
+        let room = self
+            .room
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))
+            .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))?;
+        self.batched = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.writer.push(Job::Write(batch, room));
+        Ok(())
     }
 
     async fn ask(
@@ -251,7 +316,7 @@ impl LocalAppend {
         job: impl FnOnce(oneshot::Sender<io::Result<()>>) -> Job,
     ) -> Result<(), StorageError> {
         let (tx, rx) = oneshot::channel();
-        self.send(job(tx)).await?;
+        self.writer.push(job(tx));
         rx.await
             .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))??;
         Ok(())
@@ -290,18 +355,14 @@ impl Append for LocalAppend {
         self.batched += data.len();
         self.batch.push(data);
         if self.batched >= WRITE_BATCH {
-            self.batched = 0;
-            let batch = std::mem::take(&mut self.batch);
-            self.send(Job::Write(batch)).await?;
+            self.send_batch().await?;
         }
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<u64, StorageError> {
         if !self.batch.is_empty() {
-            self.batched = 0;
-            let batch = std::mem::take(&mut self.batch);
-            self.send(Job::Write(batch)).await?;
+            self.send_batch().await?;
         }
         let sync = self.fsync;
         self.ask(|done| Job::Flush { sync, done }).await?;

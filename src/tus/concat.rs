@@ -64,6 +64,8 @@ pub async fn create_final(
         state: State::Active,
     };
     let mut extra = events::pre_create(app, req, &mut upload).await?;
+    // Held until it is finished: background repair leaves a half-made upload alone.
+    _guards.push(app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?);
     app.meta
         .insert(&upload, &events::created(app, req, &upload))
         .await?;

@@ -38,6 +38,13 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             if data.is_some() {
                 return Err(Error::ModifyFinal);
             }
+            // X6: the length of a final upload is the sum of its partials'; the client must
+            // not send one.
+            if hs.contains_key(h::UPLOAD_LENGTH) || hs.contains_key(h::UPLOAD_DEFER_LENGTH) {
+                return Err(Error::InvalidUploadLength(
+                    "a final upload takes the length of its partial uploads; send none",
+                ));
+            }
             let (upload, extra) =
                 concat::create_final(app, &parts, partials, raw, metadata).await?;
             return Ok(created(app, &parts, &upload, extra));
@@ -71,6 +78,8 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         state: State::Active,
     };
     let mut extra = events::pre_create(app, &parts, &mut upload).await?;
+    // Held from before anything is stored: background repair leaves a half-made upload alone.
+    let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
     app.storage.create(&upload.id).await?;
     app.meta
         .insert(&upload, &events::created(app, &parts, &upload))
@@ -78,13 +87,25 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     app.hooks.wake();
     tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
     let finished = if upload.is_complete() {
-        completed(app, &parts, &upload).await?
+        completed(app, &parts, &upload).await
     } else if let Some(body) = data {
-        let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
-        ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?
+        ingest(app, &parts, &mut upload, body, checksum, &guard).await
     } else {
-        Shaped::default()
+        Ok(Shaped::default())
     };
+    // The upload exists whatever went wrong with its data (a checksum mismatch, a timeout, too
+    // much): the error answer says where it is and what it holds, so the client can resume it
+    // instead of starting over (as tusd does with Location).
+    let finished = finished.map_err(|e| {
+        let mut hs = HeaderMap::new();
+        hs.insert(
+            header::LOCATION,
+            upload_url(app, &parts.headers, &parts.uri, &upload.id),
+        );
+        hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
+        put_expires(&upload, &mut hs);
+        e.with_headers(hs)
+    })?;
     // A pre-finish hook's headers reach the client; the status stays 201 for tus clients.
     extra.extend(finished.headers);
     Ok(created(app, &parts, &upload, extra))

@@ -4,7 +4,7 @@
 //! the upload; pre-terminate may reject a termination. Headers a hook sets reach the client.
 
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 
 use crate::app::App;
 use crate::error::Error;
@@ -37,8 +37,9 @@ impl Shaped {
     }
 }
 
-/// The event a hook receives about `upload`, caused by the request `req`.
-pub fn event(app: &App, req: &Parts, upload: &Upload) -> HookEvent {
+/// The event a hook receives about `upload`, caused by the request `req`, without the headers
+/// in `redact`.
+pub fn event(app: &App, req: &Parts, upload: &Upload, redact: &[HeaderName]) -> HookEvent {
     let remote = req
         .extensions
         .get::<RemoteAddr>()
@@ -46,22 +47,23 @@ pub fn event(app: &App, req: &Parts, upload: &Upload) -> HookEvent {
         .unwrap_or_default();
     HookEvent {
         upload: FileInfo::of(upload, app.storage.location(&upload.id)),
-        http_request: HttpRequestInfo::of(&req.method, &req.uri, &req.headers, &remote),
+        http_request: HttpRequestInfo::of(&req.method, &req.uri, &req.headers, &remote, redact),
     }
 }
 
 /// The post-* events of `kinds` about `upload` (as it is after the change) for the outbox,
-/// those that are hooked. post-finish and post-terminate are held until the request's
+/// those that are hooked, without credentials (they are stored). post-finish and post-terminate are held until the request's
 /// remaining work (the finished object, the pre-finish hook, deleting storage) is done: see
 /// `release`.
 pub fn post(app: &App, kinds: &[HookType], req: &Parts, upload: &Upload) -> Vec<OutboxEvent> {
+    let redact = app.hooks.config().map_or(&[][..], |c| &c.redact[..]);
     kinds
         .iter()
         .filter(|&&kind| app.hooks.is_enabled(kind))
         .filter_map(|&kind| {
             let request = HookRequest {
                 kind,
-                event: event(app, req, upload),
+                event: event(app, req, upload, redact),
             };
             Some(OutboxEvent {
                 id: UploadId::random().to_string(),
@@ -99,9 +101,10 @@ async fn ask(
     req: &Parts,
     upload: &Upload,
 ) -> Result<crate::hooks::HookResponse, Error> {
+    // pre-* hooks run in memory and see every header (a token check needs Authorization).
     let request = HookRequest {
         kind,
-        event: event(app, req, upload),
+        event: event(app, req, upload, &[]),
     };
     app.hooks.invoke(&request).await.map_err(Error::HookFailed)
 }

@@ -12,24 +12,24 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Source, Verifier};
 use super::events::{self, Shaped};
 use super::{body_is_empty, completed, expiry};
 use crate::app::App;
 use crate::error::Error;
-use crate::hooks::HookType;
+use crate::hooks::{HookType, HttpResponse};
 use crate::http::body::{BodyReader, Read};
+use crate::lock::Guard;
 use crate::storage::Append;
-use crate::upload::{MAX_LENGTH, Upload, UploadId};
+use crate::upload::{MAX_LENGTH, Upload};
 use http::request::Parts;
 
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Appends `body` to `upload` at its offset. The caller holds the upload's lock; `stop` is the
-/// lock's token; `req` is the request, for hooks. On success `upload` carries the new offset
+/// Appends `body` to `upload` at its offset. The caller holds the upload's lock (`guard`),
+/// whose token stops the body; `req` is the request, for hooks. On success `upload` carries the new offset
 /// and expiry, and the result is what a pre-finish hook set for the response.
 pub async fn ingest(
     app: &App,
@@ -37,8 +37,9 @@ pub async fn ingest(
     upload: &mut Upload,
     body: Incoming,
     checksum: Option<Source>,
-    stop: CancellationToken,
+    guard: &Guard,
 ) -> Result<Shaped, Error> {
+    let stop = guard.token();
     // How many bytes this request may add.
     let room = match (upload.length, app.config.max_size) {
         (Some(len), _) => len - upload.offset,
@@ -72,7 +73,7 @@ pub async fn ingest(
     // Opening may wait for a part buffer (object stores); a takeover or shutdown ends the wait.
     let mut append = tokio::select! {
         append = app.storage.appender(&upload.id, upload.offset, upload.length) => append?,
-        () = stop.cancelled() => return Err(stopped(app, &upload.id)),
+        () = stop.cancelled() => return Err(stopped(app, guard)),
     };
     let mut reader = BodyReader::new(body, app.config.read_timeout, stop);
     let mut verifier = checksum.map(Verifier::new);
@@ -138,7 +139,7 @@ pub async fn ingest(
             }
             Read::TimedOut => break Some(Error::ReadTimeout),
             Read::Lost => break Some(Error::ConnectionLost),
-            Read::Cancelled => break Some(stopped(app, &upload.id)),
+            Read::Cancelled => break Some(stopped(app, guard)),
         }
     };
 
@@ -180,8 +181,8 @@ pub async fn ingest(
 }
 
 /// Why a request's lock token was cancelled.
-fn stopped(app: &App, id: &UploadId) -> Error {
-    if let Some(response) = app.hooks.take_stop(id) {
+fn stopped(app: &App, guard: &Guard) -> Error {
+    if let Some(response) = guard.take_reason::<HttpResponse>() {
         // A post-receive hook stopped the upload: its response, as far as it is valid.
         let shaped = response.validated("post-receive").unwrap_or_default();
         return Error::rejected("post-receive", shaped);

@@ -45,10 +45,10 @@ pub async fn handle(
         // with bytes in it is then too much (ingest says so).
         Some(length) if settle_length(app, &parts, &mut upload, length).await? => {
             let shaped = completed(app, &parts, &upload).await?;
-            ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?;
+            ingest(app, &parts, &mut upload, body, checksum, &guard).await?;
             shaped
         }
-        _ => ingest(app, &parts, &mut upload, body, checksum, guard.token()).await?,
+        _ => ingest(app, &parts, &mut upload, body, checksum, &guard).await?,
     };
 
     let mut resp = Response::new(empty());
