@@ -68,7 +68,7 @@ impl App {
                 Arc::new(LocalStorage::open(root, config.fsync).map_err(dir_err(root))?)
             }
             StoreLocation::Object(url) => {
-                let (backend, prefix) = open::connect(url, &config.s3)?;
+                let (backend, prefix) = open::connect(url, &config.s3, config.store_timeout)?;
                 open::probe(backend.as_ref(), &prefix, url).await?;
                 let kind = match url.scheme() {
                     "s3" | "s3a" => "s3store",
@@ -83,6 +83,7 @@ impl App {
                         config.part_size,
                         config.max_buffered,
                         meta.clone(),
+                        config.store_timeout,
                     )
                     .labelled(kind, url.host_str().unwrap_or_default()),
                 )

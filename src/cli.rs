@@ -104,6 +104,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_STORE_TIMEOUT", default_value = "30s")]
     pub store_timeout: String,
 
+    /// How often background repair retries what a failed request left half done: finishing a
+    /// complete upload's storage, deleting a terminated one's, releasing their hook events.
+    #[arg(long, env = "TUSKD_REPAIR_INTERVAL", default_value = "30s")]
+    pub repair_interval: String,
+
     /// Longest wait, on SIGINT/SIGTERM, for running requests to save what they have.
     #[arg(long, env = "TUSKD_SHUTDOWN_TIMEOUT", default_value = "30s")]
     pub shutdown_timeout: String,

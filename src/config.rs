@@ -154,7 +154,7 @@ impl Config {
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
             max_connections: max_connections(a.max_connections)?,
             store_timeout: positive("--store-timeout", &a.store_timeout)?,
-            repair_interval: Duration::from_secs(30),
+            repair_interval: positive("--repair-interval", &a.repair_interval)?,
             fsync: a.fsync == OnOff::On,
         })
     }

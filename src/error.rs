@@ -12,6 +12,9 @@ use crate::meta::MetaError;
 use crate::storage::StorageError;
 use crate::upload::MetadataError;
 
+/// When a client should come back after a 503 (a store that is down, a shutdown).
+const RETRY_AFTER_SECS: &str = "5";
+
 /// 460 is tus's own status for a checksum mismatch.
 pub const CHECKSUM_MISMATCH: u16 = 460;
 
@@ -79,6 +82,8 @@ pub enum Error {
     RangeNotSatisfiable { length: u64 },
     #[error("server storage is full")]
     StorageFull,
+    #[error("the storage is not available right now; try again later")]
+    StoreUnavailable,
     #[error("{}", rejection_text(.0.hook))]
     Rejected(Box<Rejection>),
     #[error("the {} hook failed", .0.hook())]
@@ -158,7 +163,7 @@ impl Error {
             Expired => StatusCode::GONE,
             Locked => StatusCode::LOCKED,
             ModifyFinal | OriginNotAllowed => StatusCode::FORBIDDEN,
-            ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ShuttingDown | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             // 5xx so that clients retry: tus clients do not retry most 4xx.
             ReadTimeout | ConnectionLost | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -203,6 +208,7 @@ impl Error {
             OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
             RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",
             StorageFull => "ERR_STORAGE_FULL",
+            StoreUnavailable => "ERR_STORE_UNAVAILABLE",
             Rejected(r) if r.hook == "pre-terminate" => "ERR_UPLOAD_TERMINATION_REJECTED",
             Rejected(r) if r.hook == "post-receive" => "ERR_UPLOAD_STOPPED",
             Rejected(_) => "ERR_UPLOAD_REJECTED",
@@ -245,6 +251,12 @@ impl Error {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         match self {
+            Error::StoreUnavailable | Error::ShuttingDown => {
+                h.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
             Error::UnsupportedVersion => {
                 h.insert("tus-version", HeaderValue::from_static(crate::tus::VERSION));
             }
@@ -281,6 +293,10 @@ impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Full => Error::StorageFull,
+            StorageError::Unavailable(detail) => {
+                tracing::warn!("storage: {detail}");
+                Error::StoreUnavailable
+            }
             other => Error::Internal(format!("storage: {other}")),
         }
     }

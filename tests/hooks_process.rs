@@ -2,85 +2,11 @@
 //! list --failed` shows it, `tuskd hooks retry ID` re-drives it; the scripts and the receiver
 //! in examples/hooks work as documented; hook settings are checked at start.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 mod common;
 use common::*;
-
-/// A webhook receiver that answers 500 until `healthy` is set, then 200; records event ids.
-fn receiver(healthy: Arc<Mutex<bool>>, seen: Arc<Mutex<Vec<String>>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            // Read the head and the announced body.
-            let (head, body_len) = loop {
-                let n = conn.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), 0);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                    while buf.len() < end + 4 + len {
-                        let n = conn.read(&mut chunk).unwrap_or(0);
-                        if n == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    break (head, len);
-                }
-            };
-            let _ = body_len;
-            if let Some(id) = head
-                .lines()
-                .find_map(|l| l.strip_prefix("tuskd-event-id: "))
-            {
-                seen.lock().unwrap().push(id.to_owned());
-            }
-            let status = if *healthy.lock().unwrap() { 200 } else { 500 };
-            let _ = write!(
-                conn,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    url
-}
-
-fn hooks_cli(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("hooks")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn dead_letters_are_listed_and_retried_from_the_command_line() {

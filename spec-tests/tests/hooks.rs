@@ -571,3 +571,85 @@ async fn a_post_receive_answer_can_stop_the_upload() {
     assert!(resp.ends_with("over quota\n"), "{resp}");
     assert_eq!(s.head(&url).await.offset(), 10, "what arrived is kept");
 }
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir).map_or(Vec::new(), |entries| {
+        entries
+            .flatten()
+            .flat_map(|e| match e.path().is_dir() {
+                true => files(&e.path()),
+                false => vec![e.path()],
+            })
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_data_directory() {
+    // The receiver is down, so the events wait in the outbox on disk.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hooks", gone.local_addr().unwrap());
+    drop(gone);
+    let config = |url: String| HookConfig {
+        enabled: [HookType::PostCreate, HookType::PostFinish]
+            .into_iter()
+            .collect(),
+        redact: [
+            tuskd::hooks::ALWAYS_REDACTED.to_vec(),
+            vec![http::HeaderName::from_static("x-api-key")],
+        ]
+        .concat(),
+        ..HookConfig::new(Target::Http {
+            url,
+            headers: vec![],
+        })
+    };
+    let secrets = [
+        ("Authorization", "Bearer sekrit-bearer-1"),
+        ("Cookie", "session=sekrit-cookie-2"),
+        ("Proxy-Authorization", "Basic sekrit-proxy-3"),
+        ("X-Api-Key", "sekrit-key-4"),
+    ];
+    let dead = config(dead_url);
+    let Some(s) = start_local(dead).await else {
+        return;
+    };
+    let mut headers = secrets.to_vec();
+    headers.extend([("Upload-Length", "2"), ("X-Trace", "trace-kept")]);
+    let r = s.post(&headers, Bytes::new()).await;
+    assert_eq!(r.status, 201);
+    let url = s.url(r.location());
+    let mut patch = secrets.to_vec();
+    patch.push(("X-Trace", "trace-kept"));
+    let r = s.patch_with(&url, 0, &patch, &b"ok"[..]).await;
+    assert_eq!(r.status, 204);
+    let dir = s.stop().await.unwrap();
+    let stored = files(dir.path());
+    assert!(stored.iter().any(|p| p.ends_with("tuskd.db")));
+    for path in &stored {
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+        assert!(
+            !text.contains("sekrit"),
+            "a credential is in {}",
+            path.display()
+        );
+    }
+
+    let receiver = Receiver::start(vec![(200, "")]).await;
+    let live = config(receiver.url.clone());
+    let _s = start_in_dir(dir, move |c| {
+        c.store = StoreLocation::Local(c.data_dir.clone());
+        c.hooks = Some(live);
+    })
+    .await;
+    let seen = seen_at_least(&receiver, 2).await;
+    assert_eq!(seen.len(), 2);
+    for (_, event) in &seen {
+        let header = &event["Event"]["HTTPRequest"]["Header"];
+        assert_eq!(header["X-Trace"][0], "trace-kept", "{header}");
+        for (name, _) in secrets {
+            assert!(header[name].is_null(), "{name} in {header}");
+        }
+    }
+}

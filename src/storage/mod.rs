@@ -45,6 +45,9 @@ pub enum StorageError {
     /// The object store or the bookkeeping behind it failed. Logged, never sent to clients.
     #[error("{0}")]
     Backend(String),
+    /// The store could not be reached or did not answer within the store timeout.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<io::Error> for StorageError {

@@ -3,11 +3,15 @@
 //! `S3Server` runs moto's S3-compatible server (installed from PyPI by `scripts/test.sh`) on
 //! 127.0.0.1 and a free port, for one test; dropping it stops the process by its PID. The
 //! Python that has moto is `$TUSKD_TEST_PYTHON` (set by the script), else `python3`.
+//! `FaultProxy` stands in front of it and fails, delays, cuts or swallows requests on command.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod faults;
+pub use faults::{Fault, FaultProxy, Match};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -2,9 +2,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -49,8 +50,15 @@ pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -
             break rest.split('/').next().unwrap().to_owned();
         }
     };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining the log so the child never blocks on a full pipe; TUSKD_TEST_LOG=1 shows it.
+    let show = std::env::var_os("TUSKD_TEST_LOG").is_some();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if show {
+                eprintln!("tuskd: {line}");
+            }
+        }
+    });
     Tuskd { child, addr }
 }
 
@@ -72,7 +80,8 @@ pub fn request(
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    // A server may answer before the whole body is in (an error) and close: read its answer.
+    let _ = s.write_all(body);
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let split = out
@@ -167,4 +176,93 @@ pub fn resume_and_verify(addr: &str, path: &str, offset: u64, data: &[u8]) {
         Sha256::digest(data),
         "the finished upload matches by SHA-256"
     );
+}
+
+/// A webhook receiver that answers 500 until `healthy` is set, then 200; records event ids.
+pub fn receiver(healthy: Arc<Mutex<bool>>, seen: Arc<Mutex<Vec<String>>>) -> String {
+    receiver_of_kinds(healthy, seen, Arc::default())
+}
+
+/// `receiver`, also recording the kind of each event delivered (answered 200).
+pub fn receiver_of_kinds(
+    healthy: Arc<Mutex<bool>>,
+    seen: Arc<Mutex<Vec<String>>>,
+    delivered: Arc<Mutex<Vec<String>>>,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Read the head and the announced body.
+            let (head, body_len) = loop {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), 0);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                    while buf.len() < end + 4 + len {
+                        let n = conn.read(&mut chunk).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    break (head, len);
+                }
+            };
+            let body = String::from_utf8_lossy(&buf[buf.len() - body_len.min(buf.len())..]);
+            let kind = body
+                .split("\"Type\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(id) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("tuskd-event-id: "))
+            {
+                seen.lock().unwrap().push(id.to_owned());
+            }
+            let status = if *healthy.lock().unwrap() { 200 } else { 500 };
+            if status == 200 {
+                delivered.lock().unwrap().push(kind);
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    url
+}
+
+pub fn hooks_cli(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("hooks")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -60,8 +60,7 @@ impl ObjectAppend {
                 ..Default::default()
             };
             let bytes = match shared
-                .store
-                .get_opts(&shared.tail(&id, full), options)
+                .call(shared.store.get_opts(&shared.tail(&id, full), options))
                 .await
             {
                 Ok(got) => got.bytes().await.map_err(remote)?,
@@ -96,24 +95,39 @@ impl ObjectAppend {
         Ok(append)
     }
 
-    /// Takes the first `n` buffered bytes, splitting a frame if a part ends inside it.
-    fn take(&mut self, n: u64) -> PutPayload {
+    /// The first `n` buffered bytes, without taking them: a part whose upload fails stays in
+    /// the buffer, so what a later commit stores is still the bytes at their offsets.
+    fn front(&self, n: u64) -> PutPayload {
         let mut need = n as usize;
         let mut out = Vec::new();
+        for frame in &self.buffer {
+            if need == 0 {
+                break;
+            }
+            let piece = frame.slice(..frame.len().min(need));
+            need -= piece.len();
+            out.push(piece);
+        }
+        out.into_iter().collect()
+    }
+
+    /// Drops the first `n` buffered bytes (a part the store has), splitting a frame if a part
+    /// ends inside it.
+    fn advance(&mut self, n: u64) {
+        let mut need = n as usize;
         while need > 0 {
             let Some(front) = self.buffer.front_mut() else {
                 break;
             };
             if front.len() <= need {
                 need -= front.len();
-                out.extend(self.buffer.pop_front());
+                self.buffer.pop_front();
             } else {
-                out.push(front.split_to(need));
+                let _ = front.split_to(need);
                 need = 0;
             }
         }
         self.buffered -= n;
-        out.into_iter().collect()
     }
 
     fn buffered_payload(&self) -> PutPayload {
@@ -126,18 +140,35 @@ impl ObjectAppend {
         let multipart = match &self.multipart {
             Some(m) => m.clone(),
             None => {
-                let m = s.store.create_multipart(&self.data).await.map_err(remote)?;
+                let m = s
+                    .call(s.store.create_multipart(&self.data))
+                    .await
+                    .map_err(remote)?;
                 s.log.set_multipart(&self.id, &m).await?;
                 self.multipart = Some(m.clone());
                 m
             }
         };
         let part = s
-            .store
-            .put_part(&self.data, &multipart, idx as usize, payload)
+            .call(
+                s.store
+                    .put_part(&self.data, &multipart, idx as usize, payload),
+            )
             .await
             .map_err(remote)?;
         s.log.add_part(&self.id, idx, &part.content_id).await
+    }
+
+    /// Sends every whole part in the buffer, in order.
+    async fn send_full_parts(&mut self) -> Result<(), StorageError> {
+        while self.buffered >= self.part_size {
+            let part = self.front(self.part_size);
+            self.put_part(self.full, part).await?;
+            self.advance(self.part_size);
+            self.full += 1;
+            self.saved = 0;
+        }
+        Ok(())
     }
 
     /// Deletes every known tail but those in `keep`.
@@ -168,16 +199,12 @@ impl Append for ObjectAppend {
         }
         self.buffered += data.len() as u64;
         self.buffer.push_back(data);
-        while self.buffered >= self.part_size {
-            let part = self.take(self.part_size);
-            self.put_part(self.full, part).await?;
-            self.full += 1;
-            self.saved = 0;
-        }
-        Ok(())
+        self.send_full_parts().await
     }
 
     async fn commit(&mut self) -> Result<u64, StorageError> {
+        // Parts a failed write left in the buffer go first: a tail is never more than a part.
+        self.send_full_parts().await?;
         let written = self.full * self.part_size + self.buffered;
         if written == self.committed {
             return Ok(written);
@@ -192,8 +219,7 @@ impl Append for ObjectAppend {
                 }
             } else {
                 let s = &self.shared;
-                s.store
-                    .put(&self.data, self.buffered_payload())
+                s.call(s.store.put(&self.data, self.buffered_payload()))
                     .await
                     .map_err(remote)?;
             }
@@ -204,8 +230,7 @@ impl Append for ObjectAppend {
                 }
                 let tail = self.shared.tail(&self.id, self.full);
                 self.shared
-                    .store
-                    .put(&tail, self.buffered_payload())
+                    .call(self.shared.store.put(&tail, self.buffered_payload()))
                     .await
                     .map_err(remote)?;
                 self.saved = self.buffered;

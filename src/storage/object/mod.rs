@@ -18,9 +18,11 @@
 //! before it starts, so many concurrent uploads wait for buffer space instead of exhausting
 //! memory.
 
+use std::future::Future;
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -64,9 +66,50 @@ struct Shared {
     /// For hooks: the kind of store (tusd's names: s3store, gcsstore, azurestore, memorystore)
     /// and its bucket or container.
     label: (String, String),
+    /// The longest one store call may take, retries included.
+    timeout: Duration,
 }
 
+impl Shared {
+    /// A store call under the store timeout: one that takes longer means the store is not
+    /// available now, and the request says so (503) instead of waiting out every retry.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = object_store::Result<T>>,
+    ) -> object_store::Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(object_store::Error::Generic {
+                store: "tuskd",
+                source: Box::new(TimedOut(self.timeout)),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the store within {0:?}")]
+struct TimedOut(Duration);
+
+/// A store error as storage reports it: unavailable when the store could not be reached or did
+/// not answer in time (clients should come back later), a failure otherwise.
 pub(crate) fn remote(e: object_store::Error) -> StorageError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        let unreachable = c.is::<TimedOut>()
+            || c.downcast_ref::<object_store::client::HttpError>()
+                .is_some_and(|h| {
+                    matches!(
+                        h.kind(),
+                        object_store::client::HttpErrorKind::Connect
+                            | object_store::client::HttpErrorKind::Timeout
+                    )
+                });
+        if unreachable {
+            return StorageError::Unavailable(e.to_string());
+        }
+        cause = c.source();
+    }
     StorageError::Backend(e.to_string())
 }
 
@@ -83,6 +126,7 @@ impl ObjectStorage {
         part_size: u64,
         max_buffered: u64,
         log: Arc<dyn PartLog>,
+        timeout: Duration,
     ) -> ObjectStorage {
         let budget = kib(max_buffered.max(part_size));
         ObjectStorage {
@@ -94,6 +138,7 @@ impl ObjectStorage {
                 buffers: Arc::new(Semaphore::new(budget as usize)),
                 budget,
                 label: ("memorystore".into(), String::new()),
+                timeout,
             }),
         }
     }
@@ -131,7 +176,7 @@ impl Shared {
 
     /// Deletes objects, treating ones already gone as deleted.
     async fn delete_quietly(&self, path: &Path) -> Result<(), StorageError> {
-        match self.store.delete(path).await {
+        match self.call(self.store.delete(path)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(remote(e)),
         }
@@ -146,8 +191,10 @@ impl Shared {
 
     async fn abort_quietly(&self, id: &UploadId, multipart: &str) -> Result<(), StorageError> {
         match self
-            .store
-            .abort_multipart(&self.data(id), &multipart.to_owned())
+            .call(
+                self.store
+                    .abort_multipart(&self.data(id), &multipart.to_owned()),
+            )
             .await
         {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -157,7 +204,7 @@ impl Shared {
 
     /// Size of an object, `None` if there is none.
     async fn size(&self, path: &Path) -> Result<Option<u64>, StorageError> {
-        match self.store.head(path).await {
+        match self.call(self.store.head(path)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(remote(e)),
@@ -209,16 +256,23 @@ impl Storage for ObjectStorage {
         if rest > 0 && state.tails.contains(&full) {
             let tail = s.tail(id, full);
             if s.size(&tail).await?.is_some_and(|n| n >= rest) {
-                let last = s.store.get_range(&tail, 0..rest).await.map_err(remote)?;
+                let last = s
+                    .call(s.store.get_range(&tail, 0..rest))
+                    .await
+                    .map_err(remote)?;
                 if full == 0 {
-                    s.store.put(&data, last.into()).await.map_err(remote)?;
+                    s.call(s.store.put(&data, last.into()))
+                        .await
+                        .map_err(remote)?;
                 } else {
                     let multipart = state.multipart.clone().ok_or_else(|| {
                         StorageError::Backend(format!("upload {id} has parts but no multipart"))
                     })?;
                     let part = s
-                        .store
-                        .put_part(&data, &multipart, full as usize, last.into())
+                        .call(
+                            s.store
+                                .put_part(&data, &multipart, full as usize, last.into()),
+                        )
                         .await
                         .map_err(remote)?;
                     s.log.add_part(id, full, &part.content_id).await?;
@@ -241,8 +295,10 @@ impl Storage for ObjectStorage {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             match s
-                .store
-                .complete_multipart(&data, &multipart.to_owned(), parts)
+                .call(
+                    s.store
+                        .complete_multipart(&data, &multipart.to_owned(), parts),
+                )
                 .await
             {
                 Ok(_) => {}
@@ -254,8 +310,7 @@ impl Storage for ObjectStorage {
         } else {
             // Smaller than a part: put whole, by the last commit or just above.
             if length == 0 {
-                s.store
-                    .put(&data, PutPayload::default())
+                s.call(s.store.put(&data, PutPayload::default()))
                     .await
                     .map_err(remote)?;
             }
@@ -320,8 +375,7 @@ impl Storage for ObjectStorage {
         };
         let got = match self
             .shared
-            .store
-            .get_opts(&self.shared.data(id), options)
+            .call(self.shared.store.get_opts(&self.shared.data(id), options))
             .await
         {
             Ok(got) => got,

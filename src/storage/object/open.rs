@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{ClientConfigKey, RetryConfig};
 use object_store::{ObjectStoreExt, ObjectStoreScheme, PutPayload};
 use url::Url;
 
@@ -89,8 +90,24 @@ pub struct ConnectError {
     pub reason: String,
 }
 
-/// Builds the backend for `url` and returns it with the key prefix inside it.
-pub fn connect(url: &Url, s3: &S3Options) -> Result<(Arc<dyn Backend>, Path), ConnectError> {
+/// Builds the backend for `url` and returns it with the key prefix inside it. Its requests and
+/// retries stop within half of `timeout` (object_store's default keeps retrying for 3
+/// minutes), so that a store that keeps failing is told apart from one that does not answer,
+/// which storage's own `timeout` cuts off.
+pub fn connect(
+    url: &Url,
+    s3: &S3Options,
+    timeout: Duration,
+) -> Result<(Arc<dyn Backend>, Path), ConnectError> {
+    let budget = timeout / 2;
+    let retry = RetryConfig {
+        retry_timeout: budget,
+        ..RetryConfig::default()
+    };
+    let request_timeout = (
+        ClientConfigKey::Timeout,
+        humantime::format_duration(budget).to_string(),
+    );
     let fail = |reason: String| ConnectError {
         url: url.to_string(),
         reason,
@@ -99,7 +116,13 @@ pub fn connect(url: &Url, s3: &S3Options) -> Result<(Arc<dyn Backend>, Path), Co
     let backend: Arc<dyn Backend> = match scheme {
         ObjectStoreScheme::Memory => Arc::new(InMemory::new()),
         ObjectStoreScheme::AmazonS3 => {
-            let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
+            let mut b = AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry)
+                .with_config(
+                    AmazonS3ConfigKey::Client(request_timeout.0),
+                    &request_timeout.1,
+                );
             if let Some(endpoint) = &s3.endpoint {
                 b = b
                     .with_endpoint(endpoint)
@@ -124,12 +147,22 @@ pub fn connect(url: &Url, s3: &S3Options) -> Result<(Arc<dyn Backend>, Path), Co
         ObjectStoreScheme::GoogleCloudStorage => Arc::new(
             GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry)
+                .with_config(
+                    GoogleConfigKey::Client(request_timeout.0),
+                    &request_timeout.1,
+                )
                 .build()
                 .map_err(|e| fail(e.to_string()))?,
         ),
         ObjectStoreScheme::MicrosoftAzure => Arc::new(
             MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry)
+                .with_config(
+                    AzureConfigKey::Client(request_timeout.0),
+                    &request_timeout.1,
+                )
                 .build()
                 .map_err(|e| fail(e.to_string()))?,
         ),

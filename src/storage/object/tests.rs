@@ -42,6 +42,7 @@ impl Fixture {
             self.part_size,
             self.part_size * 4,
             self.log.clone(),
+            std::time::Duration::from_secs(30),
         ))
     }
 
@@ -181,6 +182,7 @@ async fn part_buffers_wait_for_the_global_budget() {
         f.part_size,
         f.part_size,
         f.log.clone(),
+        std::time::Duration::from_secs(30),
     );
     let (one, two) = (UploadId::random(), UploadId::random());
     s.create(&one).await.unwrap();
@@ -221,11 +223,17 @@ async fn start_up_check_names_a_missing_bucket() {
 #[test]
 fn memory_urls_connect_without_settings() {
     let url = Url::parse("memory:///pre/fix").unwrap();
-    let (_, prefix) = connect(&url, &S3Options::default()).unwrap();
+    let (_, prefix) = connect(
+        &url,
+        &S3Options::default(),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
     assert_eq!(prefix.as_ref(), "pre/fix");
     let e = connect(
         &Url::parse("az://container/p").unwrap(),
         &S3Options::default(),
+        std::time::Duration::from_secs(30),
     )
     .expect_err("no Azure account is configured");
     assert!(e.to_string().contains("az://container/p"), "{e}");
