@@ -28,6 +28,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Longest one storage operation may take in a request.
     pub store_timeout: Duration,
+    /// The wall clock for expiry (tests move it forward).
+    pub clock: crate::clock::Clock,
     /// How often background repair retries work a failed request left (finishing a stored
     /// upload, deleting a terminated one's storage, releasing its held hook events).
     pub repair_interval: Duration,
@@ -79,6 +81,7 @@ impl Config {
             max_connections: default_max_connections(),
             store_timeout: Duration::from_secs(30),
             repair_interval: Duration::from_secs(30),
+            clock: Default::default(),
             fsync: true,
         }
     }
@@ -155,6 +158,7 @@ impl Config {
             max_connections: max_connections(a.max_connections)?,
             store_timeout: positive("--store-timeout", &a.store_timeout)?,
             repair_interval: positive("--repair-interval", &a.repair_interval)?,
+            clock: Default::default(),
             fsync: a.fsync == OnOff::On,
         })
     }

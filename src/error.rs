@@ -258,7 +258,10 @@ impl Error {
                 );
             }
             Error::UnsupportedVersion => {
-                h.insert("tus-version", HeaderValue::from_static(crate::tus::VERSION));
+                h.insert(
+                    "tus-version",
+                    HeaderValue::from_static(crate::http::headers::VERSION),
+                );
             }
             Error::MethodNotAllowed(allow) => {
                 h.insert(header::ALLOW, HeaderValue::from_static(allow));

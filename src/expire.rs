@@ -27,8 +27,9 @@ pub async fn run(app: App) {
         tokio::select! {
             _ = app.shutdown.cancelled() => return,
             _ = tick.tick() => {}
+            () = app.config.clock.moved() => {}
         }
-        if let Err(e) = sweep(&app, SystemTime::now()).await {
+        if let Err(e) = sweep(&app, app.config.clock.now()).await {
             tracing::warn!("expiry sweep failed: {e}");
         }
     }

@@ -2,25 +2,30 @@
 //!
 //! # Layout
 //! - `cli`, `config`: raw flags in, validated `Config` out.
-//! - `server`: accept loop, timeouts, graceful shutdown; calls `tus::handle` per request.
-//! - `http`: routing, typed headers, CORS, bodies. Pure parsing, no upload logic.
+//! - `server`: accept loop, connection limit, timeouts, graceful shutdown, and the background
+//!   loops; calls `http::handle` per request.
+//! - `http`: the edge (`handle`: method override, CORS, common headers, routes to handlers),
+//!   routing, typed headers incl. the protocol version, bodies. Parsing, no upload logic.
 //! - `tus`: one handler per request kind (`options`, `create`, `head`, `patch`, `delete`,
 //!   `get`, `concat`) and the shared body `ingest` loop.
-//! - `error`: the protocol error and the one place errors become responses.
+//! - `error`: the protocol error, its status table and the one `into_response`.
 //! - `upload`: domain types (ids, metadata, the upload record).
 //! - `meta`: the `MetaStore` trait and its SQLite implementation (source of truth for offsets).
 //! - `storage`: the `Storage` trait, local disk, object stores (`storage::object`: S3, GCS,
 //!   Azure, memory through object_store's multipart API, with its bookkeeping in the metadata
 //!   store) and the contract suite every backend runs.
-//! - `recover`: start-up repair of storage left between two steps by a crash.
+//! - `recover`: repair of work left between two steps by a crash or a failing store, at
+//!   start-up and then periodically.
 //! - `hooks`: tusd-compatible events to scripts or a webhook; pre-* awaited by requests
 //!   (`tus::events` applies their answers), post-* delivered from the outbox in the metadata
 //!   store by `hooks::dispatch`; `hooks_cli` is `tuskd hooks list|retry`.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
-//! - `expire`: the sweeper for expired unfinished uploads.
+//! - `expire`: the sweeper for expired unfinished uploads; `clock`: the wall clock it and
+//!   the handlers read, which tests move forward.
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod expire;

@@ -76,7 +76,7 @@ pub async fn run(
             async move {
                 let method = req.method().clone();
                 let path = req.uri().path().to_owned();
-                let resp = crate::tus::handle(app, req).await;
+                let resp = crate::http::handle(app, req).await;
                 tracing::debug!(%peer, %method, %path, status = resp.status().as_u16(), "request");
                 Ok::<_, Infallible>(resp)
             }
@@ -119,7 +119,7 @@ fn refuse(stream: TcpStream) {
         "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
          Tus-Resumable: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\n\r\n{BODY}",
-        crate::tus::VERSION,
+        crate::http::headers::VERSION,
         BODY.len()
     );
     tracing::debug!("connection refused: --max-connections reached");

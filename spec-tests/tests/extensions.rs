@@ -272,15 +272,30 @@ async fn e3_finished_uploads_do_not_expire() {
     assert!(!s.head(&url).await.has("upload-expires"));
 }
 
+/// An in-process server whose uploads expire after a day, and its clock, to move past that.
+async fn expiring_in_a_day() -> Option<(Server, tuskd::clock::Clock)> {
+    let clock = tuskd::clock::Clock::default();
+    let theirs = clock.clone();
+    let s = start_with(move |c| {
+        c.expire_after = Some(Duration::from_secs(24 * 3600));
+        c.clock = theirs;
+    })
+    .await?;
+    Some((s, clock))
+}
+
 #[tokio::test]
 async fn e4_expired_upload_answers_410_and_its_storage_is_reclaimed() {
-    let Some(s) = start_with(|c| c.expire_after = Some(Duration::from_millis(300))).await else {
+    let Some((s, clock)) = expiring_in_a_day().await else {
         return;
     };
     let url = s.create(10).await;
     s.patch(&url, 0, &b"abc"[..]).await;
     let id = url.rsplit('/').next().unwrap().to_owned();
     assert!(s.stores_bytes_of(&id));
+    clock.advance(Duration::from_secs(23 * 3600));
+    assert_eq!(s.head(&url).await.status, 200, "not a day yet");
+    clock.advance(Duration::from_secs(2 * 3600));
     let r = s
         .head_until(&url, Duration::from_secs(10), |r| r.status == 410)
         .await;
@@ -300,11 +315,12 @@ async fn e4_expired_upload_answers_410_and_its_storage_is_reclaimed() {
 
 #[tokio::test]
 async fn e4_finished_uploads_survive_the_sweeper() {
-    let Some(s) = start_with(|c| c.expire_after = Some(Duration::from_millis(200))).await else {
+    let Some((s, clock)) = expiring_in_a_day().await else {
         return;
     };
     let done = s.upload(b"keep me").await;
     let unfinished = s.create(10).await;
+    clock.advance(Duration::from_secs(25 * 3600));
     let r = s
         .head_until(&unfinished, Duration::from_secs(10), |r| r.status == 410)
         .await;

@@ -421,7 +421,7 @@ impl Hooks {
 }
 
 /// An empty answer means "carry on", as in tusd.
-fn parse_response(hook: &'static str, answer: &[u8]) -> Result<HookResponse, HookError> {
+pub fn parse_response(hook: &'static str, answer: &[u8]) -> Result<HookResponse, HookError> {
     if answer.iter().all(u8::is_ascii_whitespace) {
         return Ok(HookResponse::default());
     }

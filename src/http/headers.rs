@@ -10,6 +10,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::error::Error;
 use crate::upload::{Concat, MAX_LENGTH, MAX_PARTIALS, Metadata, UploadId};
 
+/// The protocol version tuskd speaks.
+pub const VERSION: &str = "1.0.0";
+
 pub const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 pub const TUS_VERSION: HeaderName = HeaderName::from_static("tus-version");
 pub const TUS_EXTENSION: HeaderName = HeaderName::from_static("tus-extension");
@@ -70,7 +73,7 @@ pub fn parse_u64(s: &str) -> Option<u64> {
 /// G4/G5: the request must speak tus 1.0.0.
 pub fn check_tus_resumable(h: &HeaderMap) -> Result<(), Error> {
     match single(h, &TUS_RESUMABLE) {
-        Ok(Some(crate::tus::VERSION)) => Ok(()),
+        Ok(Some(VERSION)) => Ok(()),
         _ => Err(Error::UnsupportedVersion),
     }
 }
@@ -318,7 +321,6 @@ mod tests {
 mod fuzz {
     use super::*;
     use crate::http::route::route;
-    use crate::tus::checksum::Expected;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -349,7 +351,6 @@ mod fuzz {
                     assert!(!k.is_empty() && !k.contains([' ', ',']), "{s:?}");
                 }
             }
-            let _ = Expected::parse(&s);
             for m in [http::Method::HEAD, http::Method::PATCH, http::Method::POST] {
                 if let Ok(
                     crate::http::route::Route::Head(id) | crate::http::route::Route::Patch(id),

@@ -1,8 +1,6 @@
 //! Concatenation: a final upload made of finished partial uploads, in the order listed.
 //! The final upload is complete as soon as it is created (no `concatenation-unfinished`).
 
-use std::time::SystemTime;
-
 use http::HeaderMap;
 use http::request::Parts;
 
@@ -59,7 +57,7 @@ pub async fn create_final(
         metadata,
         concat: Concat::Final(parts),
         concat_raw: Some(concat_raw),
-        created_at: SystemTime::now(),
+        created_at: app.config.clock.now(),
         expires_at: expiry(app, total == 0),
         state: State::Active,
     };

@@ -1,8 +1,6 @@
 //! POST: creation, creation-with-upload and creation-defer-length; final uploads of the
 //! concatenation extension are handed to `concat`.
 
-use std::time::SystemTime;
-
 use http::request::Parts;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -73,7 +71,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         metadata,
         concat,
         concat_raw,
-        created_at: SystemTime::now(),
+        created_at: app.config.clock.now(),
         expires_at: expiry(app, length == Some(0)),
         state: State::Active,
     };

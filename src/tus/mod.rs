@@ -1,117 +1,34 @@
-//! The tus protocol: dispatch of a routed request to its handler (one file per request kind),
-//! and the pieces every handler shares: loading an upload, its headers, its URL and expiry.
+//! The tus protocol: one handler per request kind (one file each), called by `http::handle`
+//! for its routes, and the pieces every handler shares: loading an upload, completing it, its
+//! headers, its URL and expiry.
 
 use std::time::SystemTime;
 
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http::{HeaderMap, HeaderValue, header};
 use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::http::body::{Body, BodyReader, Read};
-use crate::http::headers::{self as h, check_tus_resumable};
-use crate::http::route::{Route, route};
+use crate::http::body::{BodyReader, Read};
+use crate::http::headers as h;
 use crate::upload::{Upload, UploadId};
 
 pub mod checksum;
 mod concat;
-mod create;
-mod delete;
+pub(crate) mod create;
+pub(crate) mod delete;
 mod events;
-mod get;
-mod head;
+pub(crate) mod get;
+pub(crate) mod head;
 mod ingest;
-mod options;
-mod patch;
-
-/// The protocol version tuskd speaks.
-pub const VERSION: &str = "1.0.0";
-
-/// Handles one request end to end; never fails (errors become responses here).
-pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let method = match h::method_override(req.headers()) {
-        Ok(m) => m.unwrap_or_else(|| req.method().clone()),
-        Err(e) => return finish(&app, e.into_response(), None, req.method(), false),
-    };
-    let preflight = method == Method::OPTIONS && crate::http::cors::is_preflight(req.headers());
-    let origin = match origin {
-        Some(o) if !o.to_str().is_ok_and(|s| app.config.cors.allows(s)) => {
-            return finish(
-                &app,
-                Error::OriginNotAllowed.into_response(),
-                None,
-                &method,
-                preflight,
-            );
-        }
-        o => o,
-    };
-    let has_body = !http_body::Body::is_end_stream(req.body());
-    let resp = match dispatch(&app, req, &method).await {
-        Ok(r) => r,
-        Err(e) => {
-            let mut r = e.into_response();
-            // The body may be unread or cut short (a timeout, a takeover, shutdown): the
-            // connection cannot carry another request.
-            if has_body {
-                r.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            r
-        }
-    };
-    finish(&app, resp, origin.as_ref(), &method, preflight)
-}
-
-/// Headers every response carries.
-fn finish(
-    app: &App,
-    mut resp: Response<Body>,
-    origin: Option<&HeaderValue>,
-    method: &Method,
-    preflight: bool,
-) -> Response<Body> {
-    let hs = resp.headers_mut();
-    hs.insert(h::TUS_RESUMABLE, HeaderValue::from_static(VERSION));
-    hs.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(origin) = origin {
-        app.config.cors.decorate(origin, method, preflight, hs);
-    }
-    resp
-}
-
-async fn dispatch(
-    app: &App,
-    req: Request<Incoming>,
-    method: &Method,
-) -> Result<Response<Body>, Error> {
-    let route = route(method, req.uri().path(), &app.config.base_path)?;
-    if !matches!(route, Route::Options | Route::Get(_)) {
-        check_tus_resumable(req.headers())?;
-    }
-    // Handlers and hooks see the method the client meant (X-HTTP-Method-Override).
-    let (mut parts, body) = req.into_parts();
-    parts.method = method.clone();
-    let req = Request::from_parts(parts, body);
-    match route {
-        Route::Options => Ok(options::handle(app)),
-        Route::Create => create::handle(app, req).await,
-        Route::Head(id) => head::handle(app, &id).await,
-        Route::Patch(id) => patch::handle(app, req, id).await,
-        Route::Delete(id) => delete::handle(app, &req.into_parts().0, &id).await,
-        Route::Get(id) => get::handle(app, req.headers(), &id).await,
-    }
-}
+pub(crate) mod options;
+pub(crate) mod patch;
 
 /// Loads an upload a client names: 404 if unknown, 410 if it expired.
 async fn load(app: &App, id: &UploadId) -> Result<Upload, Error> {
     let upload = app.meta.get(id).await?.ok_or(Error::NotFound)?;
-    if upload.is_expired_at(SystemTime::now()) {
+    if upload.is_expired_at(app.config.clock.now()) {
         return Err(Error::Expired);
     }
     Ok(upload)
@@ -156,7 +73,7 @@ fn expiry(app: &App, upload_complete: bool) -> Option<SystemTime> {
     if upload_complete {
         return None;
     }
-    app.config.expire_after.map(|d| SystemTime::now() + d)
+    app.config.expire_after.map(|d| app.config.clock.now() + d)
 }
 
 /// Upload-Expires, if the upload is going to expire.

@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode};
 
-use super::{VERSION, checksum};
+use super::checksum;
 use crate::app::App;
 use crate::http::body::{Body, empty};
 use crate::http::headers as h;
@@ -12,7 +12,7 @@ pub fn handle(app: &App) -> Response<Body> {
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::OK;
     let hs = resp.headers_mut();
-    hs.insert(h::TUS_VERSION, HeaderValue::from_static(VERSION));
+    hs.insert(h::TUS_VERSION, HeaderValue::from_static(h::VERSION));
     hs.insert(h::TUS_EXTENSION, HeaderValue::from_static(extensions(app)));
     hs.insert(
         h::TUS_CHECKSUM_ALGORITHM,

@@ -1,0 +1,95 @@
+//! The edge of every request: `X-HTTP-Method-Override`, the CORS origin check, routing, the
+//! headers every response carries, and the one place an error becomes a response. Routes are
+//! dispatched here to their handlers (the tus protocol's in `tus`; media, metrics and health
+//! join them).
+
+use http::{HeaderValue, Method, Request, Response, header};
+use hyper::body::Incoming;
+
+use super::body::Body;
+use super::headers::{self as h, check_tus_resumable};
+use super::route::{Route, route};
+use crate::app::App;
+use crate::error::Error;
+use crate::tus;
+
+/// Handles one request end to end; never fails (errors become responses here).
+pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let method = match h::method_override(req.headers()) {
+        Ok(m) => m.unwrap_or_else(|| req.method().clone()),
+        Err(e) => return finish(&app, e.into_response(), None, req.method(), false),
+    };
+    let preflight = method == Method::OPTIONS && super::cors::is_preflight(req.headers());
+    let origin = match origin {
+        Some(o) if !o.to_str().is_ok_and(|s| app.config.cors.allows(s)) => {
+            return finish(
+                &app,
+                Error::OriginNotAllowed.into_response(),
+                None,
+                &method,
+                preflight,
+            );
+        }
+        o => o,
+    };
+    let has_body = !http_body::Body::is_end_stream(req.body());
+    let resp = match dispatch(&app, req, &method).await {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = e.into_response();
+            // The body may be unread or cut short (a timeout, a takeover, shutdown): the
+            // connection cannot carry another request.
+            if has_body {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
+    };
+    finish(&app, resp, origin.as_ref(), &method, preflight)
+}
+
+/// Headers every response carries.
+fn finish(
+    app: &App,
+    mut resp: Response<Body>,
+    origin: Option<&HeaderValue>,
+    method: &Method,
+    preflight: bool,
+) -> Response<Body> {
+    let hs = resp.headers_mut();
+    hs.insert(h::TUS_RESUMABLE, HeaderValue::from_static(h::VERSION));
+    hs.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(origin) = origin {
+        app.config.cors.decorate(origin, method, preflight, hs);
+    }
+    resp
+}
+
+async fn dispatch(
+    app: &App,
+    req: Request<Incoming>,
+    method: &Method,
+) -> Result<Response<Body>, Error> {
+    let route = route(method, req.uri().path(), &app.config.base_path)?;
+    // G4: every tus request but discovery and downloads names the protocol version.
+    if !matches!(route, Route::Options | Route::Get(_)) {
+        check_tus_resumable(req.headers())?;
+    }
+    // Handlers and hooks see the method the client meant (X-HTTP-Method-Override).
+    let (mut parts, body) = req.into_parts();
+    parts.method = method.clone();
+    let req = Request::from_parts(parts, body);
+    match route {
+        Route::Options => Ok(tus::options::handle(app)),
+        Route::Create => tus::create::handle(app, req).await,
+        Route::Head(id) => tus::head::handle(app, &id).await,
+        Route::Patch(id) => tus::patch::handle(app, req, id).await,
+        Route::Delete(id) => tus::delete::handle(app, &req.into_parts().0, &id).await,
+        Route::Get(id) => tus::get::handle(app, req.headers(), &id).await,
+    }
+}
