@@ -51,3 +51,12 @@ need_moto() {
 free_port() {
   "${TUSKD_TEST_PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# need_cargo_fuzz: cargo-fuzz (crates.io) and the nightly toolchain it builds with.
+need_cargo_fuzz() {
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "the fuzz targets need the nightly toolchain: rustup toolchain install nightly" >&2
+    exit 1
+  fi
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
+}

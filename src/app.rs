@@ -30,6 +30,9 @@ pub struct Inner {
     pub hooks: Hooks,
     /// Cancelled when the server shuts down; every lock holder's token is a child of it.
     pub shutdown: CancellationToken,
+    /// Wakes the repair loop before its next pass (a partial upload finished, so a pending
+    /// final upload may be ready).
+    pub repair: tokio::sync::Notify,
 }
 
 impl Deref for App {
@@ -103,6 +106,7 @@ impl App {
             locks,
             hooks,
             shutdown,
+            repair: tokio::sync::Notify::new(),
         }))
     }
 }

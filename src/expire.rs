@@ -56,12 +56,16 @@ async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error
         return Ok(false);
     };
     // Re-check under the lock: a PATCH may have just extended it.
-    match app.meta.get(id).await? {
-        Some(u) if u.is_expired_at(now) && u.state == State::Active => {}
+    let upload = match app.meta.get(id).await? {
+        Some(u) if u.is_expired_at(now) && u.state == State::Active => u,
         _ => return Ok(false),
-    }
+    };
     app.storage.delete(id).await?;
     app.meta.mark_expired(id, now).await?;
     tracing::info!(%id, "unfinished upload expired");
+    if upload.concat == crate::upload::Concat::Partial {
+        // A final upload waiting for it expires with it.
+        app.repair.notify_one();
+    }
     Ok(true)
 }

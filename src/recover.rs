@@ -1,7 +1,8 @@
 //! Repair of work that a crash or a failing store left between two steps of a state change:
 //! storage of uploads that completed is finished, storage of uploads the metadata store no
 //! longer knows (terminated before their objects were deleted) is deleted, and hook events
-//! held for that work are let go once it is done.
+//! held for that work are let go once it is done. Final uploads created before their partial
+//! uploads finished are assembled here (`tus::concat::assemble`) once they have.
 //!
 //! It runs once at start-up, before the first request, and then every `repair_interval`, for
 //! the uploads whose request failed half-way (a store that failed to finish or delete): their
@@ -24,6 +25,8 @@ pub struct Repaired {
     pub finished: usize,
     pub deleted: usize,
     pub released: usize,
+    /// Final uploads assembled once their partial uploads finished.
+    pub assembled: usize,
     /// Uploads whose repair failed; tried again on the next pass.
     pub failed: usize,
 }
@@ -31,7 +34,7 @@ pub struct Repaired {
 /// The start-up pass: every held event is stale, since no request runs yet.
 pub async fn run(app: &App) -> Result<Repaired, Error> {
     let done = pass(app, SystemTime::now()).await?;
-    if done.finished + done.deleted + done.released + done.failed > 0 {
+    if done != Repaired::default() {
         tracing::info!(?done, "repaired what an interrupted run left");
     }
     Ok(done)
@@ -47,6 +50,7 @@ pub async fn run_periodically(app: App) {
         tokio::select! {
             () = app.shutdown.cancelled() => return,
             _ = tick.tick() => {}
+            () = app.repair.notified() => {}
         }
         match pass(&app, SystemTime::now() - every).await {
             Ok(done) if done != Repaired::default() => tracing::info!(?done, "repair pass"),
@@ -76,6 +80,16 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(%id, "cannot finish what the upload's last request left, will retry: {e}");
+                done.failed += 1;
+            }
+        }
+    }
+    for id in app.meta.pending_finals(BATCH).await? {
+        match crate::tus::concat::assemble(app, &id).await {
+            Ok(true) => done.assembled += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%id, "cannot assemble the final upload, will retry: {e}");
                 done.failed += 1;
             }
         }

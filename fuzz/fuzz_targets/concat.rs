@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     for base in ["/files/", "/", "/a/b/"] {
         if let Ok(Some((Concat::Final(ids), raw))) = h::concat(&map, base) {
             assert!(!ids.is_empty());
-            assert!(raw.as_bytes() == data);
+            // As received, less the whitespace around a header value.
+            assert!(raw.as_bytes() == data.trim_ascii());
             for id in ids {
                 assert!(
                     id.as_str()

@@ -401,24 +401,89 @@ async fn x3_final_with_upload_length_is_400() {
 }
 
 #[tokio::test]
-async fn x4_final_with_unfinished_partial_is_400() {
+async fn x4_concatenation_unfinished_is_advertised() {
     let s = start().await;
-    let a = partial(&s, b"abc").await;
+    assert!(ext(&s.options().await).contains(&"concatenation-unfinished".to_owned()));
+}
+
+/// A partial upload of `length` bytes holding `data` so far.
+async fn unfinished_partial(s: &Server, length: &str, data: &[u8]) -> String {
+    let len_header = match length {
+        "deferred" => ("Upload-Defer-Length", "1"),
+        n => ("Upload-Length", n),
+    };
     let r = s
-        .post(
-            &[("Upload-Length", "10"), ("Upload-Concat", "partial")],
-            Bytes::new(),
-        )
+        .post(&[len_header, ("Upload-Concat", "partial")], Bytes::new())
         .await;
-    let unfinished = s.url(r.location());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let url = s.url(r.location());
+    if !data.is_empty() {
+        assert_eq!(s.patch(&url, 0, data.to_vec()).await.status, 204);
+    }
+    url
+}
+
+#[tokio::test]
+async fn x4_x7_x9_a_final_of_unfinished_partials_finishes_when_they_do() {
+    let s = start().await;
+    let a = partial(&s, b"hello ").await;
+    let b = unfinished_partial(&s, "5", b"wo").await;
+    let concat = format!("final;{a} {b} {a}");
+    let fin = final_of(&s, &concat).await;
+
+    // X7: no offset before the partials are done; X9: the length is known; X10: the header.
+    let h = s.head(&fin).await;
+    assert_eq!(h.status, 200);
+    assert!(!h.has("upload-offset"), "{:?}", h.headers);
+    assert_eq!(h.header("upload-length"), Some("17"));
+    assert_eq!(h.header("upload-concat"), Some(concat.as_str()));
+    assert_eq!(s.get(&fin, &[]).await.status, 400, "not finished yet");
+    assert_eq!(s.patch(&fin, 0, &b"x"[..]).await.status, 403);
+
+    assert_eq!(s.patch(&b, 2, &b"rld"[..]).await.status, 204);
+    let h = s
+        .head_until(&fin, Duration::from_secs(30), |r| r.has("upload-offset"))
+        .await;
+    assert_eq!(h.header("upload-offset"), Some("17"));
+    assert_eq!(h.header("upload-length"), Some("17"));
+    assert_eq!(s.get(&fin, &[]).await.body, &b"hello worldhello "[..]);
+}
+
+#[tokio::test]
+async fn x9_a_final_of_a_deferred_partial_has_no_length_until_it_is_known() {
+    let s = start().await;
+    let a = unfinished_partial(&s, "deferred", b"abc").await;
+    let fin = final_of(&s, &format!("final;{a}")).await;
+    let h = s.head(&fin).await;
+    assert!(
+        !h.has("upload-length") && !h.has("upload-offset"),
+        "{:?}",
+        h.headers
+    );
     let r = s
-        .post(
-            &[("Upload-Concat", &format!("final;{a} {unfinished}"))],
-            Bytes::new(),
-        )
+        .patch_with(&a, 3, &[("Upload-Length", "5")], &b"de"[..])
         .await;
-    assert_eq!(r.status, 400);
-    assert!(r.text().contains("ERR_UPLOAD_NOT_FINISHED"), "{}", r.text());
+    assert_eq!(r.status, 204);
+    let h = s
+        .head_until(&fin, Duration::from_secs(30), |r| r.has("upload-offset"))
+        .await;
+    assert_eq!(
+        (h.header("upload-offset"), h.header("upload-length")),
+        (Some("5"), Some("5"))
+    );
+    assert_eq!(s.get(&fin, &[]).await.body, &b"abcde"[..]);
+}
+
+#[tokio::test]
+async fn x4_a_final_whose_partial_is_terminated_goes_with_it() {
+    let s = start().await;
+    let a = unfinished_partial(&s, "10", b"abc").await;
+    let fin = final_of(&s, &format!("final;{a}")).await;
+    assert_eq!(s.delete(&a).await.status, 204);
+    let h = s
+        .head_until(&fin, Duration::from_secs(60), |r| r.status != 200)
+        .await;
+    assert!(matches!(h.status.as_u16(), 404 | 410), "{}", h.status);
 }
 
 #[tokio::test]

@@ -106,6 +106,9 @@ pub trait MetaStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<UploadId>, MetaError>;
 
+    /// Active final uploads not yet assembled (`tus::concat`), oldest first.
+    async fn pending_finals(&self, limit: usize) -> Result<Vec<UploadId>, MetaError>;
+
     /// Pending events due at `now`, oldest first, at most one per upload (the oldest
     /// undelivered one), so an upload's events are delivered in order.
     async fn due_events(

@@ -67,6 +67,9 @@ const MIGRATIONS: &[&str] = &[
         '$.Event.HTTPRequest.Header.Cookie',
         '$.Event.HTTPRequest.Header.\"Proxy-Authorization\"')
      WHERE json_valid(payload);",
+    // 5: final uploads waiting for their partial uploads (concatenation-unfinished).
+    "CREATE INDEX uploads_pending_finals ON uploads (created_at)
+        WHERE partials IS NOT NULL AND state = 'active' AND (length IS NULL OR offset < length);",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that
@@ -357,6 +360,23 @@ impl MetaStore for SqliteMeta {
     ) -> Result<Vec<UploadId>, MetaError> {
         self.read(move |c| sqlite_outbox::held_uploads(c, ms(before), limit))
             .await
+    }
+
+    async fn pending_finals(&self, limit: usize) -> Result<Vec<UploadId>, MetaError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM uploads INDEXED BY uploads_pending_finals
+                 WHERE partials IS NOT NULL AND state = 'active'
+                   AND (length IS NULL OR offset < length)
+                 ORDER BY created_at LIMIT ?1",
+            )?;
+            let ids = stmt
+                .query_map([limit as i64], |r| r.get::<_, String>(0))?
+                .filter_map(|r| r.ok().and_then(|s| UploadId::parse(&s)))
+                .collect();
+            Ok(ids)
+        })
+        .await
     }
 
     async fn due_events(

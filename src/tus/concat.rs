@@ -1,5 +1,14 @@
-//! Concatenation: a final upload made of finished partial uploads, in the order listed.
-//! The final upload is complete as soon as it is created (no `concatenation-unfinished`).
+//! Concatenation: a final upload made of partial uploads, in the order listed, with
+//! `concatenation-unfinished`: the final may be created before its partials are finished.
+//!
+//! A final whose partials are all finished is assembled by the request that creates it. One
+//! created earlier is recorded pending (offset 0, its length once every partial's is known) and
+//! assembled by `assemble`, which the repair loop runs as soon as a partial finishes (it is
+//! woken then) and on every pass; until then HEAD shows no `Upload-Offset` (X7) and GET answers
+//! that it is not finished. A pending final whose partial is terminated or expires can never be
+//! finished: it expires with it (410).
+
+use std::collections::HashMap;
 
 use http::HeaderMap;
 use http::request::Parts;
@@ -19,59 +28,151 @@ pub async fn create_final(
     concat_raw: String,
     metadata: Option<Metadata>,
 ) -> Result<(Upload, HeaderMap), Error> {
-    // Hold every partial while copying so none is changed or deleted under us. Locks are taken
-    // in id order so two concurrent finals over the same partials cannot deadlock.
     let mut distinct = parts.clone();
     distinct.sort();
     distinct.dedup();
-    let mut _guards: Vec<Guard> = Vec::with_capacity(distinct.len());
+    // Each partial is checked once, however often the final names it. An unfinished one is not
+    // locked: that would stop its upload.
+    let mut found = HashMap::with_capacity(distinct.len());
     for id in &distinct {
-        _guards.push(app.locks.acquire(id).await.ok_or(Error::Locked)?);
+        found.insert(id.clone(), partial(app, id).await?);
     }
+    let ready = found.values().all(Upload::is_complete);
+    // Finished partials are held while copying so none is deleted under us; locks are taken in
+    // id order so two concurrent finals over the same partials cannot deadlock.
+    let mut _guards: Vec<Guard> = Vec::new();
+    if ready {
+        for id in &distinct {
+            _guards.push(app.locks.acquire(id).await.ok_or(Error::Locked)?);
+            found.insert(id.clone(), partial(app, id).await?);
+        }
+    }
+    let length = total_length(app, &parts, &found)?;
 
-    // Each partial is checked once, however often the final names it.
-    let mut lengths = std::collections::HashMap::with_capacity(distinct.len());
-    for id in &distinct {
-        lengths.insert(id, partial_length(app, id).await?);
-    }
-    let mut sized = Vec::with_capacity(parts.len());
-    let mut total: u64 = 0;
-    for id in &parts {
-        let len = lengths[id];
-        total = total
-            .checked_add(len)
-            .filter(|&t| t <= MAX_LENGTH)
-            .ok_or(Error::MaxSizeExceeded)?;
-        sized.push((id.clone(), len));
-    }
-    if app.config.max_size.is_some_and(|max| total > max) {
-        return Err(Error::MaxSizeExceeded);
-    }
-
-    // Recorded at offset 0 first (and expiring), so a crash mid-copy leaves an upload that
-    // refuses PATCH and is swept later, never a final upload that claims bytes it lacks.
+    // Recorded at offset 0 first, so a crash mid-copy leaves a pending final that repair
+    // assembles again, never a final upload that claims bytes it lacks. A pending final does not
+    // expire on its own: it goes when one of its partials does.
     let mut upload = Upload {
         id: UploadId::random(),
-        length: Some(total),
+        length,
         offset: 0,
         metadata,
         concat: Concat::Final(parts),
         concat_raw: Some(concat_raw),
         created_at: app.config.clock.now(),
-        expires_at: expiry(app, total == 0),
+        expires_at: if ready {
+            expiry(app, length == Some(0))
+        } else {
+            None
+        },
         state: State::Active,
     };
     let mut extra = events::pre_create(app, req, &mut upload).await?;
-    // Held until it is finished: background repair leaves a half-made upload alone.
-    _guards.push(app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?);
+    // Held until it is assembled: background repair leaves a half-made upload alone.
+    let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
     app.meta
         .insert(&upload, &events::created(app, req, &upload))
         .await?;
     app.hooks.wake();
-    app.storage.concat(&upload.id, &sized).await?;
+    if ready {
+        let sized = sized(&upload, &found);
+        extra.extend(concatenate(app, req, &mut upload, &sized).await?.headers);
+    } else {
+        tracing::info!(id = %upload.id, parts = found.len(), "final upload waits for its partial uploads");
+        // A partial may have finished since it was looked at: repair looks at this final now.
+        drop(guard);
+        app.repair.notify_one();
+    }
+    Ok((upload, extra))
+}
+
+/// Assembles the pending final upload `id` if every partial is finished, or expires it if one
+/// is gone. Returns whether it finished it. Busy uploads (a request holds the final or a
+/// partial) are left for a later pass.
+pub async fn assemble(app: &App, id: &UploadId) -> Result<bool, Error> {
+    let Some(_final_guard) = app.locks.try_acquire(id) else {
+        return Ok(false);
+    };
+    let Some(mut upload) = app.meta.get(id).await? else {
+        return Ok(false);
+    };
+    let Concat::Final(parts) = upload.concat.clone() else {
+        return Ok(false);
+    };
+    if upload.is_complete() || upload.state != State::Active {
+        return Ok(false);
+    }
+    let mut distinct = parts.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut found = HashMap::with_capacity(distinct.len());
+    for pid in &distinct {
+        match partial(app, pid).await {
+            Ok(p) if p.is_complete() => {
+                found.insert(pid.clone(), p);
+            }
+            Ok(_) => return Ok(false),
+            Err(Error::InvalidConcat(why)) => {
+                // Terminated or expired: this final can never be finished.
+                tracing::info!(%id, "final upload expired with its partial upload: {why}");
+                app.storage.delete(id).await?;
+                app.meta.mark_expired(id, app.config.clock.now()).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // All finished: held while copying (the request that finished the last one may still be
+    // answering; it lets go at once), in id order.
+    let mut _guards: Vec<Guard> = Vec::with_capacity(distinct.len());
+    for pid in &distinct {
+        let Some(guard) = app.locks.acquire(pid).await else {
+            return Ok(false);
+        };
+        _guards.push(guard);
+        match partial(app, pid).await {
+            Ok(p) if p.is_complete() => {
+                found.insert(pid.clone(), p);
+            }
+            _ => return Ok(false),
+        }
+    }
+    let total = match total_length(app, &parts, &found) {
+        Ok(Some(total)) => total,
+        Ok(None) => return Ok(false),
+        Err(e) => {
+            tracing::warn!(%id, "final upload cannot be assembled: {e}");
+            app.storage.delete(id).await?;
+            app.meta.mark_expired(id, app.config.clock.now()).await?;
+            return Ok(false);
+        }
+    };
+    if upload.length.is_none() {
+        if !app.meta.set_length(id, total, &[]).await? {
+            return Ok(false);
+        }
+        upload.length = Some(total);
+    }
+    // Nobody asked: the hooks see an empty request.
+    let (req, ()) = http::Request::new(()).into_parts();
+    let sized = sized(&upload, &found);
+    concatenate(app, &req, &mut upload, &sized).await?;
+    Ok(true)
+}
+
+/// Copies the partials into the final upload, records its offset and completes it.
+async fn concatenate(
+    app: &App,
+    req: &Parts,
+    upload: &mut Upload,
+    sized: &[(UploadId, u64)],
+) -> Result<events::Shaped, Error> {
+    let total: u64 = sized.iter().map(|(_, len)| len).sum();
+    app.storage.concat(&upload.id, sized).await?;
     if total > 0 {
         let finished = Upload {
             offset: total,
+            length: Some(total),
             expires_at: None,
             ..upload.clone()
         };
@@ -90,12 +191,45 @@ pub async fn create_final(
         upload.expires_at = None;
     }
     tracing::info!(id = %upload.id, length = total, parts = sized.len(), "final upload concatenated");
-    extra.extend(completed(app, req, &upload).await?.headers);
-    Ok((upload, extra))
+    completed(app, req, upload).await
 }
 
-/// The length of a finished partial upload; an error naming what is wrong otherwise.
-async fn partial_length(app: &App, id: &UploadId) -> Result<u64, Error> {
+/// The final's length: the sum of its partials' (each counted as often as it is named), if
+/// every one is known. Too large for the server is refused.
+fn total_length(
+    app: &App,
+    parts: &[UploadId],
+    found: &HashMap<UploadId, Upload>,
+) -> Result<Option<u64>, Error> {
+    let mut total: u64 = 0;
+    for id in parts {
+        let Some(len) = found[id].length else {
+            return Ok(None);
+        };
+        total = total
+            .checked_add(len)
+            .filter(|&t| t <= MAX_LENGTH)
+            .ok_or(Error::MaxSizeExceeded)?;
+    }
+    if app.config.max_size.is_some_and(|max| total > max) {
+        return Err(Error::MaxSizeExceeded);
+    }
+    Ok(Some(total))
+}
+
+/// Each partial of `upload` with its length, in order.
+fn sized(upload: &Upload, found: &HashMap<UploadId, Upload>) -> Vec<(UploadId, u64)> {
+    let Concat::Final(parts) = &upload.concat else {
+        return Vec::new();
+    };
+    parts
+        .iter()
+        .map(|id| (id.clone(), found[id].offset))
+        .collect()
+}
+
+/// A partial upload a final names; an error naming what is wrong otherwise.
+async fn partial(app: &App, id: &UploadId) -> Result<Upload, Error> {
     let part = load(app, id).await.map_err(|e| match e {
         Error::NotFound | Error::Expired => {
             Error::InvalidConcat(format!("partial upload {id} does not exist"))
@@ -107,8 +241,23 @@ async fn partial_length(app: &App, id: &UploadId) -> Result<u64, Error> {
             "upload {id} is not a partial upload"
         )));
     }
-    match part.length {
-        Some(len) if part.is_complete() => Ok(len),
-        _ => Err(Error::NotFinished("a partial upload")),
+    Ok(part)
+}
+
+/// The length a pending final will have, if every partial's is known (X9).
+pub async fn pending_length(app: &App, upload: &Upload) -> Result<Option<u64>, Error> {
+    if let Some(len) = upload.length {
+        return Ok(Some(len));
     }
+    let Concat::Final(parts) = &upload.concat else {
+        return Ok(None);
+    };
+    let mut total: u64 = 0;
+    for id in parts {
+        match app.meta.get(id).await?.and_then(|p| p.length) {
+            Some(len) => total = total.saturating_add(len),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(total))
 }

@@ -16,11 +16,19 @@ pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
     *resp.status_mut() = StatusCode::OK;
     let hs = resp.headers_mut();
     hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
-    match upload.length {
-        Some(len) => hs.insert(h::UPLOAD_LENGTH, h::number(len)),
-        None => hs.insert(h::UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
-    };
+    if upload.is_final() && !upload.is_complete() {
+        // X7/X9: a final upload still waiting for its partials has no offset to show yet, and
+        // a length once every partial's is known.
+        if let Some(len) = super::concat::pending_length(app, &upload).await? {
+            hs.insert(h::UPLOAD_LENGTH, h::number(len));
+        }
+    } else {
+        hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
+        match upload.length {
+            Some(len) => hs.insert(h::UPLOAD_LENGTH, h::number(len)),
+            None => hs.insert(h::UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
+        };
+    }
     if let Some(v) = upload
         .metadata
         .as_ref()

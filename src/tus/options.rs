@@ -27,9 +27,9 @@ pub fn handle(app: &App) -> Response<Body> {
 /// The extensions every storage backend supports; `expiration` only when uploads expire.
 fn extensions(app: &App) -> &'static str {
     const ALWAYS: &str = "creation,creation-with-upload,creation-defer-length,termination,\
-        checksum,checksum-trailer,concatenation";
+        checksum,checksum-trailer,concatenation,concatenation-unfinished";
     const WITH_EXPIRY: &str = "creation,creation-with-upload,creation-defer-length,termination,\
-        checksum,checksum-trailer,concatenation,expiration";
+        checksum,checksum-trailer,concatenation,concatenation-unfinished,expiration";
     if app.config.expire_after.is_some() {
         WITH_EXPIRY
     } else {
