@@ -2,8 +2,9 @@
 # Runs the whole test suite: formatting, lints, unit and integration tests, the tus conformance
 # suite (in-process on local disk and on S3, then against separately started tuskd binaries on
 # local disk, S3 and Azure), real clients (tus-js-client under Node, on local disk and on S3;
-# Uppy in headless Chromium), and a smoke run of the benchmark. The S3-compatible server is
-# moto's, from PyPI; Azure is Azurite, Azure's emulator, from npm; both on 127.0.0.1.
+# Uppy in headless Chromium), a build of the fuzz targets (cargo-fuzz, nightly; scripts/fuzz.sh
+# runs them) and a smoke run of the benchmark. The S3-compatible server is moto's, from PyPI;
+# Azure is Azurite, Azure's emulator, from npm; both on 127.0.0.1.
 # Installs what it needs and skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,7 +100,11 @@ echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium"
   echo "==> tus-js-client with --store s3://"
   TUSKD_EXTRA_ARGS="${s3_args[*]/binary/js}" node --test tus-js-client.test.mjs
 )
+echo "==> fuzz targets build (cargo-fuzz on nightly; scripts/fuzz.sh runs them)"
+need_cargo_fuzz
+(cd fuzz && cargo +nightly fuzz build --dev)
+
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
-cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --tuskd target/debug/tuskd
+cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --tuskd target/debug/tuskd
 
 echo "==> all tests passed"

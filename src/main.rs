@@ -12,6 +12,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => args,
         Command::Hooks(args) => return hooks_command(&args),
     };
+    // As Go programs do: the soft open-files limit up to the hard one, so that the default
+    // --max-connections (derived from it) is what the machine allows.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -26,6 +26,7 @@ use tokio::process::{Child, Command};
 
 mod hooks;
 mod s3;
+mod stalled;
 
 const MIB: u64 = 1 << 20;
 
@@ -43,7 +44,8 @@ struct Args {
     /// Small sizes, to check the benchmark itself works.
     #[arg(long)]
     quick: bool,
-    /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks).
+    /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
+    /// 11 the load row, with --stalled).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -52,6 +54,10 @@ struct Args {
     /// Also measure 1 KiB uploads with a post-finish webhook beside the same without hooks.
     #[arg(long)]
     hooks: bool,
+    /// Also measure HEAD latency, small uploads and memory with many stalled uploads held open,
+    /// beside the same with none.
+    #[arg(long)]
+    stalled: bool,
     /// Also measure uploads to an S3-compatible store (moto's server on 127.0.0.1, started per
     /// run) beside a direct object_store multipart put of the same bytes.
     #[arg(long)]
@@ -135,6 +141,9 @@ async fn main() {
     if args.hooks && args.only.is_none_or(|n| n == 10) {
         hooks::run(&args, &sizes).await;
     }
+    if args.stalled && args.only.is_none_or(|n| n == 11) {
+        stalled::run(&args, &sizes).await;
+    }
 }
 
 /// One table row: the medians of tuskd's runs and of the comparison's.
@@ -186,6 +195,8 @@ struct Sizes {
     many_size: u64,
     small_count: usize,
     heads: usize,
+    /// Uploads held stalled in the load row.
+    stalled: usize,
 }
 
 impl Sizes {
@@ -197,6 +208,7 @@ impl Sizes {
             many_size: 16 * MIB,
             small_count: 5000,
             heads: 50_000,
+            stalled: 2000,
         }
     }
     fn quick() -> Sizes {
@@ -207,6 +219,7 @@ impl Sizes {
             many_size: MIB,
             small_count: 200,
             heads: 1000,
+            stalled: 100,
         }
     }
 }
@@ -376,14 +389,23 @@ impl Target {
         }
     }
 
-    fn peak_rss_mib(&self) -> f64 {
+    /// Resident memory now (VmRSS).
+    fn rss_mib(&self) -> f64 {
+        self.status_kib("VmRSS:") / 1024.0
+    }
+
+    fn status_kib(&self, field: &str) -> f64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.status_kib("VmHWM:") / 1024.0
     }
 
     /// CPU seconds (user + system) the process has used so far.
