@@ -69,6 +69,7 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let (first_bytes, stop) = (app.config.read_timeout, app.shutdown.clone());
         let app = app.clone();
         let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(crate::http::RemoteAddr(peer));
@@ -81,12 +82,24 @@ pub async fn run(
                 Ok::<_, Infallible>(resp)
             }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // hyper's header timeout starts with the first byte: a client that connects and
+            // sends nothing would hold its slot for ever.
+            let mut first = [0u8; 1];
+            tokio::select! {
+                ready = tokio::time::timeout(first_bytes, stream.peek(&mut first)) => {
+                    if !matches!(ready, Ok(Ok(1..))) {
+                        tracing::debug!(%peer, "connection closed: nothing sent within the read timeout");
+                        return;
+                    }
+                }
+                () = stop.cancelled() => return,
+            }
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
             drop(slot);

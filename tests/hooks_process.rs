@@ -186,3 +186,56 @@ fn example_receiver_checks_the_token() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn shutdown_keeps_to_its_timeout_while_a_hook_delivery_hangs() {
+    // A receiver that takes the event and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let held = taken.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            held.lock().unwrap().push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = spawn(
+        dir.path(),
+        &[
+            "--hooks-http",
+            &url,
+            "--hooks-enabled-events",
+            "post-create",
+            "--hook-timeout",
+            "120s",
+            "--shutdown-timeout",
+            "1s",
+        ],
+    );
+    create(&t.addr, 10);
+    wait_for("the delivery to start", || {
+        !taken.lock().unwrap().is_empty()
+    });
+    let started = std::time::Instant::now();
+    let pid = t.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = t.child.wait().unwrap();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(0));
+    // Bounded by --shutdown-timeout, not by the 120 s the hook may take (generous margin).
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "shutdown took {took:?}"
+    );
+    // The event was not delivered: it waits in the outbox for the next start.
+    let (code, out) = hooks_cli(dir.path(), &["list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("post-create"), "{out}");
+}

@@ -1,5 +1,6 @@
 //! The real `tuskd` binary under a crowd of stalled uploads: phones that start a PATCH, send a
-//! little and go quiet. However many there are, other clients must still be served.
+//! little and go quiet. However many there are, other clients must still be served; and
+//! connections that send nothing at all do not keep their slots.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -56,4 +57,26 @@ fn stalled_uploads_do_not_starve_other_clients() {
     assert_eq!(answered(&t.addr, "PATCH", &small, &patch, b"hello"), 204);
     assert_eq!(offset(&t.addr, &small), 5);
     drop(stalled);
+}
+
+#[test]
+fn connections_that_send_nothing_are_closed_after_the_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = spawn(
+        dir.path(),
+        &["--read-timeout", "1s", "--max-connections", "4"],
+    );
+    // Four connections that never send a byte fill every slot ...
+    let mut idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(&t.addr).unwrap())
+        .collect();
+    // ... until the read timeout closes them (a read sees the end of the stream).
+    for c in &mut idle {
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(c.read(&mut buf).unwrap(), 0, "closed without an answer");
+    }
+    // Their slots are free again.
+    let length = [("Upload-Length", "5")];
+    assert_eq!(answered(&t.addr, "POST", "/files/", &length, b""), 201);
 }
