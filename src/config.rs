@@ -211,10 +211,10 @@ fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
             let mut headers = Vec::new();
             for h in &a.hooks_http_header {
                 let parsed = h.split_once(':').and_then(|(k, v)| {
-                    Some((
-                        http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?,
-                        http::HeaderValue::from_str(v.trim()).ok()?,
-                    ))
+                    let mut value = http::HeaderValue::from_str(v.trim()).ok()?;
+                    // Webhook credentials: never shown by Debug, never indexed by HTTP/2.
+                    value.set_sensitive(true);
+                    Some((http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?, value))
                 });
                 headers.push(parsed.ok_or_else(|| {
                     bad(
