@@ -214,7 +214,10 @@ fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
                     let mut value = http::HeaderValue::from_str(v.trim()).ok()?;
                     // Webhook credentials: never shown by Debug, never indexed by HTTP/2.
                     value.set_sensitive(true);
-                    Some((http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?, value))
+                    Some((
+                        http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?,
+                        value,
+                    ))
                 });
                 headers.push(parsed.ok_or_else(|| {
                     bad(

@@ -17,6 +17,7 @@ use crate::upload::{Upload, UploadId};
 pub mod sqlite;
 mod sqlite_outbox;
 mod sqlite_parts;
+mod sqlite_schema;
 mod sqlite_threads;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,6 @@
 //! `MetaStore` on SQLite: WAL mode, one writer connection and a few readers, each on a thread
 //! of its own (`sqlite_threads`), so that a slow commit never stalls the async workers and
-//! body I/O never keeps the store waiting. Schema changes
-//! are numbered migrations applied in order, tracked by `PRAGMA user_version`.
+//! body I/O never keeps the store waiting. The schema and its migrations are in `sqlite_schema`.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,72 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+use super::sqlite_schema::migrate;
 use super::sqlite_threads::Threads;
 use super::{MetaError, MetaStore, OutboxEvent, StoredEvent, sqlite_outbox};
 use crate::upload::{Concat, Metadata, State, Upload, UploadId};
-
-/// Migration `i` takes the schema from user_version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 1: uploads.
-    "CREATE TABLE uploads (
-        id          TEXT PRIMARY KEY NOT NULL,
-        length      INTEGER,              -- NULL while deferred
-        offset      INTEGER NOT NULL,
-        metadata    TEXT,                 -- Upload-Metadata as received
-        concat      TEXT,                 -- Upload-Concat as received
-        partials    TEXT,                 -- final uploads: partial ids, space-separated
-        created_at  INTEGER NOT NULL,     -- unix ms
-        expires_at  INTEGER,              -- unix ms; NULL = never
-        state       TEXT NOT NULL DEFAULT 'active'
-    ) STRICT;
-    CREATE INDEX uploads_expiry ON uploads (state, expires_at) WHERE expires_at IS NOT NULL;",
-    // 2: object storage bookkeeping (storage::object), kept apart from `uploads` because it
-    // outlives an upload's row until the objects are deleted.
-    "CREATE TABLE object_uploads (
-        id          TEXT PRIMARY KEY NOT NULL,
-        part_size   INTEGER NOT NULL,
-        multipart   TEXT                  -- the backend's multipart upload id
-    ) STRICT;
-    CREATE TABLE object_parts (
-        id          TEXT NOT NULL REFERENCES object_uploads (id) ON DELETE CASCADE,
-        idx         INTEGER NOT NULL,
-        content_id  TEXT NOT NULL,        -- S3's ETag, Azure's block id
-        PRIMARY KEY (id, idx)
-    ) STRICT, WITHOUT ROWID;
-    CREATE TABLE object_tails (
-        id          TEXT NOT NULL REFERENCES object_uploads (id) ON DELETE CASCADE,
-        idx         INTEGER NOT NULL,
-        PRIMARY KEY (id, idx)
-    ) STRICT, WITHOUT ROWID;",
-    // 3: the hook outbox.
-    "CREATE TABLE hook_events (
-        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-        id          TEXT NOT NULL UNIQUE,  -- stable event id, sent with every attempt
-        kind        TEXT NOT NULL,         -- post-create, post-finish, ...
-        upload_id   TEXT NOT NULL,
-        payload     TEXT NOT NULL,         -- the hook request JSON
-        state       TEXT NOT NULL,         -- held | pending | dead
-        attempts    INTEGER NOT NULL DEFAULT 0,
-        created_at  INTEGER NOT NULL,      -- unix ms
-        next_at     INTEGER NOT NULL,      -- unix ms: due from then on
-        last_error  TEXT
-    ) STRICT;
-    CREATE INDEX hook_events_due ON hook_events (state, next_at);
-    CREATE INDEX hook_events_upload ON hook_events (upload_id, seq);",
-    // 4: credentials out of stored events (tuskd stores none since; tusd's names are Go's).
-    "UPDATE hook_events SET payload = json_remove(payload,
-        '$.Event.HTTPRequest.Header.Authorization',
-        '$.Event.HTTPRequest.Header.Cookie',
-        '$.Event.HTTPRequest.Header.\"Proxy-Authorization\"')
-     WHERE json_valid(payload);",
-    // 5: final uploads waiting for their partial uploads (concatenation-unfinished).
-    "CREATE INDEX uploads_pending_finals ON uploads (created_at)
-        WHERE partials IS NOT NULL AND state = 'active' AND (length IS NULL OR offset < length);",
-];
-
-/// Migrations after which the pages they changed are overwritten and the log emptied, so that
-/// what they removed (credentials) is gone from the files, not only from the tables.
-const SCRUBBING: &[usize] = &[4];
 
 const READERS: usize = 4;
 
@@ -123,33 +60,6 @@ fn configure(c: &Connection, durable: bool) -> Result<(), MetaError> {
     c.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     c.pragma_update(None, "foreign_keys", "ON")?;
     c.busy_timeout(Duration::from_secs(10))?;
-    Ok(())
-}
-
-fn migrate(c: &Connection) -> Result<(), MetaError> {
-    let version: usize =
-        c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    if version > MIGRATIONS.len() {
-        return Err(MetaError::Corrupt(format!(
-            "database schema version {version} is newer than this tuskd knows ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    let mut scrub = false;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        scrub |= SCRUBBING.contains(&(i + 1));
-        if scrub {
-            c.pragma_update(None, "secure_delete", "ON")?;
-        }
-        let tx = c.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    if scrub {
-        c.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
-        c.pragma_update(None, "secure_delete", "OFF")?;
-    }
     Ok(())
 }
 
@@ -460,6 +370,7 @@ impl MetaStore for SqliteMeta {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::sqlite_schema::MIGRATIONS;
     use super::*;
 
     /// An active upload of 10 bytes at offset 0, for the metadata store's tests.
