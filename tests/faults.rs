@@ -169,6 +169,38 @@ fn a_failed_completion_is_finished_by_repair_and_post_finish_goes_out_once() {
 }
 
 #[test]
+fn a_completion_cut_off_once_completes_and_post_finish_goes_out_once() {
+    let t = setup();
+    let healthy = Arc::new(Mutex::new(true));
+    let (seen, delivered) = (Arc::default(), Arc::new(Mutex::new(Vec::new())));
+    let hook = receiver_of_kinds(healthy, seen, delivered.clone());
+    let tuskd = t.spawn(&[
+        "--hooks-http",
+        &hook,
+        "--hooks-enabled-events",
+        "post-finish",
+    ]);
+    let data = data(6 * MIB);
+    let path = create(&tuskd.addr, data.len());
+    // The first completion's connection is cut before an answer; the store client tries
+    // again and the second goes through (a failure that outlasts its retries is repair's:
+    // the test above).
+    t.proxy.inject(Match::complete(), Fault::Cut, Some(1));
+    let (status, head, _) = patch(&tuskd.addr, &path, 0, &data);
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(t.proxy.faulted(&Match::complete()), 1);
+    assert_eq!(t.proxy.forwarded(&Match::complete()), 1);
+    wait_for("post-finish", || !delivered.lock().unwrap().is_empty());
+    let (status, _, body) = request(&tuskd.addr, "GET", &path, &[], b"");
+    assert_eq!(status, 200);
+    assert!(body == data, "the finished object is whole");
+    wait_for("an empty outbox", || {
+        hooks_cli(t.dir.path(), &["list"]).1.trim().lines().count() <= 1
+    });
+    assert_eq!(*delivered.lock().unwrap(), ["post-finish"], "exactly once");
+}
+
+#[test]
 fn one_upload_whose_store_calls_fail_does_not_stop_repair_or_expiry_of_the_others() {
     let t = setup();
     let tuskd = t.spawn(&["--expire-after", "1s"]);
