@@ -54,6 +54,20 @@ impl Setup {
         spawn_with_env(self.dir.path(), &args, &self.s3.env())
     }
 
+    /// tuskd with a post-finish webhook, and the kinds of the events delivered to it.
+    fn spawn_with_post_finish_hook(&self) -> (Tuskd, Arc<Mutex<Vec<String>>>) {
+        let healthy = Arc::new(Mutex::new(true));
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let hook = receiver_of_kinds(healthy, Arc::default(), delivered.clone());
+        let tuskd = self.spawn(&[
+            "--hooks-http",
+            &hook,
+            "--hooks-enabled-events",
+            "post-finish",
+        ]);
+        (tuskd, delivered)
+    }
+
     fn keys(&self) -> Vec<String> {
         self.s3.client().keys(BUCKET)
     }
@@ -73,6 +87,25 @@ fn patch(addr: &str, path: &str, offset: usize, body: &[u8]) -> (u16, String, Du
     let started = Instant::now();
     let (status, head, _) = request(addr, "PATCH", path, &h, body);
     (status, head, started.elapsed())
+}
+
+/// The upload at `path` is finished and whole, and its post-finish event went out exactly once.
+fn assert_finished_once(
+    t: &Setup,
+    tuskd: &Tuskd,
+    path: &str,
+    data: &[u8],
+    delivered: &Mutex<Vec<String>>,
+) {
+    wait_for("post-finish", || !delivered.lock().unwrap().is_empty());
+    let (status, _, body) = request(&tuskd.addr, "GET", path, &[], b"");
+    assert_eq!(status, 200);
+    assert!(body == data, "the finished object is whole");
+    // Nothing more can come: the outbox is empty.
+    wait_for("an empty outbox", || {
+        hooks_cli(t.dir.path(), &["list"]).1.trim().lines().count() <= 1
+    });
+    assert_eq!(*delivered.lock().unwrap(), ["post-finish"], "exactly once");
 }
 
 #[test]
@@ -128,15 +161,7 @@ fn a_store_that_is_down_answers_503_in_bounded_time_and_the_upload_resumes() {
 #[test]
 fn a_failed_completion_is_finished_by_repair_and_post_finish_goes_out_once() {
     let t = setup();
-    let healthy = Arc::new(Mutex::new(true));
-    let (seen, delivered) = (Arc::default(), Arc::new(Mutex::new(Vec::new())));
-    let hook = receiver_of_kinds(healthy, seen, delivered.clone());
-    let tuskd = t.spawn(&[
-        "--hooks-http",
-        &hook,
-        "--hooks-enabled-events",
-        "post-finish",
-    ]);
+    let (tuskd, delivered) = t.spawn_with_post_finish_hook();
     let total = 6 * MIB;
     let data = data(total);
     let path = create(&tuskd.addr, total);
@@ -156,30 +181,14 @@ fn a_failed_completion_is_finished_by_repair_and_post_finish_goes_out_once() {
     );
 
     t.proxy.clear();
-    wait_for("post-finish", || !delivered.lock().unwrap().is_empty());
-    let (status, _, body) = request(&tuskd.addr, "GET", &path, &[], b"");
-    assert_eq!(status, 200);
-    assert!(body == data, "the finished object is whole");
-    // Nothing more can come: the outbox is empty.
-    wait_for("an empty outbox", || {
-        hooks_cli(t.dir.path(), &["list"]).1.trim().lines().count() <= 1
-    });
-    assert_eq!(*delivered.lock().unwrap(), ["post-finish"], "exactly once");
+    assert_finished_once(&t, &tuskd, &path, &data, &delivered);
     assert_eq!(t.s3.client().multipart_uploads(BUCKET), 0);
 }
 
 #[test]
 fn a_completion_cut_off_once_completes_and_post_finish_goes_out_once() {
     let t = setup();
-    let healthy = Arc::new(Mutex::new(true));
-    let (seen, delivered) = (Arc::default(), Arc::new(Mutex::new(Vec::new())));
-    let hook = receiver_of_kinds(healthy, seen, delivered.clone());
-    let tuskd = t.spawn(&[
-        "--hooks-http",
-        &hook,
-        "--hooks-enabled-events",
-        "post-finish",
-    ]);
+    let (tuskd, delivered) = t.spawn_with_post_finish_hook();
     let data = data(6 * MIB);
     let path = create(&tuskd.addr, data.len());
     // The first completion's connection is cut before an answer; the store client tries
@@ -190,14 +199,7 @@ fn a_completion_cut_off_once_completes_and_post_finish_goes_out_once() {
     assert_eq!(status, 204, "{head}");
     assert_eq!(t.proxy.faulted(&Match::complete()), 1);
     assert_eq!(t.proxy.forwarded(&Match::complete()), 1);
-    wait_for("post-finish", || !delivered.lock().unwrap().is_empty());
-    let (status, _, body) = request(&tuskd.addr, "GET", &path, &[], b"");
-    assert_eq!(status, 200);
-    assert!(body == data, "the finished object is whole");
-    wait_for("an empty outbox", || {
-        hooks_cli(t.dir.path(), &["list"]).1.trim().lines().count() <= 1
-    });
-    assert_eq!(*delivered.lock().unwrap(), ["post-finish"], "exactly once");
+    assert_finished_once(&t, &tuskd, &path, &data, &delivered);
 }
 
 #[test]

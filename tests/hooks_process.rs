@@ -218,18 +218,10 @@ fn shutdown_keeps_to_its_timeout_while_a_hook_delivery_hangs() {
         !taken.lock().unwrap().is_empty()
     });
     let started = std::time::Instant::now();
-    let pid = t.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = t.child.wait().unwrap();
+    let code = sigterm(&mut t);
     let took = started.elapsed();
     eprintln!("shutdown with a hanging hook delivery took {took:?}");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(code, Some(0));
     // Bounded by --shutdown-timeout, not by the 120 s the hook may take (generous margin).
     assert!(
         took < std::time::Duration::from_secs(60),

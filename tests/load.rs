@@ -2,7 +2,7 @@
 //! little and go quiet. However many there are, other clients must still be served; and
 //! connections that send nothing at all do not keep their slots.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -16,18 +16,8 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// One request on a fresh connection that must be answered within `DEADLINE`.
 fn answered(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
-    let mut s = TcpStream::connect(addr).unwrap();
+    let mut s = send_request(addr, method, path, headers, body);
     s.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTus-Resumable: 1.0.0\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
     let mut out = [0u8; 12];
     s.read_exact(&mut out)
         .unwrap_or_else(|e| panic!("{method} {path} got no answer within {DEADLINE:?}: {e}"));

@@ -52,16 +52,7 @@ fn sigterm_saves_running_patches_and_exits_0() {
     let mut conn = open_patch(&t.addr, &path, 0, data.len(), &data[..40_000]);
     assert_eq!(wait_offset(&t.addr, &path, 40_000), 40_000);
     let mut t = t;
-    let pid = t.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = t.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    assert_eq!(sigterm(&mut t), Some(0), "graceful shutdown exits 0");
     let mut resp = String::new();
     let _ = conn.read_to_string(&mut resp);
     assert!(

@@ -62,14 +62,15 @@ pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -
     Tuskd { child, addr }
 }
 
-/// One HTTP/1.1 request on a fresh connection; returns (status, headers lowercased, body).
-pub fn request(
+/// Sends one HTTP/1.1 request (with `Tus-Resumable` and `Connection: close`) on a fresh
+/// connection, whose answer is then read from the stream returned.
+pub fn send_request(
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, String, Vec<u8>) {
+) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTus-Resumable: 1.0.0\r\nContent-Length: {}\r\n",
@@ -82,6 +83,18 @@ pub fn request(
     s.write_all(head.as_bytes()).unwrap();
     // A server may answer before the whole body is in (an error) and close: read its answer.
     let _ = s.write_all(body);
+    s
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, headers lowercased, body).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = send_request(addr, method, path, headers, body);
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let split = out
@@ -265,4 +278,15 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Sends SIGTERM to tuskd and waits for it to exit; returns its exit code.
+pub fn sigterm(t: &mut Tuskd) -> Option<i32> {
+    let pid = t.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
+    t.child.wait().unwrap().code()
 }
