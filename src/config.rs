@@ -78,7 +78,7 @@ impl Config {
             behind_proxy: false,
             read_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
-            max_connections: default_max_connections(),
+            max_connections: connections_allowed().0,
             store_timeout: Duration::from_secs(30),
             repair_interval: Duration::from_secs(30),
             clock: Default::default(),
@@ -275,18 +275,15 @@ const RESERVED_FDS: u64 = 256;
 /// A connection uploading to local disk holds its socket and the upload's file.
 const FDS_PER_CONNECTION: u64 = 2;
 
-/// How many connections the open-files limit leaves room for.
-fn connections_allowed() -> usize {
+/// How many connections the open-files limit leaves room for, and that limit.
+fn connections_allowed() -> (usize, u64) {
     let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
-    (soft.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION).clamp(16, 1 << 20) as usize
-}
-
-fn default_max_connections() -> usize {
-    connections_allowed()
+    let allowed = (soft.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION).clamp(16, 1 << 20);
+    (allowed as usize, soft)
 }
 
 fn max_connections(asked: Option<usize>) -> Result<usize, ConfigError> {
-    let allowed = connections_allowed();
+    let (allowed, limit) = connections_allowed();
     match asked {
         None => Ok(allowed),
         Some(0) => Err(bad("--max-connections", "must be at least 1")),
@@ -296,7 +293,7 @@ fn max_connections(asked: Option<usize>) -> Result<usize, ConfigError> {
                 "{n} connections need about {} open files, but the limit is {} \
                  (raise it with ulimit -n or systemd's LimitNOFILE)",
                 n as u64 * FDS_PER_CONNECTION + RESERVED_FDS,
-                rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |l| l.0)
+                limit
             ),
         )),
         Some(n) => Ok(n),

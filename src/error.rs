@@ -82,8 +82,9 @@ pub enum Error {
     RangeNotSatisfiable { length: u64 },
     #[error("server storage is full")]
     StorageFull,
+    /// The store did not answer in time; the detail is for the log.
     #[error("the storage is not available right now; try again later")]
-    StoreUnavailable,
+    StoreUnavailable(String),
     #[error("{}", rejection_text(.0.hook))]
     Rejected(Box<Rejection>),
     #[error("the {} hook failed", .0.hook())]
@@ -163,7 +164,7 @@ impl Error {
             Expired => StatusCode::GONE,
             Locked => StatusCode::LOCKED,
             ModifyFinal | OriginNotAllowed => StatusCode::FORBIDDEN,
-            ShuttingDown | StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ShuttingDown | StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             // 5xx so that clients retry: tus clients do not retry most 4xx.
             ReadTimeout | ConnectionLost | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -208,7 +209,7 @@ impl Error {
             OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
             RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",
             StorageFull => "ERR_STORAGE_FULL",
-            StoreUnavailable => "ERR_STORE_UNAVAILABLE",
+            StoreUnavailable(_) => "ERR_STORE_UNAVAILABLE",
             Rejected(r) if r.hook == "pre-terminate" => "ERR_UPLOAD_TERMINATION_REJECTED",
             Rejected(r) if r.hook == "post-receive" => "ERR_UPLOAD_STOPPED",
             Rejected(_) => "ERR_UPLOAD_REJECTED",
@@ -227,6 +228,8 @@ impl Error {
         let status = self.status();
         if let Error::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
+        } else if let Error::StoreUnavailable(detail) = &self {
+            tracing::warn!(code = self.code(), %detail, "store unavailable");
         } else if let Error::HookFailed(e) = &self {
             // What the hook printed may hold secrets: the log gets it, the client does not.
             tracing::error!("{e}");
@@ -251,7 +254,7 @@ impl Error {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         match self {
-            Error::StoreUnavailable | Error::ShuttingDown => {
+            Error::StoreUnavailable(_) | Error::ShuttingDown => {
                 h.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),
@@ -296,10 +299,7 @@ impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Full => Error::StorageFull,
-            StorageError::Unavailable(detail) => {
-                tracing::warn!("storage: {detail}");
-                Error::StoreUnavailable
-            }
+            StorageError::Unavailable(detail) => Error::StoreUnavailable(detail),
             other => Error::Internal(format!("storage: {other}")),
         }
     }

@@ -63,9 +63,6 @@ async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error
     app.storage.delete(id).await?;
     app.meta.mark_expired(id, now).await?;
     tracing::info!(%id, "unfinished upload expired");
-    if upload.concat == crate::upload::Concat::Partial {
-        // A final upload waiting for it expires with it.
-        app.repair.notify_one();
-    }
+    crate::tus::concat::partial_changed(app, &upload);
     Ok(true)
 }

@@ -28,9 +28,7 @@ pub async fn create_final(
     concat_raw: String,
     metadata: Option<Metadata>,
 ) -> Result<(Upload, HeaderMap), Error> {
-    let mut distinct = parts.clone();
-    distinct.sort();
-    distinct.dedup();
+    let distinct = distinct(&parts);
     // Each partial is checked once, however often the final names it. An unfinished one is not
     // locked: that would stop its upload.
     let mut found = HashMap::with_capacity(distinct.len());
@@ -102,9 +100,7 @@ pub async fn assemble(app: &App, id: &UploadId) -> Result<bool, Error> {
     if upload.is_complete() || upload.state != State::Active {
         return Ok(false);
     }
-    let mut distinct = parts.clone();
-    distinct.sort();
-    distinct.dedup();
+    let distinct = distinct(&parts);
     let mut found = HashMap::with_capacity(distinct.len());
     for pid in &distinct {
         match partial(app, pid).await {
@@ -115,9 +111,7 @@ pub async fn assemble(app: &App, id: &UploadId) -> Result<bool, Error> {
             Err(Error::InvalidConcat(why)) => {
                 // Terminated or expired: this final can never be finished.
                 tracing::info!(%id, "final upload expired with its partial upload: {why}");
-                app.storage.delete(id).await?;
-                app.meta.mark_expired(id, app.config.clock.now()).await?;
-                return Ok(false);
+                return expire(app, id).await;
             }
             Err(e) => return Err(e),
         }
@@ -142,9 +136,7 @@ pub async fn assemble(app: &App, id: &UploadId) -> Result<bool, Error> {
         Ok(None) => return Ok(false),
         Err(e) => {
             tracing::warn!(%id, "final upload cannot be assembled: {e}");
-            app.storage.delete(id).await?;
-            app.meta.mark_expired(id, app.config.clock.now()).await?;
-            return Ok(false);
+            return expire(app, id).await;
         }
     };
     if upload.length.is_none() {
@@ -158,6 +150,31 @@ pub async fn assemble(app: &App, id: &UploadId) -> Result<bool, Error> {
     let sized = sized(&upload, &found);
     concatenate(app, &req, &mut upload, &sized).await?;
     Ok(true)
+}
+
+/// A final upload that can never be finished: it answers 410 from now on. Returns false (it was
+/// not assembled), for `assemble`.
+async fn expire(app: &App, id: &UploadId) -> Result<bool, Error> {
+    app.storage.delete(id).await?;
+    app.meta.mark_expired(id, app.config.clock.now()).await?;
+    Ok(false)
+}
+
+/// Tells the repair loop that `upload` finished, was terminated or expired, if it is a partial
+/// upload: a final upload waiting for it may now be assembled, or expire with it.
+pub fn partial_changed(app: &App, upload: &Upload) {
+    if upload.concat == Concat::Partial {
+        app.repair.notify_one();
+    }
+}
+
+/// The partial uploads a final names, each once, in id order (the order their locks are taken
+/// in, so two finals over the same partials cannot deadlock).
+fn distinct(parts: &[UploadId]) -> Vec<UploadId> {
+    let mut distinct = parts.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    distinct
 }
 
 /// Copies the partials into the final upload, records its offset and completes it.

@@ -23,10 +23,7 @@ pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Bo
     app.storage.delete(id).await?;
     events::release(app, id).await?;
     tracing::info!(%id, "upload terminated");
-    if upload.concat == crate::upload::Concat::Partial {
-        // A final upload waiting for it can never be finished now.
-        app.repair.notify_one();
-    }
+    super::concat::partial_changed(app, &upload);
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     Ok(resp)

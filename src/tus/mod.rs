@@ -45,10 +45,7 @@ async fn completed(app: &App, req: &Parts, upload: &Upload) -> Result<events::Sh
     let shaped = events::pre_finish(app, req, upload).await;
     // The upload is finished whatever the pre-finish hook did: post-finish goes out.
     events::release(app, &upload.id).await?;
-    if upload.concat == crate::upload::Concat::Partial {
-        // A final upload may have been waiting for this one.
-        app.repair.notify_one();
-    }
+    concat::partial_changed(app, upload);
     shaped
 }
 
