@@ -33,6 +33,8 @@ pub struct Inner {
     /// Wakes the repair loop before its next pass (a partial upload finished, so a pending
     /// final upload may be ready).
     pub repair: tokio::sync::Notify,
+    /// Wakes an idle media worker: a job was released.
+    pub media_jobs: tokio::sync::Notify,
 }
 
 impl Deref for App {
@@ -65,7 +67,10 @@ impl App {
         };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
-        let meta = Arc::new(SqliteMeta::open(&dir.join("tuskd.db"), config.fsync)?);
+        let meta = Arc::new(
+            SqliteMeta::open(&dir.join("tuskd.db"), config.fsync)?
+                .with_media_jobs(config.media.is_some()),
+        );
         let storage: Arc<dyn Storage> = match &config.store {
             StoreLocation::Local(root) => {
                 Arc::new(LocalStorage::open(root, config.fsync).map_err(dir_err(root))?)
@@ -107,6 +112,7 @@ impl App {
             hooks,
             shutdown,
             repair: tokio::sync::Notify::new(),
+            media_jobs: tokio::sync::Notify::new(),
         }))
     }
 }

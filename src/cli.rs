@@ -22,6 +22,84 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Inspect and re-drive hook events waiting in the outbox.
     Hooks(HooksArgs),
+    /// Inspect media jobs and run them again.
+    Media(MediaCliArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MediaCliArgs {
+    /// The server's data directory (where tuskd.db is).
+    #[arg(long, env = "TUSKD_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub action: MediaAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MediaAction {
+    /// Media records: upload id, status, type, attempts, updated, reason.
+    List {
+        /// Only jobs that failed.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Queues a job again with its attempts reset: a running server regenerates the outputs
+    /// (the original upload is never changed).
+    Retry {
+        /// The upload id, as `tuskd media list` shows it.
+        id: String,
+    },
+}
+
+/// The media pipeline's settings (`tuskd serve`).
+#[derive(Debug, Clone, Args)]
+pub struct MediaArgs {
+    /// Process every finished upload (detect, probe, transcode to HLS, poster, thumbnails).
+    #[arg(long = "media", env = "TUSKD_MEDIA", value_enum, default_value = "on")]
+    pub media: OnOff,
+
+    /// Media jobs run at once. Default: one per two cores, at least one.
+    #[arg(long, env = "TUSKD_MEDIA_WORKERS")]
+    pub media_workers: Option<usize>,
+
+    /// Runs of a job that fail for a passing reason (storage, a crash) before it is FAILED.
+    #[arg(long, env = "TUSKD_MEDIA_MAX_ATTEMPTS", default_value_t = 5)]
+    pub media_max_attempts: u32,
+
+    /// Types processed, as detected from the bytes, comma-separated (type/* or type/subtype);
+    /// anything else is REJECTED.
+    #[arg(long, env = "TUSKD_MEDIA_ALLOW", default_value = "video/*,image/*,audio/*")]
+    pub media_allow: String,
+
+    /// Keep the original of a REJECTED upload (default: it is deleted).
+    #[arg(long, env = "TUSKD_MEDIA_KEEP_REJECTED")]
+    pub media_keep_rejected: bool,
+
+    /// Longest media accepted, e.g. 4h; longer is REJECTED before any decoding.
+    #[arg(long, env = "TUSKD_MEDIA_MAX_DURATION", default_value = "6h")]
+    pub media_max_duration: String,
+
+    /// Most pixels per frame accepted (width × height), e.g. 35389440 (8K); more is REJECTED.
+    #[arg(long, env = "TUSKD_MEDIA_MAX_PIXELS", default_value_t = 8192 * 4320)]
+    pub media_max_pixels: u64,
+
+    /// URL path under which media status and derived files are served.
+    #[arg(long, env = "TUSKD_MEDIA_PATH", default_value = "/media/")]
+    pub media_path: String,
+
+    /// Target length of an HLS segment, in whole seconds (e.g. 4s).
+    #[arg(long, env = "TUSKD_HLS_SEGMENT", default_value = "4s")]
+    pub hls_segment: String,
+
+    /// Rendition heights (the shorter side, for portrait video), comma-separated; none taller
+    /// than the source is made.
+    #[arg(long, env = "TUSKD_HLS_LADDER", default_value = "360,720,1080")]
+    pub hls_ladder: String,
+
+    /// Widths of the thumbnails made from the poster frame, comma-separated.
+    #[arg(long, env = "TUSKD_THUMB_WIDTHS", default_value = "320,640")]
+    pub thumb_widths: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -152,11 +230,12 @@ pub struct ServeArgs {
     pub hooks_redact_header: Vec<String>,
 
     /// Events sent to hooks, comma-separated: pre-create, post-create, post-receive,
-    /// pre-finish, post-finish, pre-terminate, post-terminate.
+    /// pre-finish, post-finish, pre-terminate, post-terminate, media-ready, media-rejected,
+    /// media-failed.
     #[arg(
         long,
         env = "TUSKD_HOOKS_ENABLED_EVENTS",
-        default_value = "pre-create,post-create,post-receive,pre-finish,post-finish,pre-terminate,post-terminate"
+        default_value = "pre-create,post-create,post-receive,pre-finish,post-finish,pre-terminate,post-terminate,media-ready,media-rejected,media-failed"
     )]
     pub hooks_enabled_events: String,
 
@@ -175,6 +254,9 @@ pub struct ServeArgs {
     /// Flush bytes to disk before a PATCH is acknowledged.
     #[arg(long, env = "TUSKD_FSYNC", value_enum, default_value = "on")]
     pub fsync: OnOff,
+
+    #[command(flatten)]
+    pub media: MediaArgs,
 
     /// Log filter, e.g. info or tuskd=debug.
     #[arg(long, env = "TUSKD_LOG", default_value = "info")]

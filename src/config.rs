@@ -9,6 +9,7 @@ use regex::Regex;
 use crate::cli::{OnOff, ServeArgs};
 use crate::hooks::{HookConfig, HookType, Target};
 use crate::http::cors::Cors;
+use crate::media::config::MediaConfig;
 use crate::storage::object::open::{S3Options, StoreLocation};
 use crate::storage::object::{DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE};
 
@@ -40,6 +41,8 @@ pub struct Config {
     /// Budget for the part buffers of all running uploads together (object stores).
     pub max_buffered: u64,
     pub hooks: Option<HookConfig>,
+    /// The media pipeline; None when it is off.
+    pub media: Option<MediaConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +52,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         flag,
         reason: reason.into(),
@@ -69,6 +72,7 @@ impl Config {
             part_size: DEFAULT_PART_SIZE,
             max_buffered: default_max_buffered(DEFAULT_PART_SIZE),
             hooks: None,
+            media: cfg!(feature = "media").then(MediaConfig::new),
             max_size: None,
             expire_after: Some(Duration::from_secs(24 * 3600)),
             cors: Cors {
@@ -134,7 +138,10 @@ impl Config {
             }
         };
         let hooks = hook_config(a)?;
+        let base_path = base_path(&a.base_path)?;
+        let media = MediaConfig::from_args(&a.media, &base_path)?;
         Ok(Config {
+            media,
             hooks,
             store,
             s3: S3Options {
@@ -143,7 +150,7 @@ impl Config {
             part_size,
             max_buffered,
             listen: a.listen.clone(),
-            base_path: base_path(&a.base_path)?,
+            base_path,
             data_dir: a.data_dir.clone(),
             max_size: Some(size("--max-size", &a.max_size)?).filter(|&n| n > 0),
             expire_after: Some(duration("--expire-after", &a.expire_after)?)
@@ -313,7 +320,7 @@ fn default_max_buffered(part_size: u64) -> u64 {
     (total / 8).max(part_size * 4)
 }
 
-fn base_path(p: &str) -> Result<String, ConfigError> {
+pub(crate) fn base_path(p: &str) -> Result<String, ConfigError> {
     let ok = p.starts_with('/')
         && p.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))

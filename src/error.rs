@@ -74,6 +74,8 @@ pub enum Error {
     ConnectionLost,
     #[error("no such resource")]
     RouteNotFound,
+    #[error("no such media file")]
+    MediaNotFound,
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
     #[error("origin not allowed")]
@@ -160,7 +162,7 @@ impl Error {
             InvalidContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MaxSizeExceeded | SizeExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             MismatchedOffset { .. } => StatusCode::CONFLICT,
-            NotFound | RouteNotFound => StatusCode::NOT_FOUND,
+            NotFound | RouteNotFound | MediaNotFound => StatusCode::NOT_FOUND,
             Expired => StatusCode::GONE,
             Locked => StatusCode::LOCKED,
             ModifyFinal | OriginNotAllowed => StatusCode::FORBIDDEN,
@@ -205,6 +207,7 @@ impl Error {
             ReadTimeout => "ERR_READ_TIMEOUT",
             ConnectionLost => "ERR_CONNECTION_RESET",
             RouteNotFound => "ERR_NOT_FOUND",
+            MediaNotFound => "ERR_MEDIA_NOT_FOUND",
             MethodNotAllowed(_) => "ERR_METHOD_NOT_ALLOWED",
             OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
             RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",

@@ -19,6 +19,9 @@
 //! - `hooks`: tusd-compatible events to scripts or a webhook; pre-* awaited by requests
 //!   (`tus::events` applies their answers), post-* delivered from the outbox in the metadata
 //!   store by `hooks::dispatch`; `hooks_cli` is `tuskd hooks list|retry`.
+//! - `media`: the pipeline after an upload finishes: durable jobs run by workers (detect,
+//!   probe, transcode to HLS with GStreamer, poster, publish), the status API and derived
+//!   files under the media path, and `tuskd media list|retry`.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
 //! - `expire`: the sweeper for expired unfinished uploads; `clock`: the wall clock it and
 //!   the handlers read, which tests move forward.
@@ -33,6 +36,7 @@ pub mod hooks;
 pub mod hooks_cli;
 pub mod http;
 pub mod lock;
+pub mod media;
 pub mod meta;
 pub mod recover;
 pub mod server;

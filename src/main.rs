@@ -10,7 +10,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Command::Serve(args) => args,
-        Command::Hooks(args) => return hooks_command(&args),
+        Command::Hooks(args) => {
+            return admin_command("hooks", tuskd::hooks_cli::run(&args));
+        }
+        Command::Media(args) => return admin_command("media", tuskd::media::cli::run(&args)),
     };
     // As Go programs do: the soft open-files limit up to the hard one, so that the default
     // --max-connections (derived from it) is what the machine allows.
@@ -86,7 +89,11 @@ async fn serve(config: Config) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(e.into()))
 }
 
-fn hooks_command(args: &tuskd::cli::HooksArgs) -> ExitCode {
+/// Runs an administrative subcommand (`tuskd hooks`, `tuskd media`) to its exit status.
+fn admin_command(
+    name: &str,
+    command: impl std::future::Future<Output = Result<u8, String>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -94,10 +101,10 @@ fn hooks_command(args: &tuskd::cli::HooksArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tuskd::hooks_cli::run(args)) {
+    match runtime.block_on(command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("tuskd hooks: {e}");
+            eprintln!("tuskd {name}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -47,6 +47,7 @@ pub async fn run(
         tokio::spawn(crate::expire::run(app.clone())),
         tokio::spawn(crate::hooks::dispatch::run(app.clone())),
         tokio::spawn(crate::recover::run_periodically(app.clone())),
+        tokio::spawn(crate::media::worker::run(app.clone())),
     ];
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
     tokio::pin!(shutdown);

@@ -1,4 +1,5 @@
-//! The router: any method and path either names a route with a well-formed id or is refused.
+//! The router: any method and path either names a route with a well-formed id (and, under the
+//! media path, a file key that cannot climb out of its directory) or is refused.
 #![no_main]
 
 use http::Method;
@@ -24,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let method = &METHODS[m as usize % METHODS.len()];
-    for base in ["/files/", "/"] {
-        match route(method, path, base) {
+    for (base, media) in [("/files/", Some("/media/")), ("/", None)] {
+        match route(method, path, base, media) {
             Ok(Route::Head(id) | Route::Patch(id) | Route::Delete(id) | Route::Get(id)) => {
                 assert!(path.starts_with(base));
                 assert!(
@@ -33,6 +34,14 @@ fuzz_target!(|data: &[u8]| {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 );
+            }
+            Ok(Route::MediaStatus(_)) => assert!(path.starts_with("/media/")),
+            Ok(Route::MediaFile(_, file)) => {
+                assert!(path.starts_with("/media/"));
+                // The file part is checked as a key before storage sees it.
+                if let Some(k) = tuskd::storage::MediaKey::parse(&file) {
+                    assert!(!k.as_str().split('/').any(|s| s == ".." || s.starts_with('.')));
+                }
             }
             Ok(Route::Create | Route::Options) | Err(_) => {}
         }

@@ -38,10 +38,19 @@ pub enum HookType {
     PreTerminate,
     #[serde(rename = "post-terminate")]
     PostTerminate,
+    /// The media pipeline published an upload's outputs.
+    #[serde(rename = "media-ready")]
+    MediaReady,
+    /// The media pipeline refused an upload (its type, its size).
+    #[serde(rename = "media-rejected")]
+    MediaRejected,
+    /// The media pipeline could not process an upload.
+    #[serde(rename = "media-failed")]
+    MediaFailed,
 }
 
 impl HookType {
-    pub const ALL: [HookType; 7] = [
+    pub const ALL: [HookType; 10] = [
         HookType::PreCreate,
         HookType::PostCreate,
         HookType::PostReceive,
@@ -49,6 +58,9 @@ impl HookType {
         HookType::PostFinish,
         HookType::PreTerminate,
         HookType::PostTerminate,
+        HookType::MediaReady,
+        HookType::MediaRejected,
+        HookType::MediaFailed,
     ];
 
     /// The event's name, which is also the name of its script.
@@ -61,6 +73,9 @@ impl HookType {
             HookType::PostFinish => "post-finish",
             HookType::PreTerminate => "pre-terminate",
             HookType::PostTerminate => "post-terminate",
+            HookType::MediaReady => "media-ready",
+            HookType::MediaRejected => "media-rejected",
+            HookType::MediaFailed => "media-failed",
         }
     }
 
@@ -84,6 +99,9 @@ pub struct HookEvent {
     pub upload: FileInfo,
     #[serde(rename = "HTTPRequest")]
     pub http_request: HttpRequestInfo,
+    /// media-* events: the media record, as `GET /media/{id}` shows it.
+    #[serde(rename = "Media", skip_serializing_if = "Option::is_none")]
+    pub media: Option<serde_json::Value>,
 }
 
 /// tusd's `FileInfo`.

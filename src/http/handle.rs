@@ -11,7 +11,7 @@ use super::headers::{self as h, check_tus_resumable};
 use super::route::{Route, route};
 use crate::app::App;
 use crate::error::Error;
-use crate::tus;
+use crate::{media, tus};
 
 /// Handles one request end to end; never fails (errors become responses here).
 pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
@@ -75,9 +75,13 @@ async fn dispatch(
     req: Request<Incoming>,
     method: &Method,
 ) -> Result<Response<Body>, Error> {
-    let route = route(method, req.uri().path(), &app.config.base_path)?;
+    let media_path = app.config.media.as_ref().map(|m| m.path.as_str());
+    let route = route(method, req.uri().path(), &app.config.base_path, media_path)?;
     // G4: every tus request but discovery and downloads names the protocol version.
-    if !matches!(route, Route::Options | Route::Get(_)) {
+    if !matches!(
+        route,
+        Route::Options | Route::Get(_) | Route::MediaStatus(_) | Route::MediaFile(..)
+    ) {
         check_tus_resumable(req.headers())?;
     }
     // Handlers and hooks see the method the client meant (X-HTTP-Method-Override).
@@ -91,5 +95,9 @@ async fn dispatch(
         Route::Patch(id) => tus::patch::handle(app, req, id).await,
         Route::Delete(id) => tus::delete::handle(app, &req.into_parts().0, &id).await,
         Route::Get(id) => tus::get::handle(app, req.headers(), &id).await,
+        Route::MediaStatus(id) => media::api::status(app, req.headers(), req.uri(), &id).await,
+        Route::MediaFile(id, file) => {
+            media::api::file(app, method, req.headers(), &id, &file).await
+        }
     }
 }

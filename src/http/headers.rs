@@ -354,7 +354,7 @@ mod fuzz {
             for m in [http::Method::HEAD, http::Method::PATCH, http::Method::POST] {
                 if let Ok(
                     crate::http::route::Route::Head(id) | crate::http::route::Route::Patch(id),
-                ) = route(&m, &format!("/files/{s}"), "/files/")
+                ) = route(&m, &format!("/files/{s}"), "/files/", None)
                 {
                     assert!(
                         id.as_str()

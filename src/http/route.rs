@@ -17,13 +17,27 @@ pub enum Route {
     Delete(UploadId),
     /// GET on an upload: download.
     Get(UploadId),
+    /// GET under the media path: an upload's media status.
+    MediaStatus(UploadId),
+    /// GET or HEAD under the media path: a derived file (what follows the id).
+    MediaFile(UploadId, String),
 }
 
 const COLLECTION_METHODS: &str = "OPTIONS, POST";
 const UPLOAD_METHODS: &str = "OPTIONS, HEAD, PATCH, DELETE, GET";
 
-/// Routes a request. `base_path` starts and ends with `/`.
-pub fn route(method: &Method, path: &str, base_path: &str) -> Result<Route, Error> {
+const MEDIA_METHODS: &str = "OPTIONS, GET, HEAD";
+
+/// Routes a request. `base_path` and `media_path` (if media is on) start and end with `/`.
+pub fn route(
+    method: &Method,
+    path: &str,
+    base_path: &str,
+    media_path: Option<&str>,
+) -> Result<Route, Error> {
+    if let Some(rest) = media_path.and_then(|m| path.strip_prefix(m)) {
+        return media(method, rest);
+    }
     let collection = base_path.trim_end_matches('/');
     if path == base_path || path == collection {
         return match *method {
@@ -53,6 +67,24 @@ pub fn route(method: &Method, path: &str, base_path: &str) -> Result<Route, Erro
     }
 }
 
+/// `{id}` or `{id}/{file...}` under the media path.
+fn media(method: &Method, rest: &str) -> Result<Route, Error> {
+    let (id, file) = match rest.split_once('/') {
+        Some((id, file)) => (id, Some(file)),
+        None => (rest, None),
+    };
+    let id = UploadId::parse(id).ok_or(Error::MediaNotFound)?;
+    match (method, file) {
+        (&Method::OPTIONS, _) => Ok(Route::Options),
+        (&Method::GET, None) => Ok(Route::MediaStatus(id)),
+        (&Method::GET | &Method::HEAD, Some(f)) if !f.is_empty() => {
+            Ok(Route::MediaFile(id, f.to_owned()))
+        }
+        (&Method::GET | &Method::HEAD, _) => Err(Error::MediaNotFound),
+        _ => Err(Error::MethodNotAllowed(MEDIA_METHODS)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +92,7 @@ mod tests {
     const ID: &str = "0123456789abcdef0123456789abcdef";
 
     fn r(m: Method, p: &str) -> Result<Route, Error> {
-        route(&m, p, "/files/")
+        route(&m, p, "/files/", Some("/media/"))
     }
 
     #[test]
@@ -103,5 +135,31 @@ mod tests {
             Err(Error::RouteNotFound)
         ));
         assert!(matches!(r(Method::POST, "/"), Err(Error::RouteNotFound)));
+    }
+
+    #[test]
+    fn media_routes() {
+        let id = UploadId::parse(ID).unwrap();
+        assert_eq!(
+            r(Method::GET, &format!("/media/{ID}")).unwrap(),
+            Route::MediaStatus(id.clone())
+        );
+        assert_eq!(
+            r(Method::HEAD, &format!("/media/{ID}/v1/master.m3u8")).unwrap(),
+            Route::MediaFile(id, "v1/master.m3u8".into())
+        );
+        assert!(matches!(
+            r(Method::GET, "/media/a.b"),
+            Err(Error::MediaNotFound)
+        ));
+        assert!(matches!(
+            r(Method::DELETE, &format!("/media/{ID}")),
+            Err(Error::MethodNotAllowed(_))
+        ));
+        // Media off: the path is nobody's.
+        assert!(matches!(
+            route(&Method::GET, &format!("/media/{ID}"), "/files/", None),
+            Err(Error::RouteNotFound)
+        ));
     }
 }

@@ -7,14 +7,22 @@
 //! them in the same transaction, so an event exists exactly when its change does. A `held`
 //! event waits for `release_events` (work the request still does first, like assembling the
 //! finished object); events still held at start-up are released then.
+//!
+//! Media jobs follow the same rule: a store opened with media jobs on queues one, held, in the
+//! transaction of every change that finishes an upload that is not a partial upload
+//! (`insert`, `advance`, `set_length`), and `release_events` lets it run. A worker claims a job
+//! with a lease (`claim_media`), records progress under it (`update_media`) and ends it with
+//! the events its outcome causes (`end_media`); a job whose lease ran out is claimed again.
 
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::upload::{Upload, UploadId};
 
 pub mod sqlite;
+mod sqlite_media;
 mod sqlite_outbox;
 mod sqlite_parts;
 mod sqlite_schema;
@@ -93,7 +101,8 @@ pub trait MetaStore: Send + Sync + 'static {
         events: &[OutboxEvent],
     ) -> Result<bool, MetaError>;
 
-    /// Forgets an upload. Returns whether it existed; the events are written only if it did.
+    /// Forgets an upload and its media record. Returns whether the upload existed; the events
+    /// are written only if it did.
     async fn remove(&self, id: &UploadId, events: &[OutboxEvent]) -> Result<bool, MetaError>;
 
     /// Makes held events deliverable: those of `upload`, or every held one.
@@ -147,4 +156,41 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Forgets expired uploads whose expiry is older than `before`. Returns how many.
     async fn purge_expired(&self, before: SystemTime) -> Result<usize, MetaError>;
+
+    /// The media record of an upload, if it has one.
+    async fn media(&self, id: &UploadId) -> Result<Option<MediaRecord>, MetaError>;
+
+    /// Takes the oldest job due at `now` that no live lease holds, under a lease of `owner`'s
+    /// until `lease_until`, counting an attempt.
+    async fn claim_media(
+        &self,
+        owner: &str,
+        now: SystemTime,
+        lease_until: SystemTime,
+    ) -> Result<Option<MediaRecord>, MetaError>;
+
+    /// Records a running job's progress and findings (and extends its lease), if `owner` still
+    /// holds it. Returns whether it did.
+    async fn update_media(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        update: &MediaUpdate,
+    ) -> Result<bool, MetaError>;
+
+    /// Ends `owner`'s run of a job with `outcome` and writes `events`, if `owner` still holds
+    /// it. Returns the record as it was before (None: the lease was lost, nothing was written).
+    async fn end_media(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        outcome: &MediaOutcome,
+        events: &[OutboxEvent],
+    ) -> Result<Option<MediaRecord>, MetaError>;
+
+    /// Media records (only failed ones if `failed_only`), oldest first.
+    async fn list_media(&self, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError>;
+
+    /// Queues a job that is not running again, attempts reset. Returns whether it did.
+    async fn retry_media(&self, id: &UploadId) -> Result<bool, MetaError>;
 }

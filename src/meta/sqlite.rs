@@ -10,13 +10,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::sqlite_schema::migrate;
 use super::sqlite_threads::Threads;
-use super::{MetaError, MetaStore, OutboxEvent, StoredEvent, sqlite_outbox};
+use super::{MetaError, MetaStore, OutboxEvent, StoredEvent, sqlite_media, sqlite_outbox};
+use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::upload::{Concat, Metadata, State, Upload, UploadId};
 
 const READERS: usize = 4;
 
 pub struct SqliteMeta {
     threads: Threads,
+    /// Whether finishing an upload queues its media job.
+    media_jobs: bool,
 }
 
 impl SqliteMeta {
@@ -37,7 +40,17 @@ impl SqliteMeta {
         }
         let threads = Threads::start(writer, readers)
             .map_err(|e| MetaError::Task(format!("cannot start the database threads: {e}")))?;
-        Ok(SqliteMeta { threads })
+        Ok(SqliteMeta {
+            threads,
+            media_jobs: false,
+        })
+    }
+
+    /// Makes every change that finishes an upload (other than a partial one) queue a media job
+    /// for it, in the same transaction.
+    pub fn with_media_jobs(mut self, on: bool) -> SqliteMeta {
+        self.media_jobs = on;
+        self
     }
 
     pub(super) async fn write<T: Send + 'static>(
@@ -68,9 +81,13 @@ fn commit_if(
     tx: rusqlite::Transaction<'_>,
     changed: bool,
     events: &[OutboxEvent],
+    media_of: Option<&UploadId>,
 ) -> Result<bool, MetaError> {
     if changed {
         put_events(&tx, events)?;
+        if let Some(id) = media_of {
+            sqlite_media::enqueue_if_finished(&tx, id, ms(SystemTime::now()))?;
+        }
         tx.commit()?;
     }
     Ok(changed)
@@ -143,6 +160,7 @@ impl MetaStore for SqliteMeta {
     async fn insert(&self, u: &Upload, events: &[OutboxEvent]) -> Result<(), MetaError> {
         let u = u.clone();
         let events = events.to_vec();
+        let media = self.media_jobs;
         self.write(move |c| {
             let tx = c.transaction()?;
             let partials = match &u.concat {
@@ -181,6 +199,9 @@ impl MetaStore for SqliteMeta {
                 Err(e) => return Err(e.into()),
             }
             put_events(&tx, &events)?;
+            if media {
+                sqlite_media::enqueue_if_finished(&tx, &u.id, ms(SystemTime::now()))?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -209,6 +230,7 @@ impl MetaStore for SqliteMeta {
     ) -> Result<bool, MetaError> {
         let id = id.clone();
         let events = events.to_vec();
+        let media = self.media_jobs;
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx
@@ -222,7 +244,7 @@ impl MetaStore for SqliteMeta {
                     new as i64,
                     expires_at.map(ms)
                 ])?;
-            commit_if(tx, n == 1, &events)
+            commit_if(tx, n == 1, &events, media.then_some(&id))
         })
         .await
     }
@@ -235,13 +257,14 @@ impl MetaStore for SqliteMeta {
     ) -> Result<bool, MetaError> {
         let id = id.clone();
         let events = events.to_vec();
+        let media = self.media_jobs;
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "UPDATE uploads SET length = ?2 WHERE id = ?1 AND length IS NULL AND offset <= ?2",
                 params![id.as_str(), length as i64],
             )?;
-            commit_if(tx, n == 1, &events)
+            commit_if(tx, n == 1, &events, media.then_some(&id))
         })
         .await
     }
@@ -252,15 +275,22 @@ impl MetaStore for SqliteMeta {
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])?;
-            commit_if(tx, n == 1, &events)
+            sqlite_media::forget(&tx, &id)?;
+            commit_if(tx, n == 1, &events, None)
         })
         .await
     }
 
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError> {
         let upload = upload.cloned();
-        self.write(move |c| sqlite_outbox::release(c, upload.as_ref()))
-            .await
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            sqlite_outbox::release(&tx, upload.as_ref())?;
+            sqlite_media::release(&tx, upload.as_ref())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn held_uploads(
@@ -268,8 +298,15 @@ impl MetaStore for SqliteMeta {
         before: SystemTime,
         limit: usize,
     ) -> Result<Vec<UploadId>, MetaError> {
-        self.read(move |c| sqlite_outbox::held_uploads(c, ms(before), limit))
-            .await
+        self.read(move |c| {
+            let mut ids = sqlite_outbox::held_uploads(c, ms(before), limit)?;
+            ids.extend(sqlite_media::held_before(c, ms(before), limit)?);
+            ids.sort();
+            ids.dedup();
+            ids.truncate(limit);
+            Ok(ids)
+        })
+        .await
     }
 
     async fn pending_finals(&self, limit: usize) -> Result<Vec<UploadId>, MetaError> {
@@ -365,6 +402,64 @@ impl MetaStore for SqliteMeta {
             )?)
         })
         .await
+    }
+
+    async fn media(&self, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
+        let id = id.clone();
+        self.read(move |c| sqlite_media::get(c, &id)).await
+    }
+
+    async fn claim_media(
+        &self,
+        owner: &str,
+        now: SystemTime,
+        lease_until: SystemTime,
+    ) -> Result<Option<MediaRecord>, MetaError> {
+        let owner = owner.to_owned();
+        self.write(move |c| sqlite_media::claim(c, &owner, ms(now), ms(lease_until)))
+            .await
+    }
+
+    async fn update_media(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        update: &MediaUpdate,
+    ) -> Result<bool, MetaError> {
+        let (id, owner, update) = (id.clone(), owner.to_owned(), update.clone());
+        self.write(move |c| sqlite_media::update(c, &id, &owner, &update, ms(SystemTime::now())))
+            .await
+    }
+
+    async fn end_media(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        outcome: &MediaOutcome,
+        events: &[OutboxEvent],
+    ) -> Result<Option<MediaRecord>, MetaError> {
+        let (id, owner, outcome) = (id.clone(), owner.to_owned(), outcome.clone());
+        let events = events.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let before = sqlite_media::done(&tx, &id, &owner, &outcome, ms(SystemTime::now()))?;
+            if before.is_some() {
+                put_events(&tx, &events)?;
+                tx.commit()?;
+            }
+            Ok(before)
+        })
+        .await
+    }
+
+    async fn list_media(&self, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
+        self.read(move |c| sqlite_media::list(c, failed_only)).await
+    }
+
+    async fn retry_media(&self, id: &UploadId) -> Result<bool, MetaError> {
+        let id = id.clone();
+        self.write(move |c| sqlite_media::retry(c, &id, ms(SystemTime::now())))
+            .await
     }
 }
 

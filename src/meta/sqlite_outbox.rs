@@ -70,7 +70,7 @@ fn collect(
     rows.map(|r| r?).collect()
 }
 
-pub fn release(c: &mut Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
+pub fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
     match upload {
         Some(u) => c.execute(
             "UPDATE hook_events SET state = 'pending' WHERE upload_id = ?1 AND state = 'held'",

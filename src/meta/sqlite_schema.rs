@@ -62,6 +62,30 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: final uploads waiting for their partial uploads (concatenation-unfinished).
     "CREATE INDEX uploads_pending_finals ON uploads (created_at)
         WHERE partials IS NOT NULL AND state = 'active' AND (length IS NULL OR offset < length);",
+    // 6: media jobs and records (media::record), one per finished upload, kept after a
+    // rejection forgets the upload, so its status can still be asked for.
+    "CREATE TABLE media (
+        id              TEXT PRIMARY KEY NOT NULL,  -- the upload's id
+        status          TEXT NOT NULL,              -- RECEIVED ... READY | REJECTED | FAILED
+        held            INTEGER NOT NULL,           -- 1 until the upload's storage is finished
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_at         INTEGER NOT NULL,           -- unix ms: claimable from then on
+        lease_owner     TEXT,
+        lease_until     INTEGER,                    -- unix ms
+        progress        REAL NOT NULL DEFAULT 0,
+        reason_code     TEXT,
+        reason          TEXT,
+        detected        TEXT,
+        probe           TEXT,                       -- JSON (media::record::Probe)
+        published       TEXT,                       -- JSON (media::record::Published)
+        pending_version TEXT,
+        length          INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX media_due ON media (next_at)
+        WHERE held = 0 AND status IN ('RECEIVED', 'VALIDATING', 'PROCESSING');
+    CREATE INDEX media_held ON media (created_at) WHERE held = 1;",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

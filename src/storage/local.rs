@@ -27,7 +27,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::io::ReaderStream;
 
-use super::{Append, ByteStream, Storage, StorageError};
+use super::local_media::LocalMedia;
+use super::{Append, ByteStream, MediaKey, Storage, StorageError};
 use crate::upload::UploadId;
 
 /// Bytes gathered before one write to the file.
@@ -39,13 +40,15 @@ const READ_BUFFER: usize = 64 * 1024;
 pub struct LocalStorage {
     root: PathBuf,
     fsync: bool,
+    media: LocalMedia,
 }
 
 impl LocalStorage {
     pub fn open(dir: &Path, fsync: bool) -> io::Result<LocalStorage> {
         let root = dir.join("uploads");
         std::fs::create_dir_all(&root)?;
-        Ok(LocalStorage { root, fsync })
+        let media = LocalMedia::new(dir.join("media"), fsync);
+        Ok(LocalStorage { root, fsync, media })
     }
 
     fn path(&self, id: &UploadId) -> PathBuf {
@@ -177,6 +180,30 @@ impl Storage for LocalStorage {
             _ => Ok(()),
         })
         .await
+    }
+
+    fn local_path(&self, id: &UploadId) -> Option<PathBuf> {
+        Some(self.path(id))
+    }
+
+    async fn put_media(&self, key: &MediaKey, file: &Path) -> Result<u64, StorageError> {
+        self.media.put(key, file).await
+    }
+
+    async fn media_size(&self, key: &MediaKey) -> Result<Option<u64>, StorageError> {
+        self.media.size(key).await
+    }
+
+    async fn read_media(
+        &self,
+        key: &MediaKey,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.media.read(key, range).await
+    }
+
+    async fn delete_media(&self, prefix: &MediaKey) -> Result<(), StorageError> {
+        self.media.delete(prefix).await
     }
 }
 

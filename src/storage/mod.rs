@@ -15,10 +15,15 @@
 //!   records the length and then calls `finish`.
 //! - `read` streams a byte range of a finished upload; `delete` removes everything stored for it
 //!   and succeeds if there was nothing.
+//! - Derived media files live apart from uploads, under keys (`MediaKey`) that no upload id
+//!   can name: `put_media` stores a finished local file, `media_size` / `read_media` serve it,
+//!   `delete_media` removes everything under a key prefix. `local_path` names the finished
+//!   upload's file when the backend keeps one on this machine (decoders read it in place).
 
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use async_trait::async_trait;
@@ -28,6 +33,7 @@ use futures_util::Stream;
 use crate::upload::UploadId;
 
 pub mod local;
+mod local_media;
 pub mod object;
 #[cfg(test)]
 mod suite;
@@ -94,6 +100,69 @@ pub trait Storage: Send + Sync + 'static {
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError>;
 
     async fn delete(&self, id: &UploadId) -> Result<(), StorageError>;
+
+    /// The finished upload's file, if this backend keeps it on local disk.
+    fn local_path(&self, _id: &UploadId) -> Option<PathBuf> {
+        None
+    }
+
+    /// Stores the local file `file` (which may be moved away) as `key`. Returns its size.
+    async fn put_media(&self, key: &MediaKey, file: &Path) -> Result<u64, StorageError>;
+
+    /// The size of a derived file, None if there is none.
+    async fn media_size(&self, key: &MediaKey) -> Result<Option<u64>, StorageError>;
+
+    /// Streams a byte range of a derived file.
+    async fn read_media(&self, key: &MediaKey, range: Range<u64>)
+    -> Result<ByteStream, StorageError>;
+
+    /// Deletes every derived file under `prefix` (a key or a directory of keys).
+    async fn delete_media(&self, prefix: &MediaKey) -> Result<(), StorageError>;
+}
+
+/// Where a derived file lives, relative to the media prefix: `/`-separated segments of
+/// letters, digits, `-`, `_` and `.`, none empty or starting with a dot, so a key can never
+/// climb out of its directory or name a hidden file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MediaKey(String);
+
+impl MediaKey {
+    pub fn parse(s: &str) -> Option<MediaKey> {
+        let ok = !s.is_empty()
+            && s.len() <= 512
+            && s.split('/').all(|seg| {
+                !seg.is_empty()
+                    && !seg.starts_with('.')
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            });
+        ok.then(|| MediaKey(s.to_owned()))
+    }
+
+    /// `self/segment`, if `segment` is a valid key on its own.
+    pub fn join(&self, rest: &str) -> Option<MediaKey> {
+        MediaKey::parse(&format!("{}/{rest}", self.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::MediaKey;
+
+    #[test]
+    fn keys_cannot_climb_or_hide() {
+        for ok in ["a", "abc/v1/master.m3u8", "x_y/r-1/seg00001.ts"] {
+            assert!(MediaKey::parse(ok).is_some(), "{ok}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "../a", "a/../b", "a/.git", "a\\b", "a b", "é"] {
+            assert!(MediaKey::parse(bad).is_none(), "{bad}");
+        }
+    }
 }
 
 /// An open append to one upload. Dropping it without `commit` loses the uncommitted bytes.

@@ -1,5 +1,5 @@
 //! DELETE (termination): stops any running PATCH on the upload, asks the pre-terminate hook,
-//! forgets the upload, frees its storage.
+//! forgets the upload (and its media record), frees its storage and its derived media files.
 
 use http::{Response, StatusCode};
 
@@ -21,6 +21,10 @@ pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Bo
     let posted = events::post(app, &[HookType::PostTerminate], req, &upload);
     app.meta.remove(id, &posted).await?;
     app.storage.delete(id).await?;
+    // Its derived media files go with it (any version).
+    app.storage
+        .delete_media(&crate::media::job::key(id, None))
+        .await?;
     events::release(app, id).await?;
     tracing::info!(%id, "upload terminated");
     super::concat::partial_changed(app, &upload);

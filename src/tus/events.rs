@@ -48,6 +48,7 @@ pub fn event(app: &App, req: &Parts, upload: &Upload, redact: &[HeaderName]) -> 
     HookEvent {
         upload: FileInfo::of(upload, app.storage.location(&upload.id)),
         http_request: HttpRequestInfo::of(&req.method, &req.uri, &req.headers, &remote, redact),
+        media: None,
     }
 }
 
@@ -86,11 +87,12 @@ pub fn created(app: &App, req: &Parts, upload: &Upload) -> Vec<OutboxEvent> {
     post(app, kinds, req, upload)
 }
 
-/// Lets the held events of `id` go out.
+/// Lets the held events (and the media job) of `id` go out.
 pub async fn release(app: &App, id: &UploadId) -> Result<(), Error> {
-    if app.hooks.config().is_some() {
+    if app.hooks.config().is_some() || app.config.media.is_some() {
         app.meta.release_events(Some(id)).await?;
         app.hooks.wake();
+        app.media_jobs.notify_one();
     }
     Ok(())
 }

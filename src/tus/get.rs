@@ -93,7 +93,7 @@ pub async fn handle(app: &App, req: &HeaderMap, id: &UploadId) -> Result<Respons
 
 /// A single `bytes=` range. Malformed, multi-range or other-unit headers are ignored (the whole
 /// file is sent), as RFC 9110 allows; a well-formed range outside the file is 416.
-fn requested_range(req: &HeaderMap, length: u64) -> Result<Option<Range<u64>>, Error> {
+pub(crate) fn requested_range(req: &HeaderMap, length: u64) -> Result<Option<Range<u64>>, Error> {
     let Some(spec) = req
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())

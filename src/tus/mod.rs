@@ -86,6 +86,13 @@ fn put_expires(upload: &Upload, out: &mut HeaderMap) {
 
 /// The URL of an upload: absolute when the request names a valid host, else relative.
 fn upload_url(app: &App, req: &HeaderMap, uri: &http::Uri, id: &UploadId) -> HeaderValue {
+    let url = absolute_url(app, req, uri, &format!("{}{}", app.config.base_path, id));
+    HeaderValue::from_str(&url).expect("an URL of validated parts is a valid header")
+}
+
+/// `path` on this server: absolute (scheme and host, from the request or, behind a proxy, its
+/// forwarding headers) when the request names a valid host, else `path` alone.
+pub(crate) fn absolute_url(app: &App, req: &HeaderMap, uri: &http::Uri, path: &str) -> String {
     let mut scheme = uri.scheme_str().unwrap_or("http").to_owned();
     let mut host = req
         .get(header::HOST)
@@ -118,14 +125,12 @@ fn upload_url(app: &App, req: &HeaderMap, uri: &http::Uri, id: &UploadId) -> Hea
             }
         }
     }
-    let path = format!("{}{}", app.config.base_path, id);
     let valid_host = host.filter(|h| {
         h.parse::<http::uri::Authority>()
             .is_ok_and(|a| !a.as_str().contains('@'))
     });
-    let url = match valid_host {
+    match valid_host {
         Some(host) if scheme == "http" || scheme == "https" => format!("{scheme}://{host}{path}"),
-        _ => path,
-    };
-    HeaderValue::from_str(&url).expect("an URL of validated parts is a valid header")
+        _ => path.to_owned(),
+    }
 }

@@ -34,6 +34,8 @@ pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -
         .arg(data_dir)
         .args(extra)
         .env("TUSKD_LOG", "info")
+        // The media pipeline would reject (and delete) test bytes; media tests pass --media on.
+        .env("TUSKD_MEDIA", "off")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -4,6 +4,7 @@
 //! Objects under the store's prefix, for upload `<id>`:
 //! - `<id>`: the finished upload. Uploads of at least one part are a multipart upload to this
 //!   key, completed by `finish`; smaller ones are put whole by the last commit.
+//! - `media/<key>`: derived media files (`media.rs`); no upload id contains a `/`.
 //! - `<id>.tail-<k>`: the bytes from `k * part_size` on that did not fill a part when a PATCH
 //!   was committed. The next PATCH reads it back and sends it as the start of part `k`.
 //!
@@ -36,6 +37,7 @@ use crate::upload::UploadId;
 
 mod append;
 pub mod log;
+mod media;
 pub mod open;
 
 use append::ObjectAppend;
@@ -400,6 +402,30 @@ impl Storage for ObjectStorage {
         }
         s.delete_quietly(&s.data(id)).await?;
         s.log.forget(id).await
+    }
+
+    async fn put_media(
+        &self,
+        key: &super::MediaKey,
+        file: &std::path::Path,
+    ) -> Result<u64, StorageError> {
+        self.shared.put_media(key, file).await
+    }
+
+    async fn media_size(&self, key: &super::MediaKey) -> Result<Option<u64>, StorageError> {
+        self.shared.media_size(key).await
+    }
+
+    async fn read_media(
+        &self,
+        key: &super::MediaKey,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.shared.read_media(key, range).await
+    }
+
+    async fn delete_media(&self, prefix: &super::MediaKey) -> Result<(), StorageError> {
+        self.shared.delete_media(prefix).await
     }
 }
 

@@ -1,0 +1,108 @@
+//! The media routes under `--media-path`: `GET /media/{id}` answers the status document (JSON),
+//! `GET /media/{id}/{version}/{file}` serves a derived file with its type, byte ranges and, since
+//! a version's files never change, `Cache-Control: immutable`. CORS is the edge's, as for tus.
+
+use futures_util::TryStreamExt;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+
+use super::status;
+use crate::app::App;
+use crate::error::Error;
+use crate::http::body::{Body, full};
+use crate::storage::MediaKey;
+use crate::upload::UploadId;
+
+/// The status document of `id`.
+pub async fn status(
+    app: &App,
+    req: &HeaderMap,
+    uri: &http::Uri,
+    id: &UploadId,
+) -> Result<Response<Body>, Error> {
+    let path = &app.config.media.as_ref().ok_or(Error::RouteNotFound)?.path;
+    let (record, upload) = tokio::try_join!(app.meta.media(id), app.meta.get(id))?;
+    if record.is_none() && upload.as_ref().is_none_or(|u| u.is_complete()) {
+        // Unknown, or finished without media (a partial upload of a concatenation).
+        return Err(Error::MediaNotFound);
+    }
+    let base = crate::tus::absolute_url(app, req, uri, path);
+    let doc = status::document(id.as_str(), record.as_ref(), upload.as_ref(), &base);
+    let mut resp = Response::new(full(doc.to_string()));
+    let hs = resp.headers_mut();
+    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next().unwrap_or_default() {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "ts" => "video/mp2t",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "mp4" | "m4s" => "video/mp4",
+        "m4a" => "audio/mp4",
+        "vtt" => "text/vtt; charset=utf-8",
+        "json" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A derived file: `rest` is what follows `{id}/` in the URL.
+pub async fn file(
+    app: &App,
+    method: &Method,
+    req: &HeaderMap,
+    id: &UploadId,
+    rest: &str,
+) -> Result<Response<Body>, Error> {
+    let key = MediaKey::parse(id.as_str())
+        .and_then(|k| k.join(rest))
+        .ok_or(Error::MediaNotFound)?;
+    let size = app
+        .storage
+        .media_size(&key)
+        .await?
+        .ok_or(Error::MediaNotFound)?;
+    let range = crate::tus::get::requested_range(req, size)?;
+    let span = range.clone().unwrap_or(0..size);
+    let body: Body = if *method == Method::HEAD {
+        full(String::new())
+    } else {
+        let stream = app.storage.read_media(&key, span.clone()).await?;
+        StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync()
+    };
+    let mut resp = Response::new(body);
+    let hs = resp.headers_mut();
+    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(rest)));
+    hs.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    hs.insert(header::CONTENT_LENGTH, HeaderValue::from(span.end - span.start));
+    // A version's files are written once and never change: caches may keep them for ever.
+    hs.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let cr = format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), size);
+        resp.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&cr).expect("digits are a valid header"),
+        );
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn content_types() {
+        assert_eq!(super::content_type("r0/index.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(super::content_type("r0/seg00001.ts"), "video/mp2t");
+        assert_eq!(super::content_type("poster.jpg"), "image/jpeg");
+        assert_eq!(super::content_type("x.bin"), "application/octet-stream");
+    }
+}

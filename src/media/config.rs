@@ -1,0 +1,193 @@
+//! The media pipeline's validated settings, from `MediaArgs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::{MediaArgs, OnOff};
+use crate::config::{ConfigError, bad, duration};
+
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Jobs run at once.
+    pub workers: usize,
+    pub max_attempts: u32,
+    /// `type/*` or `type/subtype`, lowercase.
+    pub allow: Vec<String>,
+    pub keep_rejected: bool,
+    pub max_duration: Duration,
+    pub max_pixels: u64,
+    /// Starts and ends with `/`.
+    pub path: String,
+    /// Whole seconds.
+    pub hls_segment: u32,
+    /// Rendition heights (shorter side), ascending, distinct.
+    pub ladder: Vec<u32>,
+    pub thumb_widths: Vec<u32>,
+    /// How long a claimed job is a worker's without a heartbeat.
+    pub lease: Duration,
+}
+
+impl MediaConfig {
+    /// The defaults of `tuskd serve`.
+    pub fn new() -> MediaConfig {
+        MediaConfig {
+            workers: default_workers(),
+            max_attempts: 5,
+            allow: vec!["video/*".into(), "image/*".into(), "audio/*".into()],
+            keep_rejected: false,
+            max_duration: Duration::from_secs(6 * 3600),
+            max_pixels: 8192 * 4320,
+            path: "/media/".into(),
+            hls_segment: 4,
+            ladder: vec![360, 720, 1080],
+            thumb_widths: vec![320, 640],
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    /// None when the pipeline is off.
+    pub fn from_args(a: &MediaArgs, base_path: &str) -> Result<Option<MediaConfig>, ConfigError> {
+        if a.media == OnOff::Off {
+            return Ok(None);
+        }
+        if !cfg!(feature = "media") {
+            return Err(bad(
+                "--media",
+                "this tuskd was built without the media pipeline (GStreamer); use --media off",
+            ));
+        }
+        let workers = match a.media_workers {
+            None => default_workers(),
+            Some(0) => return Err(bad("--media-workers", "must be at least 1")),
+            Some(n) => n,
+        };
+        if a.media_max_attempts == 0 {
+            return Err(bad("--media-max-attempts", "must be at least 1"));
+        }
+        let allow = a
+            .media_allow
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.split_once('/') {
+                Some((t, sub)) if is_token(t) && (sub == "*" || is_token(sub)) => Ok(s),
+                _ => Err(bad(
+                    "--media-allow",
+                    format!("{s:?} is not type/* or type/subtype"),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let max_duration = duration("--media-max-duration", &a.media_max_duration)?;
+        if max_duration.is_zero() {
+            return Err(bad("--media-max-duration", "must be greater than zero"));
+        }
+        let segment = duration("--hls-segment", &a.hls_segment)?;
+        if segment.subsec_nanos() != 0 || !(1..=30).contains(&segment.as_secs()) {
+            return Err(bad(
+                "--hls-segment",
+                format!("{:?} must be a whole number of seconds from 1s to 30s", a.hls_segment),
+            ));
+        }
+        let mut ladder = numbers("--hls-ladder", &a.hls_ladder, 16..=4320)?;
+        ladder.sort_unstable();
+        ladder.dedup();
+        let mut thumb_widths = numbers("--thumb-widths", &a.thumb_widths, 16..=4096)?;
+        thumb_widths.sort_unstable();
+        thumb_widths.dedup();
+        let path = crate::config::base_path(&a.media_path)
+            .map_err(|e| bad("--media-path", e.reason))?;
+        if path == base_path {
+            return Err(bad("--media-path", "must differ from --base-path"));
+        }
+        Ok(Some(MediaConfig {
+            workers,
+            max_attempts: a.media_max_attempts,
+            allow,
+            keep_rejected: a.media_keep_rejected,
+            max_duration,
+            max_pixels: a.media_max_pixels,
+            path,
+            hls_segment: segment.as_secs() as u32,
+            ladder,
+            thumb_widths,
+            lease: Duration::from_secs(30),
+        }))
+    }
+
+    /// Whether a detected type is processed.
+    pub fn allows(&self, mime: &str) -> bool {
+        let mime = mime.to_ascii_lowercase();
+        let top = mime.split('/').next().unwrap_or_default();
+        self.allow.iter().any(|a| match a.strip_suffix("/*") {
+            Some(t) => t == top,
+            None => *a == mime,
+        })
+    }
+
+    /// Where a worker keeps a job's files while it runs.
+    pub fn work_dir(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("media-work")
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig::new()
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.' | b'_'))
+}
+
+fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).max(1)
+}
+
+fn numbers(
+    flag: &'static str,
+    s: &str,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<Vec<u32>, ConfigError> {
+    let v = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<u32>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        flag,
+                        format!("{p:?} is not a number from {} to {}", range.start(), range.end()),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if v.is_empty() {
+        return Err(bad(flag, "needs at least one value"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_patterns_match_top_level_and_exact_types() {
+        let c = MediaConfig {
+            allow: vec!["video/*".into(), "application/pdf".into()],
+            ..MediaConfig::new()
+        };
+        assert!(c.allows("video/mp4"));
+        assert!(c.allows("Video/QuickTime"));
+        assert!(c.allows("application/pdf"));
+        assert!(!c.allows("application/zip"));
+        assert!(!c.allows("image/png"));
+    }
+}

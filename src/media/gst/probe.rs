@@ -1,0 +1,208 @@
+//! Step 2: the probe. GStreamer's Discoverer reads the container and stream headers (no
+//! decoding of the picture) and reports what the file holds. Blocking: run it off the async
+//! runtime.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer_pbutils as pbutils;
+use gstreamer_pbutils::prelude::*;
+
+use crate::media::record::{AudioFacts, Probe, VideoFacts};
+use crate::media::steps::StepError;
+
+/// Probes the file at `path`, giving the Discoverer `timeout` to read its headers.
+pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
+    super::init()?;
+    let path = std::path::absolute(path)?;
+    let uri = gst::glib::filename_to_uri(&path, None)
+        .map_err(|e| StepError::transient("probe_failed", format!("bad input path: {e}")))?;
+    let discoverer = pbutils::Discoverer::new(gst::ClockTime::from_nseconds(
+        timeout.as_nanos() as u64,
+    ))
+    .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
+    let info = discoverer.discover_uri(&uri).map_err(|e| {
+        StepError::permanent(
+            "probe_failed",
+            format!("the file could not be read as media: {}", e.message()),
+        )
+    })?;
+    match info.result() {
+        pbutils::DiscovererResult::Ok => {}
+        pbutils::DiscovererResult::Timeout => {
+            return Err(StepError::permanent(
+                "probe_timeout",
+                "reading the file's headers took too long",
+            ));
+        }
+        pbutils::DiscovererResult::MissingPlugins => {
+            return Err(StepError::permanent(
+                "unsupported_codec",
+                format!(
+                    "no decoder for {}",
+                    info.missing_elements_installer_details().join(", ")
+                ),
+            ));
+        }
+        other => {
+            return Err(StepError::permanent(
+                "probe_failed",
+                format!("the file could not be read as media ({other:?})"),
+            ));
+        }
+    }
+    let container = info
+        .container_streams()
+        .first()
+        .and_then(|c| c.caps())
+        .and_then(|c| c.structure(0).map(|s| s.name().to_string()));
+    // Tags of the container (orientation may be there instead of on the stream).
+    let global_tags = info
+        .container_streams()
+        .first()
+        .and_then(|c| c.tags());
+    let video = info
+        .video_streams()
+        .into_iter()
+        .find(|v| !v.is_image())
+        .map(|v| video_facts(&v, global_tags.as_ref()));
+    let audio = info.audio_streams().into_iter().next().map(|a| AudioFacts {
+        codec: a
+            .caps()
+            .map(|c| codec_name(&c))
+            .unwrap_or_else(|| "unknown".into()),
+        channels: a.channels(),
+        sample_rate: a.sample_rate(),
+        bitrate: Some(a.bitrate()).filter(|&b| b > 0),
+    });
+    let bitrate = global_tags
+        .as_ref()
+        .and_then(|t| t.get::<gst::tags::Bitrate>().map(|v| v.get()))
+        .or_else(|| {
+            let sum = video.as_ref().map_or(0, |_| {
+                info.video_streams().first().map_or(0, |v| v.bitrate())
+            }) + audio.as_ref().and_then(|a| a.bitrate).unwrap_or(0);
+            Some(sum).filter(|&s| s > 0)
+        });
+    Ok(Probe {
+        container,
+        duration_ms: info.duration().map(|d| d.mseconds()),
+        bitrate,
+        video,
+        audio,
+    })
+}
+
+fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) -> VideoFacts {
+    let caps = v.caps();
+    let s = caps.as_ref().and_then(|c| c.structure(0).map(|s| s.to_owned()));
+    let profile = s
+        .as_ref()
+        .and_then(|s| s.get::<String>("profile").ok());
+    let bit_depth = s
+        .as_ref()
+        .and_then(|s| s.get::<u32>("bit-depth-luma").ok())
+        .or_else(|| {
+            profile.as_deref().map(|p| {
+                if p.contains("10") {
+                    10
+                } else if p.contains("12") {
+                    12
+                } else {
+                    8
+                }
+            })
+        });
+    let orientation = v
+        .tags()
+        .and_then(|t| t.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()))
+        .or_else(|| {
+            global.and_then(|t| t.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()))
+        });
+    let (rotation, flipped) = orientation.as_deref().map_or((0, false), parse_orientation);
+    let (w, h) = (v.width(), v.height());
+    let par = v.par();
+    let (pn, pd) = (par.numer().max(1) as u64, par.denom().max(1) as u64);
+    // Display size: the pixel aspect ratio widens (or narrows) the picture, then rotation.
+    let shown_w = ((w as u64 * pn) / pd).max(1) as u32;
+    let (display_width, display_height) = match rotation {
+        90 | 270 => (h, shown_w),
+        _ => (shown_w, h),
+    };
+    let fr = v.framerate();
+    let frame_rate = (fr.numer() > 0 && fr.denom() > 0).then(|| fr.numer() as f64 / fr.denom() as f64);
+    VideoFacts {
+        codec: caps.as_ref().map_or_else(|| "unknown".into(), codec_name),
+        profile,
+        bit_depth,
+        coded_width: w,
+        coded_height: h,
+        display_width,
+        display_height,
+        rotation,
+        flipped,
+        frame_rate,
+        // A container that cannot name one rate (0/1) has frames of varying duration.
+        variable_frame_rate: frame_rate.is_none(),
+    }
+}
+
+/// `rotate-90`, `flip-rotate-270`, ... as (clockwise degrees, mirrored).
+pub fn parse_orientation(s: &str) -> (u32, bool) {
+    let (flip, rest) = match s.strip_prefix("flip-") {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let deg = rest
+        .strip_prefix("rotate-")
+        .and_then(|d| d.parse::<u32>().ok())
+        .filter(|d| matches!(d, 0 | 90 | 180 | 270))
+        .unwrap_or(0);
+    (deg, flip)
+}
+
+/// A short codec name from caps: h264, hevc, vp9, av1, mpeg4, aac, mp3, opus, ...
+pub fn codec_name(caps: &gst::Caps) -> String {
+    let Some(s) = caps.structure(0) else {
+        return "unknown".into();
+    };
+    let version = s.get::<i32>("mpegversion").ok();
+    match s.name().as_str() {
+        "video/x-h264" => "h264".into(),
+        "video/x-h265" => "hevc".into(),
+        "video/x-vp8" => "vp8".into(),
+        "video/x-vp9" => "vp9".into(),
+        "video/x-av1" => "av1".into(),
+        "video/x-theora" => "theora".into(),
+        "video/mpeg" => match version {
+            Some(4) => "mpeg4".into(),
+            Some(2) => "mpeg2".into(),
+            Some(1) => "mpeg1".into(),
+            _ => "mpeg".into(),
+        },
+        "audio/mpeg" => match version {
+            Some(1) | None => "mp3".into(),
+            _ => "aac".into(),
+        },
+        "audio/x-opus" => "opus".into(),
+        "audio/x-vorbis" => "vorbis".into(),
+        "audio/x-flac" => "flac".into(),
+        "audio/x-raw" => "pcm".into(),
+        "audio/x-ac3" => "ac3".into(),
+        other => other.trim_start_matches("video/x-").trim_start_matches("audio/x-").into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_orientation;
+
+    #[test]
+    fn orientations() {
+        assert_eq!(parse_orientation("rotate-90"), (90, false));
+        assert_eq!(parse_orientation("rotate-270"), (270, false));
+        assert_eq!(parse_orientation("flip-rotate-180"), (180, true));
+        assert_eq!(parse_orientation("rotate-45"), (0, false));
+    }
+}

@@ -1,0 +1,158 @@
+//! HLS text: the media playlists hlssink2 writes are made VOD playlists, and the master
+//! playlist (which hlssink2 does not write) is built here, with bandwidths measured from the
+//! segments and RFC 6381 codec strings. Pure text handling, unit-tested.
+
+use std::fmt::Write as _;
+
+/// A rendition's entry in the master playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The media playlist, relative to the master.
+    pub uri: String,
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: f64,
+    /// Peak and average bits per second over the segments.
+    pub peak_bps: u64,
+    pub average_bps: u64,
+    /// RFC 6381, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: String,
+}
+
+/// The segments of a media playlist: (duration in seconds, URI).
+pub fn segments(playlist: &str) -> Vec<(f64, String)> {
+    let mut out = Vec::new();
+    let mut pending: Option<f64> = None;
+    for line in playlist.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            pending = rest.split(',').next().and_then(|d| d.trim().parse().ok());
+        } else if !line.is_empty() && !line.starts_with('#') {
+            if let Some(d) = pending.take() {
+                out.push((d, line.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Makes hlssink2's playlist a finished VOD playlist: `EXT-X-PLAYLIST-TYPE:VOD` after the
+/// version line and `EXT-X-ENDLIST` at the end.
+pub fn vod(playlist: &str) -> String {
+    let mut out = String::with_capacity(playlist.len() + 64);
+    let mut typed = playlist.contains("#EXT-X-PLAYLIST-TYPE");
+    for line in playlist.lines() {
+        let line = line.trim_end();
+        out.push_str(line);
+        out.push('\n');
+        if !typed && (line.starts_with("#EXT-X-VERSION") || line == "#EXTM3U" && !playlist.contains("#EXT-X-VERSION")) {
+            out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
+            typed = true;
+        }
+    }
+    if !playlist.contains("#EXT-X-ENDLIST") {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}
+
+/// Peak and average bit rates of segments of (duration s, bytes). Segments shorter than half a
+/// second (a clip's last one) do not set the peak: their rate says little.
+pub fn bandwidth(segments: &[(f64, u64)]) -> (u64, u64) {
+    let total_s: f64 = segments.iter().map(|(d, _)| d).sum();
+    let total_b: u64 = segments.iter().map(|(_, b)| b).sum();
+    let average = if total_s > 0.0 {
+        (total_b as f64 * 8.0 / total_s).round() as u64
+    } else {
+        0
+    };
+    let peak = segments
+        .iter()
+        .filter(|(d, _)| *d >= 0.5)
+        .map(|(d, b)| (*b as f64 * 8.0 / d).round() as u64)
+        .max()
+        .unwrap_or(average)
+        .max(average);
+    (peak, average)
+}
+
+/// `avc1.PPCCLL` for an H.264 profile name and level (as x264enc's caps name them).
+pub fn avc1(profile: &str, level: &str) -> String {
+    let (idc, constraints) = match profile {
+        "constrained-baseline" => (66, 0xC0),
+        "baseline" => (66, 0x80),
+        "main" => (77, 0x40),
+        "high" => (100, 0),
+        "high-10" => (110, 0),
+        "high-4:2:2" => (122, 0),
+        "high-4:4:4" => (244, 0),
+        _ => (100, 0),
+    };
+    let level = match level {
+        "1b" => 9,
+        l => l
+            .parse::<f64>()
+            .map(|l| (l * 10.0).round() as u32)
+            .unwrap_or(40),
+    };
+    format!("avc1.{idc:02x}{constraints:02x}{level:02x}")
+}
+
+/// The master playlist over `entries` (listed as given).
+pub fn master(entries: &[Entry]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for e in entries {
+        let _ = writeln!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},FRAME-RATE={:.3},CODECS=\"{}\"\n{}",
+            e.peak_bps, e.average_bps, e.width, e.height, e.frame_rate, e.codecs, e.uri
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SINK: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-ALLOW-CACHE:NO\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TARGETDURATION:4\n\n#EXTINF:4.0,\nsegment00000.ts\n#EXTINF:1.5,\nsegment00001.ts\n";
+
+    #[test]
+    fn vod_playlists_are_typed_and_ended() {
+        let v = vod(SINK);
+        assert!(v.contains("#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n"));
+        assert!(v.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(vod(&v), v, "idempotent");
+        assert_eq!(
+            segments(&v),
+            [(4.0, "segment00000.ts".to_owned()), (1.5, "segment00001.ts".to_owned())]
+        );
+    }
+
+    #[test]
+    fn bandwidth_is_measured() {
+        let (peak, avg) = bandwidth(&[(4.0, 500_000), (4.0, 1_000_000), (0.2, 90_000)]);
+        assert_eq!(peak, 2_000_000);
+        assert_eq!(avg, ((1_590_000.0 * 8.0) / 8.2f64).round() as u64);
+    }
+
+    #[test]
+    fn codec_strings() {
+        assert_eq!(avc1("high", "4"), "avc1.640028");
+        assert_eq!(avc1("main", "3.1"), "avc1.4d401f");
+        assert_eq!(avc1("constrained-baseline", "3"), "avc1.42c01e");
+    }
+
+    #[test]
+    fn master_lists_every_rendition() {
+        let m = master(&[Entry {
+            uri: "r0/index.m3u8".into(),
+            width: 640,
+            height: 360,
+            frame_rate: 30.0,
+            peak_bps: 900_000,
+            average_bps: 800_000,
+            codecs: "avc1.64001e,mp4a.40.2".into(),
+        }]);
+        assert!(m.contains("BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,RESOLUTION=640x360,FRAME-RATE=30.000,CODECS=\"avc1.64001e,mp4a.40.2\"\nr0/index.m3u8\n"));
+    }
+}

@@ -1,0 +1,26 @@
+//! The media pipeline: every finished upload (not a partial one) gets a media job, written in
+//! the transaction that finishes it (`meta`), and `worker`s run its steps: `detect` the type
+//! from the bytes, probe (`gst::probe`), plan the ladder (`plan`), transcode (`gst::transcode`),
+//! `poster`, `publish` (HLS playlists from `hls`) into storage under a fresh version. The
+//! outcome is recorded on the media `record` with the media-* hook events; `api` serves the
+//! status (`status`) and the derived files; `cli` is `tuskd media list|retry`.
+//!
+//! GStreamer is behind the `media` feature: without it the crate builds with no GStreamer and
+//! `--media on` is refused.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod detect;
+#[cfg(feature = "media")]
+pub mod gst;
+pub mod hls;
+pub mod job;
+pub mod plan;
+#[cfg(feature = "media")]
+pub mod poster;
+pub mod publish;
+pub mod record;
+pub mod status;
+pub mod steps;
+pub mod worker;

@@ -1,0 +1,184 @@
+//! The media record of one finished upload: its status for clients, the job's bookkeeping
+//! (attempts, lease, backoff), what the steps found (the detected type, the probe) and what was
+//! published (a version and its variants). Pure types, no I/O; the metadata store keeps them.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::upload::UploadId;
+
+/// Where a finished upload is in the pipeline, as clients see it. An upload still receiving
+/// bytes has no record: its status is `Uploading`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MediaStatus {
+    Uploading,
+    /// Finished and queued (or waiting to be retried).
+    Received,
+    /// Detecting the type and probing.
+    Validating,
+    /// Transcoding and publishing.
+    Processing,
+    Ready,
+    Rejected,
+    Failed,
+}
+
+impl MediaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaStatus::Uploading => "UPLOADING",
+            MediaStatus::Received => "RECEIVED",
+            MediaStatus::Validating => "VALIDATING",
+            MediaStatus::Processing => "PROCESSING",
+            MediaStatus::Ready => "READY",
+            MediaStatus::Rejected => "REJECTED",
+            MediaStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MediaStatus> {
+        [
+            MediaStatus::Uploading,
+            MediaStatus::Received,
+            MediaStatus::Validating,
+            MediaStatus::Processing,
+            MediaStatus::Ready,
+            MediaStatus::Rejected,
+            MediaStatus::Failed,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            MediaStatus::Ready | MediaStatus::Rejected | MediaStatus::Failed
+        )
+    }
+}
+
+/// What the probe found, before any decoding work.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// The container's caps name, e.g. `video/quicktime`.
+    pub container: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub bitrate: Option<u32>,
+    pub video: Option<VideoFacts>,
+    pub audio: Option<AudioFacts>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoFacts {
+    pub codec: String,
+    pub profile: Option<String>,
+    pub bit_depth: Option<u32>,
+    /// As stored in the stream.
+    pub coded_width: u32,
+    pub coded_height: u32,
+    /// As shown: after rotation (and the pixel aspect ratio).
+    pub display_width: u32,
+    pub display_height: u32,
+    /// Clockwise degrees to turn the coded picture to show it upright: 0, 90, 180 or 270.
+    pub rotation: u32,
+    /// Whether the picture is mirrored as well (a `flip-rotate-*` orientation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flipped: bool,
+    /// Frames per second (the average when it varies); None when the container does not say.
+    pub frame_rate: Option<f64>,
+    pub variable_frame_rate: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudioFacts {
+    pub codec: String,
+    pub channels: u32,
+    pub sample_rate: u32,
+    pub bitrate: Option<u32>,
+}
+
+/// One derived output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// `hls` (the master playlist), `rendition` (one media playlist), `poster`, `thumbnail`.
+    pub kind: String,
+    /// The file, relative to the version's directory.
+    pub path: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Bits per second (peak, measured from the segments), for renditions.
+    pub bitrate: Option<u64>,
+    pub bytes: u64,
+    pub duration_ms: Option<u64>,
+}
+
+/// What a successful run published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    /// The directory under the upload's media prefix; a new one per run, never rewritten.
+    pub version: String,
+    pub variants: Vec<Variant>,
+}
+
+/// The media record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaRecord {
+    pub id: UploadId,
+    pub status: MediaStatus,
+    /// Waiting for the request that finished the upload to finish its storage.
+    pub held: bool,
+    pub attempts: u32,
+    pub next_at: SystemTime,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<SystemTime>,
+    /// Percent, while processing.
+    pub progress: f32,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    /// The type detected from the bytes.
+    pub detected: Option<String>,
+    pub probe: Option<Probe>,
+    pub published: Option<Published>,
+    /// A version being written by a run that may have died: deleted by the next run.
+    pub pending_version: Option<String>,
+    /// The upload's length when it finished.
+    pub length: u64,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+/// A change a running job records under its lease.
+#[derive(Debug, Clone, Default)]
+pub struct MediaUpdate {
+    pub status: Option<MediaStatus>,
+    pub progress: Option<f32>,
+    pub detected: Option<String>,
+    pub probe: Option<Probe>,
+    pub pending_version: Option<String>,
+    /// The lease is extended to this.
+    pub lease_until: Option<SystemTime>,
+}
+
+/// How a job's run ended.
+#[derive(Debug, Clone)]
+pub enum MediaOutcome {
+    Ready(Published),
+    /// Refused (wrong type, too large). `forget_upload` removes the upload's record as well
+    /// (its original was deleted).
+    Rejected {
+        code: String,
+        message: String,
+        forget_upload: bool,
+    },
+    /// Cannot be processed, or attempts ran out.
+    Failed { code: String, message: String },
+    /// A transient failure: tried again at `at`.
+    Retry {
+        code: String,
+        message: String,
+        at: SystemTime,
+    },
+}

@@ -1,0 +1,64 @@
+//! The media status document: what `GET /media/{id}` answers and what media-* events carry.
+
+use serde_json::{Value, json};
+
+use super::record::{MediaRecord, MediaStatus};
+use crate::upload::Upload;
+
+/// The status of `id`: its media record if it has one (else it is still uploading), the upload
+/// if it is still stored. `base` is the URL prefix of derived files (`/media/` or absolute).
+pub fn document(
+    id: &str,
+    record: Option<&MediaRecord>,
+    upload: Option<&Upload>,
+    base: &str,
+) -> Value {
+    let status = record.map_or(MediaStatus::Uploading, |r| r.status);
+    let length = upload
+        .and_then(|u| u.length)
+        .or(record.map(|r| r.length));
+    let offset = upload.map(|u| u.offset).or(record.map(|r| r.length));
+    let reason = record.and_then(|r| {
+        r.reason_code.as_ref().map(|code| {
+            json!({ "code": code, "message": r.reason.clone().unwrap_or_default() })
+        })
+    });
+    let progress = match status {
+        MediaStatus::Ready => 100.0,
+        MediaStatus::Processing => record.map_or(0.0, |r| r.progress),
+        _ => 0.0,
+    };
+    let variants: Vec<Value> = record
+        // A record being processed again keeps showing what it published before.
+        .and_then(|r| r.published.as_ref())
+        .map(|p| {
+            p.variants
+                .iter()
+                .map(|v| {
+                    json!({
+                        "kind": v.kind,
+                        "url": format!("{base}{id}/{}/{}", p.version, v.path),
+                        "width": v.width,
+                        "height": v.height,
+                        "bitrate": v.bitrate,
+                        "bytes": v.bytes,
+                        "duration_ms": v.duration_ms,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "id": id,
+        "status": status.as_str(),
+        "progress": (progress * 10.0).round() / 10.0,
+        "reason": reason,
+        "offset": offset,
+        "length": length,
+        "type": record.and_then(|r| r.detected.clone()),
+        "probe": record.and_then(|r| r.probe.as_ref()),
+        "attempts": record.map_or(0, |r| r.attempts),
+        "variants": variants,
+        "updated_at": record.map(|r| httpdate::fmt_http_date(r.updated_at)),
+    })
+}

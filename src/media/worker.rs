@@ -1,0 +1,285 @@
+//! The media workers: `--media-workers` loops that claim jobs with a lease, keep the lease
+//! alive with a heartbeat (which also records progress), run the job's steps, and end it:
+//! READY, REJECTED (the original deleted unless kept), FAILED, or queued again with backoff
+//! after a passing failure. A worker that dies leaves its lease to run out; the job is then
+//! claimed again, and a job claimed more often than `--media-max-attempts` fails.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinSet;
+
+use super::config::MediaConfig;
+use super::job::{self, Progress, key};
+use super::record::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
+use super::steps::{Failure, StepError};
+use crate::app::App;
+use crate::hooks::{FileInfo, HookEvent, HookRequest, HookType, HttpRequestInfo};
+use crate::meta::OutboxEvent;
+use crate::upload::{Upload, UploadId};
+
+/// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
+/// without being woken.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// Runs the workers until shutdown.
+pub async fn run(app: App) {
+    let Some(cfg) = app.config.media.clone() else {
+        return;
+    };
+    let host = std::process::id();
+    let mut workers = JoinSet::new();
+    for i in 0..cfg.workers {
+        let owner = format!("{host}-{i}-{}", &UploadId::random().as_str()[..8]);
+        workers.spawn(worker(app.clone(), cfg.clone(), owner));
+    }
+    while workers.join_next().await.is_some() {}
+}
+
+async fn worker(app: App, cfg: MediaConfig, owner: String) {
+    loop {
+        if app.shutdown.is_cancelled() {
+            return;
+        }
+        let now = SystemTime::now();
+        match app.meta.claim_media(&owner, now, now + cfg.lease).await {
+            Ok(Some(job)) => process(&app, &cfg, &owner, job).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = app.media_jobs.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = app.shutdown.cancelled() => return,
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot claim a media job: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = app.shutdown.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Backoff before attempt `attempts + 1`: 10 s, 20 s, 40 s ... at most 10 min.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(10u64.saturating_mul(1 << attempts.saturating_sub(1).min(6))).min(Duration::from_secs(600))
+}
+
+async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
+    let id = job.id.clone();
+    let upload = app.meta.get(&id).await.ok().flatten();
+    let result = if job.attempts > cfg.max_attempts {
+        Err(StepError::permanent(
+            "attempts_exhausted",
+            format!(
+                "gave up after {} attempts; last: {}",
+                cfg.max_attempts,
+                job.reason.as_deref().unwrap_or("the worker stopped")
+            ),
+        ))
+    } else {
+        tracing::info!(%id, attempt = job.attempts, "media job started");
+        let progress = Progress::new();
+        let beat = tokio::spawn(heartbeat(app.clone(), cfg.lease, owner.to_owned(), id.clone(), progress.clone()));
+        let stop = progress.clone();
+        let shutdown = app.shutdown.clone();
+        let r = tokio::select! {
+            r = job::run(app, cfg, owner, &job, progress.clone()) => r,
+            _ = shutdown.cancelled() => {
+                stop.cancel.store(true, Ordering::Relaxed);
+                Err(StepError::transient("cancelled", "the server stopped"))
+            }
+        };
+        beat.abort();
+        r
+    };
+    let outcome = match result {
+        Ok(Some(published)) => MediaOutcome::Ready(published),
+        Ok(None) => MediaOutcome::Ready(super::record::Published {
+            version: String::new(),
+            variants: Vec::new(),
+        }),
+        Err(e) => match e.kind {
+            Failure::Rejected => {
+                let forget = !cfg.keep_rejected;
+                if forget && let Err(err) = app.storage.delete(&id).await {
+                    tracing::warn!(%id, "cannot delete a rejected upload: {err}");
+                    requeue(job.attempts, cfg, StepError::transient("storage", err.to_string()))
+                } else {
+                    MediaOutcome::Rejected {
+                        code: e.code,
+                        message: e.message,
+                        forget_upload: forget,
+                    }
+                }
+            }
+            Failure::Permanent => MediaOutcome::Failed {
+                code: e.code,
+                message: e.message,
+            },
+            Failure::Transient => requeue(job.attempts, cfg, e),
+        },
+    };
+    let events = events(app, &job, upload.as_ref(), &outcome);
+    match app.meta.end_media(&id, owner, &outcome, &events).await {
+        Ok(Some(before)) => {
+            if !events.is_empty() {
+                app.hooks.wake();
+            }
+            log(&id, &outcome);
+            // The version this run replaced (or a dead run's) is no longer pointed at.
+            if let MediaOutcome::Ready(p) = &outcome
+                && let Some(old) = before.published.filter(|old| old.version != p.version && !old.version.is_empty())
+                && let Err(e) = app.storage.delete_media(&key(&id, Some(&old.version))).await
+            {
+                tracing::warn!(%id, "cannot delete superseded media version {}: {e}", old.version);
+            }
+        }
+        Ok(None) => {
+            tracing::info!(%id, "media job was taken over or the upload terminated; its outputs are dropped");
+            if let MediaOutcome::Ready(p) = &outcome
+                && !p.version.is_empty()
+            {
+                let _ = app.storage.delete_media(&key(&id, Some(&p.version))).await;
+            }
+        }
+        Err(e) => tracing::warn!(%id, "cannot record the end of a media job: {e}"),
+    }
+}
+
+fn requeue(attempts: u32, cfg: &MediaConfig, e: StepError) -> MediaOutcome {
+    if attempts >= cfg.max_attempts {
+        return MediaOutcome::Failed {
+            code: e.code,
+            message: format!("gave up after {attempts} attempts: {}", e.message),
+        };
+    }
+    MediaOutcome::Retry {
+        code: e.code,
+        message: e.message,
+        at: SystemTime::now() + backoff(attempts),
+    }
+}
+
+fn log(id: &UploadId, outcome: &MediaOutcome) {
+    match outcome {
+        MediaOutcome::Ready(p) => tracing::info!(%id, version = %p.version, variants = p.variants.len(), "media ready"),
+        MediaOutcome::Rejected { code, message, .. } => tracing::info!(%id, code, "media rejected: {message}"),
+        MediaOutcome::Failed { code, message } => tracing::warn!(%id, code, "media failed: {message}"),
+        MediaOutcome::Retry { code, message, .. } => tracing::warn!(%id, code, "media job will be retried: {message}"),
+    }
+}
+
+/// Extends the lease and records progress while the run goes on; a lost lease stops the run.
+async fn heartbeat(app: App, lease: Duration, owner: String, id: UploadId, progress: Arc<Progress>) {
+    let every = lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let update = MediaUpdate {
+            progress: Some(progress.percent()),
+            lease_until: Some(SystemTime::now() + lease),
+            ..Default::default()
+        };
+        match app.meta.update_media(&id, &owner, &update).await {
+            Ok(true) => {}
+            Ok(false) => {
+                progress.cancel.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(%id, "media heartbeat failed: {e}"),
+        }
+    }
+}
+
+/// The media-* event of a terminal outcome, if it is hooked.
+fn events(
+    app: &App,
+    job: &MediaRecord,
+    upload: Option<&Upload>,
+    outcome: &MediaOutcome,
+) -> Vec<OutboxEvent> {
+    let (kind, after) = match outcome {
+        MediaOutcome::Ready(p) => (
+            HookType::MediaReady,
+            MediaRecord {
+                status: MediaStatus::Ready,
+                published: Some(p.clone()).filter(|p| !p.version.is_empty()),
+                reason_code: None,
+                reason: None,
+                ..job.clone()
+            },
+        ),
+        MediaOutcome::Rejected { code, message, .. } => (
+            HookType::MediaRejected,
+            MediaRecord {
+                status: MediaStatus::Rejected,
+                reason_code: Some(code.clone()),
+                reason: Some(message.clone()),
+                ..job.clone()
+            },
+        ),
+        MediaOutcome::Failed { code, message } => (
+            HookType::MediaFailed,
+            MediaRecord {
+                status: MediaStatus::Failed,
+                reason_code: Some(code.clone()),
+                reason: Some(message.clone()),
+                ..job.clone()
+            },
+        ),
+        MediaOutcome::Retry { .. } => return Vec::new(),
+    };
+    if !app.hooks.is_enabled(kind) {
+        return Vec::new();
+    }
+    let base = &app.config.media.as_ref().map_or("/media/", |m| m.path.as_str());
+    let doc = super::status::document(job.id.as_str(), Some(&after), upload, base);
+    let file = match upload {
+        Some(u) => FileInfo::of(u, app.storage.location(&u.id)),
+        None => FileInfo {
+            id: job.id.to_string(),
+            size: job.length as i64,
+            size_is_deferred: false,
+            offset: job.length as i64,
+            metadata: Default::default(),
+            is_partial: false,
+            is_final: false,
+            partial_uploads: None,
+            storage: Default::default(),
+        },
+    };
+    let request = HookRequest {
+        kind,
+        event: HookEvent {
+            upload: file,
+            http_request: HttpRequestInfo::default(),
+            media: Some(doc),
+        },
+    };
+    match serde_json::to_string(&request) {
+        Ok(payload) => vec![OutboxEvent {
+            id: UploadId::random().to_string(),
+            kind: kind.name().to_owned(),
+            upload: job.id.clone(),
+            payload,
+            held: false,
+        }],
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(10));
+        assert_eq!(backoff(2), Duration::from_secs(20));
+        assert_eq!(backoff(30), Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,277 @@
+//! Media jobs and records in SQLite (`media`): a job is written in the transaction that
+//! finishes its upload (`enqueue_if_finished`), claimed with a lease by a worker, updated under
+//! that lease, and ended with the events its outcome causes.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::MetaError;
+use super::sqlite::{from_ms, ms};
+use crate::media::record::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
+use crate::upload::UploadId;
+
+const COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, progress,
+    reason_code, reason, detected, probe, published, pending_version, length, created_at,
+    updated_at";
+
+/// Statuses of a job that is not over: queued, or running (under a lease that may have run out).
+const OPEN: &str = "('RECEIVED', 'VALIDATING', 'PROCESSING')";
+
+/// Queues a (held) media job for `id` if the upload is finished now and is not a partial upload
+/// of a concatenation (only the final upload is media). Idempotent.
+pub fn enqueue_if_finished(
+    tx: &Transaction<'_>,
+    id: &UploadId,
+    now: i64,
+) -> Result<(), MetaError> {
+    tx.prepare_cached(
+        "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
+         SELECT id, 'RECEIVED', 1, ?2, offset, ?2, ?2 FROM uploads
+         WHERE id = ?1 AND length = offset AND (concat IS NULL OR concat <> 'partial')
+         ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![id.as_str(), now])?;
+    Ok(())
+}
+
+pub fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
+    match upload {
+        Some(u) => c.execute(
+            "UPDATE media SET held = 0 WHERE id = ?1 AND held = 1",
+            [u.as_str()],
+        )?,
+        None => c.execute("UPDATE media SET held = 0 WHERE held = 1", [])?,
+    };
+    Ok(())
+}
+
+pub fn held_before(c: &Connection, before: i64, limit: usize) -> Result<Vec<UploadId>, MetaError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id FROM media WHERE held = 1 AND created_at <= ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![before, limit as i64], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok().and_then(|s| UploadId::parse(&s)))
+        .collect();
+    Ok(ids)
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Result<MediaRecord, MetaError>> {
+    let id: String = r.get(0)?;
+    let status: String = r.get(1)?;
+    let probe: Option<String> = r.get(11)?;
+    let published: Option<String> = r.get(12)?;
+    let rec = (|| {
+        let corrupt = |what: &str| MetaError::Corrupt(format!("media {id}: {what}"));
+        Ok(MediaRecord {
+            id: UploadId::parse(&id).ok_or_else(|| corrupt("id"))?,
+            status: MediaStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+            held: r.get::<_, i64>(2)? != 0,
+            attempts: r.get::<_, i64>(3)? as u32,
+            next_at: from_ms(r.get(4)?),
+            lease_owner: r.get(5)?,
+            lease_until: r.get::<_, Option<i64>>(6)?.map(from_ms),
+            progress: r.get::<_, f64>(7)? as f32,
+            reason_code: r.get(8)?,
+            reason: r.get(9)?,
+            detected: r.get(10)?,
+            probe: probe
+                .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("probe")))
+                .transpose()?,
+            published: published
+                .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("published")))
+                .transpose()?,
+            pending_version: r.get(13)?,
+            length: r.get::<_, i64>(14)? as u64,
+            created_at: from_ms(r.get(15)?),
+            updated_at: from_ms(r.get(16)?),
+        })
+    })();
+    match rec {
+        Ok(rec) => Ok(Ok(rec)),
+        Err(RowError::Sql(e)) => Err(e),
+        Err(RowError::Meta(e)) => Ok(Err(e)),
+    }
+}
+
+/// A row read fails in SQLite (kept as is) or holds garbage (a corrupt record).
+enum RowError {
+    Sql(rusqlite::Error),
+    Meta(MetaError),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(e: rusqlite::Error) -> Self {
+        RowError::Sql(e)
+    }
+}
+
+impl From<MetaError> for RowError {
+    fn from(e: MetaError) -> Self {
+        RowError::Meta(e)
+    }
+}
+
+pub fn get(c: &Connection, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM media WHERE id = ?1"))?;
+    stmt.query_row([id.as_str()], row).optional()?.transpose()
+}
+
+/// Takes the oldest due job that nobody holds a live lease on.
+pub fn claim(
+    c: &Connection,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<MediaRecord>, MetaError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "UPDATE media SET lease_owner = ?1, lease_until = ?3, attempts = attempts + 1,
+            updated_at = ?2
+         WHERE id = (SELECT id FROM media INDEXED BY media_due
+                     WHERE held = 0 AND status IN {OPEN} AND next_at <= ?2
+                       AND (lease_until IS NULL OR lease_until < ?2)
+                     ORDER BY next_at LIMIT 1)
+         RETURNING {COLUMNS}"
+    ))?;
+    stmt.query_row(params![owner, now, lease_until], row)
+        .optional()?
+        .transpose()
+}
+
+/// Records what a run found or where it is, if `owner` still holds the job's lease.
+pub fn update(
+    c: &Connection,
+    id: &UploadId,
+    owner: &str,
+    u: &MediaUpdate,
+    now: i64,
+) -> Result<bool, MetaError> {
+    let probe = u
+        .probe
+        .as_ref()
+        .map(|p| serde_json::to_string(p).expect("a probe serialises"));
+    let n = c
+        .prepare_cached(&format!(
+            "UPDATE media SET status = coalesce(?3, status), progress = coalesce(?4, progress),
+                detected = coalesce(?5, detected), probe = coalesce(?6, probe),
+                pending_version = coalesce(?7, pending_version),
+                lease_until = coalesce(?8, lease_until), updated_at = ?9
+             WHERE id = ?1 AND lease_owner = ?2 AND status IN {OPEN}"
+        ))?
+        .execute(params![
+            id.as_str(),
+            owner,
+            u.status.map(|s| s.as_str()),
+            u.progress.map(f64::from),
+            u.detected,
+            probe,
+            u.pending_version,
+            u.lease_until.map(ms),
+            now
+        ])?;
+    Ok(n == 1)
+}
+
+/// Ends a run of `owner`'s. Returns the record as it was before, or None if the lease was lost
+/// (another worker took the job over, or the upload was terminated).
+pub fn done(
+    tx: &Transaction<'_>,
+    id: &UploadId,
+    owner: &str,
+    outcome: &MediaOutcome,
+    now: i64,
+) -> Result<Option<MediaRecord>, MetaError> {
+    let before = {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM media WHERE id = ?1 AND lease_owner = ?2 AND status IN {OPEN}"
+        ))?;
+        match stmt
+            .query_row(params![id.as_str(), owner], row)
+            .optional()?
+        {
+            Some(r) => r?,
+            None => return Ok(None),
+        }
+    };
+    let set = "lease_owner = NULL, lease_until = NULL, pending_version = NULL, updated_at = ?2";
+    match outcome {
+        MediaOutcome::Ready(published) => {
+            let json = serde_json::to_string(published).expect("outputs serialise");
+            tx.execute(
+                &format!(
+                    "UPDATE media SET status = 'READY', progress = 100, reason_code = NULL,
+                        reason = NULL, published = ?3, {set} WHERE id = ?1"
+                ),
+                params![id.as_str(), now, json],
+            )?;
+        }
+        MediaOutcome::Rejected {
+            code,
+            message,
+            forget_upload,
+        } => {
+            terminal(tx, id, "REJECTED", code, message, now)?;
+            if *forget_upload {
+                tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])?;
+            }
+        }
+        MediaOutcome::Failed { code, message } => {
+            terminal(tx, id, "FAILED", code, message, now)?;
+        }
+        MediaOutcome::Retry { code, message, at } => {
+            tx.execute(
+                &format!(
+                    "UPDATE media SET status = 'RECEIVED', progress = 0, reason_code = ?3,
+                        reason = ?4, next_at = ?5, {set} WHERE id = ?1"
+                ),
+                params![id.as_str(), now, code, message, ms(*at)],
+            )?;
+        }
+    }
+    Ok(Some(before))
+}
+
+fn terminal(
+    tx: &Transaction<'_>,
+    id: &UploadId,
+    status: &str,
+    code: &str,
+    message: &str,
+    now: i64,
+) -> Result<(), MetaError> {
+    tx.execute(
+        "UPDATE media SET status = ?3, reason_code = ?4, reason = ?5, lease_owner = NULL,
+            lease_until = NULL, updated_at = ?2 WHERE id = ?1",
+        params![id.as_str(), now, status, code, message],
+    )?;
+    Ok(())
+}
+
+pub fn list(c: &Connection, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
+    let filter = if failed_only {
+        "WHERE status = 'FAILED'"
+    } else {
+        ""
+    };
+    let mut stmt = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM media {filter} ORDER BY created_at, id"
+    ))?;
+    stmt.query_map([], row)?.map(|r| r?).collect()
+}
+
+/// Queues a job again, attempts reset, unless it is running. Returns whether it did.
+pub fn retry(c: &Connection, id: &UploadId, now: i64) -> Result<bool, MetaError> {
+    let n = c.execute(
+        "UPDATE media SET status = 'RECEIVED', attempts = 0, next_at = ?2, progress = 0,
+            reason_code = NULL, reason = NULL, updated_at = ?2
+         WHERE id = ?1 AND held = 0
+           AND (status IN ('READY', 'REJECTED', 'FAILED')
+                OR (status = 'RECEIVED' AND lease_owner IS NULL))",
+        params![id.as_str(), now],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn forget(tx: &Transaction<'_>, id: &UploadId) -> Result<(), MetaError> {
+    tx.execute("DELETE FROM media WHERE id = ?1", [id.as_str()])?;
+    Ok(())
+}
