@@ -69,7 +69,11 @@ pub struct MediaArgs {
 
     /// Types processed, as detected from the bytes, comma-separated (type/* or type/subtype);
     /// anything else is REJECTED.
-    #[arg(long, env = "TUSKD_MEDIA_ALLOW", default_value = "video/*,image/*,audio/*")]
+    #[arg(
+        long,
+        env = "TUSKD_MEDIA_ALLOW",
+        default_value = "video/*,image/*,audio/*"
+    )]
     pub media_allow: String,
 
     /// Keep the original of a REJECTED upload (default: it is deleted).

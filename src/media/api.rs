@@ -31,7 +31,10 @@ pub async fn status(
     let doc = status::document(id.as_str(), record.as_ref(), upload.as_ref(), &base);
     let mut resp = Response::new(full(doc.to_string()));
     let hs = resp.headers_mut();
-    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
@@ -77,9 +80,15 @@ pub async fn file(
     };
     let mut resp = Response::new(body);
     let hs = resp.headers_mut();
-    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(rest)));
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(rest)),
+    );
     hs.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    hs.insert(header::CONTENT_LENGTH, HeaderValue::from(span.end - span.start));
+    hs.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(span.end - span.start),
+    );
     // A version's files are written once and never change: caches may keep them for ever.
     hs.insert(
         header::CACHE_CONTROL,
@@ -87,7 +96,12 @@ pub async fn file(
     );
     if range.is_some() {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let cr = format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), size);
+        let cr = format!(
+            "bytes {}-{}/{}",
+            span.start,
+            span.end.saturating_sub(1),
+            size
+        );
         resp.headers_mut().insert(
             header::CONTENT_RANGE,
             HeaderValue::from_str(&cr).expect("digits are a valid header"),
@@ -100,7 +114,10 @@ pub async fn file(
 mod tests {
     #[test]
     fn content_types() {
-        assert_eq!(super::content_type("r0/index.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(
+            super::content_type("r0/index.m3u8"),
+            "application/vnd.apple.mpegurl"
+        );
         assert_eq!(super::content_type("r0/seg00001.ts"), "video/mp2t");
         assert_eq!(super::content_type("poster.jpg"), "image/jpeg");
         assert_eq!(super::content_type("x.bin"), "application/octet-stream");

@@ -44,12 +44,20 @@ pub async fn run(args: &MediaCliArgs) -> Result<u8, String> {
             Ok(0)
         }
         MediaAction::Retry { id } => {
-            let parsed = UploadId::parse(id).ok_or_else(|| format!("{id:?} is not an upload id"))?;
+            let parsed =
+                UploadId::parse(id).ok_or_else(|| format!("{id:?} is not an upload id"))?;
             if meta.retry_media(&parsed).await.map_err(|e| e.to_string())? {
                 println!("media job {id} is queued again");
                 Ok(0)
-            } else if meta.media(&parsed).await.map_err(|e| e.to_string())?.is_some() {
-                Err(format!("media job {id} is running or waiting for its upload; try later"))
+            } else if meta
+                .media(&parsed)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                Err(format!(
+                    "media job {id} is running or waiting for its upload; try later"
+                ))
             } else {
                 Err(format!("no media job {id}"))
             }

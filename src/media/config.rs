@@ -85,7 +85,10 @@ impl MediaConfig {
         if segment.subsec_nanos() != 0 || !(1..=30).contains(&segment.as_secs()) {
             return Err(bad(
                 "--hls-segment",
-                format!("{:?} must be a whole number of seconds from 1s to 30s", a.hls_segment),
+                format!(
+                    "{:?} must be a whole number of seconds from 1s to 30s",
+                    a.hls_segment
+                ),
             ));
         }
         let mut ladder = numbers("--hls-ladder", &a.hls_ladder, 16..=4320)?;
@@ -94,8 +97,8 @@ impl MediaConfig {
         let mut thumb_widths = numbers("--thumb-widths", &a.thumb_widths, 16..=4096)?;
         thumb_widths.sort_unstable();
         thumb_widths.dedup();
-        let path = crate::config::base_path(&a.media_path)
-            .map_err(|e| bad("--media-path", e.reason))?;
+        let path =
+            crate::config::base_path(&a.media_path).map_err(|e| bad("--media-path", e.reason))?;
         if path == base_path {
             return Err(bad("--media-path", "must differ from --base-path"));
         }
@@ -163,7 +166,11 @@ fn numbers(
                 .ok_or_else(|| {
                     bad(
                         flag,
-                        format!("{p:?} is not a number from {} to {}", range.start(), range.end()),
+                        format!(
+                            "{p:?} is not a number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
                     )
                 })
         })

@@ -27,13 +27,15 @@ pub fn detect(
             message: "the file is empty".into(),
         });
     }
-    let Some(kind) = infer::get(head) else {
+    let Some(mime) = infer::get(head)
+        .map(|k| k.mime_type())
+        .or_else(|| ebml(head))
+    else {
         return Err(Refusal {
             code: "unknown_type",
             message: "the file's type could not be recognised from its contents".into(),
         });
     };
-    let mime = kind.mime_type();
     if let Some(claimed) = claimed_type(metadata)
         && !compatible(&claimed, mime)
     {
@@ -58,6 +60,23 @@ pub fn detect(
         });
     }
     Ok(mime)
+}
+
+/// WebM and Matroska by their EBML DocType, whatever size encoding the muxer chose (infer
+/// knows only the shortest; GStreamer's webmmux writes `webm` with a trailing NUL).
+fn ebml(head: &[u8]) -> Option<&'static str> {
+    let head = &head[..head.len().min(256)];
+    if !head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        return None;
+    }
+    let at = head.windows(2).position(|w| w == [0x42, 0x82])?;
+    let size = (*head.get(at + 2)? & 0x7f) as usize;
+    let doc = head.get(at + 3..at + 3 + size.min(16))?;
+    match doc.split(|&b| b == 0).next()? {
+        b"webm" => Some("video/webm"),
+        b"matroska" => Some("video/x-matroska"),
+        _ => None,
+    }
 }
 
 fn value(metadata: Option<&Metadata>, key: &str) -> Option<String> {
@@ -144,7 +163,8 @@ mod tests {
     const MP4: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom";
     const ZIP: &[u8] = b"PK\x03\x04\x14\x00\x00\x00\x08\x00";
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
-    const AV: fn(&str) -> bool = |m| m.starts_with("video/") || m.starts_with("audio/") || m.starts_with("image/");
+    const AV: fn(&str) -> bool =
+        |m| m.starts_with("video/") || m.starts_with("audio/") || m.starts_with("image/");
 
     #[test]
     fn the_bytes_decide() {
@@ -167,12 +187,25 @@ mod tests {
     }
 
     #[test]
+    fn webm_with_a_padded_doctype_is_webm() {
+        let mut head =
+            b"\x1a\x45\xdf\xa3\x01\x00\x00\x00\x00\x00\x00\x10\x42\x82\x85webm\x00".to_vec();
+        head.resize(300, 0);
+        assert_eq!(detect(&head, None, AV), Ok("video/webm"));
+    }
+
+    #[test]
     fn unknown_empty_and_disallowed_are_refused() {
         assert_eq!(detect(b"", None, AV).unwrap_err().code, "empty");
-        assert_eq!(detect(b"hello world", None, AV).unwrap_err().code, "unknown_type");
+        assert_eq!(
+            detect(b"hello world", None, AV).unwrap_err().code,
+            "unknown_type"
+        );
         assert_eq!(detect(ZIP, None, AV).unwrap_err().code, "type_not_allowed");
         assert_eq!(
-            detect(PNG, None, |m| m.starts_with("video/")).unwrap_err().code,
+            detect(PNG, None, |m| m.starts_with("video/"))
+                .unwrap_err()
+                .code,
             "type_not_allowed"
         );
         // A generic claim says nothing.

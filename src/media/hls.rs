@@ -44,7 +44,10 @@ pub fn vod(playlist: &str) -> String {
         let line = line.trim_end();
         out.push_str(line);
         out.push('\n');
-        if !typed && (line.starts_with("#EXT-X-VERSION") || line == "#EXTM3U" && !playlist.contains("#EXT-X-VERSION")) {
+        if !typed
+            && (line.starts_with("#EXT-X-VERSION")
+                || line == "#EXTM3U" && !playlist.contains("#EXT-X-VERSION"))
+        {
             out.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
             typed = true;
         }
@@ -124,7 +127,10 @@ mod tests {
         assert_eq!(vod(&v), v, "idempotent");
         assert_eq!(
             segments(&v),
-            [(4.0, "segment00000.ts".to_owned()), (1.5, "segment00001.ts".to_owned())]
+            [
+                (4.0, "segment00000.ts".to_owned()),
+                (1.5, "segment00001.ts".to_owned())
+            ]
         );
     }
 

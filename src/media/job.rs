@@ -74,7 +74,10 @@ impl Ctx<'_> {
             .update_media(&self.job.id, self.owner, &update)
             .await?
         {
-            return Err(StepError::transient("lease_lost", "another worker took the job over"));
+            return Err(StepError::transient(
+                "lease_lost",
+                "another worker took the job over",
+            ));
         }
         Ok(())
     }
@@ -226,9 +229,12 @@ async fn download(app: &App, id: &UploadId, len: u64, to: &Path) -> Result<PathB
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StepError> + Send + 'static,
 ) -> Result<T, StepError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StepError::transient("crashed", format!("the step panicked: {e}"))))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StepError::transient(
+            "crashed",
+            format!("the step panicked: {e}"),
+        ))
+    })
 }
 
 #[cfg(feature = "media")]
@@ -240,7 +246,10 @@ async fn probe(input: &Path) -> Result<Probe, StepError> {
 #[cfg(not(feature = "media"))]
 async fn probe(_input: &Path) -> Result<Probe, StepError> {
     let _ = (PROBE_TIMEOUT, blocking::<()>);
-    Err(StepError::permanent("unsupported", "built without the media pipeline"))
+    Err(StepError::permanent(
+        "unsupported",
+        "built without the media pipeline",
+    ))
 }
 
 /// What the transcode left in the output directory.
@@ -261,7 +270,12 @@ async fn transcode(
     progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
     use super::gst::transcode;
-    let (input, out, probe, plan) = (input.to_owned(), out.to_owned(), probe.clone(), plan.clone());
+    let (input, out, probe, plan) = (
+        input.to_owned(),
+        out.to_owned(),
+        probe.clone(),
+        plan.clone(),
+    );
     let (segment, widths) = (cfg.hls_segment, cfg.thumb_widths.clone());
     blocking(move || {
         let report = |p: f32| progress.percent.store(p.to_bits(), Ordering::Relaxed);
@@ -306,5 +320,8 @@ async fn transcode(
     _progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
     let _ = (STALL, budget);
-    Err(StepError::permanent("unsupported", "built without the media pipeline"))
+    Err(StepError::permanent(
+        "unsupported",
+        "built without the media pipeline",
+    ))
 }

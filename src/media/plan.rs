@@ -40,8 +40,11 @@ fn output_fps(v: &VideoFacts) -> (i32, i32) {
     }
 }
 
-fn even(x: f64) -> u32 {
-    ((x / 2.0).round() as u32 * 2).max(2)
+/// `x` rounded to an even number (the encoder needs even sizes), never more than `limit`
+/// (the source's size: no upscaling, not even by a pixel).
+fn even(x: f64, limit: f64) -> u32 {
+    let cap = ((limit / 2.0).floor() as u32 * 2).max(2);
+    ((x / 2.0).round() as u32 * 2).clamp(2, cap)
 }
 
 /// Bitrate for a picture of `short` lines at `fps`, kbit/s.
@@ -62,7 +65,10 @@ fn kbps(short: u32, fps: f64) -> u32 {
 /// segments of `segment` seconds. Never upscales: rungs above the source are dropped, and a
 /// source below the lowest rung gets one rendition at its own size.
 pub fn plan(v: &VideoFacts, ladder: &[u32], segment: u32) -> Plan {
-    let (dw, dh) = (v.display_width.max(2) as f64, v.display_height.max(2) as f64);
+    let (dw, dh) = (
+        v.display_width.max(2) as f64,
+        v.display_height.max(2) as f64,
+    );
     let short = dw.min(dh);
     let mut rungs: Vec<u32> = ladder
         .iter()
@@ -78,7 +84,7 @@ pub fn plan(v: &VideoFacts, ladder: &[u32], segment: u32) -> Plan {
         .into_iter()
         .map(|r| {
             let scale = r as f64 / short;
-            let (width, height) = (even(dw * scale), even(dh * scale));
+            let (width, height) = (even(dw * scale, dw), even(dh * scale, dh));
             Rendition {
                 width,
                 height,
@@ -125,7 +131,7 @@ mod tests {
         let p = plan(&video(1280, 720, Some(25.0)), &[360, 720, 1080], 4);
         assert_eq!(sizes(&p), [(640, 360), (1280, 720)]);
         let p = plan(&video(321, 241, Some(25.0)), &[360, 720], 2);
-        assert_eq!(sizes(&p), [(322, 242)]);
+        assert_eq!(sizes(&p), [(320, 240)]);
         assert_eq!(p.gop, 50);
     }
 
@@ -135,13 +141,20 @@ mod tests {
         assert_eq!(sizes(&p), [(360, 640), (720, 1280), (1080, 1920)]);
         let p = plan(&video(853, 480, Some(30.0)), &[360], 4);
         assert_eq!(sizes(&p), [(640, 360)]);
-        assert!(p.renditions.iter().all(|r| r.width % 2 == 0 && r.height % 2 == 0));
+        assert!(
+            p.renditions
+                .iter()
+                .all(|r| r.width % 2 == 0 && r.height % 2 == 0)
+        );
     }
 
     #[test]
     fn frame_rates_are_made_constant_and_sane() {
         assert_eq!(plan(&video(640, 360, None), &[360], 4).fps, (30, 1));
-        assert_eq!(plan(&video(640, 360, Some(29.97)), &[360], 4).fps, (30000, 1001));
+        assert_eq!(
+            plan(&video(640, 360, Some(29.97)), &[360], 4).fps,
+            (30000, 1001)
+        );
         assert_eq!(plan(&video(640, 360, Some(120.0)), &[360], 4).fps, (60, 1));
         assert_eq!(plan(&video(640, 360, Some(24.0)), &[360], 2).gop, 48);
     }

@@ -47,7 +47,11 @@ fn save(img: &RgbImage, path: &Path) -> Result<(), StepError> {
 }
 
 /// Writes `poster.jpg` and `thumb-<width>.jpg` into `dir`; returns (file, width, height) each.
-pub fn write(frame: Frame, widths: &[u32], dir: &Path) -> Result<Vec<(String, u32, u32)>, StepError> {
+pub fn write(
+    frame: Frame,
+    widths: &[u32],
+    dir: &Path,
+) -> Result<Vec<(String, u32, u32)>, StepError> {
     let img = RgbImage::from_raw(frame.width, frame.height, frame.rgb)
         .ok_or_else(|| StepError::permanent("poster", "frame of the wrong size"))?;
     let mut out = Vec::new();
@@ -77,7 +81,12 @@ mod tests {
 
     #[test]
     fn a_black_frame_is_never_the_poster() {
-        let picked = pick(vec![frame(|_| 0), frame(|i| (i * 37 % 251) as u8), frame(|_| 128)]).unwrap();
+        let picked = pick(vec![
+            frame(|_| 0),
+            frame(|i| (i * 37 % 251) as u8),
+            frame(|_| 128),
+        ])
+        .unwrap();
         assert!(picked.rgb.iter().any(|&b| b != picked.rgb[0]));
     }
 
@@ -85,7 +94,13 @@ mod tests {
     fn thumbnails_are_never_upscaled() {
         let dir = tempfile::tempdir().unwrap();
         let out = write(frame(|i| i as u8), &[32, 128], dir.path()).unwrap();
-        assert_eq!(out, [("poster.jpg".into(), 64, 36), ("thumb-32.jpg".into(), 32, 18)]);
+        assert_eq!(
+            out,
+            [
+                ("poster.jpg".into(), 64, 36),
+                ("thumb-32.jpg".into(), 32, 18)
+            ]
+        );
         let img = image::open(dir.path().join("thumb-32.jpg")).unwrap();
         assert_eq!((img.width(), img.height()), (32, 18));
     }

@@ -33,9 +33,11 @@ pub async fn publish(
     let mut entries = Vec::new();
     for (rdir, width, height, fps, codecs) in &produced.renditions {
         let playlist_path = out.join(rdir).join("index.m3u8");
-        let text = tokio::fs::read_to_string(&playlist_path).await.map_err(|e| {
-            StepError::permanent("transcode", format!("no playlist for {rdir}: {e}"))
-        })?;
+        let text = tokio::fs::read_to_string(&playlist_path)
+            .await
+            .map_err(|e| {
+                StepError::permanent("transcode", format!("no playlist for {rdir}: {e}"))
+            })?;
         let playlist = hls::vod(&text);
         let segments = hls::segments(&playlist);
         if segments.is_empty() {
@@ -48,7 +50,10 @@ pub async fn publish(
         for (duration, uri) in &segments {
             // hlssink2 names segments by file name; anything else is not ours to publish.
             if uri.contains('/') {
-                return Err(StepError::permanent("transcode", format!("odd segment URI {uri}")));
+                return Err(StepError::permanent(
+                    "transcode",
+                    format!("odd segment URI {uri}"),
+                ));
             }
             let bytes = put(format!("{rdir}/{uri}")).await?;
             measured.push((*duration, bytes));

@@ -174,7 +174,10 @@ pub enum MediaOutcome {
         forget_upload: bool,
     },
     /// Cannot be processed, or attempts ran out.
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
     /// A transient failure: tried again at `at`.
     Retry {
         code: String,

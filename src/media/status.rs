@@ -14,14 +14,12 @@ pub fn document(
     base: &str,
 ) -> Value {
     let status = record.map_or(MediaStatus::Uploading, |r| r.status);
-    let length = upload
-        .and_then(|u| u.length)
-        .or(record.map(|r| r.length));
+    let length = upload.and_then(|u| u.length).or(record.map(|r| r.length));
     let offset = upload.map(|u| u.offset).or(record.map(|r| r.length));
     let reason = record.and_then(|r| {
-        r.reason_code.as_ref().map(|code| {
-            json!({ "code": code, "message": r.reason.clone().unwrap_or_default() })
-        })
+        r.reason_code
+            .as_ref()
+            .map(|code| json!({ "code": code, "message": r.reason.clone().unwrap_or_default() }))
     });
     let progress = match status {
         MediaStatus::Ready => 100.0,

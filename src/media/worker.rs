@@ -65,7 +65,8 @@ async fn worker(app: App, cfg: MediaConfig, owner: String) {
 
 /// Backoff before attempt `attempts + 1`: 10 s, 20 s, 40 s ... at most 10 min.
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(10u64.saturating_mul(1 << attempts.saturating_sub(1).min(6))).min(Duration::from_secs(600))
+    Duration::from_secs(10u64.saturating_mul(1 << attempts.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(600))
 }
 
 async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
@@ -83,7 +84,13 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
     } else {
         tracing::info!(%id, attempt = job.attempts, "media job started");
         let progress = Progress::new();
-        let beat = tokio::spawn(heartbeat(app.clone(), cfg.lease, owner.to_owned(), id.clone(), progress.clone()));
+        let beat = tokio::spawn(heartbeat(
+            app.clone(),
+            cfg.lease,
+            owner.to_owned(),
+            id.clone(),
+            progress.clone(),
+        ));
         let stop = progress.clone();
         let shutdown = app.shutdown.clone();
         let r = tokio::select! {
@@ -107,7 +114,11 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
                 let forget = !cfg.keep_rejected;
                 if forget && let Err(err) = app.storage.delete(&id).await {
                     tracing::warn!(%id, "cannot delete a rejected upload: {err}");
-                    requeue(job.attempts, cfg, StepError::transient("storage", err.to_string()))
+                    requeue(
+                        job.attempts,
+                        cfg,
+                        StepError::transient("storage", err.to_string()),
+                    )
                 } else {
                     MediaOutcome::Rejected {
                         code: e.code,
@@ -132,8 +143,13 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
             log(&id, &outcome);
             // The version this run replaced (or a dead run's) is no longer pointed at.
             if let MediaOutcome::Ready(p) = &outcome
-                && let Some(old) = before.published.filter(|old| old.version != p.version && !old.version.is_empty())
-                && let Err(e) = app.storage.delete_media(&key(&id, Some(&old.version))).await
+                && let Some(old) = before
+                    .published
+                    .filter(|old| old.version != p.version && !old.version.is_empty())
+                && let Err(e) = app
+                    .storage
+                    .delete_media(&key(&id, Some(&old.version)))
+                    .await
             {
                 tracing::warn!(%id, "cannot delete superseded media version {}: {e}", old.version);
             }
@@ -166,15 +182,29 @@ fn requeue(attempts: u32, cfg: &MediaConfig, e: StepError) -> MediaOutcome {
 
 fn log(id: &UploadId, outcome: &MediaOutcome) {
     match outcome {
-        MediaOutcome::Ready(p) => tracing::info!(%id, version = %p.version, variants = p.variants.len(), "media ready"),
-        MediaOutcome::Rejected { code, message, .. } => tracing::info!(%id, code, "media rejected: {message}"),
-        MediaOutcome::Failed { code, message } => tracing::warn!(%id, code, "media failed: {message}"),
-        MediaOutcome::Retry { code, message, .. } => tracing::warn!(%id, code, "media job will be retried: {message}"),
+        MediaOutcome::Ready(p) => {
+            tracing::info!(%id, version = %p.version, variants = p.variants.len(), "media ready")
+        }
+        MediaOutcome::Rejected { code, message, .. } => {
+            tracing::info!(%id, code, "media rejected: {message}")
+        }
+        MediaOutcome::Failed { code, message } => {
+            tracing::warn!(%id, code, "media failed: {message}")
+        }
+        MediaOutcome::Retry { code, message, .. } => {
+            tracing::warn!(%id, code, "media job will be retried: {message}")
+        }
     }
 }
 
 /// Extends the lease and records progress while the run goes on; a lost lease stops the run.
-async fn heartbeat(app: App, lease: Duration, owner: String, id: UploadId, progress: Arc<Progress>) {
+async fn heartbeat(
+    app: App,
+    lease: Duration,
+    owner: String,
+    id: UploadId,
+    progress: Arc<Progress>,
+) {
     let every = lease / 3;
     loop {
         tokio::time::sleep(every).await;
@@ -235,7 +265,11 @@ fn events(
     if !app.hooks.is_enabled(kind) {
         return Vec::new();
     }
-    let base = &app.config.media.as_ref().map_or("/media/", |m| m.path.as_str());
+    let base = &app
+        .config
+        .media
+        .as_ref()
+        .map_or("/media/", |m| m.path.as_str());
     let doc = super::status::document(job.id.as_str(), Some(&after), upload, base);
     let file = match upload {
         Some(u) => FileInfo::of(u, app.storage.location(&u.id)),

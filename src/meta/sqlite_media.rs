@@ -18,11 +18,7 @@ const OPEN: &str = "('RECEIVED', 'VALIDATING', 'PROCESSING')";
 
 /// Queues a (held) media job for `id` if the upload is finished now and is not a partial upload
 /// of a concatenation (only the final upload is media). Idempotent.
-pub fn enqueue_if_finished(
-    tx: &Transaction<'_>,
-    id: &UploadId,
-    now: i64,
-) -> Result<(), MetaError> {
+pub fn enqueue_if_finished(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), MetaError> {
     tx.prepare_cached(
         "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
          SELECT id, 'RECEIVED', 1, ?2, offset, ?2, ?2 FROM uploads

@@ -113,8 +113,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn media_size(&self, key: &MediaKey) -> Result<Option<u64>, StorageError>;
 
     /// Streams a byte range of a derived file.
-    async fn read_media(&self, key: &MediaKey, range: Range<u64>)
-    -> Result<ByteStream, StorageError>;
+    async fn read_media(
+        &self,
+        key: &MediaKey,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StorageError>;
 
     /// Deletes every derived file under `prefix` (a key or a directory of keys).
     async fn delete_media(&self, prefix: &MediaKey) -> Result<(), StorageError>;
@@ -159,7 +162,9 @@ mod key_tests {
         for ok in ["a", "abc/v1/master.m3u8", "x_y/r-1/seg00001.ts"] {
             assert!(MediaKey::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["", "/a", "a/", "a//b", "../a", "a/../b", "a/.git", "a\\b", "a b", "é"] {
+        for bad in [
+            "", "/a", "a/", "a//b", "../a", "a/../b", "a/.git", "a\\b", "a b", "é",
+        ] {
             assert!(MediaKey::parse(bad).is_none(), "{bad}");
         }
     }

@@ -18,10 +18,9 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
     let path = std::path::absolute(path)?;
     let uri = gst::glib::filename_to_uri(&path, None)
         .map_err(|e| StepError::transient("probe_failed", format!("bad input path: {e}")))?;
-    let discoverer = pbutils::Discoverer::new(gst::ClockTime::from_nseconds(
-        timeout.as_nanos() as u64,
-    ))
-    .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
+    let discoverer =
+        pbutils::Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
+            .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
     let info = discoverer.discover_uri(&uri).map_err(|e| {
         StepError::permanent(
             "probe_failed",
@@ -58,10 +57,7 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
         .and_then(|c| c.caps())
         .and_then(|c| c.structure(0).map(|s| s.name().to_string()));
     // Tags of the container (orientation may be there instead of on the stream).
-    let global_tags = info
-        .container_streams()
-        .first()
-        .and_then(|c| c.tags());
+    let global_tags = info.container_streams().first().and_then(|c| c.tags());
     let video = info
         .video_streams()
         .into_iter()
@@ -96,10 +92,10 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
 
 fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) -> VideoFacts {
     let caps = v.caps();
-    let s = caps.as_ref().and_then(|c| c.structure(0).map(|s| s.to_owned()));
-    let profile = s
+    let s = caps
         .as_ref()
-        .and_then(|s| s.get::<String>("profile").ok());
+        .and_then(|c| c.structure(0).map(|s| s.to_owned()));
+    let profile = s.as_ref().and_then(|s| s.get::<String>("profile").ok());
     let bit_depth = s
         .as_ref()
         .and_then(|s| s.get::<u32>("bit-depth-luma").ok())
@@ -116,9 +112,15 @@ fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) 
         });
     let orientation = v
         .tags()
-        .and_then(|t| t.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()))
+        .and_then(|t| {
+            t.get::<gst::tags::ImageOrientation>()
+                .map(|o| o.get().to_string())
+        })
         .or_else(|| {
-            global.and_then(|t| t.get::<gst::tags::ImageOrientation>().map(|o| o.get().to_string()))
+            global.and_then(|t| {
+                t.get::<gst::tags::ImageOrientation>()
+                    .map(|o| o.get().to_string())
+            })
         });
     let (rotation, flipped) = orientation.as_deref().map_or((0, false), parse_orientation);
     let (w, h) = (v.width(), v.height());
@@ -131,7 +133,8 @@ fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) 
         _ => (shown_w, h),
     };
     let fr = v.framerate();
-    let frame_rate = (fr.numer() > 0 && fr.denom() > 0).then(|| fr.numer() as f64 / fr.denom() as f64);
+    let frame_rate =
+        (fr.numer() > 0 && fr.denom() > 0).then(|| fr.numer() as f64 / fr.denom() as f64);
     VideoFacts {
         codec: caps.as_ref().map_or_else(|| "unknown".into(), codec_name),
         profile,
@@ -190,7 +193,10 @@ pub fn codec_name(caps: &gst::Caps) -> String {
         "audio/x-flac" => "flac".into(),
         "audio/x-raw" => "pcm".into(),
         "audio/x-ac3" => "ac3".into(),
-        other => other.trim_start_matches("video/x-").trim_start_matches("audio/x-").into(),
+        other => other
+            .trim_start_matches("video/x-")
+            .trim_start_matches("audio/x-")
+            .into(),
     }
 }
 

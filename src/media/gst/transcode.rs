@@ -138,7 +138,11 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     let (num, den) = job.plan.fps;
     let vq = make("queue")?;
     let vconv = make("videoconvert")?;
-    let i420 = caps_filter(gst::Caps::builder("video/x-raw").field("format", "I420").build())?;
+    let i420 = caps_filter(
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .build(),
+    )?;
     let flip = make("videoflip")?;
     flip.set_property_from_str("video-direction", direction(video.rotation, video.flipped));
     let rate = make("videorate")?;
@@ -149,14 +153,19 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     )?;
     let vtee = make("tee")?;
     let chain = [&vq, &vconv, &i420, &flip, &rate, &fps, &vtee];
-    pipeline.add_many(chain).map_err(link_err("the video chain"))?;
+    pipeline
+        .add_many(chain)
+        .map_err(link_err("the video chain"))?;
     gst::Element::link_many(chain).map_err(link_err("the video chain"))?;
     let vq_sink = vq.static_pad("sink").expect("queue has a sink pad");
     drop_tags(&vq_sink);
 
     // How far the decode has come (progress, stall watchdog), and whether frame durations vary.
     let position = Arc::new(AtomicU64::new(0));
-    let (min_gap, max_gap) = (Arc::new(AtomicU64::new(u64::MAX)), Arc::new(AtomicU64::new(0)));
+    let (min_gap, max_gap) = (
+        Arc::new(AtomicU64::new(u64::MAX)),
+        Arc::new(AtomicU64::new(0)),
+    );
     {
         let (position, min_gap, max_gap) = (position.clone(), min_gap.clone(), max_gap.clone());
         let last = Mutex::new(None::<u64>);
@@ -183,7 +192,11 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             let aq = make("queue")?;
             let aconv = make("audioconvert")?;
             let resample = make("audioresample")?;
-            let rate = if a.sample_rate == 44_100 { 44_100 } else { 48_000 };
+            let rate = if a.sample_rate == 44_100 {
+                44_100
+            } else {
+                48_000
+            };
             let araw = caps_filter(
                 gst::Caps::builder("audio/x-raw")
                     .field("rate", rate)
@@ -197,7 +210,9 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             let aparse = make("aacparse")?;
             let atee = make("tee")?;
             let chain = [&aq, &aconv, &resample, &araw, &aenc, &aparse, &atee];
-            pipeline.add_many(chain).map_err(link_err("the audio chain"))?;
+            pipeline
+                .add_many(chain)
+                .map_err(link_err("the audio chain"))?;
             gst::Element::link_many(chain).map_err(link_err("the audio chain"))?;
             drop_tags(&aq.static_pad("sink").expect("queue has a sink pad"));
             Some((aq, atee))
@@ -232,7 +247,10 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             .property("key-int-max", job.plan.gop)
             .property(
                 "option-string",
-                format!("scenecut=0:min-keyint={}:keyint={}", job.plan.gop, job.plan.gop),
+                format!(
+                    "scenecut=0:min-keyint={}:keyint={}",
+                    job.plan.gop, job.plan.gop
+                ),
             )
             .build()
             .map_err(|_| StepError::permanent("missing_plugin", "x264enc is not installed"))?;
@@ -244,7 +262,10 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         )?;
         let parse = make("h264parse")?;
         let sink = gst::ElementFactory::make("hlssink2")
-            .property("location", dir.join("seg%05d.ts").to_str().unwrap_or_default())
+            .property(
+                "location",
+                dir.join("seg%05d.ts").to_str().unwrap_or_default(),
+            )
             .property(
                 "playlist-location",
                 dir.join("index.m3u8").to_str().unwrap_or_default(),
@@ -306,10 +327,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             .field("height", top.height as i32)
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
             .build();
-        let appsink = gst_app::AppSink::builder()
-            .caps(&rgb)
-            .sync(false)
-            .build();
+        let appsink = gst_app::AppSink::builder().caps(&rgb).sync(false).build();
         let frames = frames.clone();
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
@@ -324,7 +342,9 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         );
         let appsink: gst::Element = appsink.upcast();
         let chain = [&q, &scale, &conv, &appsink];
-        pipeline.add_many(chain).map_err(link_err("the poster branch"))?;
+        pipeline
+            .add_many(chain)
+            .map_err(link_err("the poster branch"))?;
         gst::Element::link_many(chain).map_err(link_err("the poster branch"))?;
         let tee_pad = vtee
             .request_pad_simple("src_%u")
@@ -377,7 +397,9 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
                 .unwrap_or_default();
             let target = if kind.starts_with("video/") && !lv.swap(true, Ordering::SeqCst) {
                 Some(vsink.clone())
-            } else if kind.starts_with("audio/") && asink.is_some() && !la.swap(true, Ordering::SeqCst)
+            } else if kind.starts_with("audio/")
+                && asink.is_some()
+                && !la.swap(true, Ordering::SeqCst)
             {
                 asink.clone()
             } else {
@@ -419,9 +441,9 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         });
     }
 
-    pipeline.set_state(gst::State::Playing).map_err(|_| {
-        StepError::permanent("decode_failed", "the pipeline could not start")
-    })?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| StepError::permanent("decode_failed", "the pipeline could not start"))?;
     watch(job, &pipeline, &position)?;
 
     let mut renditions = Vec::new();
@@ -443,7 +465,10 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             "no video stream could be decoded",
         ));
     }
-    let (lo, hi) = (min_gap.load(Ordering::Relaxed), max_gap.load(Ordering::Relaxed));
+    let (lo, hi) = (
+        min_gap.load(Ordering::Relaxed),
+        max_gap.load(Ordering::Relaxed),
+    );
     let frames = std::mem::take(&mut *frames.lock().expect("not poisoned"));
     Ok(Output {
         renditions,

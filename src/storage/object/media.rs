@@ -42,11 +42,8 @@ impl Shared {
             return Ok(size);
         }
         let store: Arc<dyn ObjectStore> = self.store.clone();
-        let mut writer = object_store::buffered::BufWriter::with_capacity(
-            store,
-            path,
-            self.part_size as usize,
-        );
+        let mut writer =
+            object_store::buffered::BufWriter::with_capacity(store, path, self.part_size as usize);
         let mut reader = tokio::fs::File::open(file).await?;
         let copied = tokio::io::copy(&mut reader, &mut writer).await;
         match copied {

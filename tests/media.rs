@@ -1,0 +1,533 @@
+//! The media pipeline end to end on the real binary: clips made with GStreamer are uploaded
+//! through tus, `GET /media/{id}` is polled until the job ends, and the outputs are checked as
+//! a player would: the master playlist parses, every rendition decodes to the promised size and
+//! the source's duration, posters and thumbnails have their sizes, no source tag leaks.
+#![cfg(feature = "media")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use serde_json::Value;
+use testkit::S3Server;
+use testkit::media::Clip;
+
+mod common;
+use common::*;
+
+const SEGMENT: f64 = 2.0;
+
+fn media_args(extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "--media",
+        "on",
+        "--media-workers",
+        "2",
+        "--hls-segment",
+        "2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Tuskd {
+    let args = media_args(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(dir, &args)
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Uploads `bytes` through tus as `name` (of type `filetype`); returns the upload id.
+fn upload(addr: &str, bytes: &[u8], name: &str, filetype: &str) -> String {
+    let meta = format!("filename {},filetype {}", b64(name), b64(filetype));
+    let (status, head, _) = request(
+        addr,
+        "POST",
+        "/files/",
+        &[
+            ("Upload-Length", &bytes.len().to_string()),
+            ("Upload-Metadata", &meta),
+        ],
+        b"",
+    );
+    assert_eq!(status, 201);
+    let id = header(&head, "location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = request(
+        addr,
+        "PATCH",
+        &format!("/files/{id}"),
+        &[
+            ("Upload-Offset", "0"),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        bytes,
+    );
+    assert_eq!(status, 204);
+    id
+}
+
+fn status(addr: &str, id: &str) -> Value {
+    let (code, head, body) = request(addr, "GET", &format!("/media/{id}"), &[], b"");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(head.contains("content-type: application/json"));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Polls the status until the job ends; returns the last document and how long it took.
+fn wait_done(addr: &str, id: &str) -> (Value, Duration) {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    loop {
+        let doc = status(addr, id);
+        let s = doc["status"].as_str().unwrap().to_owned();
+        if matches!(s.as_str(), "READY" | "REJECTED" | "FAILED") {
+            return (doc, started.elapsed());
+        }
+        assert!(Instant::now() < deadline, "no end in sight: {doc}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The path part of a variant URL (`http://host/media/...`).
+fn path_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    format!("/{}", rest.split_once('/').map_or("", |(_, p)| p))
+}
+
+fn get(addr: &str, path: &str) -> Vec<u8> {
+    let (code, head, body) = request(addr, "GET", path, &[], b"");
+    assert_eq!(code, 200, "GET {path}");
+    assert!(
+        head.contains("cache-control: public, max-age=31536000, immutable"),
+        "{head}"
+    );
+    body
+}
+
+fn variants<'a>(doc: &'a Value, kind: &str) -> Vec<&'a Value> {
+    doc["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+/// Decodes an MPEG-TS file's video: (width, height, seconds, frames).
+fn decode(path: &Path) -> (u32, u32, f64, usize) {
+    gst::init().unwrap();
+    let line = format!(
+        "filesrc location={} ! tsdemux name=d d. ! queue ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (mut w, mut h, mut first, mut end, mut frames) = (0, 0, u64::MAX, 0u64, 0);
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        let s = sample.caps().unwrap().structure(0).unwrap().to_owned();
+        w = s.get::<i32>("width").unwrap() as u32;
+        h = s.get::<i32>("height").unwrap() as u32;
+        let b = sample.buffer().unwrap();
+        let pts = b.pts().unwrap().nseconds();
+        first = first.min(pts);
+        end = end.max(pts + b.duration().map_or(0, |d| d.nseconds()));
+        frames += 1;
+    }
+    let errored = pipeline
+        .bus()
+        .unwrap()
+        .pop_filtered(&[gst::MessageType::Error])
+        .is_some();
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(!errored, "{} decodes", path.display());
+    (w, h, (end - first) as f64 / 1e9, frames)
+}
+
+/// Checks a READY video's outputs: the expected renditions, decodable, of `seconds`.
+fn check_video(addr: &str, doc: &Value, sizes: &[(u32, u32)], seconds: f64, audio: bool) {
+    assert_eq!(doc["status"], "READY", "{doc}");
+    let master_url = variants(doc, "hls")[0]["url"].as_str().unwrap().to_owned();
+    let master_path = path_of(&master_url);
+    let master = get(addr, &master_path);
+    let parsed = m3u8_rs::parse_master_playlist_res(&master).expect("the master playlist parses");
+    let got: Vec<(u32, u32)> = parsed
+        .variants
+        .iter()
+        .map(|v| {
+            let r = v.resolution.unwrap();
+            (r.width as u32, r.height as u32)
+        })
+        .collect();
+    assert_eq!(got, sizes, "renditions of {master_url}");
+    let dir = tempfile::tempdir().unwrap();
+    let base = master_path.rsplit_once('/').unwrap().0.to_owned();
+    for (i, v) in parsed.variants.iter().enumerate() {
+        let codecs = v.codecs.as_deref().unwrap();
+        assert!(
+            codecs.starts_with("avc1.64"),
+            "High profile H.264: {codecs}"
+        );
+        assert_eq!(codecs.contains("mp4a.40.2"), audio, "{codecs}");
+        assert!(
+            v.bandwidth > 50_000 && v.bandwidth < 20_000_000,
+            "{}",
+            v.bandwidth
+        );
+        assert!(v.average_bandwidth.unwrap() <= v.bandwidth);
+        assert!(v.frame_rate.unwrap() > 1.0);
+        let playlist_path = format!("{base}/{}", v.uri);
+        let (_, head, text) = request(addr, "GET", &playlist_path, &[], b"");
+        assert!(head.contains("content-type: application/vnd.apple.mpegurl"));
+        let media = m3u8_rs::parse_media_playlist_res(&text).expect("a media playlist");
+        assert_eq!(media.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
+        assert!(media.end_list);
+        let rdir = playlist_path.rsplit_once('/').unwrap().0.to_owned();
+        let mut ts = Vec::new();
+        for seg in &media.segments {
+            assert!(
+                seg.duration as f64 <= SEGMENT + 0.6,
+                "segment of {}s",
+                seg.duration
+            );
+            let (_, head, body) = request(addr, "GET", &format!("{rdir}/{}", seg.uri), &[], b"");
+            assert!(head.contains("content-type: video/mp2t"));
+            ts.extend_from_slice(&body);
+        }
+        let file = dir.path().join(format!("r{i}.ts"));
+        std::fs::write(&file, &ts).unwrap();
+        let (w, h, secs, _) = decode(&file);
+        assert_eq!((w, h), sizes[i], "rendition {i} decodes to its size");
+        assert!(
+            (secs - seconds).abs() <= SEGMENT,
+            "rendition {i} lasts {secs}s, the source {seconds}s"
+        );
+        // Nothing of the source's tags reaches an output.
+        assert!(
+            !String::from_utf8_lossy(&ts).contains("secret"),
+            "a source tag leaked"
+        );
+    }
+    let top = *sizes.last().unwrap();
+    let poster = &variants(doc, "poster")[0];
+    assert_eq!(
+        (
+            poster["width"].as_u64().unwrap() as u32,
+            poster["height"].as_u64().unwrap() as u32
+        ),
+        top
+    );
+    let jpeg = get(addr, &path_of(poster["url"].as_str().unwrap()));
+    let img = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        top,
+        "the poster has the top size"
+    );
+    for t in variants(doc, "thumbnail") {
+        let body = get(addr, &path_of(t["url"].as_str().unwrap()));
+        let img = image::load_from_memory(&body).unwrap();
+        assert_eq!(img.width() as u64, t["width"].as_u64().unwrap());
+        assert!([320, 640].contains(&img.width()));
+    }
+}
+
+#[test]
+fn videos_become_hls_ladders() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    let cases: Vec<(&str, Clip, Vec<(u32, u32)>)> = vec![
+        (
+            "1080p with audio and tags",
+            Clip {
+                tags: true,
+                ..Clip::new(1920, 1080, 3)
+            },
+            vec![(640, 360), (1280, 720), (1920, 1080)],
+        ),
+        (
+            "no audio",
+            Clip {
+                audio: false,
+                ..Clip::new(640, 360, 2)
+            },
+            vec![(640, 360)],
+        ),
+        (
+            "portrait phone video (display matrix)",
+            Clip {
+                rotation: Some(90),
+                ..Clip::new(640, 360, 2)
+            },
+            vec![(360, 640)],
+        ),
+        (
+            "odd dimensions, 4:4:4",
+            Clip {
+                codec: "h264-444",
+                ..Clip::new(427, 241, 2)
+            },
+            vec![(426, 240)],
+        ),
+        (
+            "MPEG-4 part 2",
+            Clip {
+                codec: "mpeg4",
+                ..Clip::new(640, 360, 2)
+            },
+            vec![(640, 360)],
+        ),
+        (
+            "VP9 in WebM",
+            Clip {
+                codec: "vp9",
+                audio: false,
+                ..Clip::new(320, 240, 2)
+            },
+            vec![(320, 240)],
+        ),
+        (
+            "variable frame rate",
+            Clip {
+                variable_rate: true,
+                ..Clip::new(640, 360, 3)
+            },
+            vec![(640, 360)],
+        ),
+        (
+            "10-bit HEVC",
+            Clip {
+                codec: "hevc-10",
+                audio: false,
+                ..Clip::new(640, 360, 2)
+            },
+            vec![(640, 360)],
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (i, (name, clip, _)) in cases.iter().enumerate() {
+        let (ext, mime) = match clip.codec {
+            "vp9" => ("webm", "video/webm"),
+            "mpeg4" => ("avi", "video/x-msvideo"),
+            _ => ("mp4", "video/mp4"),
+        };
+        let name_on_disk = format!("clip{i}.{ext}");
+        let file = clip.make(clips.path(), &name_on_disk);
+        ids.push(upload(
+            &t.addr,
+            &std::fs::read(file).unwrap(),
+            &name_on_disk,
+            mime,
+        ));
+        eprintln!("uploaded {name}");
+    }
+    for (id, (name, clip, sizes)) in ids.iter().zip(&cases) {
+        let (doc, took) = wait_done(&t.addr, id);
+        eprintln!("{name}: {} after {took:?}", doc["status"]);
+        let probe = &doc["probe"]["video"];
+        if clip.rotation.is_some() {
+            assert_eq!(probe["rotation"], 90, "{doc}");
+            assert_eq!(
+                (
+                    probe["display_width"].as_u64(),
+                    probe["display_height"].as_u64()
+                ),
+                (Some(360), Some(640))
+            );
+        }
+        if clip.codec == "hevc-10" {
+            assert_eq!(probe["codec"], "hevc");
+            assert_eq!(probe["bit_depth"], 10, "{doc}");
+        }
+        assert_eq!(doc["probe"]["audio"].is_object(), clip.audio, "{doc}");
+        check_video(&t.addr, &doc, sizes, clip.seconds as f64, clip.audio);
+    }
+}
+
+#[test]
+fn a_zip_named_mp4_is_rejected_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
+    zip.extend(data(4096));
+    let id = upload(&t.addr, &zip, "holiday.mp4", "video/mp4");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "REJECTED", "{doc}");
+    assert_eq!(doc["reason"]["code"], "type_mismatch");
+    assert!(
+        doc["reason"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/zip")
+    );
+    let (code, _, _) = request(&t.addr, "HEAD", &format!("/files/{id}"), &[], b"");
+    assert_eq!(code, 404, "the rejected original is gone");
+    let leftovers: Vec<_> = walk(&dir.path().join("uploads"));
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_truncated_mp4_fails_at_once_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &["--media-max-attempts", "5"]);
+    let whole = std::fs::read(Clip::new(640, 360, 3).make(clips.path(), "c.mp4")).unwrap();
+    let cut = &whole[..whole.len() / 2];
+    let id = upload(&t.addr, cut, "cut.mp4", "video/mp4");
+    let (doc, took) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "FAILED", "{doc}");
+    assert!(!doc["reason"]["message"].as_str().unwrap().is_empty());
+    assert_eq!(doc["attempts"], 1, "a broken file is not retried: {doc}");
+    eprintln!("truncated MP4 failed after {took:?}: {}", doc["reason"]);
+    // The original is kept as it was.
+    let (code, _, body) = request(&t.addr, "GET", &format!("/files/{id}"), &[], b"");
+    assert_eq!((code, body.len()), (200, cut.len()));
+    let (code, out) = media_cli(dir.path(), &["list", "--failed"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&id) && out.contains("FAILED"), "{out}");
+}
+
+fn media_cli(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("media")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn kill_9_mid_transcode_loses_nothing_and_one_media_ready_goes_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kinds = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = receiver_of_kinds(
+        std::sync::Arc::new(std::sync::Mutex::new(true)),
+        seen,
+        kinds.clone(),
+    );
+    let hook_args = [
+        "--hooks-http",
+        hook.as_str(),
+        "--hooks-enabled-events",
+        "media-ready,media-failed",
+    ];
+    let clip = std::fs::read(Clip::new(1280, 720, 6).make(clips.path(), "k.mp4")).unwrap();
+    let id;
+    {
+        let mut t = start(dir.path(), &hook_args);
+        id = upload(&t.addr, &clip, "k.mp4", "video/mp4");
+        wait_for("the transcode to start", || {
+            status(&t.addr, &id)["status"] == "PROCESSING"
+        });
+        t.child.kill().unwrap();
+        t.child.wait().unwrap();
+    }
+    // The dead worker's lease (30 s) runs out; the restarted server claims the job again.
+    let t = start(dir.path(), &hook_args);
+    let (doc, took) = wait_done(&t.addr, &id);
+    eprintln!("after the restart: {} in {took:?}", doc["status"]);
+    assert_eq!(doc["status"], "READY", "{doc}");
+    assert_eq!(doc["attempts"], 2);
+    check_video(&t.addr, &doc, &[(640, 360), (1280, 720)], 6.0, true);
+    wait_for("the media-ready event", || {
+        kinds
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|k: &String| k == "media-ready")
+    });
+    // Delivered once (no second attempt's event), and nothing else is waiting.
+    let (_, out) = hooks_cli(dir.path(), &["list"]);
+    assert_eq!(out.lines().count(), 1, "outbox empty: {out}");
+    let ready = kinds
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|k| *k == "media-ready")
+        .count();
+    assert_eq!(ready, 1);
+    // Only the published version's files are stored.
+    let versions = std::fs::read_dir(dir.path().join("media").join(&id))
+        .unwrap()
+        .count();
+    assert_eq!(versions, 1);
+}
+
+#[test]
+fn outputs_go_to_the_s3_bucket() {
+    let s3 = S3Server::start();
+    s3.create_bucket("media");
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let args = media_args(&[
+        "--store",
+        "s3://media/up",
+        "--s3-endpoint",
+        &s3.endpoint(),
+        "--part-size",
+        "5MiB",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = spawn_with_env(dir.path(), &args, &s3.env());
+    let clip = std::fs::read(Clip::new(640, 360, 2).make(clips.path(), "s.mp4")).unwrap();
+    let id = upload(&t.addr, &clip, "s.mp4", "video/mp4");
+    let (doc, _) = wait_done(&t.addr, &id);
+    check_video(&t.addr, &doc, &[(640, 360)], 2.0, true);
+    let keys = s3.client().keys("media");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("up/media/{id}/v")) && k.ends_with("master.m3u8")),
+        "{keys:?}"
+    );
+    assert!(
+        !dir.path().join("media").exists(),
+        "nothing derived on local disk"
+    );
+    // Termination takes the derived files with it.
+    let (code, _, _) = request(&t.addr, "DELETE", &format!("/files/{id}"), &[], b"");
+    assert_eq!(code, 204);
+    let keys = s3.client().keys("media");
+    assert!(!keys.iter().any(|k| k.contains("/media/")), "{keys:?}");
+}
