@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
+need_gstreamer
 cargo build --release --locked --bin tuskd
 exec ./target/release/tuskd serve "$@"

@@ -52,11 +52,14 @@ pub enum MediaAction {
     },
 }
 
+const MEDIA_DEFAULT: &str = if cfg!(feature = "media") { "on" } else { "off" };
+
 /// The media pipeline's settings (`tuskd serve`).
 #[derive(Debug, Clone, Args)]
 pub struct MediaArgs {
     /// Process every finished upload (detect, probe, transcode to HLS, poster, thumbnails).
-    #[arg(long = "media", env = "TUSKD_MEDIA", value_enum, default_value = "on")]
+    /// On unless tuskd was built without the media pipeline.
+    #[arg(long = "media", env = "TUSKD_MEDIA", value_enum, default_value = MEDIA_DEFAULT)]
     pub media: OnOff,
 
     /// Media jobs run at once. Default: one per two cores, at least one.

@@ -253,12 +253,15 @@ fn check_video(addr: &str, doc: &Value, sizes: &[(u32, u32)], seconds: f64, audi
     }
 }
 
+/// A clip, what it is called, and the renditions it must come out as.
+type Case = (&'static str, Clip, Vec<(u32, u32)>);
+
 #[test]
 fn videos_become_hls_ladders() {
     let dir = tempfile::tempdir().unwrap();
     let clips = tempfile::tempdir().unwrap();
     let t = start(dir.path(), &[]);
-    let cases: Vec<(&str, Clip, Vec<(u32, u32)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "1080p with audio and tags",
             Clip {

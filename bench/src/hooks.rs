@@ -42,9 +42,17 @@ pub async fn run(args: &Args, sizes: &Sizes) {
 
 fn tuskd(args: &Args, data: &std::path::Path) -> Command {
     let mut cmd = Command::new(&args.tuskd);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
-        .args(["--fsync", &args.fsync, "--data-dir"])
-        .arg(data);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--expire-after",
+        "0",
+        "--media",
+        "off",
+    ])
+    .args(["--fsync", &args.fsync, "--data-dir"])
+    .arg(data);
     cmd
 }
 

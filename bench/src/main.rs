@@ -112,7 +112,15 @@ async fn main() {
                     Target::start(
                         name,
                         Command::new(&args.tuskd)
-                            .args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
+                            .args([
+                                "serve",
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--expire-after",
+                                "0",
+                                "--media",
+                                "off",
+                            ])
                             .args(["--fsync", &args.fsync, "--data-dir"])
                             .arg(data.path()),
                     )

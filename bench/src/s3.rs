@@ -92,7 +92,15 @@ async fn through_tuskd(
     let mut target = Target::start(
         "tuskd",
         Command::new(&args.tuskd)
-            .args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--expire-after",
+                "0",
+                "--media",
+                "off",
+            ])
             .args(["--fsync", &args.fsync, "--data-dir"])
             .arg(data.path())
             .args([

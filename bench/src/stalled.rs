@@ -64,15 +64,23 @@ fn median(mut runs: Vec<Measured>) -> Measured {
 async fn measure(args: &Args, sizes: &Sizes, stalled: usize) -> Measured {
     let data = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(&args.tuskd);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
-        .args([
-            "--read-timeout",
-            "10m",
-            "--fsync",
-            &args.fsync,
-            "--data-dir",
-        ])
-        .arg(data.path());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--expire-after",
+        "0",
+        "--media",
+        "off",
+    ])
+    .args([
+        "--read-timeout",
+        "10m",
+        "--fsync",
+        &args.fsync,
+        "--data-dir",
+    ])
+    .arg(data.path());
     let mut target = Target::start("tuskd", &mut cmd).await;
     let t = &target.driver;
     let mut held = Vec::with_capacity(stalled);

@@ -26,10 +26,11 @@ pub fn segments(playlist: &str) -> Vec<(f64, String)> {
     for line in playlist.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
             pending = rest.split(',').next().and_then(|d| d.trim().parse().ok());
-        } else if !line.is_empty() && !line.starts_with('#') {
-            if let Some(d) = pending.take() {
-                out.push((d, line.to_owned()));
-            }
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(d) = pending.take()
+        {
+            out.push((d, line.to_owned()));
         }
     }
     out

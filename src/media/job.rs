@@ -19,8 +19,10 @@ use crate::storage::MediaKey;
 use crate::upload::UploadId;
 
 /// How long the Discoverer may read headers.
+#[cfg(feature = "media")]
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long decoding may stand still before the run fails.
+#[cfg(feature = "media")]
 const STALL: Duration = Duration::from_secs(60);
 
 /// What the run shares with its heartbeat.
@@ -226,6 +228,7 @@ async fn download(app: &App, id: &UploadId, len: u64, to: &Path) -> Result<PathB
 
 /// Blocking GStreamer work on the blocking pool; a panic in it is a failed run, not a dead
 /// worker.
+#[cfg(feature = "media")]
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StepError> + Send + 'static,
 ) -> Result<T, StepError> {
@@ -245,7 +248,6 @@ async fn probe(input: &Path) -> Result<Probe, StepError> {
 
 #[cfg(not(feature = "media"))]
 async fn probe(_input: &Path) -> Result<Probe, StepError> {
-    let _ = (PROBE_TIMEOUT, blocking::<()>);
     Err(StepError::permanent(
         "unsupported",
         "built without the media pipeline",
@@ -319,7 +321,6 @@ async fn transcode(
     _cfg: &MediaConfig,
     _progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
-    let _ = (STALL, budget);
     Err(StepError::permanent(
         "unsupported",
         "built without the media pipeline",

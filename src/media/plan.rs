@@ -25,7 +25,7 @@ pub struct Plan {
 /// made constant); never above 60.
 fn output_fps(v: &VideoFacts) -> (i32, i32) {
     match v.frame_rate {
-        Some(f) if f >= 1.0 && f <= 60.5 && !v.variable_frame_rate => {
+        Some(f) if (1.0..=60.5).contains(&f) && !v.variable_frame_rate => {
             // Keep NTSC rates exact (29.97 = 30000/1001).
             let ntsc = (f * 1001.0 / 1000.0).round();
             if (ntsc * 1000.0 / 1001.0 - f).abs() < 0.01 && (f - f.round()).abs() > 0.01 {

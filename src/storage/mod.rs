@@ -153,23 +153,6 @@ impl MediaKey {
     }
 }
 
-#[cfg(test)]
-mod key_tests {
-    use super::MediaKey;
-
-    #[test]
-    fn keys_cannot_climb_or_hide() {
-        for ok in ["a", "abc/v1/master.m3u8", "x_y/r-1/seg00001.ts"] {
-            assert!(MediaKey::parse(ok).is_some(), "{ok}");
-        }
-        for bad in [
-            "", "/a", "a/", "a//b", "../a", "a/../b", "a/.git", "a\\b", "a b", "é",
-        ] {
-            assert!(MediaKey::parse(bad).is_none(), "{bad}");
-        }
-    }
-}
-
 /// An open append to one upload. Dropping it without `commit` loses the uncommitted bytes.
 #[async_trait]
 pub trait Append: Send {
@@ -187,4 +170,21 @@ pub trait Append: Send {
 
     /// Discards everything written since the last commit.
     async fn rollback(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::MediaKey;
+
+    #[test]
+    fn keys_cannot_climb_or_hide() {
+        for ok in ["a", "abc/v1/master.m3u8", "x_y/r-1/seg00001.ts"] {
+            assert!(MediaKey::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "", "/a", "a/", "a//b", "../a", "a/../b", "a/.git", "a\\b", "a b", "é",
+        ] {
+            assert!(MediaKey::parse(bad).is_none(), "{bad}");
+        }
+    }
 }

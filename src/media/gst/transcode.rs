@@ -81,10 +81,10 @@ fn make(factory: &str) -> Result<gst::Element, StepError> {
 }
 
 fn caps_filter(caps: gst::Caps) -> Result<gst::Element, StepError> {
-    Ok(gst::ElementFactory::make("capsfilter")
+    gst::ElementFactory::make("capsfilter")
         .property("caps", caps)
         .build()
-        .map_err(|_| StepError::permanent("missing_plugin", "capsfilter is not installed"))?)
+        .map_err(|_| StepError::permanent("missing_plugin", "capsfilter is not installed"))
 }
 
 fn link_err(what: &str) -> impl Fn(gst::glib::BoolError) -> StepError + '_ {
