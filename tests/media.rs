@@ -183,6 +183,7 @@ fn check_video(addr: &str, doc: &Value, sizes: &[(u32, u32)], seconds: f64, audi
     assert_eq!(got, sizes, "renditions of {master_url}");
     let dir = tempfile::tempdir().unwrap();
     let base = master_path.rsplit_once('/').unwrap().0.to_owned();
+    let mut cuts: Vec<Vec<f32>> = Vec::new();
     for (i, v) in parsed.variants.iter().enumerate() {
         let codecs = v.codecs.as_deref().unwrap();
         assert!(
@@ -204,6 +205,7 @@ fn check_video(addr: &str, doc: &Value, sizes: &[(u32, u32)], seconds: f64, audi
         assert_eq!(media.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
         assert!(media.end_list);
         let rdir = playlist_path.rsplit_once('/').unwrap().0.to_owned();
+        cuts.push(media.segments.iter().map(|s| s.duration).collect());
         let mut ts = Vec::new();
         for seg in &media.segments {
             assert!(
@@ -229,6 +231,29 @@ fn check_video(addr: &str, doc: &Value, sizes: &[(u32, u32)], seconds: f64, audi
             "a source tag leaked"
         );
     }
+    // Keyframes are aligned: every rendition is cut at the same times.
+    assert!(
+        cuts.windows(2).all(|w| w[0] == w[1]),
+        "segment cuts differ: {cuts:?}"
+    );
+    // A player on another origin may fetch a byte range of a segment.
+    let first_segment = format!("{base}/r0/seg00000.ts");
+    let (code, head, body) = request(
+        addr,
+        "GET",
+        &first_segment,
+        &[
+            ("Range", "bytes=0-187"),
+            ("Origin", "https://player.example"),
+        ],
+        b"",
+    );
+    assert_eq!((code, body.len()), (206, 188), "{head}");
+    assert_eq!(body[0], 0x47, "an MPEG-TS packet starts with its sync byte");
+    assert!(
+        head.contains("access-control-allow-origin: https://player.example"),
+        "{head}"
+    );
     let top = *sizes.last().unwrap();
     let poster = &variants(doc, "poster")[0];
     assert_eq!(
@@ -365,6 +390,7 @@ fn videos_become_hls_ladders() {
             assert_eq!(probe["bit_depth"], 10, "{doc}");
         }
         assert_eq!(doc["probe"]["audio"].is_object(), clip.audio, "{doc}");
+        assert_eq!(probe["variable_frame_rate"], clip.variable_rate, "{doc}");
         check_video(&t.addr, &doc, sizes, clip.seconds as f64, clip.audio);
     }
 }
@@ -456,7 +482,7 @@ fn kill_9_mid_transcode_loses_nothing_and_one_media_ready_goes_out() {
         "--hooks-enabled-events",
         "media-ready,media-failed",
     ];
-    let clip = std::fs::read(Clip::new(1280, 720, 6).make(clips.path(), "k.mp4")).unwrap();
+    let clip = std::fs::read(Clip::new(1280, 720, 10).make(clips.path(), "k.mp4")).unwrap();
     let id;
     {
         let mut t = start(dir.path(), &hook_args);
@@ -473,7 +499,7 @@ fn kill_9_mid_transcode_loses_nothing_and_one_media_ready_goes_out() {
     eprintln!("after the restart: {} in {took:?}", doc["status"]);
     assert_eq!(doc["status"], "READY", "{doc}");
     assert_eq!(doc["attempts"], 2);
-    check_video(&t.addr, &doc, &[(640, 360), (1280, 720)], 6.0, true);
+    check_video(&t.addr, &doc, &[(640, 360), (1280, 720)], 10.0, true);
     wait_for("the media-ready event", || {
         kinds
             .lock()
@@ -533,4 +559,88 @@ fn outputs_go_to_the_s3_bucket() {
     assert_eq!(code, 204);
     let keys = s3.client().keys("media");
     assert!(!keys.iter().any(|k| k.contains("/media/")), "{keys:?}");
+}
+
+#[test]
+fn a_retry_regenerates_the_outputs_into_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    let clip = std::fs::read(Clip::new(320, 240, 2).make(clips.path(), "r.mp4")).unwrap();
+    let id = upload(&t.addr, &clip, "r.mp4", "video/mp4");
+    let (first, _) = wait_done(&t.addr, &id);
+    assert_eq!(first["status"], "READY");
+    let old_master = variants(&first, "hls")[0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, out) = media_cli(dir.path(), &["retry", &id]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = media_cli(dir.path(), &["retry", "nosuchupload"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("no media job"), "{out}");
+    // The retried job runs again (attempts reset, so it is 1 again) into a new version.
+    wait_for("the new version", || {
+        let doc = status(&t.addr, &id);
+        doc["status"] == "READY" && variants(&doc, "hls")[0]["url"].as_str() != Some(&old_master)
+    });
+    let (second, _) = wait_done(&t.addr, &id);
+    check_video(&t.addr, &second, &[(320, 240)], 2.0, true);
+    // The superseded version is gone; the original upload is untouched.
+    let (code, _, _) = request(&t.addr, "GET", &path_of(&old_master), &[], b"");
+    assert_eq!(code, 404);
+    let versions = std::fs::read_dir(dir.path().join("media").join(&id))
+        .unwrap()
+        .count();
+    assert_eq!(versions, 1);
+    let (code, _, body) = request(&t.addr, "GET", &format!("/files/{id}"), &[], b"");
+    assert_eq!((code, body), (200, clip));
+}
+
+#[test]
+fn progress_is_reported_and_uploading_is_a_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    // An upload still receiving bytes is UPLOADING, with its offset.
+    let (code, head, _) = request(&t.addr, "POST", "/files/", &[("Upload-Length", "100")], b"");
+    assert_eq!(code, 201);
+    let id = header(&head, "location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let doc = status(&t.addr, &id);
+    assert_eq!(
+        (
+            doc["status"].as_str(),
+            doc["offset"].as_u64(),
+            doc["length"].as_u64()
+        ),
+        (Some("UPLOADING"), Some(0), Some(100))
+    );
+    let (code, _, body) = request(&t.addr, "GET", "/media/nosuchupload", &[], b"");
+    assert_eq!(code, 404);
+    assert!(String::from_utf8_lossy(&body).starts_with("ERR_MEDIA_NOT_FOUND"));
+    let (code, _, _) = request(
+        &t.addr,
+        "GET",
+        &format!("/media/{id}/../../tuskd.db"),
+        &[],
+        b"",
+    );
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn with_media_off_nothing_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = spawn(dir.path(), &["--media", "off"]);
+    let clip = std::fs::read(Clip::new(320, 240, 1).make(clips.path(), "o.mp4")).unwrap();
+    let id = upload(&t.addr, &clip, "o.mp4", "video/mp4");
+    let (code, _, _) = request(&t.addr, "GET", &format!("/media/{id}"), &[], b"");
+    assert_eq!(code, 404, "no media routes");
+    let (code, out) = media_cli(dir.path(), &["list"]);
+    assert_eq!((code, out.lines().count()), (0, 1), "no media jobs: {out}");
 }

@@ -25,6 +25,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 mod hooks;
+mod media;
 mod s3;
 mod stalled;
 
@@ -45,7 +46,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
-    /// 11 the load row, with --stalled).
+    /// 11 the load row, with --stalled; 12 the media row, with --media).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -62,6 +63,10 @@ struct Args {
     /// run) beside a direct object_store multipart put of the same bytes.
     #[arg(long)]
     s3: bool,
+    /// Also measure the media pipeline: a 1080p clip through the full HLS ladder, beside
+    /// gst-launch-1.0 running the equivalent pipeline.
+    #[arg(long)]
+    media: bool,
 }
 
 #[derive(Subcommand)]
@@ -151,6 +156,9 @@ async fn main() {
     }
     if args.stalled && args.only.is_none_or(|n| n == 11) {
         stalled::run(&args, &sizes).await;
+    }
+    if args.media && args.only.is_none_or(|n| n == 12) {
+        media::run(&args, args.quick).await;
     }
 }
 

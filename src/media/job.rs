@@ -159,6 +159,18 @@ pub async fn run(
     let out = scratch.0.join("out");
     tokio::fs::create_dir_all(&out).await?;
     let produced = transcode(&input, &out, &probe, &plan, cfg, progress).await?;
+    if produced.variable_frame_rate && !video.variable_frame_rate {
+        // Seen while decoding: the frames' durations varied though the container named a rate.
+        let mut probe = probe.clone();
+        if let Some(v) = probe.video.as_mut() {
+            v.variable_frame_rate = true;
+        }
+        ctx.record(MediaUpdate {
+            probe: Some(probe),
+            ..Default::default()
+        })
+        .await?;
+    }
     let version = format!(
         "v{}",
         SystemTime::now()
@@ -260,6 +272,8 @@ pub struct Produced {
     pub renditions: Vec<(String, u32, u32, f64, String)>,
     /// (file, width, height) of the poster and thumbnails.
     pub images: Vec<(String, u32, u32)>,
+    /// The decoded frames' durations varied (the container may not say so).
+    pub variable_frame_rate: bool,
 }
 
 #[cfg(feature = "media")]
@@ -307,7 +321,11 @@ async fn transcode(
             Some(frame) => super::poster::write(frame, &widths, &out)?,
             None => Vec::new(),
         };
-        Ok(Produced { renditions, images })
+        Ok(Produced {
+            renditions,
+            images,
+            variable_frame_rate: result.variable_frame_rate,
+        })
     })
     .await
 }
