@@ -42,13 +42,14 @@ pub async fn run(args: &Args, quick: bool) {
     );
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..args.runs {
-        theirs.push(reference(&clip, dir.path(), seconds).await);
+        theirs.push(reference(&clip, dir.path()).await);
         ours.push(tuskd(args, bytes.clone()).await);
     }
+    println!("runs (s, MiB): tuskd {ours:.2?}, gst-launch {theirs:.2?}");
     ours.sort_by(|a, b| a.0.total_cmp(&b.0));
-    theirs.sort_by(|a, b| a.total_cmp(b));
+    theirs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (t, rss) = ours[ours.len() / 2];
-    let g = theirs[theirs.len() / 2];
+    let (g, g_rss) = theirs[theirs.len() / 2];
     let speed = |secs: f64| seconds as f64 / secs;
     println!(
         "{:<44} {:>9} {:>9} {:>6}",
@@ -61,12 +62,13 @@ pub async fn run(args: &Args, quick: bool) {
         speed(g),
         speed(t) / speed(g)
     );
-    println!("{:<44} {:>9.2} s", "last PATCH answered to READY", t);
-    println!("{:<44} {:>9.1} MiB", "tuskd peak RSS", rss);
+    println!("{:<44} {:>9.2} {:>9.2} {:>6.2}", "wall time (s; tuskd: last PATCH answered to READY)", t, g, t / g);
+    println!("{:<44} {:>9.1} {:>9.1} {:>6.2}", "peak RSS (MiB)", rss, g_rss, rss / g_rss);
 }
 
-/// gst-launch-1.0 with the pipeline tuskd builds for this clip; returns its wall time.
-async fn reference(clip: &std::path::Path, dir: &std::path::Path, seconds: u32) -> f64 {
+/// gst-launch-1.0 with the pipeline tuskd builds for this clip; returns its wall time and peak
+/// RSS.
+async fn reference(clip: &std::path::Path, dir: &std::path::Path) -> (f64, f64) {
     let out = dir.join(format!("ref-{}", rand_suffix()));
     let mut line = format!(
         "filesrc location={} ! qtdemux name=d d.video_0 ! queue ! decodebin ! videoconvert ! video/x-raw,format=I420 \
@@ -93,16 +95,33 @@ async fn reference(clip: &std::path::Path, dir: &std::path::Path, seconds: u32) 
             r.display()
         ));
     }
-    let _ = seconds;
     let started = Instant::now();
-    let ok = Command::new("gst-launch-1.0")
+    let mut child = Command::new("gst-launch-1.0")
         .arg("-q")
         .args(line.split_whitespace())
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    assert!(ok, "the reference pipeline runs");
-    started.elapsed().as_secs_f64()
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let pid = child.id().expect("pid");
+    let mut peak = 0f64;
+    let status = loop {
+        // VmHWM is the peak so far; read it until the process is gone.
+        if let Some(kib) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            })
+        {
+            peak = peak.max(kib / 1024.0);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "the reference pipeline runs");
+    (started.elapsed().as_secs_f64(), peak)
 }
 
 fn rand_suffix() -> u128 {
