@@ -431,24 +431,41 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn a_truncated_mp4_fails_at_once_with_a_reason() {
+fn truncated_mp4s_fail_at_once_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let clips = tempfile::tempdir().unwrap();
     let t = start(dir.path(), &["--media-max-attempts", "5"]);
-    let whole = std::fs::read(Clip::new(640, 360, 3).make(clips.path(), "c.mp4")).unwrap();
-    let cut = &whole[..whole.len() / 2];
-    let id = upload(&t.addr, cut, "cut.mp4", "video/mp4");
-    let (doc, took) = wait_done(&t.addr, &id);
-    assert_eq!(doc["status"], "FAILED", "{doc}");
-    assert!(!doc["reason"]["message"].as_str().unwrap().is_empty());
-    assert_eq!(doc["attempts"], 1, "a broken file is not retried: {doc}");
-    eprintln!("truncated MP4 failed after {took:?}: {}", doc["reason"]);
-    // The original is kept as it was.
-    let (code, _, body) = request(&t.addr, "GET", &format!("/files/{id}"), &[], b"");
-    assert_eq!((code, body.len()), (200, cut.len()));
-    let (code, out) = media_cli(dir.path(), &["list", "--failed"]);
-    assert_eq!(code, 0);
-    assert!(out.contains(&id) && out.contains("FAILED"), "{out}");
+    // Cut in half: with the index at the end (a phone's recording that was cut off), and with
+    // the index first (a streaming-friendly file whose media data stops half way).
+    let late = std::fs::read(Clip::new(640, 360, 10).make(clips.path(), "late.mp4")).unwrap();
+    let early = Clip {
+        faststart: true,
+        audio: false,
+        ..Clip::new(640, 360, 10)
+    };
+    let early = std::fs::read(early.make(clips.path(), "early.mp4")).unwrap();
+    for (name, whole, code) in [
+        ("index at the end", late, "probe_failed"),
+        ("index first", early, "truncated"),
+    ] {
+        let cut = &whole[..whole.len() / 2];
+        let id = upload(&t.addr, cut, "cut.mp4", "video/mp4");
+        let (doc, took) = wait_done(&t.addr, &id);
+        eprintln!(
+            "{name}: {} after {took:?}: {}",
+            doc["status"], doc["reason"]
+        );
+        assert_eq!(doc["status"], "FAILED", "{name}: {doc}");
+        assert_eq!(doc["reason"]["code"], code, "{name}: {doc}");
+        assert!(!doc["reason"]["message"].as_str().unwrap().is_empty());
+        assert_eq!(doc["attempts"], 1, "a broken file is not retried: {doc}");
+        // The original is kept as it was.
+        let (status, _, body) = request(&t.addr, "GET", &format!("/files/{id}"), &[], b"");
+        assert_eq!((status, body.len()), (200, cut.len()));
+        let (status, out) = media_cli(dir.path(), &["list", "--failed"]);
+        assert_eq!(status, 0);
+        assert!(out.contains(&id) && out.contains("FAILED"), "{out}");
+    }
 }
 
 fn media_cli(dir: &Path, args: &[&str]) -> (i32, String) {

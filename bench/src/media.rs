@@ -62,8 +62,20 @@ pub async fn run(args: &Args, quick: bool) {
         speed(g),
         speed(t) / speed(g)
     );
-    println!("{:<44} {:>9.2} {:>9.2} {:>6.2}", "wall time (s; tuskd: last PATCH answered to READY)", t, g, t / g);
-    println!("{:<44} {:>9.1} {:>9.1} {:>6.2}", "peak RSS (MiB)", rss, g_rss, rss / g_rss);
+    println!(
+        "{:<44} {:>9.2} {:>9.2} {:>6.2}",
+        "wall time (s; tuskd: last PATCH answered to READY)",
+        t,
+        g,
+        t / g
+    );
+    println!(
+        "{:<44} {:>9.1} {:>9.1} {:>6.2}",
+        "peak RSS (MiB)",
+        rss,
+        g_rss,
+        rss / g_rss
+    );
 }
 
 /// gst-launch-1.0 with the pipeline tuskd builds for this clip; returns its wall time and peak

@@ -258,6 +258,18 @@ async fn probe(input: &Path) -> Result<Probe, StepError> {
     blocking(move || super::gst::probe::probe(&input, PROBE_TIMEOUT)).await
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_video_cut_short_is_truncated() {
+        assert!(super::truncated(Some(10_000), 4_900).is_err());
+        // The last frame's time, and a video a little shorter than its audio, are fine.
+        assert!(super::truncated(Some(10_000), 9_966).is_ok());
+        assert!(super::truncated(Some(3_000), 2_367).is_ok());
+        assert!(super::truncated(None, 0).is_ok());
+    }
+}
+
 #[cfg(not(feature = "media"))]
 async fn probe(_input: &Path) -> Result<Probe, StepError> {
     Err(StepError::permanent(
@@ -306,6 +318,7 @@ async fn transcode(
             cancel: &progress.cancel,
             progress: &report,
         })?;
+        truncated(probe.duration_ms, result.decoded_ms)?;
         let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
         let audio = if result.has_audio { ",mp4a.40.2" } else { "" };
         let renditions = result
@@ -328,6 +341,27 @@ async fn transcode(
         })
     })
     .await
+}
+
+/// A file whose video stops well before the duration its container declares was cut short
+/// (its upload was complete, but the file itself was not): the outputs would silently lack
+/// the rest.
+pub fn truncated(declared_ms: Option<u64>, decoded_ms: u64) -> Result<(), StepError> {
+    let Some(declared) = declared_ms else {
+        return Ok(());
+    };
+    let slack = (declared / 10).max(1000);
+    if decoded_ms + slack < declared {
+        return Err(StepError::permanent(
+            "truncated",
+            format!(
+                "the video stops at {:.1}s of the {:.1}s the file declares: the file is cut short",
+                decoded_ms as f64 / 1000.0,
+                declared as f64 / 1000.0
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(not(feature = "media"))]

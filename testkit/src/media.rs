@@ -21,6 +21,8 @@ pub struct Clip {
     pub codec: &'static str,
     /// Container tags (title, location) that must not reach any output.
     pub tags: bool,
+    /// The index (moov) before the media data, as streaming-friendly MP4s have it.
+    pub faststart: bool,
 }
 
 impl Clip {
@@ -35,6 +37,7 @@ impl Clip {
             variable_rate: false,
             codec: "h264",
             tags: false,
+            faststart: false,
         }
     }
 
@@ -67,8 +70,13 @@ impl Clip {
                 " ! taginject tags=title=secrettitle,geo-location-latitude=48.8584,device-manufacturer=SecretPhone",
             );
         }
+        let faststart = if self.faststart && muxer == "mp4mux" {
+            " faststart=true"
+        } else {
+            ""
+        };
         let mut line = format!(
-            "{video} ! mux. {muxer} name=mux ! filesink location={}",
+            "{video} ! mux. {muxer} name=mux{faststart} ! filesink location={}",
             out.display()
         );
         if self.audio && self.codec != "vp9" {

@@ -45,6 +45,8 @@ pub struct Output {
     /// The decoded frames' durations varied.
     pub variable_frame_rate: bool,
     pub has_audio: bool,
+    /// How far the video was decoded (the last frame's time), ms.
+    pub decoded_ms: u64,
 }
 
 pub struct Job<'a> {
@@ -91,13 +93,19 @@ fn link_err(what: &str) -> impl Fn(gst::glib::BoolError) -> StepError + '_ {
     move |e| StepError::permanent("pipeline", format!("cannot link {what}: {e}"))
 }
 
-/// Drops tag events (the source's metadata) passing `pad`.
+/// Drops tag events (the source's metadata) passing `pad`. The probe takes the event and says
+/// it handled it: answering `Drop` instead makes GStreamer unref an event the bindings already
+/// released (a GStreamer-CRITICAL on every tag).
 fn drop_tags(pad: &gst::Pad) {
     pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
-        match info.event() {
-            Some(e) if e.type_() == gst::EventType::Tag => gst::PadProbeReturn::Drop,
-            _ => gst::PadProbeReturn::Ok,
+        if info
+            .event()
+            .is_some_and(|e| e.type_() == gst::EventType::Tag)
+        {
+            info.data = None;
+            return gst::PadProbeReturn::Handled;
         }
+        gst::PadProbeReturn::Ok
     });
 }
 
@@ -475,6 +483,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         frames,
         variable_frame_rate: lo != u64::MAX && hi > lo + lo / 2,
         has_audio: linked_audio.load(Ordering::SeqCst),
+        decoded_ms: position.load(Ordering::Relaxed) / 1_000_000,
     })
 }
 
