@@ -258,18 +258,6 @@ async fn probe(input: &Path) -> Result<Probe, StepError> {
     blocking(move || super::gst::probe::probe(&input, PROBE_TIMEOUT)).await
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_video_cut_short_is_truncated() {
-        assert!(super::truncated(Some(10_000), 4_900).is_err());
-        // The last frame's time, and a video a little shorter than its audio, are fine.
-        assert!(super::truncated(Some(10_000), 9_966).is_ok());
-        assert!(super::truncated(Some(3_000), 2_367).is_ok());
-        assert!(super::truncated(None, 0).is_ok());
-    }
-}
-
 #[cfg(not(feature = "media"))]
 async fn probe(_input: &Path) -> Result<Probe, StepError> {
     Err(StepError::permanent(
@@ -377,4 +365,16 @@ async fn transcode(
         "unsupported",
         "built without the media pipeline",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_video_cut_short_is_truncated() {
+        assert!(super::truncated(Some(10_000), 4_900).is_err());
+        // The last frame's time, and a video a little shorter than its audio, are fine.
+        assert!(super::truncated(Some(10_000), 9_966).is_ok());
+        assert!(super::truncated(Some(3_000), 2_367).is_ok());
+        assert!(super::truncated(None, 0).is_ok());
+    }
 }

@@ -5,8 +5,11 @@ use std::sync::OnceLock;
 
 use crate::media::steps::StepError;
 
+mod elements;
+mod frames;
 pub mod probe;
 pub mod transcode;
+mod watch;
 
 /// Initialises GStreamer once per process.
 pub fn init() -> Result<(), StepError> {

@@ -15,15 +15,15 @@
 //! an output. The run is watched: a time budget, a stall watchdog and a cancel flag; the
 //! pipeline is set to Null however it ends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
+
+use super::elements::{NullOnDrop, caps_filter, direction, drop_tags, link_err, make};
 
 use crate::media::plan::Plan;
 use crate::media::record::Probe;
@@ -62,65 +62,6 @@ pub struct Job<'a> {
     pub cancel: &'a AtomicBool,
     /// Called with the percentage done, about once a second.
     pub progress: &'a (dyn Fn(f32) + Sync),
-}
-
-/// Sets the pipeline to Null when dropped, however the run ends.
-struct NullOnDrop(gst::Pipeline);
-
-impl Drop for NullOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
-    }
-}
-
-fn make(factory: &str) -> Result<gst::Element, StepError> {
-    gst::ElementFactory::make(factory).build().map_err(|_| {
-        StepError::permanent(
-            "missing_plugin",
-            format!("the GStreamer element {factory} is not installed"),
-        )
-    })
-}
-
-fn caps_filter(caps: gst::Caps) -> Result<gst::Element, StepError> {
-    gst::ElementFactory::make("capsfilter")
-        .property("caps", caps)
-        .build()
-        .map_err(|_| StepError::permanent("missing_plugin", "capsfilter is not installed"))
-}
-
-fn link_err(what: &str) -> impl Fn(gst::glib::BoolError) -> StepError + '_ {
-    move |e| StepError::permanent("pipeline", format!("cannot link {what}: {e}"))
-}
-
-/// Drops tag events (the source's metadata) passing `pad`. The probe takes the event and says
-/// it handled it: answering `Drop` instead makes GStreamer unref an event the bindings already
-/// released (a GStreamer-CRITICAL on every tag).
-fn drop_tags(pad: &gst::Pad) {
-    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
-        if info
-            .event()
-            .is_some_and(|e| e.type_() == gst::EventType::Tag)
-        {
-            info.data = None;
-            return gst::PadProbeReturn::Handled;
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// The `videoflip` direction that shows the coded picture upright.
-fn direction(rotation: u32, flipped: bool) -> &'static str {
-    match (rotation, flipped) {
-        (90, false) => "90r",
-        (180, false) => "180",
-        (270, false) => "90l",
-        (0, true) => "horiz",
-        (90, true) => "ul-lr",
-        (180, true) => "vert",
-        (270, true) => "ur-ll",
-        _ => "identity",
-    }
 }
 
 pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
@@ -324,64 +265,13 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
 
     // Poster candidates: a few frames through their own branch, at the top rendition's size.
     let top = job.plan.renditions.last().expect("a plan has a rendition");
-    let frames = Arc::new(Mutex::new(Vec::<Frame>::new()));
-    {
-        let q = make("queue")?;
-        let scale = make("videoscale")?;
-        let conv = make("videoconvert")?;
-        let rgb = gst::Caps::builder("video/x-raw")
-            .field("format", "RGB")
-            .field("width", top.width as i32)
-            .field("height", top.height as i32)
-            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            .build();
-        let appsink = gst_app::AppSink::builder().caps(&rgb).sync(false).build();
-        let frames = frames.clone();
-        appsink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if let Some(frame) = copy_frame(&sample) {
-                        frames.lock().expect("not poisoned").push(frame);
-                    }
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        let appsink: gst::Element = appsink.upcast();
-        let chain = [&q, &scale, &conv, &appsink];
-        pipeline
-            .add_many(chain)
-            .map_err(link_err("the poster branch"))?;
-        gst::Element::link_many(chain).map_err(link_err("the poster branch"))?;
-        let tee_pad = vtee
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| StepError::permanent("pipeline", "tee gave no pad"))?;
-        let duration_ns = job.probe.duration_ms.unwrap_or(0) * 1_000_000;
-        let wanted: Vec<u64> = [0.1, 0.25, 0.5]
-            .iter()
-            .map(|f| (duration_ns as f64 * f) as u64)
-            .collect();
-        let next = Mutex::new(0usize);
-        tee_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let pts = info
-                .buffer()
-                .and_then(|b| b.pts())
-                .map_or(0, |p| p.nseconds());
-            let mut next = next.lock().expect("not poisoned");
-            if *next < wanted.len() && pts >= wanted[*next] {
-                while *next < wanted.len() && pts >= wanted[*next] {
-                    *next += 1;
-                }
-                gst::PadProbeReturn::Ok
-            } else {
-                gst::PadProbeReturn::Drop
-            }
-        });
-        tee_pad
-            .link(&q.static_pad("sink").expect("queue has a sink pad"))
-            .map_err(|e| StepError::permanent("pipeline", format!("tee: {e:?}")))?;
-    }
+    let frames = super::frames::branch(
+        &pipeline,
+        &vtee,
+        top.width,
+        top.height,
+        job.probe.duration_ms.unwrap_or(0),
+    )?;
 
     // The decoder's pads: the first video and audio stream go to their chains, the rest (a
     // second audio track, subtitles) to a fakesink. A chain no stream reached gets EOS.
@@ -452,7 +342,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| StepError::permanent("decode_failed", "the pipeline could not start"))?;
-    watch(job, &pipeline, &position)?;
+    super::watch::watch(job, &pipeline, &position)?;
 
     let mut renditions = Vec::new();
     for (parse, dir) in parsers.iter().zip(dirs) {
@@ -485,87 +375,4 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         has_audio: linked_audio.load(Ordering::SeqCst),
         decoded_ms: position.load(Ordering::Relaxed) / 1_000_000,
     })
-}
-
-/// Waits for the end of the stream on the bus, under the budget, the stall watchdog and the
-/// cancel flag, reporting progress.
-fn watch(job: &Job<'_>, pipeline: &gst::Pipeline, position: &AtomicU64) -> Result<(), StepError> {
-    let bus = pipeline.bus().expect("a pipeline has a bus");
-    let started = Instant::now();
-    let duration_ns = job.probe.duration_ms.unwrap_or(0).max(1) * 1_000_000;
-    let (mut last_pos, mut last_move, mut last_report) = (0u64, Instant::now(), Instant::now());
-    loop {
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
-            match msg.view() {
-                gst::MessageView::Eos(_) => return Ok(()),
-                gst::MessageView::Error(err) => {
-                    let from = err
-                        .src()
-                        .map(|s| s.path_string().to_string())
-                        .unwrap_or_default();
-                    let e = err.error();
-                    let detail = format!("{} ({from})", e.message());
-                    tracing::debug!(debug = ?err.debug(), "pipeline error: {detail}");
-                    return Err(match e.kind::<gst::ResourceError>() {
-                        Some(gst::ResourceError::NoSpaceLeft | gst::ResourceError::Write) => {
-                            StepError::transient("io", detail)
-                        }
-                        _ => StepError::permanent("decode_failed", detail),
-                    });
-                }
-                _ => {}
-            }
-        }
-        if job.cancel.load(Ordering::Relaxed) {
-            return Err(StepError::transient("cancelled", "the run was stopped"));
-        }
-        let pos = position.load(Ordering::Relaxed);
-        if pos > last_pos {
-            last_pos = pos;
-            last_move = Instant::now();
-        }
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            last_report = Instant::now();
-            (job.progress)((pos as f64 * 100.0 / duration_ns as f64).min(99.0) as f32);
-        }
-        if last_move.elapsed() > job.stall {
-            return Err(StepError::permanent(
-                "stalled",
-                format!(
-                    "decoding made no progress for {}s (at {:.1}s)",
-                    job.stall.as_secs(),
-                    pos as f64 / 1e9
-                ),
-            ));
-        }
-        if started.elapsed() > job.budget {
-            return Err(StepError::permanent(
-                "time_budget",
-                format!("processing took longer than {}s", job.budget.as_secs()),
-            ));
-        }
-    }
-}
-
-fn copy_frame(sample: &gst::Sample) -> Option<Frame> {
-    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
-    let buffer = sample.buffer()?;
-    let map = buffer.map_readable().ok()?;
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    let stride = info.stride()[0] as usize;
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    for row in 0..h {
-        let start = row * stride;
-        rgb.extend_from_slice(map.get(start..start + w * 3)?);
-    }
-    Some(Frame {
-        width: w as u32,
-        height: h as u32,
-        rgb,
-    })
-}
-
-/// Where the playlists of a finished run are, for publishing.
-pub fn playlist(out_dir: &Path, rendition_dir: &str) -> PathBuf {
-    out_dir.join(rendition_dir).join("index.m3u8")
 }

@@ -1,0 +1,75 @@
+//! Waiting for a pipeline to finish: the bus, the time budget, the stall watchdog, the cancel
+//! flag and progress reports. A decoder's error becomes the job's reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::transcode::Job;
+use crate::media::steps::StepError;
+
+/// Waits for the end of the stream on the bus, under the budget, the stall watchdog and the
+/// cancel flag, reporting progress.
+pub fn watch(
+    job: &Job<'_>,
+    pipeline: &gst::Pipeline,
+    position: &AtomicU64,
+) -> Result<(), StepError> {
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let started = Instant::now();
+    let duration_ns = job.probe.duration_ms.unwrap_or(0).max(1) * 1_000_000;
+    let (mut last_pos, mut last_move, mut last_report) = (0u64, Instant::now(), Instant::now());
+    loop {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => return Ok(()),
+                gst::MessageView::Error(err) => {
+                    let from = err
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default();
+                    let e = err.error();
+                    let detail = format!("{} ({from})", e.message());
+                    tracing::debug!(debug = ?err.debug(), "pipeline error: {detail}");
+                    return Err(match e.kind::<gst::ResourceError>() {
+                        Some(gst::ResourceError::NoSpaceLeft | gst::ResourceError::Write) => {
+                            StepError::transient("io", detail)
+                        }
+                        _ => StepError::permanent("decode_failed", detail),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(StepError::transient("cancelled", "the run was stopped"));
+        }
+        let pos = position.load(Ordering::Relaxed);
+        if pos > last_pos {
+            last_pos = pos;
+            last_move = Instant::now();
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            (job.progress)((pos as f64 * 100.0 / duration_ns as f64).min(99.0) as f32);
+        }
+        if last_move.elapsed() > job.stall {
+            return Err(StepError::permanent(
+                "stalled",
+                format!(
+                    "decoding made no progress for {}s (at {:.1}s)",
+                    job.stall.as_secs(),
+                    pos as f64 / 1e9
+                ),
+            ));
+        }
+        if started.elapsed() > job.budget {
+            return Err(StepError::permanent(
+                "time_budget",
+                format!("processing took longer than {}s", job.budget.as_secs()),
+            ));
+        }
+    }
+}
