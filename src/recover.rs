@@ -96,6 +96,8 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
     }
     if done.released > 0 {
         app.hooks.wake();
+        // Released media jobs too.
+        app.media_jobs.notify_one();
     }
     Ok(done)
 }

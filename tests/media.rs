@@ -398,7 +398,13 @@ fn videos_become_hls_ladders() {
 #[test]
 fn a_zip_named_mp4_is_rejected_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let t = start(dir.path(), &[]);
+    let kinds = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = receiver_of_kinds(
+        std::sync::Arc::new(std::sync::Mutex::new(true)),
+        Default::default(),
+        kinds.clone(),
+    );
+    let t = start(dir.path(), &["--hooks-http", &hook]);
     let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
     zip.extend(data(4096));
     let id = upload(&t.addr, &zip, "holiday.mp4", "video/mp4");
@@ -415,6 +421,22 @@ fn a_zip_named_mp4_is_rejected_and_deleted() {
     assert_eq!(code, 404, "the rejected original is gone");
     let leftovers: Vec<_> = walk(&dir.path().join("uploads"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The platform is told, after the upload's own events.
+    wait_for("the media-rejected event", || {
+        kinds
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|k: &String| k == "media-rejected")
+    });
+    let delivered: Vec<String> = kinds
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|k| k.starts_with("post-") && *k != "post-receive" || k.starts_with("media-"))
+        .cloned()
+        .collect();
+    assert_eq!(delivered, ["post-create", "post-finish", "media-rejected"]);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
