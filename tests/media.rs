@@ -683,3 +683,86 @@ fn with_media_off_nothing_is_processed() {
     let (code, out) = media_cli(dir.path(), &["list"]);
     assert_eq!((code, out.lines().count()), (0, 1), "no media jobs: {out}");
 }
+
+#[test]
+fn limits_refuse_before_decoding_and_kept_originals_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(
+        dir.path(),
+        &[
+            "--media-max-pixels",
+            "100000",
+            "--media-max-duration",
+            "2s",
+            "--media-keep-rejected",
+        ],
+    );
+    let long = std::fs::read(Clip::new(320, 240, 3).make(clips.path(), "long.mp4")).unwrap();
+    let big = std::fs::read(Clip::new(640, 360, 1).make(clips.path(), "big.mp4")).unwrap();
+    for (bytes, code) in [(long, "too_long"), (big, "too_large")] {
+        let id = upload(&t.addr, &bytes, "x.mp4", "video/mp4");
+        let (doc, _) = wait_done(&t.addr, &id);
+        assert_eq!(doc["status"], "REJECTED", "{doc}");
+        assert_eq!(doc["reason"]["code"], code, "{doc}");
+        assert!(
+            doc["probe"].is_object(),
+            "the probe's facts are kept: {doc}"
+        );
+        assert!(doc["variants"].as_array().unwrap().is_empty());
+        // --media-keep-rejected: the original stays downloadable.
+        let (status, _, body) = request(&t.addr, "GET", &format!("/files/{id}"), &[], b"");
+        assert_eq!((status, body), (200, bytes));
+    }
+}
+
+#[test]
+fn a_store_failing_while_publishing_is_retried_with_backoff() {
+    let s3 = S3Server::start();
+    s3.create_bucket("bucket");
+    let proxy = testkit::FaultProxy::start(&s3.endpoint());
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let endpoint = proxy.endpoint();
+    let args = media_args(&[
+        "--store",
+        "s3://bucket/up",
+        "--s3-endpoint",
+        &endpoint,
+        "--part-size",
+        "5MiB",
+        "--store-timeout",
+        "2s",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = spawn_with_env(dir.path(), &args, &s3.env());
+    // Every write of a derived file fails until the store recovers.
+    let derived = testkit::Match {
+        method: Some("PUT"),
+        target_contains: Some("/up/media/"),
+        ..Default::default()
+    };
+    proxy.inject(derived.clone(), testkit::Fault::Status(500), None);
+    let clip = std::fs::read(Clip::new(320, 240, 2).make(clips.path(), "f.mp4")).unwrap();
+    let id = upload(&t.addr, &clip, "f.mp4", "video/mp4");
+    wait_for("a retry to be scheduled", || {
+        let doc = status(&t.addr, &id);
+        doc["status"] == "RECEIVED" && doc["reason"]["code"] == "storage"
+    });
+    assert!(proxy.faulted(&derived) > 0);
+    proxy.clear();
+    let (doc, took) = wait_done(&t.addr, &id);
+    eprintln!("READY {took:?} after the store recovered");
+    assert_eq!(doc["status"], "READY", "{doc}");
+    assert_eq!(doc["attempts"], 2, "{doc}");
+    check_video(&t.addr, &doc, &[(320, 240)], 2.0, true);
+    // The failed attempt's files are gone: only the published version is in the bucket.
+    let versions: std::collections::BTreeSet<String> = s3
+        .client()
+        .keys("bucket")
+        .iter()
+        .filter_map(|k| k.strip_prefix(&format!("up/media/{id}/")))
+        .map(|rest| rest.split('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+}

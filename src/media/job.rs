@@ -136,12 +136,13 @@ pub async fn run(
         None => download(app, &job.id, job.length, &scratch.0.join("original")).await?,
     };
     let probe = probe(&input).await?;
-    check_limits(cfg, &probe)?;
+    // Recorded first: a rejection for size or length shows what was found.
     ctx.record(MediaUpdate {
         probe: Some(probe.clone()),
         ..Default::default()
     })
     .await?;
+    check_limits(cfg, &probe)?;
     let Some(video) = &probe.video else {
         // Images and audio get their variants in a later step; their facts are recorded.
         return Ok(None);
