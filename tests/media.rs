@@ -556,11 +556,12 @@ fn kill_9_mid_transcode_loses_nothing_and_one_media_ready_goes_out() {
         .filter(|k| *k == "media-ready")
         .count();
     assert_eq!(ready, 1);
-    // Only the published version's files are stored.
+    // Only the published version's files are stored, and no work files are left behind.
     let versions = std::fs::read_dir(dir.path().join("media").join(&id))
         .unwrap()
         .count();
     assert_eq!(versions, 1);
+    assert!(walk(&dir.path().join("media-work")).is_empty());
 }
 
 #[test]

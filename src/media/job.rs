@@ -126,9 +126,9 @@ pub async fn run(
     })
     .await?;
 
-    let scratch = Scratch(
-        MediaConfig::work_dir(&app.config.data_dir).join(format!("{}-{}", job.id, job.attempts)),
-    );
+    // One run of a job at a time (the lease): its directory is named after the job, and what a
+    // dead run left there goes now.
+    let scratch = Scratch(MediaConfig::work_dir(&app.config.data_dir).join(job.id.as_str()));
     let _ = tokio::fs::remove_dir_all(&scratch.0).await;
     tokio::fs::create_dir_all(&scratch.0).await?;
     let input = match app.storage.local_path(&job.id) {

@@ -28,6 +28,13 @@ pub async fn run(app: App) {
     let Some(cfg) = app.config.media.clone() else {
         return;
     };
+    // Files of runs this process's predecessor did not finish (a crash, kill -9).
+    let work = MediaConfig::work_dir(&app.config.data_dir);
+    if let Err(e) = tokio::fs::remove_dir_all(&work).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("cannot empty {}: {e}", work.display());
+    }
     let host = std::process::id();
     let mut workers = JoinSet::new();
     for i in 0..cfg.workers {
