@@ -499,4 +499,36 @@ mod tests {
             assert_eq!(e.flag, flag, "{args:?}");
         }
     }
+
+    #[test]
+    #[cfg(feature = "media")]
+    fn media_settings_are_checked() {
+        let c = parse(&[
+            "--hls-ladder",
+            "1080, 360,720,720",
+            "--thumb-widths",
+            "640,320",
+        ])
+        .unwrap();
+        let m = c.media.expect("on by default");
+        assert_eq!(
+            (m.ladder, m.thumb_widths),
+            (vec![360, 720, 1080], vec![320, 640])
+        );
+        assert_eq!((m.hls_segment, m.path.as_str()), (4, "/media/"));
+        assert!(parse(&["--media", "off"]).unwrap().media.is_none());
+        for (args, flag) in [
+            (&["--hls-segment", "1500ms"][..], "--hls-segment"),
+            (&["--hls-segment", "0"][..], "--hls-segment"),
+            (&["--hls-ladder", "720,abc"][..], "--hls-ladder"),
+            (&["--hls-ladder", ""][..], "--hls-ladder"),
+            (&["--media-workers", "0"][..], "--media-workers"),
+            (&["--media-allow", "video"][..], "--media-allow"),
+            (&["--media-path", "/files/"][..], "--media-path"),
+            (&["--media-max-duration", "0"][..], "--media-max-duration"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.flag, flag, "{args:?}: {e}");
+        }
+    }
 }

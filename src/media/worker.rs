@@ -180,10 +180,16 @@ fn requeue(attempts: u32, cfg: &MediaConfig, e: StepError) -> MediaOutcome {
             message: format!("gave up after {attempts} attempts: {}", e.message),
         };
     }
+    // A run the server stopped did not fail: it goes again as soon as a worker is free.
+    let wait = if e.code == "cancelled" {
+        Duration::ZERO
+    } else {
+        backoff(attempts)
+    };
     MediaOutcome::Retry {
         code: e.code,
         message: e.message,
-        at: SystemTime::now() + backoff(attempts),
+        at: SystemTime::now() + wait,
     }
 }
 
