@@ -345,6 +345,14 @@ fn videos_become_hls_ladders() {
             vec![(640, 360)],
         ),
         (
+            "interlaced",
+            Clip {
+                interlaced: true,
+                ..Clip::new(640, 360, 2)
+            },
+            vec![(640, 360)],
+        ),
+        (
             "10-bit HEVC",
             Clip {
                 codec: "hevc-10",
@@ -391,6 +399,7 @@ fn videos_become_hls_ladders() {
         }
         assert_eq!(doc["probe"]["audio"].is_object(), clip.audio, "{doc}");
         assert_eq!(probe["variable_frame_rate"], clip.variable_rate, "{doc}");
+        assert_eq!(probe["interlaced"], clip.interlaced, "{doc}");
         check_video(&t.addr, &doc, sizes, clip.seconds as f64, clip.audio);
     }
 }
@@ -766,4 +775,48 @@ fn a_store_failing_while_publishing_is_retried_with_backoff() {
         .map(|rest| rest.split('/').next().unwrap().to_owned())
         .collect();
     assert_eq!(versions.len(), 1, "{versions:?}");
+}
+
+#[test]
+fn images_and_audio_are_detected_and_probed_until_their_steps_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    let png = clips.path().join("p.png");
+    let audio = clips.path().join("a.m4a");
+    for line in [
+        format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,width=64,height=48 ! pngenc ! filesink location={}",
+            png.display()
+        ),
+        format!(
+            "audiotestsrc num-buffers=50 ! audio/x-raw,rate=44100,channels=1 ! voaacenc ! aacparse ! mp4mux ! filesink location={}",
+            audio.display()
+        ),
+    ] {
+        let ok = std::process::Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(line.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{line}");
+    }
+    let id = upload(&t.addr, &std::fs::read(&png).unwrap(), "p.png", "image/png");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(
+        (doc["status"].as_str(), doc["type"].as_str()),
+        (Some("READY"), Some("image/png")),
+        "{doc}"
+    );
+    let id = upload(
+        &t.addr,
+        &std::fs::read(&audio).unwrap(),
+        "a.m4a",
+        "audio/mp4",
+    );
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "READY", "{doc}");
+    assert!(doc["probe"]["video"].is_null(), "{doc}");
+    assert_eq!(doc["probe"]["audio"]["sample_rate"], 44100, "{doc}");
+    assert!(doc["variants"].as_array().unwrap().is_empty());
 }

@@ -126,6 +126,11 @@ pub async fn run(
     })
     .await?;
 
+    if mime.starts_with("image/") {
+        // Images get their own step (variants, limits checked from the header); until then
+        // the detected type is what is recorded.
+        return Ok(None);
+    }
     // One run of a job at a time (the lease): its directory is named after the job, and what a
     // dead run left there goes now.
     let scratch = Scratch(MediaConfig::work_dir(&app.config.data_dir).join(job.id.as_str()));
@@ -147,10 +152,6 @@ pub async fn run(
         // Images and audio get their variants in a later step; their facts are recorded.
         return Ok(None);
     };
-    if mime.starts_with("image/") {
-        // Animated images are the image step's.
-        return Ok(None);
-    }
     ctx.record(MediaUpdate {
         status: Some(MediaStatus::Processing),
         ..Default::default()

@@ -21,10 +21,11 @@ pub struct Plan {
     pub gop: u32,
 }
 
-/// Output rate: the source's when it is a sane constant rate, else 30 (variable-rate input is
-/// made constant); never above 60.
+/// Output rate: the source's when it is a sane constant rate (its field rate when interlaced:
+/// each field becomes a frame), else 30 (variable-rate input is made constant); never above 60.
 fn output_fps(v: &VideoFacts) -> (i32, i32) {
-    match v.frame_rate {
+    let rate = v.frame_rate.map(|f| if v.interlaced { f * 2.0 } else { f });
+    match rate {
         Some(f) if (1.0..=60.5).contains(&f) && !v.variable_frame_rate => {
             // Keep NTSC rates exact (29.97 = 30000/1001).
             let ntsc = (f * 1001.0 / 1000.0).round();
@@ -157,5 +158,14 @@ mod tests {
         );
         assert_eq!(plan(&video(640, 360, Some(120.0)), &[360], 4).fps, (60, 1));
         assert_eq!(plan(&video(640, 360, Some(24.0)), &[360], 2).gop, 48);
+        let interlaced = VideoFacts {
+            interlaced: true,
+            ..video(1920, 1080, Some(25.0))
+        };
+        assert_eq!(
+            plan(&interlaced, &[1080], 4).fps,
+            (50, 1),
+            "50i becomes 50p"
+        );
     }
 }

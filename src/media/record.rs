@@ -90,6 +90,9 @@ pub struct VideoFacts {
     /// Frames per second (the average when it varies); None when the container does not say.
     pub frame_rate: Option<f64>,
     pub variable_frame_rate: bool,
+    /// Interlaced (fields, not frames): deinterlaced to one frame per field.
+    #[serde(default)]
+    pub interlaced: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

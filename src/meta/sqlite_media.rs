@@ -315,7 +315,10 @@ mod tests {
         assert!(db.claim_media("w", now, now).await.unwrap().is_none());
         // Repair finds it if the request never comes back to release it.
         let later = now + Duration::from_secs(1);
-        assert_eq!(db.held_uploads(later, 10).await.unwrap(), std::slice::from_ref(&u.id));
+        assert_eq!(
+            db.held_uploads(later, 10).await.unwrap(),
+            std::slice::from_ref(&u.id)
+        );
         db.release_events(Some(&u.id)).await.unwrap();
         assert!(db.held_uploads(later, 10).await.unwrap().is_empty());
         assert!(!db.media(&u.id).await.unwrap().unwrap().held);

@@ -23,6 +23,8 @@ pub struct Clip {
     pub tags: bool,
     /// The index (moov) before the media data, as streaming-friendly MP4s have it.
     pub faststart: bool,
+    /// Interlaced H.264 (two fields per frame, as camcorders record).
+    pub interlaced: bool,
 }
 
 impl Clip {
@@ -38,6 +40,7 @@ impl Clip {
             codec: "h264",
             tags: false,
             faststart: false,
+            interlaced: false,
         }
     }
 
@@ -49,10 +52,14 @@ impl Clip {
             "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width={},height={},framerate={}/1",
             self.width, self.height, self.fps
         );
+        if self.interlaced {
+            video.push_str(" ! interlace field-pattern=1:1 top-field-first=true");
+        }
         if self.variable_rate {
             video.push_str(" ! identity drop-probability=0.3");
         }
         video.push_str(match self.codec {
+            "h264" if self.interlaced => " ! videoconvert ! video/x-raw,format=I420 ! x264enc interlaced=true speed-preset=ultrafast ! h264parse",
             "h264" => " ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast ! h264parse",
             "h264-444" => " ! videoconvert ! video/x-raw,format=Y444 ! x264enc speed-preset=ultrafast ! h264parse",
             "hevc-10" => " ! videoconvert ! video/x-raw,format=I420_10LE ! x265enc speed-preset=ultrafast ! h265parse",

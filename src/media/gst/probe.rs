@@ -148,6 +148,7 @@ fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) 
         frame_rate,
         // A container that cannot name one rate (0/1) has frames of varying duration.
         variable_frame_rate: frame_rate.is_none(),
+        interlaced: v.is_interlaced(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! (an audio branch only when there is audio), never from a fixed launch string:
 //!
 //! ```text
-//! filesrc ! decodebin ─video─▶ queue ! videoconvert ! I420 ! videoflip ! videorate ! fps ! tee
+//! filesrc ! decodebin ─video─▶ queue ! videoconvert ! I420 ! deinterlace ! videoflip ! videorate ! fps ! tee
 //!                                tee ─▶ queue ! videoscale ! WxH ! x264enc ! high ! h264parse ! hlssink2[i].video
 //!                                tee ─▶ queue ! videoscale ! videoconvert ! RGB ! appsink  (poster candidates)
 //!                     ─audio─▶ queue ! audioconvert ! audioresample ! voaacenc ! aacparse ! tee ─▶ hlssink2[i].audio
@@ -92,6 +92,9 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             .field("format", "I420")
             .build(),
     )?;
+    // Interlaced input (cameras, broadcast) becomes one frame per field; progressive input
+    // passes through untouched.
+    let deinterlace = make("deinterlace")?;
     let flip = make("videoflip")?;
     flip.set_property_from_str("video-direction", direction(video.rotation, video.flipped));
     let rate = make("videorate")?;
@@ -101,7 +104,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             .build(),
     )?;
     let vtee = make("tee")?;
-    let chain = [&vq, &vconv, &i420, &flip, &rate, &fps, &vtee];
+    let chain = [&vq, &vconv, &i420, &deinterlace, &flip, &rate, &fps, &vtee];
     pipeline
         .add_many(chain)
         .map_err(link_err("the video chain"))?;
