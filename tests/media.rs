@@ -679,6 +679,21 @@ fn progress_is_reported_and_uploading_is_a_status() {
         b"",
     );
     assert_eq!(code, 404);
+    // A player on another origin may ask for byte ranges of derived files (hls.js does).
+    let (code, head, _) = request(
+        &t.addr,
+        "OPTIONS",
+        &format!("/media/{id}/v1/r0/seg00000.ts"),
+        &[
+            ("Origin", "https://player.example"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "range"),
+        ],
+        b"",
+    );
+    assert!(code == 200 || code == 204, "{head}");
+    let allowed = header(&head, "access-control-allow-headers").unwrap();
+    assert!(allowed.to_ascii_lowercase().contains("range"), "{allowed}");
 }
 
 #[test]

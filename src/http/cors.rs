@@ -8,7 +8,7 @@ const ALLOW_METHODS: &str = "POST, HEAD, PATCH, OPTIONS, GET, DELETE";
 const ALLOW_HEADERS: &str = "Authorization, Origin, X-Requested-With, X-Request-ID, \
     X-HTTP-Method-Override, Content-Type, Upload-Length, Upload-Offset, Tus-Resumable, \
     Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Checksum, Upload-Complete, \
-    Upload-Draft-Interop-Version";
+    Upload-Draft-Interop-Version, Range";
 const EXPOSE_HEADERS: &str = "Upload-Offset, Location, Upload-Length, Tus-Version, \
     Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, \
     Upload-Defer-Length, Upload-Concat, Upload-Expires, Upload-Complete, \
