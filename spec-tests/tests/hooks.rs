@@ -625,12 +625,24 @@ async fn credentials_never_reach_the_data_directory() {
     let r = s.patch_with(&url, 0, &patch, &b"ok"[..]).await;
     assert_eq!(r.status, 204);
     let dir = s.stop().await.unwrap();
-    let stored = files(dir.path());
-    assert!(stored.iter().any(|p| p.ends_with("tuskd.db")));
-    for path in &stored {
-        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    // The metadata store may still be closing (its log file goes away when it does): read the
+    // files once a listing of them can be read whole.
+    let stored = loop {
+        let listed = files(dir.path());
+        let read: Result<Vec<_>, _> = listed
+            .iter()
+            .map(|p| std::fs::read(p).map(|bytes| (p.clone(), bytes)))
+            .collect();
+        match read {
+            Ok(all) => break all,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tokio::task::yield_now().await,
+            Err(e) => panic!("reading the data directory: {e}"),
+        }
+    };
+    assert!(stored.iter().any(|(p, _)| p.ends_with("tuskd.db")));
+    for (path, bytes) in &stored {
         assert!(
-            !text.contains("sekrit"),
+            !String::from_utf8_lossy(bytes).contains("sekrit"),
             "a credential is in {}",
             path.display()
         );
