@@ -18,9 +18,9 @@ use crate::app::App;
 use crate::storage::MediaKey;
 use crate::upload::UploadId;
 
-/// How long the Discoverer may read headers.
+/// How long the Discoverer may read headers (it has two tries).
 #[cfg(feature = "media")]
-const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long decoding may stand still before the run fails.
 #[cfg(feature = "media")]
 const STALL: Duration = Duration::from_secs(60);

@@ -18,15 +18,26 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
     let path = std::path::absolute(path)?;
     let uri = gst::glib::filename_to_uri(&path, None)
         .map_err(|e| StepError::transient("probe_failed", format!("bad input path: {e}")))?;
-    let discoverer =
-        pbutils::Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
-            .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
-    let info = discoverer.discover_uri(&uri).map_err(|e| {
-        StepError::permanent(
-            "probe_failed",
-            format!("the file could not be read as media: {}", e.message()),
-        )
-    })?;
+    // GStreamer 1.22's synchronous discovery has been seen, rarely and only under load, to miss
+    // the end of a file's discovery and sit out its whole timeout; a fresh Discoverer then
+    // answers at once. So a timeout gets one more try before it counts.
+    let mut tries = 0;
+    let info = loop {
+        tries += 1;
+        let discoverer =
+            pbutils::Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
+                .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
+        let info = discoverer.discover_uri(&uri).map_err(|e| {
+            StepError::permanent(
+                "probe_failed",
+                format!("the file could not be read as media: {}", e.message()),
+            )
+        })?;
+        if info.result() != pbutils::DiscovererResult::Timeout || tries == 2 {
+            break info;
+        }
+        tracing::warn!(path = %path.display(), "media probe timed out; trying once more");
+    };
     match info.result() {
         pbutils::DiscovererResult::Ok => {}
         pbutils::DiscovererResult::Timeout => {
