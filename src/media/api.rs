@@ -3,7 +3,7 @@
 //! a version's files never change, `Cache-Control: immutable`. CORS is the edge's, as for tus.
 
 use futures_util::TryStreamExt;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
@@ -84,29 +84,12 @@ pub async fn file(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(rest)),
     );
-    hs.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    hs.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(span.end - span.start),
-    );
     // A version's files are written once and never change: caches may keep them for ever.
     hs.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
-    if range.is_some() {
-        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let cr = format!(
-            "bytes {}-{}/{}",
-            span.start,
-            span.end.saturating_sub(1),
-            size
-        );
-        resp.headers_mut().insert(
-            header::CONTENT_RANGE,
-            HeaderValue::from_str(&cr).expect("digits are a valid header"),
-        );
-    }
+    crate::tus::get::ranged(&mut resp, &span, size, range.is_some());
     Ok(resp)
 }
 

@@ -16,7 +16,7 @@ use super::record::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published};
 use super::steps::StepError;
 use crate::app::App;
 use crate::storage::MediaKey;
-use crate::upload::UploadId;
+use crate::upload::{Upload, UploadId};
 
 /// How long the Discoverer may read headers (it has two tries).
 #[cfg(feature = "media")]
@@ -99,6 +99,7 @@ pub async fn run(
     cfg: &MediaConfig,
     owner: &str,
     job: &MediaRecord,
+    upload: Option<&Upload>,
     progress: Arc<Progress>,
 ) -> Result<Option<Published>, StepError> {
     let ctx = Ctx { app, owner, job };
@@ -108,7 +109,7 @@ pub async fn run(
     {
         app.storage.delete_media(&key(&job.id, Some(v))).await?;
     }
-    let upload = app.meta.get(&job.id).await?.ok_or_else(|| {
+    let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
     ctx.record(MediaUpdate {

@@ -51,13 +51,6 @@ impl MediaStatus {
         .into_iter()
         .find(|m| m.as_str() == s)
     }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            MediaStatus::Ready | MediaStatus::Rejected | MediaStatus::Failed
-        )
-    }
 }
 
 /// What the probe found, before any decoding work.

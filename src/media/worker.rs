@@ -101,7 +101,7 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
         let stop = progress.clone();
         let shutdown = app.shutdown.clone();
         let r = tokio::select! {
-            r = job::run(app, cfg, owner, &job, progress.clone()) => r,
+            r = job::run(app, cfg, owner, &job, upload.as_ref(), progress.clone()) => r,
             _ = shutdown.cancelled() => {
                 stop.cancel.store(true, Ordering::Relaxed);
                 Err(StepError::transient("cancelled", "the server stopped"))

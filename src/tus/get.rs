@@ -74,21 +74,33 @@ pub async fn handle(app: &App, req: &HeaderMap, id: &UploadId) -> Result<Respons
     let (content_type, disposition) = presentation(&upload);
     hs.insert(header::CONTENT_TYPE, content_type);
     hs.insert(header::CONTENT_DISPOSITION, disposition);
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    ranged(&mut resp, &span, length, range.is_some());
+    Ok(resp)
+}
+
+/// The headers of a response carrying `span` of a `length`-byte resource: its length, that
+/// ranges are accepted and, for a range asked for, 206 and `Content-Range`.
+pub(crate) fn ranged(resp: &mut Response<Body>, span: &Range<u64>, length: u64, partial: bool) {
+    let hs = resp.headers_mut();
     hs.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     hs.insert(
         header::CONTENT_LENGTH,
         HeaderValue::from(span.end - span.start),
     );
-    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if range.is_some() {
-        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let cr = format!("bytes {}-{}/{}", span.start, span.end - 1, length);
-        resp.headers_mut().insert(
+    if partial {
+        let cr = format!(
+            "bytes {}-{}/{}",
+            span.start,
+            span.end.saturating_sub(1),
+            length
+        );
+        hs.insert(
             header::CONTENT_RANGE,
             HeaderValue::from_str(&cr).expect("digits are a valid header"),
         );
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
-    Ok(resp)
 }
 
 /// A single `bytes=` range. Malformed, multi-range or other-unit headers are ignored (the whole
