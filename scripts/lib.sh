@@ -70,3 +70,9 @@ need_gstreamer() {
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
     gstreamer1.0-plugins-base-apps
 }
+
+# need_clamav: Debian's clamd, which the malware-scan tests start themselves (no daemon, no
+# signature download: the tests make their own database).
+need_clamav() {
+  apt_install clamav-daemon
+}

@@ -107,6 +107,31 @@ pub struct MediaArgs {
     /// Widths of the thumbnails made from the poster frame, comma-separated.
     #[arg(long, env = "TUSKD_THUMB_WIDTHS", default_value = "320,640")]
     pub thumb_widths: String,
+
+    /// clamd to scan every finished upload with (tcp://host:port or unix:/path); no scan
+    /// without it.
+    #[arg(long, env = "TUSKD_CLAMD")]
+    pub clamd: Option<String>,
+
+    /// Larger files are not scanned (outcome `skipped`). Keep it at or below clamd's
+    /// StreamMaxLength, MaxScanSize and MaxFileSize (100M by default).
+    #[arg(long, env = "TUSKD_SCAN_MAX_SIZE", default_value = "100MiB")]
+    pub scan_max_size: String,
+
+    /// When clamd stays unreachable through a job's attempts: `closed` fails the job, `open`
+    /// processes it and records that it was not scanned.
+    #[arg(long, env = "TUSKD_SCAN_POLICY", value_enum, default_value = "closed")]
+    pub scan_policy: ScanPolicyArg,
+
+    /// Move infected originals under the store's `quarantine/` prefix instead of deleting them.
+    #[arg(long, env = "TUSKD_QUARANTINE")]
+    pub quarantine: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanPolicyArg {
+    Closed,
+    Open,
 }
 
 #[derive(Debug, Clone, Args)]

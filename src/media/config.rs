@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{MediaArgs, OnOff};
-use crate::config::{ConfigError, bad, duration};
+use super::scan::{Policy, ScanConfig, clamd};
+use crate::cli::{MediaArgs, OnOff, ScanPolicyArg};
+use crate::config::{ConfigError, bad, duration, size};
 
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -25,6 +26,8 @@ pub struct MediaConfig {
     pub thumb_widths: Vec<u32>,
     /// How long a claimed job is a worker's without a heartbeat.
     pub lease: Duration,
+    /// The malware scan, when a scanner is configured.
+    pub scan: Option<ScanConfig>,
 }
 
 impl MediaConfig {
@@ -42,6 +45,7 @@ impl MediaConfig {
             ladder: vec![360, 720, 1080],
             thumb_widths: vec![320, 640],
             lease: Duration::from_secs(30),
+            scan: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl MediaConfig {
             ladder,
             thumb_widths,
             lease: Duration::from_secs(30),
+            scan: scan_config(a)?,
         }))
     }
 
@@ -137,6 +142,30 @@ impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig::new()
     }
+}
+
+fn scan_config(a: &MediaArgs) -> Result<Option<ScanConfig>, ConfigError> {
+    let Some(addr) = &a.clamd else {
+        return Ok(None);
+    };
+    let clamd = clamd::Address::parse(addr).map_err(|e| bad("--clamd", e))?;
+    let max_size = size("--scan-max-size", &a.scan_max_size)?;
+    if max_size == 0 {
+        return Err(bad("--scan-max-size", "must be greater than zero"));
+    }
+    // clamd's INSTREAM cannot take more than 4 GiB, and its limits stop well before.
+    if max_size >= 4 << 30 {
+        return Err(bad("--scan-max-size", "clamd scans streams below 4 GiB"));
+    }
+    Ok(Some(ScanConfig {
+        clamd,
+        max_size,
+        policy: match a.scan_policy {
+            ScanPolicyArg::Closed => Policy::Closed,
+            ScanPolicyArg::Open => Policy::Open,
+        },
+        quarantine: a.quarantine,
+    }))
 }
 
 fn is_token(s: &str) -> bool {

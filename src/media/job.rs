@@ -1,4 +1,4 @@
-//! One run of a media job: detect → probe → transcode → publish. Returns what was published
+//! One run of a media job: detect → scan → probe → transcode → publish. Returns what was published
 //! (None: nothing to derive, e.g. audio before its renditions exist) or a typed failure. The
 //! original upload is only read.
 
@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::config::MediaConfig;
 use super::detect::{self, SNIFF_BYTES};
-use super::record::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published};
+use super::record::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome};
 use super::steps::StepError;
 use crate::app::App;
 use crate::storage::MediaKey;
@@ -119,10 +119,36 @@ pub async fn run(
     .await?;
 
     let head = read_head(app, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
-    let mime = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m))
-        .map_err(|r| StepError::rejected(r.code, r.message))?;
+    let detected = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m));
+    if let Ok(mime) = detected {
+        ctx.record(MediaUpdate {
+            detected: Some(mime.to_owned()),
+            ..Default::default()
+        })
+        .await?;
+    }
+    if let Some(scan) = &cfg.scan {
+        ctx.record(MediaUpdate {
+            status: Some(MediaStatus::Scanning),
+            ..Default::default()
+        })
+        .await?;
+        let last_attempt = job.attempts >= cfg.max_attempts;
+        let found = super::scan::run(app, scan, job, last_attempt).await?;
+        let infected = found.outcome == ScanOutcome::Infected;
+        ctx.record(MediaUpdate {
+            scan: Some(found.clone()),
+            ..Default::default()
+        })
+        .await?;
+        if infected {
+            return Err(super::scan::infected(&found));
+        }
+    }
+    // Scanned first, whatever the type: malware is reported as such, not as a wrong type.
+    let mime = detected.map_err(|r| StepError::rejected(r.code, r.message))?;
     ctx.record(MediaUpdate {
-        detected: Some(mime.to_owned()),
+        status: Some(MediaStatus::Processing),
         ..Default::default()
     })
     .await?;
@@ -153,11 +179,6 @@ pub async fn run(
         // Images and audio get their variants in a later step; their facts are recorded.
         return Ok(None);
     };
-    ctx.record(MediaUpdate {
-        status: Some(MediaStatus::Processing),
-        ..Default::default()
-    })
-    .await?;
     let plan = super::plan::plan(video, &cfg.ladder, cfg.hls_segment);
     let out = scratch.0.join("out");
     tokio::fs::create_dir_all(&out).await?;

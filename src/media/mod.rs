@@ -1,6 +1,6 @@
 //! The media pipeline: every finished upload (not a partial one) gets a media job, written in
 //! the transaction that finishes it (`meta`), and `worker`s run its steps: `detect` the type
-//! from the bytes, probe (`gst::probe`), plan the ladder (`plan`), transcode (`gst::transcode`),
+//! from the bytes, `scan` it for malware (clamd), probe (`gst::probe`), plan the ladder (`plan`), transcode (`gst::transcode`),
 //! `poster`, `publish` (HLS playlists from `hls`) into storage under a fresh version. The
 //! outcome is recorded on the media `record` with the media-* hook events; `api` serves the
 //! status (`status`) and the derived files; `cli` is `tuskd media list|retry`.
@@ -21,6 +21,7 @@ pub mod plan;
 pub mod poster;
 pub mod publish;
 pub mod record;
+pub mod scan;
 pub mod status;
 pub mod steps;
 pub mod worker;

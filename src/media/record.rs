@@ -16,9 +16,11 @@ pub enum MediaStatus {
     Uploading,
     /// Finished and queued (or waiting to be retried).
     Received,
-    /// Detecting the type and probing.
+    /// Detecting the type.
     Validating,
-    /// Transcoding and publishing.
+    /// Being scanned for malware.
+    Scanning,
+    /// Probing, transcoding and publishing.
     Processing,
     Ready,
     Rejected,
@@ -31,6 +33,7 @@ impl MediaStatus {
             MediaStatus::Uploading => "UPLOADING",
             MediaStatus::Received => "RECEIVED",
             MediaStatus::Validating => "VALIDATING",
+            MediaStatus::Scanning => "SCANNING",
             MediaStatus::Processing => "PROCESSING",
             MediaStatus::Ready => "READY",
             MediaStatus::Rejected => "REJECTED",
@@ -43,6 +46,7 @@ impl MediaStatus {
             MediaStatus::Uploading,
             MediaStatus::Received,
             MediaStatus::Validating,
+            MediaStatus::Scanning,
             MediaStatus::Processing,
             MediaStatus::Ready,
             MediaStatus::Rejected,
@@ -96,6 +100,34 @@ pub struct AudioFacts {
     pub bitrate: Option<u32>,
 }
 
+/// What the malware scan concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanOutcome {
+    Clean,
+    Infected,
+    /// Not scanned: larger than the scanner takes. Never reported clean.
+    Skipped,
+    /// Not scanned: the scanner could not be reached (`--scan-policy open` let it through).
+    Unavailable,
+}
+
+/// The malware scan's result, kept on the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scan {
+    pub outcome: ScanOutcome,
+    /// The signature found, when infected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Why it was skipped or unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Bytes sent to the scanner.
+    pub bytes: u64,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
 /// One derived output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
@@ -137,6 +169,7 @@ pub struct MediaRecord {
     /// The type detected from the bytes.
     pub detected: Option<String>,
     pub probe: Option<Probe>,
+    pub scan: Option<Scan>,
     pub published: Option<Published>,
     /// A version being written by a run that may have died: deleted by the next run.
     pub pending_version: Option<String>,
@@ -153,6 +186,7 @@ pub struct MediaUpdate {
     pub progress: Option<f32>,
     pub detected: Option<String>,
     pub probe: Option<Probe>,
+    pub scan: Option<Scan>,
     pub pending_version: Option<String>,
     /// The lease is extended to this.
     pub lease_until: Option<SystemTime>,

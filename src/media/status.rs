@@ -55,6 +55,7 @@ pub fn document(
         "length": length,
         "type": record.and_then(|r| r.detected.clone()),
         "probe": record.and_then(|r| r.probe.as_ref()),
+        "scan": record.and_then(|r| r.scan.as_ref()),
         "attempts": record.map_or(0, |r| r.attempts),
         "variants": variants,
         "updated_at": record.map(|r| httpdate::fmt_http_date(r.updated_at)),

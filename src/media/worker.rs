@@ -118,9 +118,20 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
         }),
         Err(e) => match e.kind {
             Failure::Rejected => {
-                let forget = !cfg.keep_rejected;
-                if forget && let Err(err) = app.storage.delete(&id).await {
-                    tracing::warn!(%id, "cannot delete a rejected upload: {err}");
+                // Malware is never kept where downloads reach it.
+                let infected = e.code == "infected";
+                let forget = infected || !cfg.keep_rejected;
+                let removed = if infected && cfg.scan.as_ref().is_some_and(|s| s.quarantine) {
+                    app.storage.quarantine(&id).await.map(|to| {
+                        tracing::warn!(%id, "infected upload quarantined at {to}");
+                    })
+                } else if forget {
+                    app.storage.delete(&id).await
+                } else {
+                    Ok(())
+                };
+                if let Err(err) = removed {
+                    tracing::warn!(%id, "cannot remove a rejected upload: {err}");
                     requeue(
                         job.attempts,
                         cfg,

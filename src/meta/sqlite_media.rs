@@ -11,10 +11,10 @@ use crate::upload::UploadId;
 
 const COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, progress,
     reason_code, reason, detected, probe, published, pending_version, length, created_at,
-    updated_at";
+    updated_at, scan";
 
 /// Statuses of a job that is not over: queued, or running (under a lease that may have run out).
-const OPEN: &str = "('RECEIVED', 'VALIDATING', 'PROCESSING')";
+const OPEN: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
 
 /// Queues a (held) media job for `id` if the upload is finished now and is not a partial upload
 /// of a concatenation (only the final upload is media). Idempotent.
@@ -56,6 +56,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Result<MediaRecord, MetaError>> {
     let status: String = r.get(1)?;
     let probe: Option<String> = r.get(11)?;
     let published: Option<String> = r.get(12)?;
+    let scan: Option<String> = r.get(17)?;
     let rec = (|| {
         let corrupt = |what: &str| MetaError::Corrupt(format!("media {id}: {what}"));
         Ok(MediaRecord {
@@ -72,6 +73,9 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Result<MediaRecord, MetaError>> {
             detected: r.get(10)?,
             probe: probe
                 .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("probe")))
+                .transpose()?,
+            scan: scan
+                .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("scan")))
                 .transpose()?,
             published: published
                 .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("published")))
@@ -145,12 +149,17 @@ pub fn update(
         .probe
         .as_ref()
         .map(|p| serde_json::to_string(p).expect("a probe serialises"));
+    let scan = u
+        .scan
+        .as_ref()
+        .map(|s| serde_json::to_string(s).expect("a scan serialises"));
     let n = c
         .prepare_cached(&format!(
             "UPDATE media SET status = coalesce(?3, status), progress = coalesce(?4, progress),
                 detected = coalesce(?5, detected), probe = coalesce(?6, probe),
                 pending_version = coalesce(?7, pending_version),
-                lease_until = coalesce(?8, lease_until), updated_at = ?9
+                lease_until = coalesce(?8, lease_until), updated_at = ?9,
+                scan = coalesce(?10, scan)
              WHERE id = ?1 AND lease_owner = ?2 AND status IN {OPEN}"
         ))?
         .execute(params![
@@ -162,7 +171,8 @@ pub fn update(
             probe,
             u.pending_version,
             u.lease_until.map(ms),
-            now
+            now,
+            scan
         ])?;
     Ok(n == 1)
 }

@@ -86,6 +86,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX media_due ON media (next_at)
         WHERE held = 0 AND status IN ('RECEIVED', 'VALIDATING', 'PROCESSING');
     CREATE INDEX media_held ON media (created_at) WHERE held = 1;",
+    // 7: the malware scan's result (media::record::Scan), and SCANNING among a job's open
+    // statuses.
+    "ALTER TABLE media ADD COLUMN scan TEXT;
+    DROP INDEX media_due;
+    CREATE INDEX media_due ON media (next_at)
+        WHERE held = 0 AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING');",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

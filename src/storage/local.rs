@@ -39,6 +39,7 @@ const READ_BUFFER: usize = 64 * 1024;
 
 pub struct LocalStorage {
     root: PathBuf,
+    quarantine: PathBuf,
     fsync: bool,
     media: LocalMedia,
 }
@@ -48,7 +49,12 @@ impl LocalStorage {
         let root = dir.join("uploads");
         std::fs::create_dir_all(&root)?;
         let media = LocalMedia::new(dir.join("media"), fsync);
-        Ok(LocalStorage { root, fsync, media })
+        Ok(LocalStorage {
+            root,
+            quarantine: dir.join("quarantine"),
+            fsync,
+            media,
+        })
     }
 
     fn path(&self, id: &UploadId) -> PathBuf {
@@ -180,6 +186,23 @@ impl Storage for LocalStorage {
             _ => Ok(()),
         })
         .await
+    }
+
+    async fn quarantine(&self, id: &UploadId) -> Result<String, StorageError> {
+        let (from, to) = (self.path(id), self.quarantine.join(id.as_str()));
+        let missing = id.clone();
+        blocking(move || {
+            std::fs::create_dir_all(to.parent().expect("quarantine paths have a parent"))?;
+            std::fs::rename(&from, &to)?;
+            Ok(to.display().to_string())
+        })
+        .await
+        .map_err(|e| match e {
+            StorageError::Io(e) if e.kind() == io::ErrorKind::NotFound => {
+                StorageError::Missing(missing)
+            }
+            e => e,
+        })
     }
 
     fn local_path(&self, id: &UploadId) -> Option<PathBuf> {

@@ -101,6 +101,11 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn delete(&self, id: &UploadId) -> Result<(), StorageError>;
 
+    /// Moves a finished upload's bytes under the store's `quarantine/` prefix, out of reach of
+    /// downloads, for an operator to look at; the upload is then gone as after `delete`.
+    /// Returns where they are.
+    async fn quarantine(&self, id: &UploadId) -> Result<String, StorageError>;
+
     /// The finished upload's file, if this backend keeps it on local disk.
     fn local_path(&self, _id: &UploadId) -> Option<PathBuf> {
         None

@@ -10,6 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod clamd;
 pub mod faults;
 pub mod media;
 pub use faults::{Fault, FaultProxy, Match};

@@ -292,3 +292,4 @@ pub fn sigterm(t: &mut Tuskd) -> Option<i32> {
     assert!(sent.success(), "kill -TERM {pid}");
     t.child.wait().unwrap().code()
 }
+pub mod media;

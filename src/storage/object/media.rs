@@ -27,6 +27,19 @@ impl Shared {
         p
     }
 
+    /// Copies a finished upload's object to `<prefix>/quarantine/<id>`.
+    pub(super) async fn quarantine(
+        &self,
+        id: &crate::upload::UploadId,
+    ) -> Result<String, StorageError> {
+        let to = self.prefix.clone().join("quarantine").join(id.as_str());
+        match self.call(self.store.copy(&self.data(id), &to)).await {
+            Ok(()) => Ok(to.to_string()),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::Missing(id.clone())),
+            Err(e) => Err(remote(e)),
+        }
+    }
+
     pub(super) async fn put_media(
         &self,
         key: &MediaKey,

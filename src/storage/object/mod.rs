@@ -404,6 +404,12 @@ impl Storage for ObjectStorage {
         s.log.forget(id).await
     }
 
+    async fn quarantine(&self, id: &UploadId) -> Result<String, StorageError> {
+        let to = self.shared.quarantine(id).await?;
+        self.delete(id).await?;
+        Ok(to)
+    }
+
     async fn put_media(
         &self,
         key: &super::MediaKey,
