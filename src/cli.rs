@@ -83,13 +83,37 @@ pub struct MediaArgs {
     #[arg(long, env = "TUSKD_MEDIA_KEEP_REJECTED")]
     pub media_keep_rejected: bool,
 
-    /// Longest media accepted, e.g. 4h; longer is REJECTED before any decoding.
-    #[arg(long, env = "TUSKD_MEDIA_MAX_DURATION", default_value = "6h")]
+    /// Longest media accepted, for every kind (`4h`) or per kind (`video=6h,audio=12h`);
+    /// longer is REJECTED before any decoding. `none` lifts a limit.
+    #[arg(
+        long,
+        env = "TUSKD_MEDIA_MAX_DURATION",
+        default_value = "video=6h,audio=12h"
+    )]
     pub media_max_duration: String,
 
-    /// Most pixels per frame accepted (width × height), e.g. 35389440 (8K); more is REJECTED.
-    #[arg(long, env = "TUSKD_MEDIA_MAX_PIXELS", default_value_t = 8192 * 4320)]
-    pub media_max_pixels: u64,
+    /// Most pixels per picture (width × height), for every kind or per kind
+    /// (`video=35389440,image=50000000`); more is REJECTED, images from their header alone.
+    #[arg(
+        long,
+        env = "TUSKD_MEDIA_MAX_PIXELS",
+        default_value = "video=35389440,image=50000000"
+    )]
+    pub media_max_pixels: String,
+
+    /// Largest file processed, for every kind or per kind (`image=100MiB,document=200MiB`);
+    /// larger is REJECTED. Video and audio have no size limit by default.
+    #[arg(
+        long,
+        env = "TUSKD_MEDIA_MAX_SIZE",
+        default_value = "image=100MiB,document=200MiB"
+    )]
+    pub media_max_size: String,
+
+    /// Widths of the image variants (each in WebP and JPEG), comma-separated; none wider than
+    /// the image.
+    #[arg(long, env = "TUSKD_IMAGE_WIDTHS", default_value = "128,320,640,1280")]
+    pub image_widths: String,
 
     /// URL path under which media status and derived files are served.
     #[arg(long, env = "TUSKD_MEDIA_PATH", default_value = "/media/")]
@@ -107,6 +131,16 @@ pub struct MediaArgs {
     /// Widths of the thumbnails made from the poster frame, comma-separated.
     #[arg(long, env = "TUSKD_THUMB_WIDTHS", default_value = "320,640")]
     pub thumb_widths: String,
+
+    /// Loudness that audio renditions are normalised to, in LUFS (EBU R128); the gain never
+    /// pushes the true peak above -1 dBTP.
+    #[arg(
+        long,
+        env = "TUSKD_AUDIO_LOUDNESS",
+        default_value_t = -16.0,
+        allow_hyphen_values = true
+    )]
+    pub audio_loudness: f64,
 
     /// clamd to scan every finished upload with (tcp://host:port or unix:/path); no scan
     /// without it.

@@ -516,6 +516,23 @@ mod tests {
             (vec![360, 720, 1080], vec![320, 640])
         );
         assert_eq!((m.hls_segment, m.path.as_str()), (4, "/media/"));
+        use crate::media::limits::Kind;
+        assert_eq!(
+            m.limits.duration.get(Kind::Video),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(m.limits.size.get(Kind::Image), Some(100 << 20));
+        assert!(m.scan.is_none(), "no scan without --clamd");
+        let scan = parse(&["--clamd", "unix:/run/clamd.sock", "--scan-policy", "open"])
+            .unwrap()
+            .media
+            .unwrap()
+            .scan
+            .unwrap();
+        assert_eq!(
+            (scan.max_size, scan.policy),
+            (100 << 20, crate::media::scan::Policy::Open)
+        );
         assert!(parse(&["--media", "off"]).unwrap().media.is_none());
         for (args, flag) in [
             (&["--hls-segment", "1500ms"][..], "--hls-segment"),
@@ -525,7 +542,30 @@ mod tests {
             (&["--media-workers", "0"][..], "--media-workers"),
             (&["--media-allow", "video"][..], "--media-allow"),
             (&["--media-path", "/files/"][..], "--media-path"),
-            (&["--media-max-duration", "0"][..], "--media-max-duration"),
+            (
+                &["--media-max-duration", "video=forever"][..],
+                "--media-max-duration",
+            ),
+            (
+                &["--media-max-pixels", "image=-1"][..],
+                "--media-max-pixels",
+            ),
+            (&["--media-max-size", "pdf=1MiB"][..], "--media-max-size"),
+            (&["--image-widths", "0"][..], "--image-widths"),
+            (&["--audio-loudness", "3"][..], "--audio-loudness"),
+            (&["--clamd", "localhost:3310"][..], "--clamd"),
+            (
+                &["--clamd", "unix:x", "--scan-max-size", "1GiB"][..],
+                "--clamd",
+            ),
+            (
+                &["--clamd", "tcp://h:1", "--scan-max-size", "0"][..],
+                "--scan-max-size",
+            ),
+            (
+                &["--clamd", "tcp://h:1", "--scan-max-size", "5GiB"][..],
+                "--scan-max-size",
+            ),
         ] {
             let e = parse(args).unwrap_err();
             assert_eq!(e.flag, flag, "{args:?}: {e}");

@@ -41,7 +41,7 @@ pub async fn status(
 
 fn content_type(file: &str) -> &'static str {
     match file.rsplit('.').next().unwrap_or_default() {
-        "m3u8" => "application/vnd.apple.mpegurl",
+        "m3u8" => super::hls::MIME,
         "ts" => "video/mp2t",
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::limits::Limits;
 use super::scan::{Policy, ScanConfig, clamd};
 use crate::cli::{MediaArgs, OnOff, ScanPolicyArg};
 use crate::config::{ConfigError, bad, duration, size};
@@ -15,8 +16,12 @@ pub struct MediaConfig {
     /// `type/*` or `type/subtype`, lowercase.
     pub allow: Vec<String>,
     pub keep_rejected: bool,
-    pub max_duration: Duration,
-    pub max_pixels: u64,
+    /// Size, duration and pixels, per kind.
+    pub limits: Limits,
+    /// Image variant widths, ascending, distinct.
+    pub image_widths: Vec<u32>,
+    /// LUFS.
+    pub audio_loudness: f64,
     /// Starts and ends with `/`.
     pub path: String,
     /// Whole seconds.
@@ -38,8 +43,9 @@ impl MediaConfig {
             max_attempts: 5,
             allow: vec!["video/*".into(), "image/*".into(), "audio/*".into()],
             keep_rejected: false,
-            max_duration: Duration::from_secs(6 * 3600),
-            max_pixels: 8192 * 4320,
+            limits: Limits::defaults(),
+            image_widths: vec![128, 320, 640, 1280],
+            audio_loudness: -16.0,
             path: "/media/".into(),
             hls_segment: 4,
             ladder: vec![360, 720, 1080],
@@ -81,10 +87,21 @@ impl MediaConfig {
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let max_duration = duration("--media-max-duration", &a.media_max_duration)?;
-        if max_duration.is_zero() {
-            return Err(bad("--media-max-duration", "must be greater than zero"));
+        let limits = Limits::parse(
+            &a.media_max_size,
+            &a.media_max_duration,
+            &a.media_max_pixels,
+        )?;
+        let audio_loudness = a.audio_loudness;
+        if !(-50.0..=-5.0).contains(&audio_loudness) {
+            return Err(bad(
+                "--audio-loudness",
+                format!("{audio_loudness} is not a loudness from -50 to -5 LUFS"),
+            ));
         }
+        let mut image_widths = numbers("--image-widths", &a.image_widths, 16..=8192)?;
+        image_widths.sort_unstable();
+        image_widths.dedup();
         let segment = duration("--hls-segment", &a.hls_segment)?;
         if segment.subsec_nanos() != 0 || !(1..=30).contains(&segment.as_secs()) {
             return Err(bad(
@@ -111,8 +128,9 @@ impl MediaConfig {
             max_attempts: a.media_max_attempts,
             allow,
             keep_rejected: a.media_keep_rejected,
-            max_duration,
-            max_pixels: a.media_max_pixels,
+            limits,
+            image_widths,
+            audio_loudness,
             path,
             hls_segment: segment.as_secs() as u32,
             ladder,

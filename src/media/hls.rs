@@ -4,14 +4,16 @@
 
 use std::fmt::Write as _;
 
+/// The media type of playlists.
+pub const MIME: &str = "application/vnd.apple.mpegurl";
+
 /// A rendition's entry in the master playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The media playlist, relative to the master.
     pub uri: String,
-    pub width: u32,
-    pub height: u32,
-    pub frame_rate: f64,
+    /// Width, height and frame rate; None for an audio-only rendition.
+    pub picture: Option<(u32, u32, f64)>,
     /// Peak and average bits per second over the segments.
     pub peak_bps: u64,
     pub average_bps: u64,
@@ -105,10 +107,14 @@ pub fn avc1(profile: &str, level: &str) -> String {
 pub fn master(entries: &[Entry]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for e in entries {
+        let picture = match e.picture {
+            Some((w, h, fps)) => format!(",RESOLUTION={w}x{h},FRAME-RATE={fps:.3}"),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},FRAME-RATE={:.3},CODECS=\"{}\"\n{}",
-            e.peak_bps, e.average_bps, e.width, e.height, e.frame_rate, e.codecs, e.uri
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}{picture},CODECS=\"{}\"\n{}",
+            e.peak_bps, e.average_bps, e.codecs, e.uri
         );
     }
     out
@@ -153,13 +159,19 @@ mod tests {
     fn master_lists_every_rendition() {
         let m = master(&[Entry {
             uri: "r0/index.m3u8".into(),
-            width: 640,
-            height: 360,
-            frame_rate: 30.0,
+            picture: Some((640, 360, 30.0)),
             peak_bps: 900_000,
             average_bps: 800_000,
             codecs: "avc1.64001e,mp4a.40.2".into(),
         }]);
         assert!(m.contains("BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,RESOLUTION=640x360,FRAME-RATE=30.000,CODECS=\"avc1.64001e,mp4a.40.2\"\nr0/index.m3u8\n"));
+        let audio = master(&[Entry {
+            uri: "a/index.m3u8".into(),
+            picture: None,
+            peak_bps: 140_000,
+            average_bps: 130_000,
+            codecs: "mp4a.40.2".into(),
+        }]);
+        assert!(audio.contains("#EXT-X-STREAM-INF:BANDWIDTH=140000,AVERAGE-BANDWIDTH=130000,CODECS=\"mp4a.40.2\"\na/index.m3u8\n"));
     }
 }

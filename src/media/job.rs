@@ -1,6 +1,6 @@
-//! One run of a media job: detect → scan → probe → transcode → publish. Returns what was published
-//! (None: nothing to derive, e.g. audio before its renditions exist) or a typed failure. The
-//! original upload is only read.
+//! One run of a media job: detect → scan → (by kind) probe and transcode, make image variants,
+//! render a document's first page → publish. Returns what was published (None: nothing to
+//! derive, e.g. a document stored as it is) or a typed failure. The original is only read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::config::MediaConfig;
 use super::detect::{self, SNIFF_BYTES};
+use super::limits::Kind;
+use super::publish::Produced;
 use super::record::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome};
 use super::steps::StepError;
 use crate::app::App;
@@ -21,9 +23,6 @@ use crate::upload::{Upload, UploadId};
 /// How long the Discoverer may read headers (it has two tries).
 #[cfg(feature = "media")]
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long decoding may stand still before the run fails.
-#[cfg(feature = "media")]
-const STALL: Duration = Duration::from_secs(60);
 
 /// What the run shares with its heartbeat.
 pub struct Progress {
@@ -43,6 +42,10 @@ impl Progress {
 
     pub fn percent(&self) -> f32 {
         f32::from_bits(self.percent.load(Ordering::Relaxed))
+    }
+
+    pub fn report(&self, p: f32) {
+        self.percent.store(p.to_bits(), Ordering::Relaxed);
     }
 }
 
@@ -83,6 +86,14 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+
+    async fn status(&self, status: MediaStatus) -> Result<(), StepError> {
+        self.record(MediaUpdate {
+            status: Some(status),
+            ..Default::default()
+        })
+        .await
+    }
 }
 
 /// Removes a directory when dropped.
@@ -112,11 +123,7 @@ pub async fn run(
     let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
-    ctx.record(MediaUpdate {
-        status: Some(MediaStatus::Validating),
-        ..Default::default()
-    })
-    .await?;
+    ctx.status(MediaStatus::Validating).await?;
 
     let head = read_head(app, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
     let detected = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m));
@@ -128,11 +135,7 @@ pub async fn run(
         .await?;
     }
     if let Some(scan) = &cfg.scan {
-        ctx.record(MediaUpdate {
-            status: Some(MediaStatus::Scanning),
-            ..Default::default()
-        })
-        .await?;
+        ctx.status(MediaStatus::Scanning).await?;
         let last_attempt = job.attempts >= cfg.max_attempts;
         let found = super::scan::run(app, scan, job, last_attempt).await?;
         let infected = found.outcome == ScanOutcome::Infected;
@@ -147,17 +150,10 @@ pub async fn run(
     }
     // Scanned first, whatever the type: malware is reported as such, not as a wrong type.
     let mime = detected.map_err(|r| StepError::rejected(r.code, r.message))?;
-    ctx.record(MediaUpdate {
-        status: Some(MediaStatus::Processing),
-        ..Default::default()
-    })
-    .await?;
+    let kind = Kind::of(mime);
+    check_size(cfg, kind, job.length)?;
+    ctx.status(MediaStatus::Processing).await?;
 
-    if mime.starts_with("image/") {
-        // Images get their own step (variants, limits checked from the header); until then
-        // the detected type is what is recorded.
-        return Ok(None);
-    }
     // One run of a job at a time (the lease): its directory is named after the job, and what a
     // dead run left there goes now.
     let scratch = Scratch(MediaConfig::work_dir(&app.config.data_dir).join(job.id.as_str()));
@@ -167,33 +163,55 @@ pub async fn run(
         Some(p) => p,
         None => download(app, &job.id, job.length, &scratch.0.join("original")).await?,
     };
-    let probe = probe(&input).await?;
-    // Recorded first: a rejection for size or length shows what was found.
-    ctx.record(MediaUpdate {
-        probe: Some(probe.clone()),
-        ..Default::default()
-    })
-    .await?;
-    check_limits(cfg, &probe)?;
-    let Some(video) = &probe.video else {
-        // Images and audio get their variants in a later step; their facts are recorded.
-        return Ok(None);
-    };
-    let plan = super::plan::plan(video, &cfg.ladder, cfg.hls_segment);
     let out = scratch.0.join("out");
     tokio::fs::create_dir_all(&out).await?;
-    let produced = transcode(&input, &out, &probe, &plan, cfg, progress).await?;
-    if produced.variable_frame_rate && !video.variable_frame_rate {
-        // Seen while decoding: the frames' durations varied though the container named a rate.
-        let mut probe = probe.clone();
-        if let Some(v) = probe.video.as_mut() {
-            v.variable_frame_rate = true;
+
+    let produced = match kind {
+        Kind::Image => images(&input, &out, mime, cfg, progress).await?,
+        Kind::Document => super::document::process(&input, &out, mime, cfg, &progress).await?,
+        Kind::Video | Kind::Audio => {
+            let probe = probe(&input).await?;
+            // Recorded first: a rejection for size or length shows what was found.
+            ctx.record(MediaUpdate {
+                probe: Some(probe.clone()),
+                ..Default::default()
+            })
+            .await?;
+            match &probe.video {
+                Some(video) => {
+                    check_limits(cfg, Kind::Video, &probe)?;
+                    let produced =
+                        super::video::process(&input, &out, &probe, video, cfg, progress).await?;
+                    if produced.variable_frame_rate && !video.variable_frame_rate {
+                        // Seen while decoding: the frames' durations varied though the
+                        // container named a rate.
+                        let mut probe = probe.clone();
+                        if let Some(v) = probe.video.as_mut() {
+                            v.variable_frame_rate = true;
+                        }
+                        ctx.record(MediaUpdate {
+                            probe: Some(probe),
+                            ..Default::default()
+                        })
+                        .await?;
+                    }
+                    produced
+                }
+                None if probe.audio.is_some() => {
+                    check_limits(cfg, Kind::Audio, &probe)?;
+                    super::audio::process(&input, &out, &probe, cfg, progress).await?
+                }
+                None => {
+                    return Err(StepError::permanent(
+                        "no_streams",
+                        "the file holds neither video nor audio",
+                    ));
+                }
+            }
         }
-        ctx.record(MediaUpdate {
-            probe: Some(probe),
-            ..Default::default()
-        })
-        .await?;
+    };
+    if produced.renditions.is_empty() && produced.files.is_empty() {
+        return Ok(None);
     }
     let version = format!(
         "v{}",
@@ -211,27 +229,41 @@ pub async fn run(
     Ok(Some(Published { version, variants }))
 }
 
-fn check_limits(cfg: &MediaConfig, probe: &Probe) -> Result<(), StepError> {
-    if let Some(ms) = probe.duration_ms
-        && Duration::from_millis(ms) > cfg.max_duration
+fn check_size(cfg: &MediaConfig, kind: Kind, length: u64) -> Result<(), StepError> {
+    match cfg.limits.size.get(kind) {
+        Some(max) if length > max => Err(StepError::rejected(
+            "too_big",
+            format!(
+                "the {} is {length} bytes; at most {max} are accepted",
+                kind.as_str()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_limits(cfg: &MediaConfig, kind: Kind, probe: &Probe) -> Result<(), StepError> {
+    if let (Some(ms), Some(max)) = (probe.duration_ms, cfg.limits.duration.get(kind))
+        && Duration::from_millis(ms) > max
     {
         return Err(StepError::rejected(
             "too_long",
             format!(
-                "the media lasts {}s; at most {}s is accepted",
+                "the {} lasts {}s; at most {}s is accepted",
+                kind.as_str(),
                 ms / 1000,
-                cfg.max_duration.as_secs()
+                max.as_secs()
             ),
         ));
     }
-    if let Some(v) = &probe.video {
+    if let (Some(v), Some(max)) = (&probe.video, cfg.limits.pixels.get(kind)) {
         let pixels = v.coded_width as u64 * v.coded_height as u64;
-        if pixels > cfg.max_pixels {
+        if pixels > max {
             return Err(StepError::rejected(
                 "too_large",
                 format!(
-                    "the picture is {}x{} ({pixels} pixels); at most {} are accepted",
-                    v.coded_width, v.coded_height, cfg.max_pixels
+                    "the picture is {}x{} ({pixels} pixels); at most {max} are accepted",
+                    v.coded_width, v.coded_height
                 ),
             ));
         }
@@ -262,10 +294,9 @@ async fn download(app: &App, id: &UploadId, len: u64, to: &Path) -> Result<PathB
     Ok(to.to_owned())
 }
 
-/// Blocking GStreamer work on the blocking pool; a panic in it is a failed run, not a dead
-/// worker.
-#[cfg(feature = "media")]
-async fn blocking<T: Send + 'static>(
+/// Blocking work (GStreamer, image codecs) on the blocking pool; a panic in it is a failed
+/// run, not a dead worker.
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StepError> + Send + 'static,
 ) -> Result<T, StepError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
@@ -276,6 +307,11 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// The failure of a step that needs the media pipeline this build lacks.
+pub fn unsupported() -> StepError {
+    StepError::permanent("unsupported", "built without the media pipeline")
+}
+
 #[cfg(feature = "media")]
 async fn probe(input: &Path) -> Result<Probe, StepError> {
     let input = input.to_owned();
@@ -284,121 +320,44 @@ async fn probe(input: &Path) -> Result<Probe, StepError> {
 
 #[cfg(not(feature = "media"))]
 async fn probe(_input: &Path) -> Result<Probe, StepError> {
-    Err(StepError::permanent(
-        "unsupported",
-        "built without the media pipeline",
-    ))
-}
-
-/// What the transcode left in the output directory.
-pub struct Produced {
-    /// Per rendition: directory, width, height, frame rate, RFC 6381 codecs.
-    pub renditions: Vec<(String, u32, u32, f64, String)>,
-    /// (file, width, height) of the poster and thumbnails.
-    pub images: Vec<(String, u32, u32)>,
-    /// The decoded frames' durations varied (the container may not say so).
-    pub variable_frame_rate: bool,
+    Err(unsupported())
 }
 
 #[cfg(feature = "media")]
-async fn transcode(
+async fn images(
     input: &Path,
     out: &Path,
-    probe: &Probe,
-    plan: &super::plan::Plan,
+    mime: &str,
     cfg: &MediaConfig,
     progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
-    use super::gst::transcode;
-    let (input, out, probe, plan) = (
-        input.to_owned(),
-        out.to_owned(),
-        probe.clone(),
-        plan.clone(),
-    );
-    let (segment, widths) = (cfg.hls_segment, cfg.thumb_widths.clone());
-    blocking(move || {
-        let report = |p: f32| progress.percent.store(p.to_bits(), Ordering::Relaxed);
-        let result = transcode::run(&transcode::Job {
+    let (input, out, mime) = (input.to_owned(), out.to_owned(), mime.to_owned());
+    let (widths, max_pixels) = (cfg.image_widths.clone(), cfg.limits.pixels.get(Kind::Image));
+    let files = blocking(move || {
+        super::images::process(&super::images::ImageJob {
             input: &input,
             out_dir: &out,
-            probe: &probe,
-            plan: &plan,
-            segment,
-            budget: budget(probe.duration_ms),
-            stall: STALL,
+            mime: &mime,
+            widths: &widths,
+            max_pixels,
             cancel: &progress.cancel,
-            progress: &report,
-        })?;
-        truncated(probe.duration_ms, result.decoded_ms)?;
-        let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
-        let audio = if result.has_audio { ",mp4a.40.2" } else { "" };
-        let renditions = result
-            .renditions
-            .iter()
-            .zip(&plan.renditions)
-            .map(|((dir, profile, level), r)| {
-                let codecs = format!("{}{audio}", super::hls::avc1(profile, level));
-                (dir.clone(), r.width, r.height, fps, codecs)
-            })
-            .collect();
-        let images = match super::poster::pick(result.frames) {
-            Some(frame) => super::poster::write(frame, &widths, &out)?,
-            None => Vec::new(),
-        };
-        Ok(Produced {
-            renditions,
-            images,
-            variable_frame_rate: result.variable_frame_rate,
+            progress: &|p| progress.report(p),
         })
     })
-    .await
-}
-
-/// A file whose video stops well before the duration its container declares was cut short
-/// (its upload was complete, but the file itself was not): the outputs would silently lack
-/// the rest.
-pub fn truncated(declared_ms: Option<u64>, decoded_ms: u64) -> Result<(), StepError> {
-    let Some(declared) = declared_ms else {
-        return Ok(());
-    };
-    let slack = (declared / 10).max(1000);
-    if decoded_ms + slack < declared {
-        return Err(StepError::permanent(
-            "truncated",
-            format!(
-                "the video stops at {:.1}s of the {:.1}s the file declares: the file is cut short",
-                decoded_ms as f64 / 1000.0,
-                declared as f64 / 1000.0
-            ),
-        ));
-    }
-    Ok(())
+    .await?;
+    Ok(Produced {
+        files,
+        ..Default::default()
+    })
 }
 
 #[cfg(not(feature = "media"))]
-async fn transcode(
+async fn images(
     _input: &Path,
     _out: &Path,
-    _probe: &Probe,
-    _plan: &super::plan::Plan,
+    _mime: &str,
     _cfg: &MediaConfig,
     _progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
-    Err(StepError::permanent(
-        "unsupported",
-        "built without the media pipeline",
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_video_cut_short_is_truncated() {
-        assert!(super::truncated(Some(10_000), 4_900).is_err());
-        // The last frame's time, and a video a little shorter than its audio, are fine.
-        assert!(super::truncated(Some(10_000), 9_966).is_ok());
-        assert!(super::truncated(Some(3_000), 2_367).is_ok());
-        assert!(super::truncated(None, 0).is_ok());
-    }
+    Err(unsupported())
 }

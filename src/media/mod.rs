@@ -9,13 +9,18 @@
 //! `--media on` is refused.
 
 pub mod api;
+pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod document;
 #[cfg(feature = "media")]
 pub mod gst;
 pub mod hls;
+#[cfg(feature = "media")]
+pub mod images;
 pub mod job;
+pub mod limits;
 pub mod plan;
 #[cfg(feature = "media")]
 pub mod poster;
@@ -24,4 +29,7 @@ pub mod record;
 pub mod scan;
 pub mod status;
 pub mod steps;
+pub mod video;
+#[cfg(feature = "media")]
+pub mod waveform;
 pub mod worker;

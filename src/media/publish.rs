@@ -1,16 +1,63 @@
-//! Step 4: publishing. The rendition playlists are finished as VOD playlists, the master
+//! The last step: publishing. Rendition playlists are finished as VOD playlists, the master
 //! playlist is written with bandwidths measured from the segments, and every file is stored
 //! under `<id>/<version>/` through the configured storage. The record points at the version
-//! only after this returns (the caller ends the job), so nobody sees half a ladder.
+//! only after this returns (the caller ends the job), so nobody sees half an output.
 
 use std::path::Path;
 
 use super::hls;
-use super::job::{Produced, key};
+use super::job::key;
 use super::record::Variant;
 use super::steps::StepError;
 use crate::app::App;
 use crate::upload::UploadId;
+
+/// One HLS rendition the steps left in the output directory.
+#[derive(Debug, Clone)]
+pub struct Rendition {
+    /// Its directory, holding `index.m3u8` and the segments.
+    pub dir: String,
+    /// Width, height and frame rate; None when audio-only.
+    pub picture: Option<(u32, u32, f64)>,
+    /// RFC 6381 codecs.
+    pub codecs: String,
+}
+
+/// One other file the steps left there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The variant kind (`poster`, `thumbnail`, `image`, `animated`, `waveform`, ...).
+    pub kind: &'static str,
+    /// The file, relative to the output directory.
+    pub path: String,
+    pub mime: &'static str,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+}
+
+impl Output {
+    pub fn picture(kind: &'static str, path: String, mime: &'static str, w: u32, h: u32) -> Output {
+        Output {
+            kind,
+            path,
+            mime,
+            width: Some(w),
+            height: Some(h),
+            duration_ms: None,
+        }
+    }
+}
+
+/// What the steps produced.
+#[derive(Debug, Default)]
+pub struct Produced {
+    /// Listed in a master playlist when there are any.
+    pub renditions: Vec<Rendition>,
+    pub files: Vec<Output>,
+    /// The decoded frames' durations varied (the container may not say so).
+    pub variable_frame_rate: bool,
+}
 
 pub async fn publish(
     app: &App,
@@ -31,7 +78,8 @@ pub async fn publish(
     };
     let mut variants = Vec::new();
     let mut entries = Vec::new();
-    for (rdir, width, height, fps, codecs) in &produced.renditions {
+    for r in &produced.renditions {
+        let rdir = &r.dir;
         let playlist_path = out.join(rdir).join("index.m3u8");
         let text = tokio::fs::read_to_string(&playlist_path)
             .await
@@ -64,48 +112,52 @@ pub async fn publish(
         let total_ms = (segments.iter().map(|(d, _)| d).sum::<f64>() * 1000.0).round() as u64;
         entries.push(hls::Entry {
             uri: format!("{rdir}/index.m3u8"),
-            width: *width,
-            height: *height,
-            frame_rate: *fps,
+            picture: r.picture,
             peak_bps: peak,
             average_bps: average,
-            codecs: codecs.clone(),
+            codecs: r.codecs.clone(),
         });
         variants.push(Variant {
             kind: "rendition".into(),
             path: format!("{rdir}/index.m3u8"),
-            width: Some(*width),
-            height: Some(*height),
+            mime: Some(hls::MIME.into()),
+            width: r.picture.map(|p| p.0),
+            height: r.picture.map(|p| p.1),
             bitrate: Some(average),
             bytes: playlist_bytes + measured.iter().map(|(_, b)| b).sum::<u64>(),
             duration_ms: Some(total_ms),
         });
     }
-    let master = hls::master(&entries);
-    tokio::fs::write(out.join("master.m3u8"), &master).await?;
-    let bytes = put("master.m3u8".into()).await?;
-    variants.insert(
-        0,
-        Variant {
-            kind: "hls".into(),
-            path: "master.m3u8".into(),
-            width: entries.last().map(|e| e.width),
-            height: entries.last().map(|e| e.height),
-            bitrate: entries.last().map(|e| e.peak_bps),
-            bytes,
-            duration_ms: variants.first().and_then(|v| v.duration_ms),
-        },
-    );
-    for (i, (file, w, h)) in produced.images.iter().enumerate() {
-        let bytes = put(file.clone()).await?;
+    if !entries.is_empty() {
+        let master = hls::master(&entries);
+        tokio::fs::write(out.join("master.m3u8"), &master).await?;
+        let bytes = put("master.m3u8".into()).await?;
+        let top = entries.last().expect("not empty");
+        variants.insert(
+            0,
+            Variant {
+                kind: "hls".into(),
+                path: "master.m3u8".into(),
+                mime: Some(hls::MIME.into()),
+                width: top.picture.map(|p| p.0),
+                height: top.picture.map(|p| p.1),
+                bitrate: Some(top.peak_bps),
+                bytes,
+                duration_ms: variants.first().and_then(|v| v.duration_ms),
+            },
+        );
+    }
+    for f in &produced.files {
+        let bytes = put(f.path.clone()).await?;
         variants.push(Variant {
-            kind: if i == 0 { "poster" } else { "thumbnail" }.into(),
-            path: file.clone(),
-            width: Some(*w),
-            height: Some(*h),
+            kind: f.kind.into(),
+            path: f.path.clone(),
+            mime: Some(f.mime.into()),
+            width: f.width,
+            height: f.height,
             bitrate: None,
             bytes,
-            duration_ms: None,
+            duration_ms: f.duration_ms,
         });
     }
     Ok(variants)

@@ -131,10 +131,15 @@ pub struct Scan {
 /// One derived output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
-    /// `hls` (the master playlist), `rendition` (one media playlist), `poster`, `thumbnail`.
+    /// `hls` (the master playlist), `rendition` (one media playlist), `poster`, `thumbnail`,
+    /// `image` (a still at one width), `animated`, `audio` (M4A), `waveform`, `preview`,
+    /// `storyboard`, `storyboard-vtt`, `mp4`, `page` (a document's first page).
     pub kind: String,
     /// The file, relative to the version's directory.
     pub path: String,
+    /// Its media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
     /// Bits per second (peak, measured from the segments), for renditions.

@@ -35,6 +35,7 @@ pub fn document(
                 .map(|v| {
                     json!({
                         "kind": v.kind,
+                        "type": v.mime,
                         "url": format!("{base}{id}/{}/{}", p.version, v.path),
                         "width": v.width,
                         "height": v.height,

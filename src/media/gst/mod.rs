@@ -5,11 +5,12 @@ use std::sync::OnceLock;
 
 use crate::media::steps::StepError;
 
+pub mod audio;
 mod elements;
 mod frames;
 pub mod probe;
 pub mod transcode;
-mod watch;
+pub mod watch;
 
 /// Initialises GStreamer once per process.
 pub fn init() -> Result<(), StepError> {

@@ -345,7 +345,14 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| StepError::permanent("decode_failed", "the pipeline could not start"))?;
-    super::watch::watch(job, &pipeline, &position)?;
+    let watch = super::watch::Watch {
+        duration_ms: job.probe.duration_ms,
+        budget: job.budget,
+        stall: job.stall,
+        cancel: job.cancel,
+        progress: job.progress,
+    };
+    super::watch::watch(&watch, &pipeline, &position, &mut |_| {})?;
 
     let mut renditions = Vec::new();
     for (parse, dir) in parsers.iter().zip(dirs) {

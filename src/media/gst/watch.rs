@@ -1,25 +1,38 @@
 //! Waiting for a pipeline to finish: the bus, the time budget, the stall watchdog, the cancel
 //! flag and progress reports. A decoder's error becomes the job's reason.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::transcode::Job;
 use crate::media::steps::StepError;
 
+/// What a run is watched for.
+pub struct Watch<'a> {
+    /// The media's length, for progress.
+    pub duration_ms: Option<u64>,
+    /// The longest the whole run may take.
+    pub budget: Duration,
+    /// The longest the media position may stand still.
+    pub stall: Duration,
+    pub cancel: &'a AtomicBool,
+    /// Called with the percentage done, about once a second.
+    pub progress: &'a (dyn Fn(f32) + Sync),
+}
+
 /// Waits for the end of the stream on the bus, under the budget, the stall watchdog and the
-/// cancel flag, reporting progress.
+/// cancel flag, reporting progress. `on_message` sees every other message (tags, say).
 pub fn watch(
-    job: &Job<'_>,
+    job: &Watch<'_>,
     pipeline: &gst::Pipeline,
     position: &AtomicU64,
+    on_message: &mut dyn FnMut(&gst::Message),
 ) -> Result<(), StepError> {
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let started = Instant::now();
-    let duration_ns = job.probe.duration_ms.unwrap_or(0).max(1) * 1_000_000;
+    let duration_ns = job.duration_ms.unwrap_or(0).max(1) * 1_000_000;
     let (mut last_pos, mut last_move, mut last_report) = (0u64, Instant::now(), Instant::now());
     loop {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
@@ -40,7 +53,7 @@ pub fn watch(
                         _ => StepError::permanent("decode_failed", detail),
                     });
                 }
-                _ => {}
+                _ => on_message(&msg),
             }
         }
         if job.cancel.load(Ordering::Relaxed) {

@@ -1,0 +1,161 @@
+//! Reading images: the format from the detected type, the size from the header alone, and a
+//! decode under limits, upright and in sRGB.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+
+use crate::media::steps::StepError;
+
+/// A decoded picture: 8-bit RGB, or RGBA when it has transparency.
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub alpha: bool,
+    pub pixels: Vec<u8>,
+}
+
+impl Picture {
+    pub fn from_rgba(img: image::RgbaImage) -> Picture {
+        let (width, height) = img.dimensions();
+        let alpha = img.pixels().any(|p| p.0[3] != 255);
+        let pixels = if alpha {
+            img.into_raw()
+        } else {
+            DynamicImage::ImageRgba8(img).into_rgb8().into_raw()
+        };
+        Picture {
+            width,
+            height,
+            alpha,
+            pixels,
+        }
+    }
+}
+
+/// The formats read; anything else is refused with the reason.
+pub fn format(mime: &str) -> Result<ImageFormat, StepError> {
+    match mime {
+        "image/jpeg" => Ok(ImageFormat::Jpeg),
+        "image/png" => Ok(ImageFormat::Png),
+        "image/webp" => Ok(ImageFormat::WebP),
+        "image/gif" => Ok(ImageFormat::Gif),
+        "image/heif" | "image/heic" | "image/avif" => Err(StepError::rejected(
+            "unsupported_image",
+            format!(
+                "{mime} images are not supported (JPEG, PNG, WebP and GIF are): export the \
+                 photo as JPEG (on iPhones: Settings, Camera, Formats, Most Compatible)"
+            ),
+        )),
+        other => Err(StepError::rejected(
+            "unsupported_image",
+            format!("{other} images are not supported (JPEG, PNG, WebP and GIF are)"),
+        )),
+    }
+}
+
+fn reader(path: &Path, format: ImageFormat) -> Result<ImageReader<BufReader<File>>, StepError> {
+    let mut r = ImageReader::new(BufReader::new(File::open(path)?));
+    r.set_format(format);
+    Ok(r)
+}
+
+fn undecodable(e: impl std::fmt::Display) -> StepError {
+    StepError::permanent("decode_failed", format!("the image cannot be decoded: {e}"))
+}
+
+/// Width and height as the header says, nothing decoded.
+pub fn dimensions(path: &Path, format: ImageFormat) -> Result<(u32, u32), StepError> {
+    reader(path, format)?.into_dimensions().map_err(undecodable)
+}
+
+/// Limits for decoding an image the header said is `w`×`h`: no more, and memory for it alone.
+pub fn limits((w, h): (u32, u32)) -> Limits {
+    let mut l = Limits::default();
+    l.max_image_width = Some(w);
+    l.max_image_height = Some(h);
+    // RGBA at 16 bits per channel, twice (decoder buffers), plus slack.
+    l.max_alloc = Some(w as u64 * h as u64 * 16 + (64 << 20));
+    l
+}
+
+/// Decodes a picture held in memory (a cover in a tag) of at most `max_pixels`.
+pub fn from_memory(bytes: &[u8], max_pixels: u64) -> Result<Picture, StepError> {
+    let reader = || {
+        ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(undecodable)
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(undecodable)?;
+    if w as u64 * h as u64 > max_pixels {
+        return Err(StepError::rejected(
+            "too_large",
+            format!("a {w}x{h} picture"),
+        ));
+    }
+    let mut r = reader()?;
+    r.limits(limits((w, h)));
+    let img = r.decode().map_err(undecodable)?;
+    Ok(Picture::from_rgba(img.into_rgba8()))
+}
+
+/// Decodes a still picture, upright and in sRGB.
+pub fn still(path: &Path, format: ImageFormat, dims: (u32, u32)) -> Result<Picture, StepError> {
+    let mut r = reader(path, format)?;
+    r.limits(limits(dims));
+    let mut decoder = r.into_decoder().map_err(undecodable)?;
+    let orientation = decoder.orientation().map_err(undecodable)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    img.apply_orientation(orientation);
+    let alpha = img.color().has_alpha();
+    let (width, height) = (img.width(), img.height());
+    let mut pixels = if alpha {
+        img.into_rgba8().into_raw()
+    } else {
+        img.into_rgb8().into_raw()
+    };
+    if let Some(icc) = icc {
+        to_srgb(&icc, alpha, &mut pixels);
+    }
+    let mut p = Picture {
+        width,
+        height,
+        alpha,
+        pixels,
+    };
+    if p.alpha && p.pixels.chunks_exact(4).all(|px| px[3] == 255) {
+        p = Picture::from_rgba(
+            image::RgbaImage::from_raw(width, height, p.pixels).expect("sized above"),
+        );
+    }
+    Ok(p)
+}
+
+/// Converts pixels from the embedded profile to sRGB. A profile that cannot be read, or is
+/// not an RGB one (the decoder already made CMYK and grey RGB), is dropped with the pixels as
+/// they are: they are then taken as sRGB.
+fn to_srgb(icc: &[u8], alpha: bool, pixels: &mut [u8]) {
+    use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+    let Ok(src) = ColorProfile::new_from_slice(icc) else {
+        return;
+    };
+    if src.color_space != DataColorSpace::Rgb {
+        return;
+    }
+    let layout = if alpha { Layout::Rgba } else { Layout::Rgb };
+    let Ok(t) = src.create_transform_8bit(
+        layout,
+        &ColorProfile::new_srgb(),
+        layout,
+        TransformOptions::default(),
+    ) else {
+        return;
+    };
+    let copy = pixels.to_vec();
+    if t.transform(&copy, pixels).is_err() {
+        pixels.copy_from_slice(&copy);
+    }
+}

@@ -1,0 +1,123 @@
+//! Video: the ladder planned from the probe, one transcode (`gst::transcode`) to HLS with
+//! poster candidates, the poster and thumbnails; a video that stops well short of its declared
+//! length fails as truncated.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::config::MediaConfig;
+use super::job::{Progress, budget};
+use super::publish::{Output, Produced};
+use super::record::{Probe, VideoFacts};
+use super::steps::StepError;
+
+/// How long decoding may stand still before the run fails.
+#[cfg(feature = "media")]
+const STALL: Duration = Duration::from_secs(60);
+
+#[cfg(feature = "media")]
+pub async fn process(
+    input: &Path,
+    out: &Path,
+    probe: &Probe,
+    video: &VideoFacts,
+    cfg: &MediaConfig,
+    progress: Arc<Progress>,
+) -> Result<Produced, StepError> {
+    use super::gst::transcode;
+    use super::publish::Rendition;
+    let plan = super::plan::plan(video, &cfg.ladder, cfg.hls_segment);
+    let (input, out, probe) = (input.to_owned(), out.to_owned(), probe.clone());
+    let (segment, widths) = (cfg.hls_segment, cfg.thumb_widths.clone());
+    super::job::blocking(move || {
+        let report = |p: f32| progress.percent.store(p.to_bits(), Ordering::Relaxed);
+        let result = transcode::run(&transcode::Job {
+            input: &input,
+            out_dir: &out,
+            probe: &probe,
+            plan: &plan,
+            segment,
+            budget: budget(probe.duration_ms),
+            stall: STALL,
+            cancel: &progress.cancel,
+            progress: &report,
+        })?;
+        truncated(probe.duration_ms, result.decoded_ms)?;
+        let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
+        let audio = if result.has_audio { ",mp4a.40.2" } else { "" };
+        let renditions = result
+            .renditions
+            .iter()
+            .zip(&plan.renditions)
+            .map(|((dir, profile, level), r)| Rendition {
+                dir: dir.clone(),
+                picture: Some((r.width, r.height, fps)),
+                codecs: format!("{}{audio}", super::hls::avc1(profile, level)),
+            })
+            .collect();
+        let files = match super::poster::pick(result.frames) {
+            Some(frame) => super::poster::write(frame, &widths, &out)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, (file, w, h))| {
+                    let kind = if i == 0 { "poster" } else { "thumbnail" };
+                    Output::picture(kind, file, "image/jpeg", w, h)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Produced {
+            renditions,
+            files,
+            variable_frame_rate: result.variable_frame_rate,
+        })
+    })
+    .await
+}
+
+#[cfg(not(feature = "media"))]
+pub async fn process(
+    _input: &Path,
+    _out: &Path,
+    _probe: &Probe,
+    _video: &VideoFacts,
+    _cfg: &MediaConfig,
+    _progress: Arc<Progress>,
+) -> Result<Produced, StepError> {
+    Err(super::job::unsupported())
+}
+
+/// A file whose video stops well before the duration its container declares was cut short
+/// (its upload was complete, but the file itself was not): the outputs would silently lack
+/// the rest.
+pub fn truncated(declared_ms: Option<u64>, decoded_ms: u64) -> Result<(), StepError> {
+    let Some(declared) = declared_ms else {
+        return Ok(());
+    };
+    let slack = (declared / 10).max(1000);
+    if decoded_ms + slack < declared {
+        return Err(StepError::permanent(
+            "truncated",
+            format!(
+                "the video stops at {:.1}s of the {:.1}s the file declares: the file is cut short",
+                decoded_ms as f64 / 1000.0,
+                declared as f64 / 1000.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_video_cut_short_is_truncated() {
+        assert!(super::truncated(Some(10_000), 4_900).is_err());
+        // The last frame's time, and a video a little shorter than its audio, are fine.
+        assert!(super::truncated(Some(10_000), 9_966).is_ok());
+        assert!(super::truncated(Some(3_000), 2_367).is_ok());
+        assert!(super::truncated(None, 0).is_ok());
+    }
+}
