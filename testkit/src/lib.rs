@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub mod clamd;
 pub mod faults;
 pub mod media;
+pub mod pictures;
 pub use faults::{Fault, FaultProxy, Match};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -159,3 +159,37 @@ fn to_srgb(icc: &[u8], alpha: bool, pixels: &mut [u8]) {
         pixels.copy_from_slice(&copy);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_gamut_pixels_are_converted_to_srgb_and_broken_profiles_dropped() {
+        // Display P3's pure green lies outside sRGB: converted, its red channel goes to 0 and
+        // it stays green; a mid grey stays grey.
+        let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+        let mut px = vec![0u8, 255, 0, 128, 128, 128];
+        to_srgb(&p3, false, &mut px);
+        assert_eq!(px[0], 0);
+        assert!(px[1] == 255 && px[2] < 80, "{px:?}");
+        assert!(px[3..].iter().all(|&c| (126..=130).contains(&c)), "{px:?}");
+        // A P3 colour inside sRGB moves: (200, 100, 50) is more saturated in sRGB.
+        let mut px = vec![200u8, 100, 50];
+        to_srgb(&p3, false, &mut px);
+        assert!(px[0] > 200 && px[2] < 50, "{px:?}");
+        // An sRGB profile changes nothing; garbage is ignored.
+        let srgb = moxcms::ColorProfile::new_srgb().encode().unwrap();
+        let mut px = vec![200u8, 100, 50, 7];
+        to_srgb(&srgb, true, &mut px);
+        assert!(
+            px.iter()
+                .zip([200u8, 100, 50, 7])
+                .all(|(a, b)| a.abs_diff(b) <= 1),
+            "{px:?}"
+        );
+        let mut px = vec![1u8, 2, 3];
+        to_srgb(b"not a profile", false, &mut px);
+        assert_eq!(px, [1, 2, 3]);
+    }
+}
