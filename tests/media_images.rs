@@ -12,7 +12,6 @@ use testkit::pictures;
 
 mod common;
 use common::media::*;
-use common::*;
 
 /// Fetches every variant of `kind`: (width, height, type, bytes).
 fn fetch(addr: &str, doc: &Value, kind: &str) -> Vec<(u32, u32, String, Vec<u8>)> {
