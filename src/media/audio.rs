@@ -61,6 +61,7 @@ pub async fn process(
 ) -> Result<Produced, StepError> {
     use super::gst::{audio, watch::Watch};
     use super::publish::{Output, Rendition};
+    use super::record::Loudness;
     let facts = probe
         .audio
         .clone()
@@ -143,6 +144,11 @@ pub async fn process(
             }],
             files,
             variable_frame_rate: false,
+            loudness: Some(Loudness {
+                integrated_lufs: Some(measured.loudness).filter(|l| l.is_finite()),
+                true_peak_dbtp: (measured.true_peak * 100.0).round() / 100.0,
+                gain_db: (gain * 100.0).round() / 100.0,
+            }),
         })
     })
     .await

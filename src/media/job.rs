@@ -199,7 +199,18 @@ pub async fn run(
                 }
                 None if probe.audio.is_some() => {
                     check_limits(cfg, Kind::Audio, &probe)?;
-                    super::audio::process(&input, &out, &probe, cfg, progress).await?
+                    let produced =
+                        super::audio::process(&input, &out, &probe, cfg, progress).await?;
+                    let mut probe = probe.clone();
+                    if let Some(a) = probe.audio.as_mut() {
+                        a.loudness = produced.loudness;
+                    }
+                    ctx.record(MediaUpdate {
+                        probe: Some(probe),
+                        ..Default::default()
+                    })
+                    .await?;
+                    produced
                 }
                 None => {
                     return Err(StepError::permanent(

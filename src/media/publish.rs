@@ -57,6 +57,8 @@ pub struct Produced {
     pub files: Vec<Output>,
     /// The decoded frames' durations varied (the container may not say so).
     pub variable_frame_rate: bool,
+    /// Audio's measured loudness.
+    pub loudness: Option<super::record::Loudness>,
 }
 
 pub async fn publish(

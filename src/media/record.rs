@@ -98,6 +98,19 @@ pub struct AudioFacts {
     pub channels: u32,
     pub sample_rate: u32,
     pub bitrate: Option<u32>,
+    /// Measured while processing audio (not video's sound track).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loudness: Option<Loudness>,
+}
+
+/// The source's loudness and what was done to it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Loudness {
+    /// Integrated loudness (EBU R128), LUFS; None for silence.
+    pub integrated_lufs: Option<f64>,
+    pub true_peak_dbtp: f64,
+    /// The gain applied to the renditions.
+    pub gain_db: f64,
 }
 
 /// What the malware scan concluded.

@@ -72,6 +72,7 @@ pub async fn process(
             renditions,
             files,
             variable_frame_rate: result.variable_frame_rate,
+            loudness: None,
         })
     })
     .await

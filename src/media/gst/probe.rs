@@ -82,6 +82,7 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
         channels: a.channels(),
         sample_rate: a.sample_rate(),
         bitrate: Some(a.bitrate()).filter(|&b| b > 0),
+        loudness: None,
     });
     let bitrate = global_tags
         .as_ref()
