@@ -76,3 +76,8 @@ need_gstreamer() {
 need_clamav() {
   apt_install clamav-daemon
 }
+
+# need_poppler: poppler's pdftoppm, which renders a PDF's first page for its previews.
+need_poppler() {
+  apt_install poppler-utils
+}

@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
 need_gstreamer
+need_poppler
 cargo build --release --locked --bin tuskd
 exec ./target/release/tuskd serve "$@"

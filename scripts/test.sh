@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
 need_gstreamer
+need_poppler
 need_clamav
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium

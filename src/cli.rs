@@ -75,7 +75,7 @@ pub struct MediaArgs {
     #[arg(
         long,
         env = "TUSKD_MEDIA_ALLOW",
-        default_value = "video/*,image/*,audio/*"
+        default_value = "video/*,image/*,audio/*,application/pdf"
     )]
     pub media_allow: String,
 

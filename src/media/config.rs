@@ -41,7 +41,12 @@ impl MediaConfig {
         MediaConfig {
             workers: default_workers(),
             max_attempts: 5,
-            allow: vec!["video/*".into(), "image/*".into(), "audio/*".into()],
+            allow: vec![
+                "video/*".into(),
+                "image/*".into(),
+                "audio/*".into(),
+                "application/pdf".into(),
+            ],
             keep_rejected: false,
             limits: Limits::defaults(),
             image_widths: vec![128, 320, 640, 1280],
