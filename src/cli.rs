@@ -132,6 +132,11 @@ pub struct MediaArgs {
     #[arg(long, env = "TUSKD_THUMB_WIDTHS", default_value = "320,640")]
     pub thumb_widths: String,
 
+    /// Also write each video as one progressive MP4 (the largest rendition up to 720p), for
+    /// players without HLS and for downloads.
+    #[arg(long, env = "TUSKD_MP4_FALLBACK")]
+    pub mp4_fallback: bool,
+
     /// Loudness that audio renditions are normalised to, in LUFS (EBU R128); the gain never
     /// pushes the true peak above -1 dBTP.
     #[arg(

@@ -22,6 +22,8 @@ pub struct MediaConfig {
     pub image_widths: Vec<u32>,
     /// LUFS.
     pub audio_loudness: f64,
+    /// Videos also get a progressive MP4.
+    pub mp4_fallback: bool,
     /// Starts and ends with `/`.
     pub path: String,
     /// Whole seconds.
@@ -51,6 +53,7 @@ impl MediaConfig {
             limits: Limits::defaults(),
             image_widths: vec![128, 320, 640, 1280],
             audio_loudness: -16.0,
+            mp4_fallback: false,
             path: "/media/".into(),
             hls_segment: 4,
             ladder: vec![360, 720, 1080],
@@ -136,6 +139,7 @@ impl MediaConfig {
             limits,
             image_widths,
             audio_loudness,
+            mp4_fallback: a.mp4_fallback,
             path,
             hls_segment: segment.as_secs() as u32,
             ladder,

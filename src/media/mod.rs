@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod document;
+pub mod extras;
 #[cfg(feature = "media")]
 pub mod gst;
 pub mod hls;
@@ -24,6 +25,8 @@ pub mod limits;
 pub mod plan;
 #[cfg(feature = "media")]
 pub mod poster;
+#[cfg(feature = "media")]
+pub mod previews;
 pub mod publish;
 pub mod record;
 pub mod scan;

@@ -75,6 +75,7 @@ mod tests {
         Frame {
             width: 64,
             height: 36,
+            pts_ns: 0,
             rgb: (0..64 * 36 * 3).map(f).collect(),
         }
     }

@@ -29,6 +29,8 @@ pub async fn process(
     use super::gst::transcode;
     use super::publish::Rendition;
     let plan = super::plan::plan(video, &cfg.ladder, cfg.hls_segment);
+    let duration_ms = probe.duration_ms.unwrap_or(0);
+    let extras = super::extras::plan(&plan, duration_ms, cfg.mp4_fallback);
     let (input, out, probe) = (input.to_owned(), out.to_owned(), probe.clone());
     let (segment, widths) = (cfg.hls_segment, cfg.thumb_widths.clone());
     super::job::blocking(move || {
@@ -38,6 +40,7 @@ pub async fn process(
             out_dir: &out,
             probe: &probe,
             plan: &plan,
+            extras: &extras,
             segment,
             budget: budget(probe.duration_ms),
             stall: STALL,
@@ -57,7 +60,7 @@ pub async fn process(
                 codecs: format!("{}{audio}", super::hls::avc1(profile, level)),
             })
             .collect();
-        let files = match super::poster::pick(result.frames) {
+        let mut files: Vec<Output> = match super::poster::pick(result.frames) {
             Some(frame) => super::poster::write(frame, &widths, &out)?
                 .into_iter()
                 .enumerate()
@@ -68,6 +71,29 @@ pub async fn process(
                 .collect(),
             None => Vec::new(),
         };
+        // The shorter of what the file says and what was decoded.
+        let length = duration_ms.min(result.decoded_ms).max(1);
+        files.extend(super::previews::preview(&result.preview, &out)?);
+        files.extend(super::previews::storyboard(
+            &result.storyboard,
+            &extras,
+            length,
+            &out,
+        )?);
+        if result.mp4 {
+            let _ = std::fs::remove_file(out.join("mp4mux.tmp"));
+            let top = &plan.renditions[extras.mp4.unwrap_or(0)];
+            files.push(Output {
+                duration_ms: Some(result.decoded_ms),
+                ..Output::picture(
+                    "mp4",
+                    "fallback.mp4".into(),
+                    "video/mp4",
+                    top.width,
+                    top.height,
+                )
+            });
+        }
         Ok(Produced {
             renditions,
             files,

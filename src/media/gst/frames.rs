@@ -1,6 +1,7 @@
-//! The poster branch of the transcode: a few decoded frames (at 10%, 25% and 50% of the
-//! duration, chosen by a probe on the tee's pad so the others cost nothing) scaled to the top
-//! rendition's size and converted to RGB, collected by an appsink for `media::poster`.
+//! Frame branches of the transcode: the decoded frames at given times (the first frame at or
+//! after each, chosen by a probe on the tee's pad so the others cost nothing), scaled and
+//! converted to RGB, collected by an appsink: poster candidates, preview frames, storyboard
+//! tiles.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,17 +14,26 @@ use super::elements::{link_err, make};
 use super::transcode::Frame;
 use crate::media::steps::StepError;
 
-/// Adds the branch to `pipeline`, fed from `tee`; the frames land in the returned vector.
+/// Adds a branch to `pipeline`, fed from `tee`, that keeps the frames at `wanted` (ascending
+/// nanoseconds) at `width`×`height`; they land in the returned vector.
 pub fn branch(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     width: u32,
     height: u32,
-    duration_ms: u64,
+    wanted: Vec<u64>,
 ) -> Result<Arc<Mutex<Vec<Frame>>>, StepError> {
     let frames = Arc::new(Mutex::new(Vec::<Frame>::new()));
     {
-        let q = make("queue")?;
+        // Scaled before the queue (in the tee's thread, for the few frames let through), and a
+        // queue that holds them all: a sink waiting to preroll never blocks the tee, and the
+        // renditions' encoders get the frames they need to produce their first output.
+        let q = gst::ElementFactory::make("queue")
+            .property("max-size-buffers", wanted.len() as u32 + 2)
+            .property("max-size-bytes", 0u32)
+            .property("max-size-time", 0u64)
+            .build()
+            .map_err(|_| StepError::permanent("missing_plugin", "queue is not installed"))?;
         let scale = make("videoscale")?;
         let conv = make("videoconvert")?;
         let rgb = gst::Caps::builder("video/x-raw")
@@ -46,19 +56,14 @@ pub fn branch(
                 .build(),
         );
         let appsink: gst::Element = appsink.upcast();
-        let chain = [&q, &scale, &conv, &appsink];
+        let chain = [&scale, &conv, &q, &appsink];
         pipeline
             .add_many(chain)
-            .map_err(link_err("the poster branch"))?;
-        gst::Element::link_many(chain).map_err(link_err("the poster branch"))?;
+            .map_err(link_err("a frame branch"))?;
+        gst::Element::link_many(chain).map_err(link_err("a frame branch"))?;
         let tee_pad = tee
             .request_pad_simple("src_%u")
             .ok_or_else(|| StepError::permanent("pipeline", "tee gave no pad"))?;
-        let duration_ns = duration_ms * 1_000_000;
-        let wanted: Vec<u64> = [0.1, 0.25, 0.5]
-            .iter()
-            .map(|f| (duration_ns as f64 * f) as u64)
-            .collect();
         let next = Mutex::new(0usize);
         tee_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let pts = info
@@ -76,7 +81,7 @@ pub fn branch(
             }
         });
         tee_pad
-            .link(&q.static_pad("sink").expect("queue has a sink pad"))
+            .link(&scale.static_pad("sink").expect("videoscale has a sink pad"))
             .map_err(|e| StepError::permanent("pipeline", format!("tee: {e:?}")))?;
     }
     Ok(frames)
@@ -96,6 +101,7 @@ fn copy_frame(sample: &gst::Sample) -> Option<Frame> {
     Some(Frame {
         width: w as u32,
         height: h as u32,
+        pts_ns: buffer.pts().map_or(0, |p| p.nseconds()),
         rgb,
     })
 }

@@ -25,6 +25,7 @@ use gstreamer::prelude::*;
 
 use super::elements::{NullOnDrop, caps_filter, direction, drop_tags, link_err, make};
 
+use crate::media::extras::Extras;
 use crate::media::plan::Plan;
 use crate::media::record::Probe;
 use crate::media::steps::StepError;
@@ -33,6 +34,8 @@ use crate::media::steps::StepError;
 pub struct Frame {
     pub width: u32,
     pub height: u32,
+    /// When it shows, in the source's time.
+    pub pts_ns: u64,
     pub rgb: Vec<u8>,
 }
 
@@ -42,6 +45,11 @@ pub struct Output {
     /// level the encoder settled on.
     pub renditions: Vec<(String, String, String)>,
     pub frames: Vec<Frame>,
+    /// Frames at the preview's and the storyboard's times.
+    pub preview: Vec<Frame>,
+    pub storyboard: Vec<Frame>,
+    /// `fallback.mp4` was written.
+    pub mp4: bool,
     /// The decoded frames' durations varied.
     pub variable_frame_rate: bool,
     pub has_audio: bool,
@@ -54,6 +62,7 @@ pub struct Job<'a> {
     pub out_dir: &'a Path,
     pub probe: &'a Probe,
     pub plan: &'a Plan,
+    pub extras: &'a Extras,
     pub segment: u32,
     /// The longest the whole run may take.
     pub budget: Duration,
@@ -172,6 +181,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     };
 
     // One encoder and one HLS sink per rendition.
+    let mut mp4 = None;
     let mut parsers = Vec::new();
     let mut dirs = Vec::new();
     for (i, r) in job.plan.renditions.iter().enumerate() {
@@ -241,9 +251,22 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         let vpad = sink
             .request_pad_simple("video")
             .ok_or_else(|| StepError::permanent("pipeline", "hlssink2 gave no video pad"))?;
-        parse
+        let video_out = if job.extras.mp4 == Some(i) {
+            // This rendition is also the progressive MP4: its stream is teed to a muxer.
+            let t = make("tee")?;
+            pipeline.add(&t).map_err(link_err("the MP4 branch"))?;
+            parse.link(&t).map_err(link_err("the MP4 branch"))?;
+            let hq = make("queue")?;
+            pipeline.add(&hq).map_err(link_err("the MP4 branch"))?;
+            t.link(&hq).map_err(link_err("the MP4 branch"))?;
+            mp4 = Some(mp4_branch(&pipeline, &t, job.out_dir)?);
+            hq
+        } else {
+            parse.clone()
+        };
+        video_out
             .static_pad("src")
-            .expect("h264parse has a src pad")
+            .expect("the chain ends in a src pad")
             .link(&vpad)
             .map_err(|e| StepError::permanent("pipeline", format!("hlssink2 video: {e:?}")))?;
         if let Some((_, atee)) = &audio {
@@ -266,15 +289,34 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         dirs.push(name);
     }
 
-    // Poster candidates: a few frames through their own branch, at the top rendition's size.
+    // The MP4's sound, from the same AAC stream.
+    if let (Some(mux), Some((_, atee))) = (&mp4, &audio) {
+        let aq = make("queue")?;
+        pipeline.add(&aq).map_err(link_err("the MP4 audio"))?;
+        atee.link(&aq).map_err(link_err("the MP4 audio"))?;
+        let pad = mux
+            .request_pad_simple("audio_%u")
+            .ok_or_else(|| StepError::permanent("pipeline", "mp4mux gave no audio pad"))?;
+        aq.static_pad("src")
+            .expect("queue has a src pad")
+            .link(&pad)
+            .map_err(|e| StepError::permanent("pipeline", format!("mp4mux audio: {e:?}")))?;
+    }
+
+    // Poster candidates (at 10, 25 and 50% of the way, at the top rendition's size), the
+    // preview's frames and the storyboard's tiles, each through a branch of its own.
     let top = job.plan.renditions.last().expect("a plan has a rendition");
-    let frames = super::frames::branch(
-        &pipeline,
-        &vtee,
-        top.width,
-        top.height,
-        job.probe.duration_ms.unwrap_or(0),
-    )?;
+    let duration_ns = job.probe.duration_ms.unwrap_or(0) * 1_000_000;
+    let poster_times = [0.1, 0.25, 0.5]
+        .iter()
+        .map(|f| (duration_ns as f64 * f) as u64)
+        .collect();
+    let frames = super::frames::branch(&pipeline, &vtee, top.width, top.height, poster_times)?;
+    let ns = |times: &[u64]| times.iter().map(|ms| ms * 1_000_000).collect::<Vec<_>>();
+    let (pv, sb) = (&job.extras.preview, &job.extras.storyboard);
+    let preview = super::frames::branch(&pipeline, &vtee, pv.width, pv.height, ns(&pv.times_ms))?;
+    let storyboard =
+        super::frames::branch(&pipeline, &vtee, sb.width, sb.height, ns(&sb.times_ms))?;
 
     // The decoder's pads: the first video and audio stream go to their chains, the rest (a
     // second audio track, subtitles) to a fakesink. A chain no stream reached gets EOS.
@@ -377,12 +419,56 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         min_gap.load(Ordering::Relaxed),
         max_gap.load(Ordering::Relaxed),
     );
-    let frames = std::mem::take(&mut *frames.lock().expect("not poisoned"));
+    let take = |f: &Mutex<Vec<Frame>>| std::mem::take(&mut *f.lock().expect("not poisoned"));
     Ok(Output {
         renditions,
-        frames,
+        frames: take(&frames),
+        preview: take(&preview),
+        storyboard: take(&storyboard),
+        mp4: mp4.is_some(),
         variable_frame_rate: lo != u64::MAX && hi > lo + lo / 2,
         has_audio: linked_audio.load(Ordering::SeqCst),
         decoded_ms: position.load(Ordering::Relaxed) / 1_000_000,
     })
+}
+
+/// h264parse (to MP4's avc form) ! mp4mux (index first, for progressive download) ! filesink
+/// `fallback.mp4`, fed from `tee`. Returns the muxer, for the sound.
+fn mp4_branch(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    out_dir: &Path,
+) -> Result<gst::Element, StepError> {
+    let q = make("queue")?;
+    let parse = make("h264parse")?;
+    let mux = gst::ElementFactory::make("mp4mux")
+        .property("faststart", true)
+        .property(
+            "faststart-file",
+            out_dir.join("mp4mux.tmp").to_str().unwrap_or_default(),
+        )
+        .build()
+        .map_err(|_| StepError::permanent("missing_plugin", "mp4mux is not installed"))?;
+    let file = gst::ElementFactory::make("filesink")
+        .property(
+            "location",
+            out_dir.join("fallback.mp4").to_str().unwrap_or_default(),
+        )
+        .build()
+        .map_err(|_| StepError::permanent("missing_plugin", "filesink is not installed"))?;
+    pipeline
+        .add_many([&q, &parse, &mux, &file])
+        .map_err(link_err("the MP4 branch"))?;
+    tee.link(&q).map_err(link_err("the MP4 branch"))?;
+    q.link(&parse).map_err(link_err("the MP4 branch"))?;
+    let vpad = mux
+        .request_pad_simple("video_%u")
+        .ok_or_else(|| StepError::permanent("pipeline", "mp4mux gave no video pad"))?;
+    parse
+        .static_pad("src")
+        .expect("h264parse has a src pad")
+        .link(&vpad)
+        .map_err(|e| StepError::permanent("pipeline", format!("mp4mux video: {e:?}")))?;
+    mux.link(&file).map_err(link_err("the MP4 branch"))?;
+    Ok(mux)
 }

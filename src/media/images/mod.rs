@@ -10,7 +10,7 @@
 //! own resize), `jpeg-encoder` writes JPEG (SIMD), `webp` binds libwebp for lossy and animated
 //! WebP (which `image` cannot write), `moxcms` does the ICC conversion.
 
-mod animated;
+pub mod animated;
 pub mod decode;
 pub mod encode;
 
