@@ -50,6 +50,28 @@ pub enum MediaAction {
         /// The upload id, as `tuskd media list` shows it.
         id: String,
     },
+    /// Regenerates the outputs of one upload, or of every finished one of a kind (say after
+    /// changing the ladder or the widths): a running server writes each into a new version,
+    /// switches the record to it at once and then deletes the old one.
+    Reprocess {
+        /// The upload id.
+        #[arg(required_unless_present_any = ["kind", "all"], conflicts_with_all = ["kind", "all"])]
+        id: Option<String>,
+        /// Every READY or FAILED upload of this kind.
+        #[arg(long, value_enum, conflicts_with = "all")]
+        kind: Option<KindArg>,
+        /// Every READY or FAILED upload.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Video,
+    Audio,
+    Image,
+    Document,
 }
 
 const MEDIA_DEFAULT: &str = if cfg!(feature = "media") { "on" } else { "off" };

@@ -389,20 +389,6 @@ fn truncated_mp4s_fail_at_once_with_a_reason() {
     }
 }
 
-fn media_cli(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(BIN)
-        .arg("media")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[test]
 fn kill_9_mid_transcode_loses_nothing_and_one_media_ready_goes_out() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,12 @@
-//! `tuskd media list [--failed]` and `tuskd media retry ID`: the media jobs of a data directory,
-//! read and changed directly in its database (a running server runs retried jobs).
+//! `tuskd media list [--failed]`, `tuskd media retry ID` and `tuskd media reprocess ID|--kind
+//! K|--all`: the media jobs of a data directory, read and changed directly in its database (a
+//! running server runs the jobs queued again).
 
 use std::io::Write;
 
-use crate::cli::{MediaAction, MediaCliArgs};
+use super::limits::Kind;
+use super::record::{MediaRecord, MediaStatus};
+use crate::cli::{KindArg, MediaAction, MediaCliArgs};
 use crate::meta::MetaStore;
 use crate::meta::sqlite::SqliteMeta;
 use crate::upload::UploadId;
@@ -62,5 +65,59 @@ pub async fn run(args: &MediaCliArgs) -> Result<u8, String> {
                 Err(format!("no media job {id}"))
             }
         }
+        MediaAction::Reprocess { id: Some(id), .. } => {
+            let parsed =
+                UploadId::parse(id).ok_or_else(|| format!("{id:?} is not an upload id"))?;
+            if meta
+                .get(&parsed)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!(
+                    "upload {id} is not stored (terminated, expired or rejected): nothing to reprocess"
+                ));
+            }
+            if meta.retry_media(&parsed).await.map_err(|e| e.to_string())? {
+                println!("media job {id} is queued to be reprocessed");
+                Ok(0)
+            } else {
+                Err(format!(
+                    "media job {id} is not finished (or does not exist); try later"
+                ))
+            }
+        }
+        MediaAction::Reprocess { kind, .. } => {
+            let want = kind.map(|k| match k {
+                KindArg::Video => Kind::Video,
+                KindArg::Audio => Kind::Audio,
+                KindArg::Image => Kind::Image,
+                KindArg::Document => Kind::Document,
+            });
+            let mut queued = 0;
+            for r in meta.list_media(false).await.map_err(|e| e.to_string())? {
+                let finished = matches!(r.status, MediaStatus::Ready | MediaStatus::Failed);
+                if !finished || want.is_some_and(|k| kind_of(&r) != Some(k)) {
+                    continue;
+                }
+                if meta.get(&r.id).await.map_err(|e| e.to_string())?.is_some()
+                    && meta.retry_media(&r.id).await.map_err(|e| e.to_string())?
+                {
+                    queued += 1;
+                }
+            }
+            println!("{queued} media jobs queued to be reprocessed");
+            Ok(0)
+        }
     }
+}
+
+/// What a record is: its detected type's kind, video or audio as its probe found.
+pub fn kind_of(r: &MediaRecord) -> Option<Kind> {
+    let kind = Kind::of(r.detected.as_deref()?);
+    Some(match (&r.probe, kind) {
+        (Some(p), Kind::Video | Kind::Audio) if p.video.is_some() => Kind::Video,
+        (Some(p), Kind::Video | Kind::Audio) if p.audio.is_some() => Kind::Audio,
+        _ => kind,
+    })
 }

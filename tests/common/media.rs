@@ -118,3 +118,18 @@ pub fn variants<'a>(doc: &'a Value, kind: &str) -> Vec<&'a Value> {
         .filter(|v| v["kind"] == kind)
         .collect()
 }
+
+/// Runs `tuskd media ARGS --data-dir DIR`: (exit code, stdout and stderr).
+pub fn media_cli(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(super::BIN)
+        .arg("media")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
