@@ -215,3 +215,39 @@ fn a_pixel_bomb_is_refused_from_its_header() {
     // Decoding it would take 900 MB (a byte per pixel) at the least.
     assert!(rss < 200 << 10, "peak RSS {} MiB", rss >> 10);
 }
+
+#[test]
+fn limits_apply_per_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(
+        dir.path(),
+        &[
+            "--media-max-size",
+            "image=20KiB",
+            "--media-max-pixels",
+            "image=100000",
+        ],
+    );
+    let big = pictures::phone_jpeg(1600, 800, 1);
+    assert!(big.len() > 20 << 10);
+    let id = upload(&t.addr, &big, "big.jpg", "image/jpeg");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["reason"]["code"], "too_big", "{doc}");
+    let id = upload(
+        &t.addr,
+        &pictures::alpha_png(500, 300),
+        "wide.png",
+        "image/png",
+    );
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["reason"]["code"], "too_large", "{doc}");
+    let id = upload(&t.addr, &pictures::webp(200, 200), "ok.webp", "image/webp");
+    assert_eq!(wait_done(&t.addr, &id).0["status"], "READY");
+    // A video larger and with more pixels than the image limits is not an image.
+    let clip = testkit::media::Clip::new(480, 272, 1).make(clips.path(), "v.mp4");
+    let bytes = std::fs::read(clip).unwrap();
+    assert!(bytes.len() > 20 << 10);
+    let id = upload(&t.addr, &bytes, "v.mp4", "video/mp4");
+    assert_eq!(wait_done(&t.addr, &id).0["status"], "READY");
+}

@@ -207,3 +207,45 @@ fn a_scanner_that_is_down_is_retried_then_the_policy_decides() {
     assert_eq!(scan(&doc), ("clean", None), "{doc}");
     assert_eq!(doc["attempts"], 2, "{doc}");
 }
+
+#[test]
+fn originals_in_s3_are_scanned_from_the_bucket_and_quarantined_there() {
+    let clamd = Clamd::start("100M");
+    let s3 = testkit::S3Server::start();
+    s3.create_bucket("media");
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let args = media_args(&[
+        "--store",
+        "s3://media/up",
+        "--s3-endpoint",
+        &s3.endpoint(),
+        "--clamd",
+        &clamd.url(),
+        "--quarantine",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = spawn_with_env(dir.path(), &args, &s3.env());
+    let video = clip(clips.path());
+    let id = upload(&t.addr, &video, "clean.mp4", "video/mp4");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(scan(&doc), ("clean", None), "{doc}");
+    assert_eq!(doc["scan"]["bytes"], video.len() as u64);
+
+    let mut infected = video.clone();
+    infected.extend_from_slice(EICAR);
+    let id = upload(&t.addr, &infected, "holiday.mp4", "video/mp4");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(scan(&doc), ("infected", Some(SIGNATURE)), "{doc}");
+    let keys = s3.client().keys("media");
+    let mine: Vec<&String> = keys.iter().filter(|k| k.contains(&id)).collect();
+    assert_eq!(mine, [&format!("up/quarantine/{id}")], "{keys:?}");
+    assert_eq!(
+        s3.client().size("media", &format!("up/quarantine/{id}")),
+        Some(infected.len() as u64)
+    );
+    assert_eq!(
+        request(&t.addr, "HEAD", &format!("/files/{id}"), &[], b"").0,
+        404
+    );
+}
