@@ -25,6 +25,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 mod hooks;
+mod images;
 mod media;
 mod s3;
 mod stalled;
@@ -46,7 +47,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
-    /// 11 the load row, with --stalled; 12 the media row, with --media).
+    /// 11 the load row, with --stalled; 12 the media row, with --media; 13 the images row,
+    /// with --images).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -67,6 +69,10 @@ struct Args {
     /// gst-launch-1.0 running the equivalent pipeline.
     #[arg(long)]
     media: bool,
+    /// Also measure image variants: 12-megapixel JPEGs to every width in JPEG and WebP, beside
+    /// `vips thumbnail` making the same outputs.
+    #[arg(long)]
+    images: bool,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +165,9 @@ async fn main() {
     }
     if args.media && args.only.is_none_or(|n| n == 12) {
         media::run(&args, args.quick).await;
+    }
+    if args.images && args.only.is_none_or(|n| n == 13) {
+        images::run(&args, args.quick).await;
     }
 }
 

@@ -162,17 +162,31 @@ async fn tuskd(args: &Args, clip: Bytes) -> (f64, f64) {
     let mut target = Target::start("tuskd", &mut cmd).await;
     let d = &target.driver;
     let url = d.create(clip.len() as u64).await;
+    patch(d, &url, clip).await;
+    let finished = Instant::now();
+    wait_ready(d, &url).await;
+    let took = finished.elapsed().as_secs_f64();
+    let rss = target.peak_rss_mib();
+    target.stop().await;
+    (took, rss)
+}
+
+/// Sends all of `bytes` to the upload at `url` in one PATCH.
+pub async fn patch(d: &super::Driver, url: &str, bytes: Bytes) {
     let req = Request::builder()
         .method(Method::PATCH)
-        .uri(&url)
+        .uri(url)
         .header("Tus-Resumable", "1.0.0")
         .header("Upload-Offset", "0")
         .header("Content-Type", "application/offset+octet-stream")
-        .body(Full::new(clip).map_err(|e| match e {}).boxed())
+        .body(Full::new(bytes).map_err(|e| match e {}).boxed())
         .expect("request");
     let resp = d.client.request(req).await.expect("PATCH");
-    assert_eq!(resp.status(), 204, "the clip is uploaded");
-    let finished = Instant::now();
+    assert_eq!(resp.status(), 204, "the file is uploaded");
+}
+
+/// Polls the media status of the upload at `url` until it is READY.
+pub async fn wait_ready(d: &super::Driver, url: &str) {
     let status_url = url.replace("/files/", "/media/");
     loop {
         let req = Request::builder()
@@ -191,16 +205,12 @@ async fn tuskd(args: &Args, clip: Bytes) -> (f64, f64) {
             .to_bytes();
         let text = String::from_utf8_lossy(&body);
         if text.contains("\"status\":\"READY\"") {
-            break;
+            return;
         }
         assert!(
             !text.contains("\"status\":\"FAILED\"") && !text.contains("\"status\":\"REJECTED\""),
-            "the clip is processed: {text}"
+            "the file is processed: {text}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let took = finished.elapsed().as_secs_f64();
-    let rss = target.peak_rss_mib();
-    target.stop().await;
-    (took, rss)
 }

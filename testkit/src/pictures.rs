@@ -85,6 +85,25 @@ pub fn phone_jpeg(w: u32, h: u32, orientation: u16) -> Vec<u8> {
     out
 }
 
+/// A camera-like JPEG (quality 90) of `w`×`h`: smooth gradients with grain, so that it
+/// costs what a photo costs to decode and encode; `seed` makes each one different.
+pub fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let grain = (state % 24) as i32 - 12;
+        let c = |v: u32| (v as i32 + grain).clamp(0, 255) as u8;
+        image::Rgb([c(x * 255 / w), c(y * 255 / h), c((x + y + seed * 40) % 256)])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
 /// A PNG whose alpha fades from opaque (left) to transparent (right).
 pub fn alpha_png(w: u32, h: u32) -> Vec<u8> {
     let img = RgbaImage::from_fn(w, h, |x, _| Rgba([30, 120, 200, (255 - x * 255 / w) as u8]));

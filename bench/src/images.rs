@@ -1,0 +1,138 @@
+//! The images row: 12-megapixel photos (4000×3000 JPEG) to tuskd's variants (4 widths, each
+//! JPEG and WebP: 8 outputs a photo), beside Debian's `vips thumbnail` making the same 8
+//! outputs of each (shrink-on-load, metadata stripped) in the same run. Reported: variants
+//! per second for both, their ratio, and peak RSS (tuskd's process; the largest vips run).
+
+use std::path::Path;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::process::Command;
+
+use super::media::{patch, wait_ready};
+use super::{Args, Target};
+
+const WIDTHS: [u32; 4] = [128, 320, 640, 1280];
+
+pub async fn run(args: &Args, quick: bool) {
+    let photos = if quick { 2 } else { 8 };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files: Vec<(std::path::PathBuf, Bytes)> = (0..photos)
+        .map(|i| {
+            let bytes = testkit::pictures::photo(4000, 3000, i);
+            let path = dir.path().join(format!("p{i}.jpg"));
+            std::fs::write(&path, &bytes).expect("write");
+            (path, Bytes::from(bytes))
+        })
+        .collect();
+    let outputs = (photos * WIDTHS.len() as u32 * 2) as f64;
+    println!();
+    println!(
+        "Images: {photos} 12-megapixel JPEGs to {} widths in JPEG and WebP (median of {} runs)",
+        WIDTHS.len(),
+        args.runs
+    );
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        theirs.push(vips(&files, dir.path()).await);
+        ours.push(tuskd(args, &files).await);
+    }
+    println!("runs (s, MiB): tuskd {ours:.2?}, vips {theirs:.2?}");
+    ours.sort_by(|a, b| a.0.total_cmp(&b.0));
+    theirs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (t, rss) = ours[ours.len() / 2];
+    let (v, v_rss) = theirs[theirs.len() / 2];
+    println!(
+        "{:<44} {:>9} {:>9} {:>6}",
+        "figure", "tuskd", "vips", "ratio"
+    );
+    println!(
+        "{:<44} {:>9.2} {:>9.2} {:>6.2}",
+        "variants per second",
+        outputs / t,
+        outputs / v,
+        (outputs / t) / (outputs / v)
+    );
+    println!(
+        "{:<44} {:>9.1} {:>9.1} {:>6.2}",
+        "peak RSS (MiB)",
+        rss,
+        v_rss,
+        rss / v_rss
+    );
+}
+
+/// `vips thumbnail` for every output, one after another; returns the wall time and the
+/// largest peak RSS of the runs (each under /usr/bin/time).
+async fn vips(files: &[(std::path::PathBuf, Bytes)], dir: &Path) -> (f64, f64) {
+    let out = dir.join("vips");
+    std::fs::create_dir_all(&out).expect("dir");
+    let started = Instant::now();
+    let mut peak_kib = 0f64;
+    for (i, (path, _)) in files.iter().enumerate() {
+        for w in WIDTHS {
+            for target in [
+                format!("{}/{i}-{w}.jpg[Q=82,strip]", out.display()),
+                format!("{}/{i}-{w}.webp[Q=80,strip]", out.display()),
+            ] {
+                let run = Command::new("/usr/bin/time")
+                    .args(["-f", "%M", "vips", "thumbnail"])
+                    .arg(path)
+                    .arg(&target)
+                    .arg(w.to_string())
+                    .output()
+                    .await
+                    .expect(
+                        "/usr/bin/time and vips (Debian's time and libvips-tools) are installed",
+                    );
+                assert!(
+                    run.status.success(),
+                    "vips thumbnail: {}",
+                    String::from_utf8_lossy(&run.stderr)
+                );
+                let kib = String::from_utf8_lossy(&run.stderr)
+                    .lines()
+                    .last()
+                    .and_then(|l| l.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+    }
+    (started.elapsed().as_secs_f64(), peak_kib / 1024.0)
+}
+
+/// Uploads every photo to a fresh tuskd (one media worker) and waits until all are READY;
+/// returns the time from the first PATCH's answer to the last READY, and tuskd's peak RSS.
+async fn tuskd(args: &Args, files: &[(std::path::PathBuf, Bytes)]) -> (f64, f64) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(&args.tuskd);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
+        .args([
+            "--media",
+            "on",
+            "--media-workers",
+            "1",
+            "--fsync",
+            &args.fsync,
+        ])
+        .arg("--data-dir")
+        .arg(data.path());
+    let mut target = Target::start("tuskd", &mut cmd).await;
+    let d = &target.driver;
+    let mut urls = Vec::new();
+    let mut started = None;
+    for (_, bytes) in files {
+        let url = d.create(bytes.len() as u64).await;
+        patch(d, &url, bytes.clone()).await;
+        started.get_or_insert_with(Instant::now);
+        urls.push(url);
+    }
+    for url in &urls {
+        wait_ready(d, url).await;
+    }
+    let took = started.expect("photos").elapsed().as_secs_f64();
+    let rss = target.peak_rss_mib();
+    target.stop().await;
+    (took, rss)
+}
