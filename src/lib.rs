@@ -20,8 +20,9 @@
 //!   (`tus::events` applies their answers), post-* delivered from the outbox in the metadata
 //!   store by `hooks::dispatch`; `hooks_cli` is `tuskd hooks list|retry`.
 //! - `media`: the pipeline after an upload finishes: durable jobs run by workers (detect,
-//!   probe, transcode to HLS with GStreamer, poster, publish), the status API and derived
-//!   files under the media path, and `tuskd media list|retry`.
+//!   scan with clamd, then by kind: video to HLS with previews, images to variants, audio to a
+//!   normalised rendition and waveform, a PDF's first page; publish), the status API and
+//!   derived files under the media path, and `tuskd media list|retry|reprocess`.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
 //! - `expire`: the sweeper for expired unfinished uploads; `clock`: the wall clock it and
 //!   the handlers read, which tests move forward.

@@ -1,9 +1,12 @@
 //! The media pipeline: every finished upload (not a partial one) gets a media job, written in
-//! the transaction that finishes it (`meta`), and `worker`s run its steps: `detect` the type
-//! from the bytes, `scan` it for malware (clamd), probe (`gst::probe`), plan the ladder (`plan`), transcode (`gst::transcode`),
-//! `poster`, `publish` (HLS playlists from `hls`) into storage under a fresh version. The
-//! outcome is recorded on the media `record` with the media-* hook events; `api` serves the
-//! status (`status`) and the derived files; `cli` is `tuskd media list|retry`.
+//! the transaction that finishes it (`meta`), and `worker`s run its steps (`job`): `detect`
+//! the type from the bytes, `scan` it for malware (clamd), check the `limits` of its kind, then
+//! by kind: `video` (probe in `gst::probe`, the ladder from `plan`, one transcode in
+//! `gst::transcode` with `poster`, `extras` planned and written by `previews`), `images`
+//! (variants), `audio` (`gst::audio`, `waveform`), `document` (a PDF's first page); and
+//! `publish` (HLS playlists from `hls`) into storage under a fresh version. The outcome is
+//! recorded on the media `record` with the media-* hook events; `api` serves the status
+//! (`status`) and the derived files; `cli` is `tuskd media list|retry|reprocess`.
 //!
 //! GStreamer is behind the `media` feature: without it the crate builds with no GStreamer and
 //! `--media on` is refused.

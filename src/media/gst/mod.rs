@@ -1,4 +1,5 @@
-//! The GStreamer side of the pipeline (feature `media`): the probe and the video transcode.
+//! The GStreamer side of the pipeline (feature `media`): the probe, the video transcode and
+//! the audio passes.
 //! Everything here blocks; callers run it on a blocking thread.
 
 use std::sync::OnceLock;

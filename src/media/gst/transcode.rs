@@ -4,7 +4,8 @@
 //! ```text
 //! filesrc ! decodebin ─video─▶ queue ! videoconvert ! I420 ! deinterlace ! videoflip ! videorate ! fps ! tee
 //!                                tee ─▶ queue ! videoscale ! WxH ! x264enc ! high ! h264parse ! hlssink2[i].video
-//!                                tee ─▶ queue ! videoscale ! videoconvert ! RGB ! appsink  (poster candidates)
+//!                                tee ─▶ videoscale ! videoconvert ! queue ! RGB appsink   (poster, preview, storyboard frames: one branch each)
+//!                   (--mp4-fallback) h264parse[k] ! tee ─▶ queue ! h264parse ! mp4mux ! filesink (fallback.mp4)
 //!                     ─audio─▶ queue ! audioconvert ! audioresample ! voaacenc ! aacparse ! tee ─▶ hlssink2[i].audio
 //! ```
 //!
