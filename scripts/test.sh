@@ -112,7 +112,10 @@ need_cargo_fuzz
 (cd fuzz && cargo +nightly fuzz build --dev)
 
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
-cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --tuskd target/debug/tuskd
+# The images row's reference: vips, timed by GNU time.
+apt_install libvips-tools time
+cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --images \
+  --tuskd target/debug/tuskd
 
 # Last: this build replaces target/debug/tuskd with one that has no media pipeline.
 echo "==> without the media pipeline: tuskd builds and its tests pass with no GStreamer crates"

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+#[cfg(feature = "media")]
 use std::time::Duration;
 
 use super::config::MediaConfig;

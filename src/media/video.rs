@@ -4,12 +4,18 @@
 
 use std::path::Path;
 use std::sync::Arc;
+#[cfg(feature = "media")]
 use std::sync::atomic::Ordering;
+#[cfg(feature = "media")]
 use std::time::Duration;
 
 use super::config::MediaConfig;
-use super::job::{Progress, budget};
-use super::publish::{Output, Produced};
+use super::job::Progress;
+#[cfg(feature = "media")]
+use super::job::budget;
+#[cfg(feature = "media")]
+use super::publish::Output;
+use super::publish::Produced;
 use super::record::{Probe, VideoFacts};
 use super::steps::StepError;
 
