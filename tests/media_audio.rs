@@ -24,7 +24,7 @@ fn tone(dir: &Path, name: &str, encoder: &str) -> Vec<u8> {
     let buffers = (SECONDS * 10.0) as u32;
     let line = format!(
         "audiotestsrc wave=sine freq=440 volume=0.1 num-buffers={buffers} samplesperbuffer=4410 \
-         ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! {encoder} ! filesink location={}",
+         ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! audioresample ! {encoder} ! filesink location={}",
         out.display()
     );
     let ok = std::process::Command::new("gst-launch-1.0")
@@ -159,4 +159,27 @@ fn tones_in_mp3_and_flac_become_normalised_aac_hls_and_m4a() {
     let (doc, _) = wait_done(&t.addr, &id);
     check(&t.addr, &doc, clips.path());
     assert!(variants(&doc, "poster").is_empty(), "{doc}");
+}
+
+#[test]
+fn wav_opus_and_m4a_are_audio_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    for (name, filetype, encoder, detected) in [
+        ("t.wav", "audio/wav", "wavenc", "audio/x-wav"),
+        ("t.opus", "audio/ogg", "opusenc ! oggmux", "audio/opus"),
+        (
+            "t.m4a",
+            "audio/mp4",
+            "voaacenc ! aacparse ! mp4mux",
+            "video/mp4",
+        ),
+    ] {
+        let bytes = tone(clips.path(), name, encoder);
+        let id = upload(&t.addr, &bytes, name, filetype);
+        let (doc, _) = wait_done(&t.addr, &id);
+        assert_eq!(doc["type"], detected, "{name}: {doc}");
+        check(&t.addr, &doc, clips.path());
+    }
 }

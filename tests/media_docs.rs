@@ -56,6 +56,20 @@ fn a_pdf_gets_first_page_previews_and_other_documents_are_kept_as_they_are() {
         assert!(ink.0[2] > 150 && ink.0[0] < 110, "{ink:?}");
     }
 
+    // A page 200 times taller than wide: only its top is drawn (at most 4:1).
+    let id = upload(
+        &t.addr,
+        &pictures::pdf_sized(100, 20_000),
+        "tall.pdf",
+        "application/pdf",
+    );
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "READY", "{doc}");
+    for v in variants(&doc, "page") {
+        let (w, h) = (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap());
+        assert!(h <= 4 * w, "{w}x{h}");
+    }
+
     // A PDF that is not one: the renderer's reason.
     let mut broken = b"%PDF-1.4\n".to_vec();
     broken.extend(std::iter::repeat_n(b'x', 4000));

@@ -49,6 +49,8 @@ async fn render(input: &Path, out_base: &Path, width: u32) -> Result<(), StepErr
     };
     cmd.args(["-f", "1", "-l", "1", "-singlefile", "-png", "-q"])
         .args(["-scale-to-x", &width.to_string(), "-scale-to-y", "-1"])
+        // A page far taller than wide would render huge: only its top (4:1) is drawn.
+        .args(["-W", &width.to_string(), "-H", &(width * 4).to_string()])
         .arg(input)
         .arg(out_base)
         .stdin(std::process::Stdio::null())

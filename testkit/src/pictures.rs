@@ -191,12 +191,22 @@ pub fn id3_cover(jpeg: &[u8]) -> Vec<u8> {
 
 /// A one-page A4 PDF with a filled rectangle and a line of text.
 pub fn pdf() -> Vec<u8> {
+    pdf_sized(595, 842)
+}
+
+/// The same on a page of `w`×`h` points.
+pub fn pdf_sized(w: u32, h: u32) -> Vec<u8> {
     let content = "0.2 0.4 0.8 rg 50 500 495 250 re f BT /F1 36 Tf 60 400 Td (tuskd) Tj ET";
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w} {h}] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+        ),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
     ];
     let mut out = b"%PDF-1.4\n".to_vec();
