@@ -249,3 +249,34 @@ fn originals_in_s3_are_scanned_from_the_bucket_and_quarantined_there() {
         404
     );
 }
+
+#[test]
+fn infected_originals_are_not_kept_even_when_rejected_ones_are() {
+    let clamd = Clamd::start("100M");
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(
+        dir.path(),
+        &["--clamd", &clamd.url(), "--media-keep-rejected"],
+    );
+    let id = upload(&t.addr, EICAR, "eicar.txt", "text/plain");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["reason"]["code"], "infected", "{doc}");
+    assert_eq!(
+        request(&t.addr, "HEAD", &format!("/files/{id}"), &[], b"").0,
+        404
+    );
+    // A clean file of a refused type is kept, as --media-keep-rejected says.
+    let id = upload(
+        &t.addr,
+        b"just some text, no media",
+        "notes.txt",
+        "text/plain",
+    );
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["reason"]["code"], "unknown_type", "{doc}");
+    assert_eq!(scan(&doc), ("clean", None), "scanned first: {doc}");
+    assert_eq!(
+        request(&t.addr, "HEAD", &format!("/files/{id}"), &[], b"").0,
+        200
+    );
+}

@@ -9,6 +9,7 @@ use crate::media::steps::StepError;
 pub mod audio;
 mod elements;
 mod frames;
+mod mp4;
 pub mod probe;
 pub mod transcode;
 pub mod watch;

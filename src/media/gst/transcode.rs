@@ -260,7 +260,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
             let hq = make("queue")?;
             pipeline.add(&hq).map_err(link_err("the MP4 branch"))?;
             t.link(&hq).map_err(link_err("the MP4 branch"))?;
-            mp4 = Some(mp4_branch(&pipeline, &t, job.out_dir)?);
+            mp4 = Some(super::mp4::branch(&pipeline, &t, job.out_dir)?);
             hq
         } else {
             parse.clone()
@@ -431,45 +431,4 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         has_audio: linked_audio.load(Ordering::SeqCst),
         decoded_ms: position.load(Ordering::Relaxed) / 1_000_000,
     })
-}
-
-/// h264parse (to MP4's avc form) ! mp4mux (index first, for progressive download) ! filesink
-/// `fallback.mp4`, fed from `tee`. Returns the muxer, for the sound.
-fn mp4_branch(
-    pipeline: &gst::Pipeline,
-    tee: &gst::Element,
-    out_dir: &Path,
-) -> Result<gst::Element, StepError> {
-    let q = make("queue")?;
-    let parse = make("h264parse")?;
-    let mux = gst::ElementFactory::make("mp4mux")
-        .property("faststart", true)
-        .property(
-            "faststart-file",
-            out_dir.join("mp4mux.tmp").to_str().unwrap_or_default(),
-        )
-        .build()
-        .map_err(|_| StepError::permanent("missing_plugin", "mp4mux is not installed"))?;
-    let file = gst::ElementFactory::make("filesink")
-        .property(
-            "location",
-            out_dir.join("fallback.mp4").to_str().unwrap_or_default(),
-        )
-        .build()
-        .map_err(|_| StepError::permanent("missing_plugin", "filesink is not installed"))?;
-    pipeline
-        .add_many([&q, &parse, &mux, &file])
-        .map_err(link_err("the MP4 branch"))?;
-    tee.link(&q).map_err(link_err("the MP4 branch"))?;
-    q.link(&parse).map_err(link_err("the MP4 branch"))?;
-    let vpad = mux
-        .request_pad_simple("video_%u")
-        .ok_or_else(|| StepError::permanent("pipeline", "mp4mux gave no video pad"))?;
-    parse
-        .static_pad("src")
-        .expect("h264parse has a src pad")
-        .link(&vpad)
-        .map_err(|e| StepError::permanent("pipeline", format!("mp4mux video: {e:?}")))?;
-    mux.link(&file).map_err(link_err("the MP4 branch"))?;
-    Ok(mux)
 }
