@@ -280,3 +280,35 @@ fn infected_originals_are_not_kept_even_when_rejected_ones_are() {
         200
     );
 }
+
+#[test]
+fn the_status_says_scanning_while_clamd_reads() {
+    let clamd = Clamd::start("100M");
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &["--clamd", &clamd.url()]);
+    // 40 MiB: clamd takes a good fraction of a second to read it.
+    let mut big = clip(clips.path());
+    big.resize(40 << 20, 0);
+    let id = upload(&t.addr, &big, "big.mp4", "video/mp4");
+    let mut seen = Vec::new();
+    let (doc, _) = loop {
+        let doc = status(&t.addr, &id);
+        let s = doc["status"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        if matches!(s.as_str(), "READY" | "REJECTED" | "FAILED") {
+            break (doc, ());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(doc["status"], "READY", "{doc}");
+    assert_eq!(scan(&doc), ("clean", None), "{doc}");
+    assert!(
+        seen.iter().any(|s| s == "SCANNING"),
+        "statuses seen: {seen:?}"
+    );
+    let at = |name: &str| seen.iter().position(|s| s == name);
+    assert!(at("SCANNING") < at("READY"), "{seen:?}");
+}
