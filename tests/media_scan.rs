@@ -135,7 +135,8 @@ fn infected_files_are_rejected_and_deleted_clean_ones_pass_large_ones_are_skippe
 fn quarantine_keeps_infected_originals_out_of_reach() {
     let clamd = Clamd::start("100M");
     let dir = tempfile::tempdir().unwrap();
-    let t = start(dir.path(), &["--clamd", &clamd.url(), "--quarantine"]);
+    // Through clamd's unix socket this time.
+    let t = start(dir.path(), &["--clamd", &clamd.unix_url(), "--quarantine"]);
     let id = upload(&t.addr, EICAR, "eicar.txt", "text/plain");
     let (doc, _) = wait_done(&t.addr, &id);
     assert_eq!(doc["reason"]["code"], "infected", "{doc}");

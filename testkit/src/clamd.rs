@@ -1,4 +1,4 @@
-//! A real clamd (Debian's clamav-daemon) on 127.0.0.1 and a free port, with a signature
+//! A real clamd (Debian's clamav-daemon) on 127.0.0.1 and a free port (and a unix socket), with a signature
 //! database made here: one NDB signature that finds the EICAR test string anywhere in a file.
 //! Dropping it stops the process by its PID.
 
@@ -40,8 +40,9 @@ impl Clamd {
         std::fs::write(
             clamd.dir.path().join("clamd.conf"),
             format!(
-                "Foreground yes\nTCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {}\n\
-                 StreamMaxLength {stream_max}\nLogFile {}\nLogVerbose no\n",
+                "Foreground yes\nTCPSocket {port}\nTCPAddr 127.0.0.1\nLocalSocket {}\n\
+                 DatabaseDirectory {}\nStreamMaxLength {stream_max}\nLogFile {}\nLogVerbose no\n",
+                clamd.dir.path().join("clamd.sock").display(),
                 db.display(),
                 clamd.dir.path().join("clamd.log").display()
             ),
@@ -90,6 +91,11 @@ impl Clamd {
     /// `tcp://127.0.0.1:PORT`, for `--clamd`.
     pub fn url(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// `unix:/…/clamd.sock`, the same clamd on its unix socket.
+    pub fn unix_url(&self) -> String {
+        format!("unix:{}", self.dir.path().join("clamd.sock").display())
     }
 
     /// Stops clamd (its port then refuses connections).
