@@ -1,6 +1,6 @@
-//! A real clamd (Debian's clamav-daemon) on 127.0.0.1 and a free port (and a unix socket), with a signature
-//! database made here: one NDB signature that finds the EICAR test string anywhere in a file.
-//! Dropping it stops the process by its PID.
+//! A real clamd (Debian's clamav-daemon) on 127.0.0.1 and a free port, and on a unix socket,
+//! with a signature database made here: one NDB signature that finds the EICAR test string
+//! anywhere in a file. Dropping it stops the process by its PID.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
