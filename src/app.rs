@@ -35,6 +35,8 @@ pub struct Inner {
     pub repair: tokio::sync::Notify,
     /// Wakes an idle media worker: a job was released.
     pub media_jobs: tokio::sync::Notify,
+    /// Readiness checks and the media workers' signs of life.
+    pub health: crate::health::Health,
 }
 
 impl Deref for App {
@@ -104,6 +106,7 @@ impl App {
         let shutdown = CancellationToken::new();
         let locks = Locks::new(shutdown.clone(), LOCK_WAIT);
         let hooks = Hooks::new(config.hooks.clone());
+        let workers = config.media.as_ref().map_or(0, |m| m.workers);
         App(Arc::new(Inner {
             config,
             meta,
@@ -113,6 +116,7 @@ impl App {
             shutdown,
             repair: tokio::sync::Notify::new(),
             media_jobs: tokio::sync::Notify::new(),
+            health: crate::health::Health::new(workers),
         }))
     }
 }

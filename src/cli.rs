@@ -24,6 +24,22 @@ pub enum Command {
     Hooks(HooksArgs),
     /// Inspect media jobs and run them again.
     Media(MediaCliArgs),
+    /// Ask a running tuskd whether it is ready (`/readyz`) or alive (`--live`: `/healthz`);
+    /// exits 0 if so, 1 if not. For container health checks: no curl needed.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The server's listen address; 0.0.0.0 and [::] are asked on the loopback address.
+    #[arg(long, env = "TUSKD_LISTEN", default_value = "127.0.0.1:1080")]
+    pub listen: String,
+    /// The URL to ask instead (e.g. behind a proxy).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Ask `/healthz` (the process serves) instead of `/readyz`.
+    #[arg(long)]
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -351,7 +367,17 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub media: MediaArgs,
 
-    /// Log filter, e.g. info or tuskd=debug.
+    /// Log filter, e.g. info, tuskd=debug, or info,tuskd::access=off (no access lines).
     #[arg(long, env = "TUSKD_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as text, or as one JSON object each (for log pipelines).
+    #[arg(long, env = "TUSKD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

@@ -33,6 +33,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod expire;
+pub mod health;
+pub mod health_cli;
 pub mod hooks;
 pub mod hooks_cli;
 pub mod http;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tuskd::cli::{Cli, Command};
+use tuskd::cli::{Cli, Command, LogFormat};
 use tuskd::{App, Config};
 
 fn main() -> ExitCode {
@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             return admin_command("hooks", tuskd::hooks_cli::run(&args));
         }
         Command::Media(args) => return admin_command("media", tuskd::media::cli::run(&args)),
+        Command::Health(args) => return admin_command("health", tuskd::health_cli::run(&args)),
     };
     // As Go programs do: the soft open-files limit up to the hard one, so that the default
     // --max-connections (derived from it) is what the machine allows.
@@ -32,12 +33,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Colours only for a terminal: log files and collectors get plain text.
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+        // Colours only for a terminal: log files and collectors get plain text.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -91,6 +91,7 @@ impl BodyReader {
                     Ok(data) if data.is_empty() => continue,
                     Ok(data) => {
                         self.last_data = Instant::now();
+                        super::access::read(data.len());
                         return Read::Data(data);
                     }
                     Err(frame) => Read::End(frame.into_trailers().ok()),

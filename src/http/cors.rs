@@ -12,7 +12,7 @@ const ALLOW_HEADERS: &str = "Authorization, Origin, X-Requested-With, X-Request-
 const EXPOSE_HEADERS: &str = "Upload-Offset, Location, Upload-Length, Tus-Version, \
     Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, \
     Upload-Defer-Length, Upload-Concat, Upload-Expires, Upload-Complete, \
-    Upload-Draft-Interop-Version, Content-Range, Content-Disposition";
+    Upload-Draft-Interop-Version, Content-Range, Content-Disposition, X-Request-Id";
 const MAX_AGE: &str = "86400";
 
 /// The CORS policy, from configuration.

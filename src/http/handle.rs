@@ -1,11 +1,15 @@
 //! The edge of every request: `X-HTTP-Method-Override`, the CORS origin check, routing, the
-//! headers every response carries, and the one place an error becomes a response. Routes are
+//! headers every response carries, the access line, and the one place an error becomes a
+//! response. Routes are
 //! dispatched here to their handlers (the tus protocol's in `tus`; media, metrics and health
 //! join them).
 
 use http::{HeaderValue, Method, Request, Response, header};
 use hyper::body::Incoming;
 
+use std::time::Instant;
+
+use super::access;
 use super::body::Body;
 use super::headers::{self as h, check_tus_resumable};
 use super::route::{Route, route};
@@ -13,18 +17,65 @@ use crate::app::App;
 use crate::error::Error;
 use crate::{media, tus};
 
-/// Handles one request end to end; never fails (errors become responses here).
+/// Handles one request end to end; never fails (errors become responses here). Logs one access
+/// line for it.
 pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = access::request_id(req.headers());
+    let method = req.method().clone();
+    let mut seen = Seen::default();
+    let (mut resp, bytes_in) = access::counting(respond(&app, req, &mut seen)).await;
+    if seen.upload.is_none() && seen.kind == Some("create") {
+        // The new upload's id, from the Location this server made.
+        seen.upload = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.rsplit('/').next())
+            .map(str::to_owned);
+    }
+    let bytes_out = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| http_body::Body::size_hint(resp.body()).exact())
+        .unwrap_or(0);
+    tracing::info!(
+        target: "tuskd::access",
+        method = %seen.method.as_ref().unwrap_or(&method),
+        route = seen.kind.unwrap_or("none"),
+        status = resp.status().as_u16(),
+        bytes_in,
+        bytes_out,
+        ms = (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        upload = seen.upload.as_deref().unwrap_or("-"),
+        request_id = request_id.to_str().unwrap_or("-"),
+        "request"
+    );
+    resp.headers_mut().insert(access::REQUEST_ID, request_id);
+    resp
+}
+
+/// What routing found, for the access line.
+#[derive(Default)]
+struct Seen {
+    method: Option<Method>,
+    kind: Option<&'static str>,
+    upload: Option<String>,
+}
+
+async fn respond(app: &App, req: Request<Incoming>, seen: &mut Seen) -> Response<Body> {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let method = match h::method_override(req.headers()) {
         Ok(m) => m.unwrap_or_else(|| req.method().clone()),
-        Err(e) => return finish(&app, e.into_response(), None, req.method(), false),
+        Err(e) => return finish(app, e.into_response(), None, req.method(), false),
     };
+    seen.method = Some(method.clone());
     let preflight = method == Method::OPTIONS && super::cors::is_preflight(req.headers());
     let origin = match origin {
         Some(o) if !o.to_str().is_ok_and(|s| app.config.cors.allows(s)) => {
             return finish(
-                &app,
+                app,
                 Error::OriginNotAllowed.into_response(),
                 None,
                 &method,
@@ -34,7 +85,7 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
         o => o,
     };
     let has_body = !http_body::Body::is_end_stream(req.body());
-    let resp = match dispatch(&app, req, &method).await {
+    let resp = match dispatch(app, req, &method, seen).await {
         Ok(r) => r,
         Err(e) => {
             let mut r = e.into_response();
@@ -47,7 +98,7 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
             r
         }
     };
-    finish(&app, resp, origin.as_ref(), &method, preflight)
+    finish(app, resp, origin.as_ref(), &method, preflight)
 }
 
 /// Headers every response carries.
@@ -74,13 +125,22 @@ async fn dispatch(
     app: &App,
     req: Request<Incoming>,
     method: &Method,
+    seen: &mut Seen,
 ) -> Result<Response<Body>, Error> {
     let media_path = app.config.media.as_ref().map(|m| m.path.as_str());
     let route = route(method, req.uri().path(), &app.config.base_path, media_path)?;
+    let (kind, upload) = access::describe(&route);
+    seen.kind = Some(kind);
+    seen.upload = upload.map(str::to_owned);
     // G4: every tus request but discovery and downloads names the protocol version.
     if !matches!(
         route,
-        Route::Options | Route::Get(_) | Route::MediaStatus(_) | Route::MediaFile(..)
+        Route::Options
+            | Route::Get(_)
+            | Route::MediaStatus(_)
+            | Route::MediaFile(..)
+            | Route::Health
+            | Route::Ready
     ) {
         check_tus_resumable(req.headers())?;
     }
@@ -99,5 +159,7 @@ async fn dispatch(
         Route::MediaFile(id, file) => {
             media::api::file(app, method, req.headers(), &id, &file).await
         }
+        Route::Health => Ok(crate::health::healthz()),
+        Route::Ready => Ok(crate::health::readyz(app).await),
     }
 }

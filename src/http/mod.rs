@@ -1,6 +1,7 @@
 //! The HTTP edge: `handle` (every request's way in and out), routing, typed headers, CORS and
 //! bodies. No upload logic lives here.
 
+pub mod access;
 pub mod body;
 pub mod cors;
 mod handle;

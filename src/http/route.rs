@@ -21,12 +21,18 @@ pub enum Route {
     MediaStatus(UploadId),
     /// GET or HEAD under the media path: a derived file (what follows the id).
     MediaFile(UploadId, String),
+    /// GET or HEAD `/healthz`: the process serves.
+    Health,
+    /// GET or HEAD `/readyz`: the stores answer and the workers live.
+    Ready,
 }
 
 const COLLECTION_METHODS: &str = "OPTIONS, POST";
 const UPLOAD_METHODS: &str = "OPTIONS, HEAD, PATCH, DELETE, GET";
 
 const MEDIA_METHODS: &str = "OPTIONS, GET, HEAD";
+
+const PROBE_METHODS: &str = "GET, HEAD";
 
 /// Routes a request. `base_path` and `media_path` (if media is on) start and end with `/`.
 pub fn route(
@@ -35,6 +41,13 @@ pub fn route(
     base_path: &str,
     media_path: Option<&str>,
 ) -> Result<Route, Error> {
+    if let probe @ ("/healthz" | "/readyz") = path {
+        return match *method {
+            Method::GET | Method::HEAD if probe == "/healthz" => Ok(Route::Health),
+            Method::GET | Method::HEAD => Ok(Route::Ready),
+            _ => Err(Error::MethodNotAllowed(PROBE_METHODS)),
+        };
+    }
     if let Some(rest) = media_path.and_then(|m| path.strip_prefix(m)) {
         return media(method, rest);
     }
@@ -104,6 +117,21 @@ mod tests {
             r(Method::GET, "/files/"),
             Err(Error::MethodNotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn probe_routes_come_first_even_under_a_root_base_path() {
+        assert_eq!(r(Method::GET, "/healthz").unwrap(), Route::Health);
+        assert_eq!(r(Method::HEAD, "/readyz").unwrap(), Route::Ready);
+        assert!(matches!(
+            route(&Method::GET, "/readyz", "/", None).unwrap(),
+            Route::Ready
+        ));
+        assert!(matches!(
+            r(Method::POST, "/healthz"),
+            Err(Error::MethodNotAllowed(_))
+        ));
+        assert!(r(Method::GET, "/healthz/x").is_err());
     }
 
     #[test]

@@ -39,19 +39,20 @@ pub async fn run(app: App) {
     let mut workers = JoinSet::new();
     for i in 0..cfg.workers {
         let owner = format!("{host}-{i}-{}", &UploadId::random().as_str()[..8]);
-        workers.spawn(worker(app.clone(), cfg.clone(), owner));
+        workers.spawn(worker(app.clone(), cfg.clone(), owner, i));
     }
     while workers.join_next().await.is_some() {}
 }
 
-async fn worker(app: App, cfg: MediaConfig, owner: String) {
+async fn worker(app: App, cfg: MediaConfig, owner: String, index: usize) {
     loop {
+        app.health.beat(index);
         if app.shutdown.is_cancelled() {
             return;
         }
         let now = SystemTime::now();
         match app.meta.claim_media(&owner, now, now + cfg.lease).await {
-            Ok(Some(job)) => process(&app, &cfg, &owner, job).await,
+            Ok(Some(job)) => process(&app, &cfg, &owner, index, job).await,
             Ok(None) => {
                 tokio::select! {
                     _ = app.media_jobs.notified() => {}
@@ -76,7 +77,7 @@ fn backoff(attempts: u32) -> Duration {
         .min(Duration::from_secs(600))
 }
 
-async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
+async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: MediaRecord) {
     let id = job.id.clone();
     let upload = app.meta.get(&id).await.ok().flatten();
     let result = if job.attempts > cfg.max_attempts {
@@ -95,6 +96,7 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, job: MediaRecord) {
             app.clone(),
             cfg.lease,
             owner.to_owned(),
+            index,
             id.clone(),
             progress.clone(),
         ));
@@ -226,12 +228,14 @@ async fn heartbeat(
     app: App,
     lease: Duration,
     owner: String,
+    index: usize,
     id: UploadId,
     progress: Arc<Progress>,
 ) {
     let every = lease / 3;
     loop {
         tokio::time::sleep(every).await;
+        app.health.beat(index);
         let update = MediaUpdate {
             progress: Some(progress.percent()),
             lease_until: Some(SystemTime::now() + lease),

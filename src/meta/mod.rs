@@ -105,6 +105,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// are written only if it did.
     async fn remove(&self, id: &UploadId, events: &[OutboxEvent]) -> Result<bool, MetaError>;
 
+    /// A small write that proves the store can take writes (readiness).
+    async fn ping(&self) -> Result<(), MetaError>;
+
     /// Makes held events deliverable: those of `upload`, or every held one.
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError>;
 

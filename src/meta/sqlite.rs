@@ -281,6 +281,16 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
+    async fn ping(&self) -> Result<(), MetaError> {
+        let now = ms(SystemTime::now());
+        self.write(move |c| {
+            c.prepare_cached("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?1)")?
+                .execute([now])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError> {
         let upload = upload.cloned();
         self.write(move |c| {

@@ -92,6 +92,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP INDEX media_due;
     CREATE INDEX media_due ON media (next_at)
         WHERE held = 0 AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING');",
+    // 8: one row that readiness checks write (/readyz: the database takes writes).
+    "CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

@@ -188,6 +188,21 @@ impl Storage for LocalStorage {
         .await
     }
 
+    async fn ping(&self) -> Result<(), StorageError> {
+        let root = self.root.clone();
+        blocking(move || {
+            if std::fs::metadata(&root)?.is_dir() {
+                Ok(())
+            } else {
+                Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    root.display()
+                )))
+            }
+        })
+        .await
+    }
+
     async fn quarantine(&self, id: &UploadId) -> Result<String, StorageError> {
         let (from, to) = (self.path(id), self.quarantine.join(id.as_str()));
         let missing = id.clone();

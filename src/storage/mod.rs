@@ -101,6 +101,9 @@ pub trait Storage: Send + Sync + 'static {
 
     async fn delete(&self, id: &UploadId) -> Result<(), StorageError>;
 
+    /// A small request that proves the store answers (readiness).
+    async fn ping(&self) -> Result<(), StorageError>;
+
     /// Moves a finished upload's bytes under the store's `quarantine/` prefix, out of reach of
     /// downloads, for an operator to look at; the upload is then gone as after `delete`.
     /// Returns where they are.

@@ -18,6 +18,43 @@ pub use faults::{Fault, FaultProxy, Match};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Starts moto on `port` and waits until it answers.
+fn spawn_moto(port: u16) -> Child {
+    let python = std::env::var("TUSKD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(python)
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python runs");
+    let client = S3Client { port };
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait on moto") {
+            panic!(
+                "moto's S3 server exited ({status}); install it with \
+                 `python3 -m pip install 'moto[server]'` or run scripts/test.sh"
+            );
+        }
+        if client.request("GET", "/").is_ok() {
+            return child;
+        }
+        assert!(
+            started.elapsed() < START_TIMEOUT,
+            "moto's S3 server did not answer on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub struct S3Server {
     child: Child,
     port: u16,
@@ -27,39 +64,22 @@ impl S3Server {
     /// Starts moto's server. Panics with the install command if moto is missing.
     pub fn start() -> S3Server {
         let port = free_port();
-        let python = std::env::var("TUSKD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python runs");
-        let mut server = S3Server { child, port };
-        let started = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait().expect("wait on moto") {
-                panic!(
-                    "moto's S3 server exited ({status}); install it with \
-                     `python3 -m pip install 'moto[server]'` or run scripts/test.sh"
-                );
-            }
-            if server.client().request("GET", "/").is_ok() {
-                return server;
-            }
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "moto's S3 server did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        S3Server {
+            child: spawn_moto(port),
+            port,
         }
+    }
+
+    /// Stops the server (its port then refuses connections).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, empty (moto keeps nothing across a restart).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn_moto(self.port);
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -15,6 +15,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tuskd");
 pub struct Tuskd {
     pub child: Child,
     pub addr: String,
+    /// Every line tuskd logged after it started listening.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Tuskd {
@@ -54,14 +56,17 @@ pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -
     };
     // Keep draining the log so the child never blocks on a full pipe; TUSKD_TEST_LOG=1 shows it.
     let show = std::env::var_os("TUSKD_TEST_LOG").is_some();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             if show {
                 eprintln!("tuskd: {line}");
             }
+            kept.lock().unwrap().push(line);
         }
     });
-    Tuskd { child, addr }
+    Tuskd { child, addr, log }
 }
 
 /// Sends one HTTP/1.1 request (with `Tus-Resumable` and `Connection: close`) on a fresh

@@ -404,6 +404,23 @@ impl Storage for ObjectStorage {
         s.log.forget(id).await
     }
 
+    async fn ping(&self) -> Result<(), StorageError> {
+        // A HEAD of a marker object; the first time (or once the bucket was emptied) it is
+        // written, which a missing bucket refuses (a HEAD alone would take its 404 for "no
+        // such object").
+        let s = &self.shared;
+        let probe = s.prefix.clone().join(".tuskd-ping");
+        match s.call(s.store.head(&probe)).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => s
+                .call(s.store.put(&probe, PutPayload::from_static(b"tuskd")))
+                .await
+                .map(|_| ())
+                .map_err(remote),
+            Err(e) => Err(remote(e)),
+        }
+    }
+
     async fn quarantine(&self, id: &UploadId) -> Result<String, StorageError> {
         let to = self.shared.quarantine(id).await?;
         self.delete(id).await?;

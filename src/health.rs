@@ -1,0 +1,173 @@
+//! Health for orchestrators: `/healthz` (the process serves requests) and `/readyz` (the
+//! metadata store takes a write, the store answers a small request, every media worker has
+//! been seen lately). Readiness is checked at most once a second, whatever the number of
+//! probes: concurrent probes wait for the one check and share its result.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+
+use crate::app::App;
+use crate::http::body::{Body, full};
+
+/// How long a readiness result is reused.
+const CACHE: Duration = Duration::from_secs(1);
+/// How long one check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// A media worker not seen for this long is taken as dead (idle ones check in every 2 s,
+/// busy ones with every heartbeat, 10 s).
+const WORKER_SILENCE: Duration = Duration::from_secs(60);
+
+pub struct Health {
+    /// Unix ms each media worker was last seen.
+    beats: Vec<AtomicU64>,
+    cache: tokio::sync::Mutex<Option<(Instant, Report)>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// (check, None when it passed, else why not).
+    pub checks: Vec<(&'static str, Option<String>)>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|(_, e)| e.is_none())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl Health {
+    pub fn new(workers: usize) -> Health {
+        let now = now_ms();
+        Health {
+            beats: (0..workers).map(|_| AtomicU64::new(now)).collect(),
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Media worker `i` is alive.
+    pub fn beat(&self, i: usize) {
+        if let Some(b) = self.beats.get(i) {
+            b.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    pub async fn ready(&self, app: &App) -> Report {
+        let mut cache = self.cache.lock().await;
+        if let Some((at, report)) = cache.as_ref()
+            && at.elapsed() < CACHE
+        {
+            return report.clone();
+        }
+        let report = self.check(app).await;
+        *cache = Some((Instant::now(), report.clone()));
+        report
+    }
+
+    async fn check(&self, app: &App) -> Report {
+        let timed = |what: &'static str| {
+            move |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(format!("{what} did not answer within {CHECK_TIMEOUT:?}")),
+            }
+        };
+        let meta = tokio::time::timeout(CHECK_TIMEOUT, async {
+            app.meta.ping().await.map_err(|e| e.to_string())
+        });
+        let store = tokio::time::timeout(CHECK_TIMEOUT, async {
+            app.storage.ping().await.map_err(|e| e.to_string())
+        });
+        let (meta, store) = tokio::join!(meta, store);
+        let mut checks = vec![
+            ("metadata", timed("the metadata store")(meta)),
+            ("storage", timed("the store")(store)),
+        ];
+        if !self.beats.is_empty() {
+            let now = now_ms();
+            let silent = self
+                .beats
+                .iter()
+                .filter(|b| {
+                    now.saturating_sub(b.load(Ordering::Relaxed))
+                        > WORKER_SILENCE.as_millis() as u64
+                })
+                .count();
+            checks.push((
+                "media",
+                (silent > 0).then(|| {
+                    format!(
+                        "{silent} of {} media workers not seen for {}s",
+                        self.beats.len(),
+                        WORKER_SILENCE.as_secs()
+                    )
+                }),
+            ));
+        }
+        for (name, e) in &checks {
+            if let Some(e) = e {
+                tracing::warn!(check = name, "not ready: {e}");
+            }
+        }
+        Report { checks }
+    }
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    let hs = resp.headers_mut();
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /healthz`: answered while the process serves.
+pub fn healthz() -> Response<Body> {
+    json_response(StatusCode::OK, json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 when every check passes, else 503 naming the ones that failed.
+pub async fn readyz(app: &App) -> Response<Body> {
+    let report = app.health.ready(app).await;
+    let checks: serde_json::Map<String, serde_json::Value> = report
+        .checks
+        .iter()
+        .map(|(name, e)| {
+            let v = match e {
+                None => json!("ok"),
+                Some(e) => json!(e),
+            };
+            ((*name).to_owned(), v)
+        })
+        .collect();
+    let failing: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|(_, e)| e.is_some())
+        .map(|(n, _)| *n)
+        .collect();
+    if failing.is_empty() {
+        json_response(
+            StatusCode::OK,
+            json!({ "status": "ready", "checks": checks }),
+        )
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "unavailable", "failing": failing, "checks": checks }),
+        )
+    }
+}
