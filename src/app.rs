@@ -37,6 +37,9 @@ pub struct Inner {
     pub media_jobs: tokio::sync::Notify,
     /// Readiness checks and the media workers' signs of life.
     pub health: crate::health::Health,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The store's kind, for metric labels: local, s3, gcs, azure, memory.
+    pub store_backend: &'static str,
 }
 
 impl Deref for App {
@@ -105,8 +108,25 @@ impl App {
     pub fn with_parts(config: Config, meta: Arc<dyn MetaStore>, storage: Arc<dyn Storage>) -> App {
         let shutdown = CancellationToken::new();
         let locks = Locks::new(shutdown.clone(), LOCK_WAIT);
-        let hooks = Hooks::new(config.hooks.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let hooks = Hooks::new(config.hooks.clone(), metrics.clone());
+        let store_backend = match &config.store {
+            StoreLocation::Local(_) => "local",
+            StoreLocation::Object(url) => match url.scheme() {
+                "s3" => "s3",
+                "gs" => "gcs",
+                "az" | "azure" => "azure",
+                "memory" => "memory",
+                _ => "object",
+            },
+        };
         let workers = config.media.as_ref().map_or(0, |m| m.workers);
+        // Every store call is counted for the metrics, whoever makes it.
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::metered::Metered::new(
+            storage,
+            metrics.clone(),
+            store_backend,
+        ));
         App(Arc::new(Inner {
             config,
             meta,
@@ -117,6 +137,8 @@ impl App {
             repair: tokio::sync::Notify::new(),
             media_jobs: tokio::sync::Notify::new(),
             health: crate::health::Health::new(workers),
+            metrics,
+            store_backend,
         }))
     }
 }

@@ -371,6 +371,14 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_LOG", default_value = "info")]
     pub log: String,
 
+    /// Prometheus metrics at /metrics.
+    #[arg(long, env = "TUSKD_METRICS", value_enum, default_value = "on")]
+    pub metrics: OnOff,
+
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9100), not on the main listener.
+    #[arg(long, env = "TUSKD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
     /// Log lines as text, or as one JSON object each (for log pipelines).
     #[arg(long, env = "TUSKD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -43,6 +43,18 @@ pub struct Config {
     pub hooks: Option<HookConfig>,
     /// The media pipeline; None when it is off.
     pub media: Option<MediaConfig>,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsAt,
+}
+
+/// Where the Prometheus metrics are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAt {
+    /// At `/metrics` on the main listener.
+    Main,
+    /// Only on a listener of their own (`--metrics-listen`).
+    Own(String),
+    Off,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +85,7 @@ impl Config {
             max_buffered: default_max_buffered(DEFAULT_PART_SIZE),
             hooks: None,
             media: cfg!(feature = "media").then(MediaConfig::new),
+            metrics: MetricsAt::Main,
             max_size: None,
             expire_after: Some(Duration::from_secs(24 * 3600)),
             cors: Cors {
@@ -140,8 +153,22 @@ impl Config {
         let hooks = hook_config(a)?;
         let base_path = base_path(&a.base_path)?;
         let media = MediaConfig::from_args(&a.media, &base_path)?;
+        let metrics = match (a.metrics, &a.metrics_listen) {
+            (OnOff::Off, _) => MetricsAt::Off,
+            (OnOff::On, None) => MetricsAt::Main,
+            (OnOff::On, Some(l)) if l.parse::<std::net::SocketAddr>().is_ok() => {
+                MetricsAt::Own(l.clone())
+            }
+            (OnOff::On, Some(l)) => {
+                return Err(bad(
+                    "--metrics-listen",
+                    format!("{l:?} is not an address such as 127.0.0.1:9100"),
+                ));
+            }
+        };
         Ok(Config {
             media,
+            metrics,
             hooks,
             store,
             s3: S3Options {

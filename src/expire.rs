@@ -63,6 +63,7 @@ async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error
     app.storage.delete(id).await?;
     app.meta.mark_expired(id, now).await?;
     tracing::info!(%id, "unfinished upload expired");
+    app.metrics.uploads_expired.inc();
     crate::tus::concat::partial_changed(app, &upload);
     Ok(true)
 }

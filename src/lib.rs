@@ -41,6 +41,7 @@ pub mod http;
 pub mod lock;
 pub mod media;
 pub mod meta;
+pub mod metrics;
 pub mod recover;
 pub mod server;
 pub mod storage;

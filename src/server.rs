@@ -50,6 +50,19 @@ pub async fn run(
         tokio::spawn(crate::media::worker::run(app.clone())),
     ];
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
+    let metrics_listener = match &app.config.metrics {
+        crate::config::MetricsAt::Own(addr) => {
+            let l = TcpListener::bind(addr).await.map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {addr} for metrics: {e}"),
+                )
+            })?;
+            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+            Some(tokio::spawn(metrics_only(l, app.clone())))
+        }
+        _ => None,
+    };
     tokio::pin!(shutdown);
 
     loop {
@@ -72,16 +85,11 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let (first_bytes, stop) = (app.config.read_timeout, app.shutdown.clone());
         let app = app.clone();
+        let metrics = app.metrics.clone();
         let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(crate::http::RemoteAddr(peer));
             let app = app.clone();
-            async move {
-                let method = req.method().clone();
-                let path = req.uri().path().to_owned();
-                let resp = crate::http::handle(app, req).await;
-                tracing::debug!(%peer, %method, %path, status = resp.status().as_u16(), "request");
-                Ok::<_, Infallible>(resp)
-            }
+            async move { Ok::<_, Infallible>(crate::http::handle(app, req).await) }
         });
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
@@ -97,6 +105,7 @@ pub async fn run(
                 }
                 () = stop.cancelled() => return,
             }
+            let _open = crate::metrics::InFlight::new(&metrics.connections_open);
             let conn = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
@@ -121,7 +130,41 @@ pub async fn run(
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("shutdown timeout reached with connections still open"),
     }
+    if let Some(m) = metrics_listener {
+        m.abort();
+    }
     Ok(())
+}
+
+/// The metrics listener of `--metrics-listen`: `GET /metrics` and nothing else.
+async fn metrics_only(listener: TcpListener, app: App) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let app = app.clone();
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                let resp = if req.uri().path() == "/metrics" && req.method() == hyper::Method::GET {
+                    crate::metrics::scrape(&app).await
+                } else {
+                    let mut r = hyper::Response::new(crate::http::body::full("not found\n"));
+                    *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+                    r
+                };
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// Answers a connection over `--max-connections` at once, without reading its request: 503

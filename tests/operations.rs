@@ -220,3 +220,135 @@ fn readiness_includes_the_media_workers() {
         "{doc}"
     );
 }
+
+/// Scrapes `path` on `addr` and parses it with a Prometheus text-format parser.
+fn scrape(addr: &str) -> (String, prometheus_parse::Scrape) {
+    let (code, head, body) = request(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
+    let text = String::from_utf8(body).unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let parsed = prometheus_parse::Scrape::parse(lines).unwrap();
+    (text, parsed)
+}
+
+/// The value of `name` whose labels include every pair of `labels`.
+fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name)
+        .filter(|x| labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref h) => h.last().map_or(0.0, |b| b.count),
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[test]
+fn metrics_count_a_known_workload_with_bounded_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = spawn(dir.path(), &[]);
+    let ids: Vec<String> = (0..3).map(|_| create(&t.addr, 5)).collect();
+    for path in &ids[..2] {
+        let (code, _, _) = request(
+            &t.addr,
+            "PATCH",
+            path,
+            &[
+                ("Upload-Offset", "0"),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            b"hello",
+        );
+        assert_eq!(code, 204);
+    }
+    assert_eq!(request(&t.addr, "DELETE", &ids[2], &[], b"").0, 204);
+    assert_eq!(
+        request(
+            &t.addr,
+            "HEAD",
+            "/files/0123456789abcdef0123456789abcdef",
+            &[],
+            b""
+        )
+        .0,
+        404
+    );
+    let (code, _, _) = request(&t.addr, "GET", &ids[0], &[], b"");
+    assert_eq!(code, 200);
+
+    let (text, s) = scrape(&t.addr);
+    let v = |name: &str, labels: &[(&str, &str)]| value(&s, name, labels);
+    assert_eq!(v("tuskd_uploads_created_total", &[]), 3.0, "{text}");
+    assert_eq!(v("tuskd_uploads_finished_total", &[]), 2.0);
+    assert_eq!(v("tuskd_uploads_terminated_total", &[]), 1.0);
+    assert_eq!(v("tuskd_bytes_received_total", &[]), 10.0);
+    assert_eq!(
+        v(
+            "tuskd_requests_total",
+            &[("method", "PATCH"), ("route", "patch"), ("status", "204")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        v("tuskd_errors_total", &[("code", "ERR_UPLOAD_NOT_FOUND")]),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "tuskd_store_written_bytes_total",
+            &[("backend", "local"), ("operation", "append")]
+        ),
+        10.0
+    );
+    assert_eq!(
+        v(
+            "tuskd_store_read_bytes_total",
+            &[("backend", "local"), ("operation", "read")]
+        ),
+        5.0
+    );
+    assert_eq!(v("tuskd_patch_duration_seconds_count", &[]), 2.0, "{text}");
+    assert_eq!(v("tuskd_patches_in_progress", &[]), 0.0);
+    assert!(
+        v("tuskd_connections_open", &[]) >= 1.0,
+        "the scrape's own connection"
+    );
+    assert_eq!(v("tuskd_outbox_pending", &[]), 0.0);
+    // No label holds an id.
+    for path in &ids {
+        let id = path.rsplit('/').next().unwrap();
+        assert!(!text.contains(id), "{id} in the metrics");
+    }
+    for sample in &s.samples {
+        for (k, val) in sample.labels.iter() {
+            assert!(val.len() < 40, "{k}={val}");
+        }
+    }
+}
+
+#[test]
+fn metrics_can_have_a_listener_of_their_own_or_be_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let own = format!("127.0.0.1:{port}");
+    let t = spawn(dir.path(), &["--metrics-listen", &own]);
+    assert_eq!(request(&t.addr, "GET", "/metrics", &[], b"").0, 404);
+    create(&t.addr, 1);
+    let (_, s) = scrape(&own);
+    assert_eq!(value(&s, "tuskd_uploads_created_total", &[]), 1.0);
+    drop(t);
+    let dir = tempfile::tempdir().unwrap();
+    let t = spawn(dir.path(), &["--metrics", "off"]);
+    assert_eq!(request(&t.addr, "GET", "/metrics", &[], b"").0, 404);
+}

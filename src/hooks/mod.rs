@@ -357,10 +357,14 @@ pub struct Hooks {
     http: Option<webhook::Webhook>,
     /// Wakes the dispatcher when events were written.
     ready: tokio::sync::Notify,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Hooks {
-    pub fn new(config: Option<HookConfig>) -> Hooks {
+    pub fn new(
+        config: Option<HookConfig>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Hooks {
         let http = match &config {
             Some(HookConfig {
                 target: Target::Http { url, headers },
@@ -377,6 +381,7 @@ impl Hooks {
             config,
             http,
             ready: tokio::sync::Notify::new(),
+            metrics,
         }
     }
 
@@ -394,7 +399,7 @@ impl Hooks {
     }
 
     pub fn none() -> Hooks {
-        Hooks::new(None)
+        Hooks::new(None, Default::default())
     }
 
     pub fn is_enabled(&self, kind: HookType) -> bool {
@@ -427,14 +432,22 @@ impl Hooks {
             return Ok(HookResponse::default());
         };
         let name = kind.name();
+        let label = crate::metrics::EventLabels {
+            event: name.to_owned(),
+        };
+        self.metrics.hook_invocations.get_or_create(&label).inc();
         let answer = match (&config.target, &self.http) {
             (Target::Scripts(dir), _) => {
-                script::run(dir, name, payload, event_id, config.timeout).await?
+                script::run(dir, name, payload, event_id, config.timeout).await
             }
-            (Target::Http { .. }, Some(http)) => http.post(name, payload, event_id).await?,
+            (Target::Http { .. }, Some(http)) => http.post(name, payload, event_id).await,
             (Target::Http { .. }, None) => unreachable!("webhook client built with the config"),
         };
-        parse_response(name, &answer)
+        let parsed = answer.and_then(|a| parse_response(name, &a));
+        if parsed.is_err() {
+            self.metrics.hook_failures.get_or_create(&label).inc();
+        }
+        parsed
     }
 }
 

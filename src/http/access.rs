@@ -59,6 +59,7 @@ pub fn describe(route: &Route) -> (&'static str, Option<&str>) {
         Route::MediaFile(id, _) => ("media-file", Some(id.as_str())),
         Route::Health => ("healthz", None),
         Route::Ready => ("readyz", None),
+        Route::Metrics => ("metrics", None),
     }
 }
 

@@ -52,6 +52,28 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
         request_id = request_id.to_str().unwrap_or("-"),
         "request"
     );
+    let method = seen.method.as_ref().unwrap_or(&method);
+    app.metrics.request(
+        // Only the methods tus knows: a made-up one must not grow the label set.
+        if matches!(
+            *method,
+            Method::GET
+                | Method::HEAD
+                | Method::POST
+                | Method::PATCH
+                | Method::DELETE
+                | Method::OPTIONS
+        ) {
+            method.as_str()
+        } else {
+            "other"
+        },
+        seen.kind.unwrap_or("none"),
+        resp.status().as_u16(),
+        seen.error,
+        bytes_in,
+        started.elapsed(),
+    );
     resp.headers_mut().insert(access::REQUEST_ID, request_id);
     resp
 }
@@ -62,18 +84,24 @@ struct Seen {
     method: Option<Method>,
     kind: Option<&'static str>,
     upload: Option<String>,
+    /// The tus error code, when the request failed.
+    error: Option<&'static str>,
 }
 
 async fn respond(app: &App, req: Request<Incoming>, seen: &mut Seen) -> Response<Body> {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let method = match h::method_override(req.headers()) {
         Ok(m) => m.unwrap_or_else(|| req.method().clone()),
-        Err(e) => return finish(app, e.into_response(), None, req.method(), false),
+        Err(e) => {
+            seen.error = Some(e.code());
+            return finish(app, e.into_response(), None, req.method(), false);
+        }
     };
     seen.method = Some(method.clone());
     let preflight = method == Method::OPTIONS && super::cors::is_preflight(req.headers());
     let origin = match origin {
         Some(o) if !o.to_str().is_ok_and(|s| app.config.cors.allows(s)) => {
+            seen.error = Some(Error::OriginNotAllowed.code());
             return finish(
                 app,
                 Error::OriginNotAllowed.into_response(),
@@ -88,6 +116,7 @@ async fn respond(app: &App, req: Request<Incoming>, seen: &mut Seen) -> Response
     let resp = match dispatch(app, req, &method, seen).await {
         Ok(r) => r,
         Err(e) => {
+            seen.error = Some(e.code());
             let mut r = e.into_response();
             // The body may be unread or cut short (a timeout, a takeover, shutdown): the
             // connection cannot carry another request.
@@ -132,6 +161,8 @@ async fn dispatch(
     let (kind, upload) = access::describe(&route);
     seen.kind = Some(kind);
     seen.upload = upload.map(str::to_owned);
+    let _receiving = matches!(route, Route::Patch(_))
+        .then(|| crate::metrics::InFlight::new(&app.metrics.patches_in_progress));
     // G4: every tus request but discovery and downloads names the protocol version.
     if !matches!(
         route,
@@ -141,6 +172,7 @@ async fn dispatch(
             | Route::MediaFile(..)
             | Route::Health
             | Route::Ready
+            | Route::Metrics
     ) {
         check_tus_resumable(req.headers())?;
     }
@@ -161,5 +193,9 @@ async fn dispatch(
         }
         Route::Health => Ok(crate::health::healthz()),
         Route::Ready => Ok(crate::health::readyz(app).await),
+        Route::Metrics if app.config.metrics == crate::config::MetricsAt::Main => {
+            Ok(crate::metrics::scrape(app).await)
+        }
+        Route::Metrics => Err(Error::RouteNotFound),
     }
 }

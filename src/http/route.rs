@@ -25,6 +25,8 @@ pub enum Route {
     Health,
     /// GET or HEAD `/readyz`: the stores answer and the workers live.
     Ready,
+    /// GET `/metrics`: Prometheus metrics (when served on this listener).
+    Metrics,
 }
 
 const COLLECTION_METHODS: &str = "OPTIONS, POST";
@@ -41,6 +43,12 @@ pub fn route(
     base_path: &str,
     media_path: Option<&str>,
 ) -> Result<Route, Error> {
+    if path == "/metrics" {
+        return match *method {
+            Method::GET | Method::HEAD => Ok(Route::Metrics),
+            _ => Err(Error::MethodNotAllowed(PROBE_METHODS)),
+        };
+    }
     if let probe @ ("/healthz" | "/readyz") = path {
         return match *method {
             Method::GET | Method::HEAD if probe == "/healthz" => Ok(Route::Health),

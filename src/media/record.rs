@@ -41,19 +41,21 @@ impl MediaStatus {
         }
     }
 
+    /// Every status a record can have (UPLOADING is only ever shown, never stored).
+    pub const ALL: [MediaStatus; 7] = [
+        MediaStatus::Received,
+        MediaStatus::Validating,
+        MediaStatus::Scanning,
+        MediaStatus::Processing,
+        MediaStatus::Ready,
+        MediaStatus::Rejected,
+        MediaStatus::Failed,
+    ];
+
     pub fn parse(s: &str) -> Option<MediaStatus> {
-        [
-            MediaStatus::Uploading,
-            MediaStatus::Received,
-            MediaStatus::Validating,
-            MediaStatus::Scanning,
-            MediaStatus::Processing,
-            MediaStatus::Ready,
-            MediaStatus::Rejected,
-            MediaStatus::Failed,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
+        std::iter::once(MediaStatus::Uploading)
+            .chain(MediaStatus::ALL)
+            .find(|m| m.as_str() == s)
     }
 }
 

@@ -79,6 +79,12 @@ fn backoff(attempts: u32) -> Duration {
 
 async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: MediaRecord) {
     let id = job.id.clone();
+    if let Ok(waited) = SystemTime::now().duration_since(job.next_at) {
+        app.metrics
+            .media_queue_seconds
+            .observe(waited.as_secs_f64());
+    }
+    let started = std::time::Instant::now();
     let upload = app.meta.get(&id).await.ok().flatten();
     let result = if job.attempts > cfg.max_attempts {
         Err(StepError::permanent(
@@ -154,6 +160,9 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
             Failure::Transient => requeue(job.attempts, cfg, e),
         },
     };
+    app.metrics
+        .media_run_seconds
+        .observe(started.elapsed().as_secs_f64());
     let events = events(app, &job, upload.as_ref(), &outcome);
     match app.meta.end_media(&id, owner, &outcome, &events).await {
         Ok(Some(before)) => {

@@ -72,6 +72,18 @@ pub struct StoredEvent {
     pub last_error: Option<String>,
 }
 
+/// What `MetaStore::stats` reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaStats {
+    /// Events held or waiting to be delivered.
+    pub outbox_pending: u64,
+    /// When the oldest of them was written.
+    pub outbox_oldest: Option<SystemTime>,
+    pub dead_letters: u64,
+    /// (status, records).
+    pub media: Vec<(String, u64)>,
+}
+
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     /// Records a new upload, with the events it causes. Fails with `Exists` if the id is
@@ -107,6 +119,10 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// A small write that proves the store can take writes (readiness).
     async fn ping(&self) -> Result<(), MetaError>;
+
+    /// Figures for the metrics: the outbox's depth and oldest event, dead letters, media
+    /// records by status.
+    async fn stats(&self) -> Result<MetaStats, MetaError>;
 
     /// Makes held events deliverable: those of `upload`, or every held one.
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError>;

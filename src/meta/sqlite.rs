@@ -291,6 +291,34 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
+    async fn stats(&self) -> Result<super::MetaStats, MetaError> {
+        self.read(|c| {
+            let (pending, oldest): (i64, Option<i64>) = c
+                .prepare_cached(
+                    "SELECT count(*), min(created_at) FROM hook_events
+                     WHERE state IN ('held', 'pending')",
+                )?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let dead: i64 = c
+                .prepare_cached("SELECT count(*) FROM hook_events WHERE state = 'dead'")?
+                .query_row([], |r| r.get(0))?;
+            let mut stmt =
+                c.prepare_cached("SELECT status, count(*) FROM media GROUP BY status")?;
+            let media = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(super::MetaStats {
+                outbox_pending: pending as u64,
+                outbox_oldest: oldest.map(from_ms),
+                dead_letters: dead as u64,
+                media,
+            })
+        })
+        .await
+    }
+
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError> {
         let upload = upload.cloned();
         self.write(move |c| {

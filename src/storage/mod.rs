@@ -34,6 +34,7 @@ use crate::upload::UploadId;
 
 pub mod local;
 mod local_media;
+pub mod metered;
 pub mod object;
 #[cfg(test)]
 mod suite;

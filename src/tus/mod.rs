@@ -42,6 +42,7 @@ async fn completed(app: &App, req: &Parts, upload: &Upload) -> Result<events::Sh
     debug_assert!(upload.is_complete());
     app.storage.finish(&upload.id, upload.offset).await?;
     tracing::info!(id = %upload.id, length = upload.offset, "upload finished");
+    app.metrics.uploads_finished.inc();
     let shaped = events::pre_finish(app, req, upload).await;
     // The upload is finished whatever the pre-finish hook did: post-finish goes out.
     events::release(app, &upload.id).await?;

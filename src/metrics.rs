@@ -1,0 +1,318 @@
+//! Prometheus metrics (`/metrics`, text format): what tusd exports, with tuskd's names, and
+//! what an ingest service's operators need besides. Label values are bounded: methods, route
+//! kinds, status codes, error codes, hook events, media states, storage operations; never an
+//! upload id. Counters move where the work happens; the outbox and media figures are read from
+//! the metadata store when scraped.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub backend: &'static str,
+    pub operation: &'static str,
+}
+
+/// `GET /metrics`: the figures read from the metadata store refreshed, then everything.
+pub async fn scrape(app: &crate::app::App) -> http::Response<crate::http::body::Body> {
+    let m = &app.metrics;
+    match app.meta.stats().await {
+        Ok(s) => {
+            m.outbox_pending.set(s.outbox_pending as i64);
+            m.outbox_dead.set(s.dead_letters as i64);
+            let age = s
+                .outbox_oldest
+                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                .map_or(0.0, |d| d.as_secs_f64());
+            m.outbox_oldest_seconds.set(age);
+            for status in crate::media::record::MediaStatus::ALL {
+                let n = s
+                    .media
+                    .iter()
+                    .find(|(st, _)| st == status.as_str())
+                    .map_or(0, |(_, n)| *n);
+                m.media_jobs
+                    .get_or_create(&StateLabels {
+                        state: status.as_str().to_owned(),
+                    })
+                    .set(n as i64);
+            }
+        }
+        Err(e) => tracing::warn!("metrics: cannot read the metadata store's figures: {e}"),
+    }
+    let mut resp = http::Response::new(crate::http::body::full(m.encode()));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    resp
+}
+
+/// Holds a gauge up while it lives.
+pub struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    pub fn new(g: &'a Gauge) -> InFlight<'a> {
+        g.inc();
+        InFlight(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections_open: Gauge,
+    pub requests: Family<RequestLabels, Counter>,
+    pub errors: Family<CodeLabels, Counter>,
+    pub bytes_received: Counter,
+    pub uploads_created: Counter,
+    pub uploads_finished: Counter,
+    pub uploads_terminated: Counter,
+    pub uploads_expired: Counter,
+    pub patches_in_progress: Gauge,
+    pub patch_seconds: Histogram,
+    pub patch_bytes: Histogram,
+    pub hook_invocations: Family<EventLabels, Counter>,
+    pub hook_failures: Family<EventLabels, Counter>,
+    pub outbox_pending: Gauge,
+    pub outbox_oldest_seconds: Gauge<f64, AtomicU64>,
+    pub outbox_dead: Gauge,
+    pub media_jobs: Family<StateLabels, Gauge>,
+    pub media_queue_seconds: Histogram,
+    pub media_run_seconds: Histogram,
+    pub store_bytes_written: Family<StoreLabels, Counter>,
+    pub store_bytes_read: Family<StoreLabels, Counter>,
+    pub store_errors: Family<StoreLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("tuskd");
+        let m = Metrics {
+            connections_open: Gauge::default(),
+            requests: Family::default(),
+            errors: Family::default(),
+            bytes_received: Counter::default(),
+            uploads_created: Counter::default(),
+            uploads_finished: Counter::default(),
+            uploads_terminated: Counter::default(),
+            uploads_expired: Counter::default(),
+            patches_in_progress: Gauge::default(),
+            // 1 ms to ~4.6 h.
+            patch_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 13)),
+            // 1 KiB to 16 GiB.
+            patch_bytes: Histogram::new(exponential_buckets(1024.0, 4.0, 13)),
+            hook_invocations: Family::default(),
+            hook_failures: Family::default(),
+            outbox_pending: Gauge::default(),
+            outbox_oldest_seconds: Gauge::default(),
+            outbox_dead: Gauge::default(),
+            media_jobs: Family::default(),
+            // 10 ms to ~3 days.
+            media_queue_seconds: Histogram::new(exponential_buckets(0.01, 4.0, 13)),
+            // 0.1 s to ~5 days.
+            media_run_seconds: Histogram::new(exponential_buckets(0.1, 3.0, 15)),
+            store_bytes_written: Family::default(),
+            store_bytes_read: Family::default(),
+            store_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        r.register(
+            "connections_open",
+            "Client connections open",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "requests",
+            "Requests answered, by method, route kind and status",
+            m.requests.clone(),
+        );
+        r.register(
+            "errors",
+            "Error responses by tus error code",
+            m.errors.clone(),
+        );
+        r.register(
+            "bytes_received",
+            "Request body bytes read",
+            m.bytes_received.clone(),
+        );
+        r.register(
+            "uploads_created",
+            "Uploads created",
+            m.uploads_created.clone(),
+        );
+        r.register(
+            "uploads_finished",
+            "Uploads that received their last byte",
+            m.uploads_finished.clone(),
+        );
+        r.register(
+            "uploads_terminated",
+            "Uploads terminated by DELETE",
+            m.uploads_terminated.clone(),
+        );
+        r.register(
+            "uploads_expired",
+            "Unfinished uploads removed by expiry",
+            m.uploads_expired.clone(),
+        );
+        r.register(
+            "patches_in_progress",
+            "PATCH requests receiving bytes now",
+            m.patches_in_progress.clone(),
+        );
+        r.register(
+            "patch_duration_seconds",
+            "Time from a PATCH's start to its answer",
+            m.patch_seconds.clone(),
+        );
+        r.register(
+            "patch_bytes",
+            "Bytes one PATCH stored",
+            m.patch_bytes.clone(),
+        );
+        r.register(
+            "hook_invocations",
+            "Hook calls, by event",
+            m.hook_invocations.clone(),
+        );
+        r.register(
+            "hook_failures",
+            "Hook calls that failed, by event",
+            m.hook_failures.clone(),
+        );
+        r.register(
+            "outbox_pending",
+            "Hook events waiting to be delivered",
+            m.outbox_pending.clone(),
+        );
+        r.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest undelivered hook event",
+            m.outbox_oldest_seconds.clone(),
+        );
+        r.register(
+            "outbox_dead_letters",
+            "Hook events given up on",
+            m.outbox_dead.clone(),
+        );
+        r.register(
+            "media_jobs",
+            "Media records by status",
+            m.media_jobs.clone(),
+        );
+        r.register(
+            "media_queue_wait_seconds",
+            "Time from a job being due to a worker taking it",
+            m.media_queue_seconds.clone(),
+        );
+        r.register(
+            "media_run_seconds",
+            "Time one run of a media job took",
+            m.media_run_seconds.clone(),
+        );
+        r.register(
+            "store_written_bytes",
+            "Bytes written to the store, by backend",
+            m.store_bytes_written.clone(),
+        );
+        r.register(
+            "store_read_bytes",
+            "Bytes read from the store, by backend",
+            m.store_bytes_read.clone(),
+        );
+        r.register(
+            "store_errors",
+            "Store calls that failed, by backend and operation",
+            m.store_errors.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+
+    /// Counts what one answered request says: its labels, its error code, its body bytes, and
+    /// what it did to uploads.
+    pub fn request(
+        &self,
+        method: &str,
+        route: &'static str,
+        status: u16,
+        error: Option<&'static str>,
+        bytes_in: u64,
+        took: std::time::Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route,
+                status,
+            })
+            .inc();
+        if let Some(code) = error {
+            self.errors.get_or_create(&CodeLabels { code }).inc();
+        }
+        self.bytes_received.inc_by(bytes_in);
+        match (route, status) {
+            ("create", 201) => {
+                self.uploads_created.inc();
+            }
+            ("delete", 204) => {
+                self.uploads_terminated.inc();
+            }
+            ("patch", _) => {
+                self.patch_seconds.observe(took.as_secs_f64());
+                self.patch_bytes.observe(bytes_in as f64);
+            }
+            _ => {}
+        }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a string cannot fail");
+        out
+    }
+}
