@@ -40,7 +40,8 @@ pub async fn run(args: &Args, sizes: &Sizes) {
     );
 }
 
-fn tuskd(args: &Args, data: &std::path::Path) -> Command {
+/// tuskd as the rows beside the main table start it (media off).
+pub fn tuskd(args: &Args, data: &std::path::Path) -> Command {
     let mut cmd = Command::new(&args.tuskd);
     cmd.args([
         "serve",
@@ -57,8 +58,15 @@ fn tuskd(args: &Args, data: &std::path::Path) -> Command {
 }
 
 async fn plain(args: &Args, scenario: &Scenario) -> Figures {
+    with_args(args, scenario, &[]).await
+}
+
+/// One run of `scenario` against a fresh tuskd started with `extra` flags.
+pub async fn with_args(args: &Args, scenario: &Scenario, extra: &[&str]) -> Figures {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut target = Target::start("tuskd", &mut tuskd(args, data.path())).await;
+    let mut cmd = tuskd(args, data.path());
+    cmd.args(extra);
+    let mut target = Target::start("tuskd", &mut cmd).await;
     let rate = scenario.run(&target.driver).await;
     let f = Figures {
         rate,

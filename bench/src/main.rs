@@ -27,6 +27,7 @@ use tokio::process::{Child, Command};
 mod hooks;
 mod images;
 mod media;
+mod observability;
 mod s3;
 mod stalled;
 
@@ -48,7 +49,7 @@ struct Args {
     quick: bool,
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
     /// 11 the load row, with --stalled; 12 the media row, with --media; 13 the images row,
-    /// with --images).
+    /// with --images; 14 the observability row, with --observability).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -69,6 +70,10 @@ struct Args {
     /// gst-launch-1.0 running the equivalent pipeline.
     #[arg(long)]
     media: bool,
+    /// Also measure what metrics and the access log cost: 1 KiB uploads and HEADs with each on
+    /// beside off.
+    #[arg(long)]
+    observability: bool,
     /// Also measure image variants: 12-megapixel JPEGs to every width in JPEG and WebP, beside
     /// `vips thumbnail` making the same outputs.
     #[arg(long)]
@@ -165,6 +170,9 @@ async fn main() {
     }
     if args.media && args.only.is_none_or(|n| n == 12) {
         media::run(&args, args.quick).await;
+    }
+    if args.observability && args.only.is_none_or(|n| n == 14) {
+        observability::run(&args, &sizes).await;
     }
     if args.images && args.only.is_none_or(|n| n == 13) {
         images::run(&args, args.quick).await;
