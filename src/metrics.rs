@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: &'static str,
     pub status: u16,
 }
@@ -275,7 +275,7 @@ impl Metrics {
     /// what it did to uploads.
     pub fn request(
         &self,
-        method: &str,
+        method: &'static str,
         route: &'static str,
         status: u16,
         error: Option<&'static str>,
@@ -284,7 +284,7 @@ impl Metrics {
     ) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+                method,
                 route,
                 status,
             })

@@ -55,18 +55,14 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
     let method = seen.method.as_ref().unwrap_or(&method);
     app.metrics.request(
         // Only the methods tus knows: a made-up one must not grow the label set.
-        if matches!(
-            *method,
-            Method::GET
-                | Method::HEAD
-                | Method::POST
-                | Method::PATCH
-                | Method::DELETE
-                | Method::OPTIONS
-        ) {
-            method.as_str()
-        } else {
-            "other"
+        match *method {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::POST => "POST",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            Method::OPTIONS => "OPTIONS",
+            _ => "other",
         },
         seen.kind.unwrap_or("none"),
         resp.status().as_u16(),
