@@ -43,6 +43,9 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!k.as_str().split('/').any(|s| s == ".." || s.starts_with('.')));
                 }
             }
+            Ok(Route::Health) => assert_eq!(path, "/healthz"),
+            Ok(Route::Ready) => assert_eq!(path, "/readyz"),
+            Ok(Route::Metrics) => assert_eq!(path, "/metrics"),
             Ok(Route::Create | Route::Options) | Err(_) => {}
         }
     }
