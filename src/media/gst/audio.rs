@@ -18,7 +18,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::elements::{NullOnDrop, caps_filter, drop_tags, link_err, make};
+use super::elements::{NullOnDrop, caps_filter, drop_tags, link_err, link_request, make};
 use super::watch::{Watch, watch};
 use crate::media::steps::StepError;
 
@@ -301,43 +301,15 @@ pub fn encode(
         .map_err(|_| StepError::permanent("missing_plugin", "hlssink2 is not installed"))?;
     let m4a = out_dir.join("audio.m4a");
     let mq = make("queue")?;
-    let mux = gst::ElementFactory::make("mp4mux")
-        .property("faststart", true)
-        .property(
-            "faststart-file",
-            out_dir.join("mp4mux.tmp").to_str().unwrap_or_default(),
-        )
-        .build()
-        .map_err(|_| StepError::permanent("missing_plugin", "mp4mux is not installed"))?;
-    let file = gst::ElementFactory::make("filesink")
-        .property("location", m4a.to_str().unwrap_or_default())
-        .build()
-        .map_err(|_| StepError::permanent("missing_plugin", "filesink is not installed"))?;
     pipeline
-        .add_many([&hq, &hls, &mq, &mux, &file])
+        .add_many([&hq, &hls, &mq])
         .map_err(link_err("the outputs"))?;
-    mux.link(&file).map_err(link_err("the M4A file"))?;
+    let mux = super::mp4::file(&pipeline, out_dir, "audio.m4a")?;
     for q in [&hq, &mq] {
-        let from = tee
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| StepError::permanent("pipeline", "tee gave no pad"))?;
-        from.link(&q.static_pad("sink").expect("queue has a sink pad"))
-            .map_err(|e| StepError::permanent("pipeline", format!("tee: {e:?}")))?;
+        tee.link(q).map_err(link_err("the outputs"))?;
     }
-    let apad = hls
-        .request_pad_simple("audio")
-        .ok_or_else(|| StepError::permanent("pipeline", "hlssink2 gave no audio pad"))?;
-    hq.static_pad("src")
-        .expect("queue has a src pad")
-        .link(&apad)
-        .map_err(|e| StepError::permanent("pipeline", format!("hlssink2 audio: {e:?}")))?;
-    let mpad = mux
-        .request_pad_simple("audio_%u")
-        .ok_or_else(|| StepError::permanent("pipeline", "mp4mux gave no audio pad"))?;
-    mq.static_pad("src")
-        .expect("queue has a src pad")
-        .link(&mpad)
-        .map_err(|e| StepError::permanent("pipeline", format!("mp4mux audio: {e:?}")))?;
+    link_request(&hq, &hls, "audio")?;
+    link_request(&mq, &mux, "audio_%u")?;
     start(&pipeline)?;
     watch(w, &pipeline, &position, &mut |_| {})?;
     drop(guard);

@@ -35,6 +35,26 @@ pub fn link_err(what: &str) -> impl Fn(gst::glib::BoolError) -> StepError + '_ {
     move |e| StepError::permanent("pipeline", format!("cannot link {what}: {e}"))
 }
 
+/// Links `from`'s src pad to a new request pad of `to` from `template` (`audio`, `video_%u`).
+pub fn link_request(
+    from: &gst::Element,
+    to: &gst::Element,
+    template: &str,
+) -> Result<(), StepError> {
+    let name = to
+        .factory()
+        .map(|f| f.name().to_string())
+        .unwrap_or_default();
+    let pad = to.request_pad_simple(template).ok_or_else(|| {
+        StepError::permanent("pipeline", format!("{name} gave no {template} pad"))
+    })?;
+    from.static_pad("src")
+        .ok_or_else(|| StepError::permanent("pipeline", "an element without a src pad"))?
+        .link(&pad)
+        .map(|_| ())
+        .map_err(|e| StepError::permanent("pipeline", format!("{name} {template}: {e:?}")))
+}
+
 /// Drops tag events (the source's metadata) passing `pad`. The probe takes the event and says
 /// it handled it: answering `Drop` instead makes GStreamer unref an event the bindings already
 /// released (a GStreamer-CRITICAL on every tag).

@@ -1,23 +1,21 @@
-//! The progressive MP4 of `--mp4-fallback`: one rendition's H.264, teed after its parser,
-//! muxed with the AAC stream into `fallback.mp4` with the index first.
+//! MP4 files with the index first: the progressive MP4 of `--mp4-fallback` (one rendition's
+//! H.264, teed after its parser, with the AAC stream) and audio's M4A.
 
 use std::path::Path;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::elements::{link_err, make};
+use super::elements::{link_err, link_request, make};
 use crate::media::steps::StepError;
 
-/// h264parse (to MP4's avc form) ! mp4mux (index first, for progressive download) ! filesink
-/// `fallback.mp4`, fed from `tee`. Returns the muxer, for the sound.
-pub fn branch(
+/// mp4mux (index first, for progressive download) ! filesink `out_dir/name`, added to
+/// `pipeline`; returns the muxer, whose pads the streams are linked to.
+pub fn file(
     pipeline: &gst::Pipeline,
-    tee: &gst::Element,
     out_dir: &Path,
+    name: &str,
 ) -> Result<gst::Element, StepError> {
-    let q = make("queue")?;
-    let parse = make("h264parse")?;
     let mux = gst::ElementFactory::make("mp4mux")
         .property("faststart", true)
         .property(
@@ -26,26 +24,32 @@ pub fn branch(
         )
         .build()
         .map_err(|_| StepError::permanent("missing_plugin", "mp4mux is not installed"))?;
-    let file = gst::ElementFactory::make("filesink")
-        .property(
-            "location",
-            out_dir.join("fallback.mp4").to_str().unwrap_or_default(),
-        )
+    let sink = gst::ElementFactory::make("filesink")
+        .property("location", out_dir.join(name).to_str().unwrap_or_default())
         .build()
         .map_err(|_| StepError::permanent("missing_plugin", "filesink is not installed"))?;
     pipeline
-        .add_many([&q, &parse, &mux, &file])
+        .add_many([&mux, &sink])
+        .map_err(link_err("an MP4 file"))?;
+    mux.link(&sink).map_err(link_err("an MP4 file"))?;
+    Ok(mux)
+}
+
+/// h264parse (to MP4's avc form) ! `file` `fallback.mp4`, fed from `tee`. Returns the muxer,
+/// for the sound.
+pub fn branch(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    out_dir: &Path,
+) -> Result<gst::Element, StepError> {
+    let q = make("queue")?;
+    let parse = make("h264parse")?;
+    pipeline
+        .add_many([&q, &parse])
         .map_err(link_err("the MP4 branch"))?;
     tee.link(&q).map_err(link_err("the MP4 branch"))?;
     q.link(&parse).map_err(link_err("the MP4 branch"))?;
-    let vpad = mux
-        .request_pad_simple("video_%u")
-        .ok_or_else(|| StepError::permanent("pipeline", "mp4mux gave no video pad"))?;
-    parse
-        .static_pad("src")
-        .expect("h264parse has a src pad")
-        .link(&vpad)
-        .map_err(|e| StepError::permanent("pipeline", format!("mp4mux video: {e:?}")))?;
-    mux.link(&file).map_err(link_err("the MP4 branch"))?;
+    let mux = file(pipeline, out_dir, "fallback.mp4")?;
+    link_request(&parse, &mux, "video_%u")?;
     Ok(mux)
 }

@@ -295,13 +295,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         let aq = make("queue")?;
         pipeline.add(&aq).map_err(link_err("the MP4 audio"))?;
         atee.link(&aq).map_err(link_err("the MP4 audio"))?;
-        let pad = mux
-            .request_pad_simple("audio_%u")
-            .ok_or_else(|| StepError::permanent("pipeline", "mp4mux gave no audio pad"))?;
-        aq.static_pad("src")
-            .expect("queue has a src pad")
-            .link(&pad)
-            .map_err(|e| StepError::permanent("pipeline", format!("mp4mux audio: {e:?}")))?;
+        super::elements::link_request(&aq, mux, "audio_%u")?;
     }
 
     // Poster candidates (at 10, 25 and 50% of the way, at the top rendition's size), the
