@@ -147,19 +147,7 @@ fn rand_suffix() -> u128 {
 /// from the PATCH's answer to READY and tuskd's peak RSS.
 async fn tuskd(args: &Args, clip: Bytes) -> (f64, f64) {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut cmd = Command::new(&args.tuskd);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
-        .args([
-            "--media",
-            "on",
-            "--media-workers",
-            "1",
-            "--fsync",
-            &args.fsync,
-        ])
-        .arg("--data-dir")
-        .arg(data.path());
-    let mut target = Target::start("tuskd", &mut cmd).await;
+    let mut target = start_media_tuskd(args, data.path()).await;
     let d = &target.driver;
     let url = d.create(clip.len() as u64).await;
     patch(d, &url, clip).await;
@@ -213,4 +201,21 @@ pub async fn wait_ready(d: &super::Driver, url: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A fresh tuskd with the media pipeline on and one worker, storing in `data`.
+pub async fn start_media_tuskd(args: &Args, data: &std::path::Path) -> Target {
+    let mut cmd = Command::new(&args.tuskd);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--expire-after", "0"])
+        .args([
+            "--media",
+            "on",
+            "--media-workers",
+            "1",
+            "--fsync",
+            &args.fsync,
+        ])
+        .arg("--data-dir")
+        .arg(data);
+    Target::start("tuskd", &mut cmd).await
 }
