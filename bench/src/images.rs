@@ -9,8 +9,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::process::Command;
 
+use super::Args;
 use super::media::{patch, wait_ready};
-use super::{Args, Target};
 
 const WIDTHS: [u32; 4] = [128, 320, 640, 1280];
 
