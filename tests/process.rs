@@ -167,3 +167,28 @@ fn a_busy_port_fails_at_start_with_a_clear_message() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[cfg(feature = "media")]
+#[test]
+fn a_gstreamer_without_the_pipelines_elements_refuses_to_start() {
+    // No plugins at all: GStreamer finds none in an empty system path, with a registry of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_expecting_failure(
+        &["--media", "on"],
+        &[
+            ("GST_PLUGIN_SYSTEM_PATH_1_0", dir.path().to_str().unwrap()),
+            ("GST_PLUGIN_PATH_1_0", dir.path().to_str().unwrap()),
+            (
+                "GST_REGISTRY_1_0",
+                dir.path().join("registry.bin").to_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("x264enc (gstreamer1.0-plugins-ugly)")
+            && stderr.contains("hlssink2 (gstreamer1.0-plugins-bad)")
+            && stderr.contains("--media off"),
+        "{stderr}"
+    );
+}
