@@ -19,6 +19,8 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
 need_moto
 command -v curl >/dev/null 2>&1 || apt_install curl
+# The upload command's progress bar is tested in a terminal that tmux records.
+command -v tmux >/dev/null 2>&1 || apt_install tmux
 
 scratch=$(mktemp -d)
 pids=()

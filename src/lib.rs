@@ -24,6 +24,8 @@
 //!   normalised rendition and waveform, a PDF's first page; publish), the status API and
 //!   derived files under the media path, and `tuskd media list|retry|reprocess`.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
+//! - `upload_cli`: `tuskd upload`, a resumable tus client (state file, retries, parallel
+//!   ranges, progress bars, `--wait` for the media status).
 //! - `expire`: the sweeper for expired unfinished uploads; `clock`: the wall clock it and
 //!   the handlers read, which tests move forward.
 
@@ -47,6 +49,7 @@ pub mod server;
 pub mod storage;
 pub mod tus;
 pub mod upload;
+pub mod upload_cli;
 
 pub use app::App;
 pub use config::Config;

@@ -1,4 +1,5 @@
-//! A fault proxy: an HTTP/1.1 proxy on 127.0.0.1 in front of a test server (moto's S3) that
+//! A fault proxy: an HTTP/1.1 proxy on 127.0.0.1 in front of a test server (moto's S3, or tuskd
+//! for a client's tests) that
 //! fails, delays, cuts or swallows the requests a test names, on command. Each request is
 //! forwarded on a connection of its own and answered with `Connection: close`, so every request
 //! is seen whole and on its own, whatever the client's keep-alive.
@@ -13,7 +14,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,9 @@ pub enum Fault {
     Delay(Duration),
     /// The connection is closed without an answer.
     Cut,
+    /// The head and this many bytes of the body reach the server, then both connections are
+    /// closed without an answer: a connection lost in the middle of an upload.
+    CutAfter(usize),
     /// Never answered: held until the fault is cleared (or a minute passes), then closed.
     Hang,
 }
@@ -112,6 +116,8 @@ pub struct FaultProxy {
     /// Bumped by `clear`, so hanging requests let go.
     cleared: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Requests being read, forwarded or answered now.
+    busy: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -127,16 +133,19 @@ impl FaultProxy {
         let state = Arc::new(Mutex::new(State::default()));
         let cleared = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, cl, sp) = (state.clone(), cleared.clone(), stop.clone());
+        let busy = Arc::new(AtomicUsize::new(0));
+        let (st, cl, sp, bz) = (state.clone(), cleared.clone(), stop.clone(), busy.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if sp.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (st, cl, up) = (st.clone(), cl.clone(), upstream.clone());
+                let (st, cl, up, bz) = (st.clone(), cl.clone(), upstream.clone(), bz.clone());
+                bz.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let _ = serve(conn, &up, &st, &cl);
+                    bz.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -145,6 +154,7 @@ impl FaultProxy {
             state,
             cleared,
             stop,
+            busy,
         }
     }
 
@@ -172,6 +182,11 @@ impl FaultProxy {
     pub fn clear(&self) {
         self.state.lock().unwrap().rules.clear();
         self.cleared.store(true, Ordering::Relaxed);
+    }
+
+    /// How many connections the proxy is serving now (reading, forwarding or answering).
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
     }
 
     /// How many requests matching `matcher` had a fault applied.
@@ -274,6 +289,16 @@ fn serve(
             return Ok(());
         }
         Some(Fault::Delay(d)) => std::thread::sleep(d),
+        Some(Fault::CutAfter(n)) => {
+            let mut up = TcpStream::connect(upstream)?;
+            for line in &head {
+                up.write_all(line.as_bytes())?;
+            }
+            up.write_all(b"Connection: close\r\n\r\n")?;
+            up.write_all(&body[..n.min(body.len())])?;
+            up.flush()?;
+            return Ok(());
+        }
         None => {}
     }
     let mut up = TcpStream::connect(upstream)?;

@@ -1,0 +1,473 @@
+//! `tuskd upload FILE… --url URL`: a resumable tus client. Each file's upload URL is remembered
+//! (`state`) as soon as it is made, so a rerun after Ctrl-C, a crash or a lost connection asks
+//! the server for its offset and goes on from there; connection errors, 5xx, 409 and 423 are
+//! retried with exponential backoff, the offset re-read each time. `--parallel N` sends N ranges
+//! as partial uploads and joins them (concatenation); `--wait` follows the media processing
+//! (`wait`). Progress: `progress`. The requests: `tus`.
+
+mod progress;
+mod state;
+mod tus;
+mod wait;
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::cli::{ChecksumArg, UploadArgs};
+use progress::{Bar, Display};
+use state::{Entry, State};
+use tus::{Client, Failure, Server};
+
+/// The chunk size with `--checksum` and no `--chunk-size`: a cut PATCH loses its whole chunk
+/// (the server cannot check part of it), so chunks stay moderate.
+const CHECKSUM_CHUNK: u64 = 16 * 1024 * 1024;
+
+/// Everything one file's upload needs.
+struct Ctx<'a> {
+    args: &'a UploadArgs,
+    client: Client,
+    endpoint: Url,
+    server: Server,
+    display: Display,
+    chunk: u64,
+    parallel: usize,
+}
+
+/// Runs the command; the exit status: 0 when every file was uploaded (and, with `--wait`, is
+/// READY), 1 otherwise.
+pub async fn run(args: &UploadArgs) -> Result<u8, String> {
+    let endpoint = Url::parse(&args.url).map_err(|e| format!("--url {:?}: {e}", args.url))?;
+    if !matches!(endpoint.scheme(), "http" | "https") {
+        return Err(format!("--url {:?}: not an http(s) URL", args.url));
+    }
+    let metadata_extra = parse_meta(&args.meta)?;
+    let client = Client::new(&args.headers)?;
+    let state_path = match &args.state {
+        Some(p) => p.clone(),
+        None => state::default_path()?,
+    };
+    let mut state = State::load(&state_path)?;
+    let server = with_retries(args.retries, None, || client.options(&endpoint))
+        .await
+        .map_err(|e| format!("asking {endpoint} what it offers: {e}"))?;
+    if let Some(algo) = args.checksum {
+        let name = checksum_name(algo);
+        if !server.has("checksum") || !server.checksums.iter().any(|c| c == name) {
+            return Err(format!(
+                "the server does not take {name} checksums (it offers: {})",
+                if server.checksums.is_empty() {
+                    "none".to_owned()
+                } else {
+                    server.checksums.join(", ")
+                }
+            ));
+        }
+    }
+    let display = Display::new(args.json);
+    let mut parallel = usize::from(args.parallel);
+    if parallel > 1 && !server.has("concatenation") {
+        display.println("the server does not offer concatenation: uploading each file whole");
+        parallel = 1;
+    }
+    let chunk = args.chunk_size.unwrap_or(if args.checksum.is_some() {
+        CHECKSUM_CHUNK
+    } else {
+        u64::MAX
+    });
+    let ctx = Ctx {
+        args,
+        client,
+        endpoint,
+        server,
+        display,
+        chunk,
+        parallel,
+    };
+
+    let mut results = Vec::new();
+    let mut ok = true;
+    for file in &args.files {
+        let mut result = json!({ "file": file.display().to_string() });
+        match upload_file(&ctx, &mut state, file, &metadata_extra).await {
+            Ok(url) => {
+                result["url"] = json!(url.as_str());
+                if !args.json {
+                    ctx.display.println(url.as_str());
+                }
+                if args.wait {
+                    let doc = wait::follow(&ctx, file, &url).await;
+                    ok &= doc.get("status").and_then(Value::as_str) == Some("READY");
+                    if !args.json {
+                        wait::print(&ctx.display, file, &doc);
+                    }
+                    result["media"] = doc;
+                }
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("tuskd upload: {}: {e}", file.display());
+                result["error"] = json!(e);
+            }
+        }
+        results.push(result);
+    }
+    if args.json {
+        println!("{}", Value::Array(results));
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// Uploads one file (or finds it uploaded) and returns its upload URL.
+async fn upload_file(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    file: &Path,
+    extra: &[(String, String)],
+) -> Result<Url, String> {
+    let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let size = meta.len();
+    if let Some(max) = ctx.server.max_size.filter(|&m| m > 0 && size > m) {
+        return Err(format!(
+            "{size} bytes is more than the server accepts ({max} bytes)"
+        ));
+    }
+    let fp = state::fingerprint(ctx.endpoint.as_str(), file).map_err(|e| e.to_string())?;
+    let metadata = metadata_header(file, extra);
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    // At least 1 MiB per range: smaller ranges cost more requests than they save.
+    let parts = ctx.parallel.min((size / (1024 * 1024)).max(1) as usize);
+    let bar = ctx.display.bytes(&name, size, parts);
+    // A remembered upload that the server no longer has is made again, once.
+    for _ in 0..2 {
+        let outcome = if parts > 1 {
+            parallel(ctx, state, &fp, file, size, parts, &metadata, &bar).await
+        } else {
+            whole(ctx, state, &fp, file, size, &metadata, &bar).await
+        };
+        match outcome {
+            Ok(url) => {
+                bar.finish("done");
+                return Ok(url);
+            }
+            Err(Failure::Gone) => {
+                bar.note("the server no longer has the upload; starting again");
+                state.set(&fp, None)?;
+            }
+            Err(e) => {
+                bar.finish("failed");
+                return Err(e.to_string());
+            }
+        }
+    }
+    Err("the server lost the upload twice".into())
+}
+
+/// One upload for the whole file.
+async fn whole(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    fp: &str,
+    file: &Path,
+    size: u64,
+    metadata: &str,
+    bar: &Bar,
+) -> Result<Url, Failure> {
+    let url = match state.get(fp).and_then(|e| e.url.clone()) {
+        Some(u) => Url::parse(&u).map_err(|e| Failure::Fatal(e.to_string()))?,
+        None => {
+            let url = with_retries(ctx.args.retries, Some(bar), || {
+                ctx.client.create(&ctx.endpoint, Some(size), metadata, None)
+            })
+            .await?;
+            remember(state, fp, Some(url.to_string()), vec![])?;
+            url
+        }
+    };
+    send(ctx, &url, file, 0..size, 0, bar).await?;
+    Ok(url)
+}
+
+/// `parts` partial uploads of equal ranges, sent at once, then the final upload joining them.
+#[allow(clippy::too_many_arguments)]
+async fn parallel(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    fp: &str,
+    file: &Path,
+    size: u64,
+    parts: usize,
+    metadata: &str,
+    bar: &Bar,
+) -> Result<Url, Failure> {
+    let ranges: Vec<std::ops::Range<u64>> = (0..parts as u64)
+        .map(|i| size * i / parts as u64..size * (i + 1) / parts as u64)
+        .collect();
+    let mut entry = state.get(fp).cloned().unwrap_or_default();
+    if let Some(done) = &entry.url {
+        // The final upload exists: the file is there.
+        let url = Url::parse(done).map_err(|e| Failure::Fatal(e.to_string()))?;
+        with_retries(ctx.args.retries, Some(bar), || ctx.client.offset(&url)).await?;
+        bar.set(0, size);
+        return Ok(url);
+    }
+    if entry.parts.len() != parts {
+        entry.parts.clear();
+        for r in &ranges {
+            let url = with_retries(ctx.args.retries, Some(bar), || {
+                ctx.client
+                    .create(&ctx.endpoint, Some(r.end - r.start), "", Some("partial"))
+            })
+            .await?;
+            entry.parts.push(url.to_string());
+            remember(state, fp, None, entry.parts.clone())?;
+        }
+    }
+    let urls: Vec<Url> = entry
+        .parts
+        .iter()
+        .map(|u| Url::parse(u).map_err(|e| Failure::Fatal(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let sends = urls
+        .iter()
+        .zip(&ranges)
+        .enumerate()
+        .map(|(i, (url, r))| send(ctx, url, file, r.clone(), i, bar));
+    for r in futures_util::future::join_all(sends).await {
+        r?;
+    }
+    let concat = format!(
+        "final;{}",
+        urls.iter().map(Url::as_str).collect::<Vec<_>>().join(" ")
+    );
+    let url = with_retries(ctx.args.retries, Some(bar), || {
+        ctx.client
+            .create(&ctx.endpoint, None, metadata, Some(&concat))
+    })
+    .await?;
+    remember(state, fp, Some(url.to_string()), entry.parts)?;
+    Ok(url)
+}
+
+fn remember(
+    state: &mut State,
+    fp: &str,
+    url: Option<String>,
+    parts: Vec<String>,
+) -> Result<(), Failure> {
+    state
+        .set(fp, Some(Entry { url, parts }))
+        .map_err(Failure::Fatal)
+}
+
+/// Sends the bytes `range` of `file` to the upload at `url` (whose offset 0 is `range.start`),
+/// from the server's offset on, PATCH by PATCH, retrying what can be retried.
+async fn send(
+    ctx: &Ctx<'_>,
+    url: &Url,
+    file: &Path,
+    range: std::ops::Range<u64>,
+    part: usize,
+    bar: &Bar,
+) -> Result<(), Failure> {
+    let len = range.end - range.start;
+    let mut attempt = 0;
+    let mut offset = None;
+    let mut first = true;
+    loop {
+        let at = match offset {
+            Some(o) => o,
+            None => match ctx.client.offset(url).await {
+                Ok((o, _)) => o,
+                Err(Failure::Retry(m)) => {
+                    attempt += 1;
+                    pause(ctx.args.retries, attempt, &m, bar).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        bar.set(part, at);
+        if std::mem::take(&mut first) && at > 0 && at < len {
+            bar.note(&format!("resuming at {at} bytes"));
+        }
+        if at >= len {
+            return Ok(());
+        }
+        let end = len.min(at.saturating_add(ctx.chunk));
+        let b = bar.clone();
+        match ctx
+            .client
+            .patch(
+                url,
+                file,
+                range.start + at..range.start + end,
+                at,
+                ctx.args.checksum,
+                move |n| b.add(part, n),
+            )
+            .await
+        {
+            Ok(new) => {
+                attempt = 0;
+                offset = Some(new);
+            }
+            Err(Failure::Retry(m)) => {
+                offset = None;
+                attempt += 1;
+                pause(ctx.args.retries, attempt, &m, bar).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Calls `f` until it succeeds, fails for good, or has failed `retries` times.
+async fn with_retries<T, F, Fut>(retries: u32, bar: Option<&Bar>, mut f: F) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Err(Failure::Retry(m)) => {
+                attempt += 1;
+                match bar {
+                    Some(b) => pause(retries, attempt, &m, b).await?,
+                    None if attempt <= retries => tokio::time::sleep(backoff(attempt)).await,
+                    None => return Err(Failure::Fatal(m)),
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Waits before attempt `attempt + 1`, or gives up after `retries` failed attempts in a row.
+async fn pause(retries: u32, attempt: u32, why: &str, bar: &Bar) -> Result<(), Failure> {
+    if attempt > retries {
+        return Err(Failure::Fatal(format!(
+            "{why} (gave up after {retries} attempts)"
+        )));
+    }
+    let wait = backoff(attempt);
+    bar.note(&format!(
+        "{why}; retrying in {}",
+        humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+    ));
+    tokio::time::sleep(wait).await;
+    Ok(())
+}
+
+/// 0.5 s, 1 s, 2 s, … up to 30 s, with up to a fifth more at random so that many clients that
+/// lost the same server do not come back at once.
+fn backoff(attempt: u32) -> Duration {
+    let base = 500u64
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(30_000);
+    Duration::from_millis(base + rand::random_range(0..=base / 5))
+}
+
+fn checksum_name(algo: ChecksumArg) -> &'static str {
+    match algo {
+        ChecksumArg::Sha256 => "sha256",
+        ChecksumArg::Sha1 => "sha1",
+        ChecksumArg::Md5 => "md5",
+    }
+}
+
+/// `--meta key=value` pairs; keys as Upload-Metadata allows them (no spaces or commas).
+fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {
+    meta.iter()
+        .map(|m| {
+            let (k, v) = m
+                .split_once('=')
+                .ok_or_else(|| format!("--meta {m:?}: expected key=value"))?;
+            if k.is_empty()
+                || k.chars()
+                    .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+            {
+                return Err(format!(
+                    "--meta {m:?}: a key is one or more characters without spaces or commas"
+                ));
+            }
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// Upload-Metadata: `filename` and `filetype` (from the extension) unless given, then `extra`.
+fn metadata_header(file: &Path, extra: &[(String, String)]) -> String {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let given = |k: &str| extra.iter().any(|(e, _)| e == k);
+    if !given("filename")
+        && let Some(name) = file.file_name()
+    {
+        pairs.push(("filename".into(), name.to_string_lossy().into_owned()));
+    }
+    if !given("filetype")
+        && let Some(mime) = mime_guess::from_path(file).first()
+    {
+        pairs.push(("filetype".into(), mime.essence_str().to_owned()));
+    }
+    pairs.extend(extra.iter().cloned());
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!(
+                    "{k} {}",
+                    base64::engine::general_purpose::STANDARD.encode(v)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_has_the_file_name_and_type_unless_given() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let m = metadata_header(Path::new("/x/clip.mp4"), &[]);
+        assert_eq!(
+            m,
+            format!("filename {},filetype {}", b64("clip.mp4"), b64("video/mp4"))
+        );
+        let extra = parse_meta(&["filetype=video/quicktime".into(), "flag=".into()]).unwrap();
+        let m = metadata_header(Path::new("clip.mp4"), &extra);
+        assert_eq!(
+            m,
+            format!(
+                "filename {},filetype {},flag",
+                b64("clip.mp4"),
+                b64("video/quicktime")
+            )
+        );
+        assert!(parse_meta(&["no pair".into()]).is_err());
+        assert!(parse_meta(&["a key=v".into()]).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let ms = |a| backoff(a).as_millis();
+        assert!((500..=600).contains(&ms(1)));
+        assert!((1000..=1200).contains(&ms(2)));
+        assert!((30_000..=36_000).contains(&ms(12)));
+    }
+}

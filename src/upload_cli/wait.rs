@@ -1,0 +1,106 @@
+//! `tuskd upload --wait`: follows an upload's media status (`GET {media-path}{id}`) with a bar
+//! of its own until READY, REJECTED or FAILED, then prints what it made.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use url::Url;
+
+use super::Ctx;
+use super::progress::Display;
+
+const FINAL: [&str; 3] = ["READY", "REJECTED", "FAILED"];
+
+/// The last status document of `upload`'s media (with absolute variant URLs), or a document
+/// with `status` `TIMEOUT` when processing did not end within `--wait-timeout`.
+pub async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
+    let id = upload
+        .path_segments()
+        .and_then(|mut s| s.rfind(|p| !p.is_empty()))
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("{}/{id}", ctx.args.media_path.trim_end_matches('/'));
+    let Ok(status_url) = upload.join(&path) else {
+        return json!({ "status": "UNKNOWN", "error": format!("no media status URL from {path:?}") });
+    };
+    let name = file
+        .file_name()
+        .map_or_else(|| id.clone(), |n| n.to_string_lossy().into_owned());
+    let bar = ctx.display.percent(&format!("{name} (processing)"));
+    let deadline = Instant::now() + ctx.args.wait_timeout;
+    let mut last = json!({ "status": "UNKNOWN" });
+    let mut said = String::new();
+    while Instant::now() < deadline {
+        match ctx.client.get_json(&status_url).await {
+            Ok(doc) => {
+                let status = doc
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("UNKNOWN")
+                    .to_owned();
+                let pct = doc.get("progress").and_then(Value::as_f64).unwrap_or(0.0);
+                bar.set(0, pct.clamp(0.0, 100.0) as u64);
+                if status != said {
+                    bar.note(&status);
+                    said.clone_from(&status);
+                }
+                last = absolute(doc, &status_url);
+                if FINAL.contains(&status.as_str()) {
+                    bar.finish(&status);
+                    return last;
+                }
+            }
+            // The server restarting or not yet knowing the upload: ask again.
+            Err(e) => bar.note(&e),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    bar.finish("still processing");
+    last["status"] = json!("TIMEOUT");
+    last
+}
+
+/// The document with each variant's URL made absolute against the status URL.
+fn absolute(mut doc: Value, base: &Url) -> Value {
+    if let Some(vs) = doc.get_mut("variants").and_then(Value::as_array_mut) {
+        for v in vs {
+            if let Some(u) = v.get("url").and_then(Value::as_str)
+                && let Ok(abs) = base.join(u)
+            {
+                v["url"] = json!(abs.as_str());
+            }
+        }
+    }
+    doc
+}
+
+/// The outcome for people: the variants' URLs, or why there are none.
+pub fn print(display: &Display, file: &Path, doc: &Value) {
+    let status = doc
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("UNKNOWN");
+    match status {
+        "READY" => {
+            for v in doc
+                .get("variants")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let kind = v.get("kind").and_then(Value::as_str).unwrap_or("file");
+                let url = v.get("url").and_then(Value::as_str).unwrap_or("");
+                display.println(&format!("  {kind} {url}"));
+            }
+        }
+        _ => {
+            let reason = doc
+                .get("reason")
+                .and_then(|r| r.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given");
+            eprintln!("tuskd upload: {}: media {status}: {reason}", file.display());
+        }
+    }
+}
