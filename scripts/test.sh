@@ -102,7 +102,14 @@ AZURE_STORAGE_USE_EMULATOR=true AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$az_p
   start_tuskd azure --store az://spec/binary
 TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
 
-echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium"
+echo "==> the demo page's bundle (examples/web: Uppy, hls.js; esbuild)"
+(
+  cd examples/web
+  npm ls --depth=0 >/dev/null 2>&1 || npm install --no-package-lock --no-audit --no-fund
+  npm run build
+)
+
+echo "==> real clients: tus-js-client under Node, Uppy in headless Chromium, the demo page"
 (
   cd tests/js
   export TUSKD_BIN="$PWD/../../target/debug/tuskd"

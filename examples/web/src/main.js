@@ -1,0 +1,33 @@
+// The demo page: Uppy's Dashboard uploads with tus (pause/resume, several files at once, resume
+// after a reload with Golden Retriever); each finished upload is followed (media.js).
+import { Uppy, Dashboard, Tus, GoldenRetriever } from 'uppy'
+import 'uppy/dist/uppy.min.css'
+import './style.css'
+import { follow } from './media.js'
+
+const params = new URLSearchParams(location.search)
+// ?endpoint=… names the tus endpoint; by default tuskd's port on the page's host.
+const endpoint = params.get('endpoint') || `${location.protocol}//${location.hostname}:1080/files/`
+document.querySelector('#endpoint').textContent = endpoint
+
+const uppy = new Uppy({ autoProceed: true })
+  .use(Dashboard, {
+    inline: true,
+    target: '#uppy',
+    width: '100%',
+    height: 340,
+    showProgressDetails: true,
+    proudlyDisplayPoweredByUppy: false,
+    note: 'Videos, pictures, audio and PDFs'
+  })
+  .use(Tus, { endpoint, retryDelays: [0, 1000, 3000, 5000, 10000], removeFingerprintOnSuccess: true })
+  .use(GoldenRetriever)
+
+const results = document.querySelector('#results')
+uppy.on('upload-success', (file, response) => {
+  document.querySelector('#empty').hidden = true
+  follow(file.name, response.uploadURL, results)
+})
+
+// For scripts and tests: the Uppy instance and the players made.
+window.demo = { uppy, players: [] }

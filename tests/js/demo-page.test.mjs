@@ -1,0 +1,109 @@
+// The demo page (examples/web, bundled by `npm run build` there) in headless Chromium, served
+// from another origin than tuskd: a 1080p video and a JPEG go through Uppy's Dashboard, the
+// page shows their processing to READY, the video plays through hls.js, the picture's variants
+// are shown. A screenshot of the finished page goes to target/demo-page.png.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { extname, join, resolve } from 'node:path'
+import { chromium } from 'playwright-core'
+import { startTuskd } from './harness.mjs'
+
+const here = new URL('.', import.meta.url).pathname
+const web = resolve(here, '../../examples/web')
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' }
+
+let tuskd, pages, browser, page, media
+
+function gst (...args) {
+  const r = spawnSync('gst-launch-1.0', ['-q', ...args], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`gst-launch-1.0 ${args.join(' ')}: ${r.stderr}`)
+}
+
+before(async () => {
+  assert.ok(existsSync(join(web, 'dist/main.js')), 'examples/web is built (npm run build there)')
+  media = mkdtempSync(join(tmpdir(), 'tuskd-demo-'))
+  // 1080p, 4 s, with sound: what a phone sends, only shorter.
+  gst('videotestsrc', 'num-buffers=120', 'pattern=ball', 'background-color=0xff1e3a5f', '!', 'video/x-raw,width=1920,height=1080,framerate=30/1',
+    '!', 'x264enc', 'speed-preset=ultrafast', 'bitrate=6000', '!', 'h264parse', '!', 'queue', '!',
+    'mp4mux', 'name=m', '!', 'filesink', `location=${join(media, 'phone.mp4')}`,
+    'audiotestsrc', 'num-buffers=180', '!', 'audioconvert', '!', 'voaacenc', '!', 'aacparse', '!', 'queue', '!', 'm.')
+  gst('videotestsrc', 'num-buffers=1', 'pattern=smpte', '!', 'video/x-raw,width=1600,height=1200', '!',
+    'jpegenc', '!', 'filesink', `location=${join(media, 'photo.jpg')}`)
+
+  tuskd = await startTuskd(['--media', 'on', '--hls-segment', '2s'])
+  pages = http.createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname
+    const file = join(web, path === '/' ? 'index.html' : path)
+    if (!file.startsWith(web) || !existsSync(file)) { res.writeHead(404).end(); return }
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream' })
+      .end(readFileSync(file))
+  })
+  await new Promise((resolve) => pages.listen(0, '127.0.0.1', resolve))
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required']
+  })
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()) })
+  const origin = `http://localhost:${pages.address().port}`
+  assert.notEqual(new URL(origin).origin, new URL(tuskd.endpoint).origin, 'another origin')
+  await page.goto(`${origin}/?endpoint=${encodeURIComponent(tuskd.endpoint)}`)
+  await page.waitForFunction(() => window.demo?.uppy)
+})
+
+after(async () => {
+  await browser?.close()
+  pages?.close()
+  await tuskd?.stop()
+  if (media) rmSync(media, { recursive: true, force: true })
+})
+
+test('the page uploads, shows processing to READY, plays the video and shows the variants', async () => {
+  assert.equal(await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"')), true)
+  await page.locator('input.uppy-Dashboard-input').first()
+    .setInputFiles([join(media, 'phone.mp4'), join(media, 'photo.jpg')])
+  await page.waitForFunction(() => {
+    const cards = [...document.querySelectorAll('.card')]
+    return cards.length === 2 && cards.every((c) => ['READY', 'REJECTED', 'FAILED'].includes(c.dataset.status))
+  }, null, { timeout: 240000, polling: 500 })
+  const statuses = await page.$$eval('.card', (cs) => cs.map((c) => [c.querySelector('h3').textContent, c.dataset.status, c.querySelector('.status').textContent]))
+  for (const [name, status, text] of statuses) assert.equal(status, 'READY', `${name}: ${text}`)
+
+  // The video: hls.js loaded the master playlist, listed the renditions and plays one.
+  const played = await page.evaluate(async () => {
+    const { video, hls, select } = window.demo.players[0]
+    await video.play()
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`currentTime ${video.currentTime}`)), 60000)
+      video.addEventListener('timeupdate', () => { if (video.currentTime > 2) { clearTimeout(t); resolve() } })
+    })
+    return {
+      time: video.currentTime,
+      levels: hls.levels.map((l) => l.height),
+      level: hls.currentLevel,
+      options: [...select.options].map((o) => o.textContent)
+    }
+  })
+  assert.ok(played.time > 2, `played to ${played.time}`)
+  assert.ok(played.levels.length >= 2, `levels ${played.levels}`)
+  assert.ok(played.level >= 0, 'a rendition was chosen')
+  assert.equal(played.options.length, played.levels.length + 1, `quality options ${played.options}`)
+
+  // The picture's variants are on the page, decoded.
+  const images = await page.$$eval('.card', (cs) => {
+    const card = cs.find((c) => c.querySelector('h3').textContent === 'photo.jpg')
+    return [...card.querySelectorAll('.gallery img')].map((i) => [i.complete, i.naturalWidth])
+  })
+  assert.ok(images.length >= 8, `${images.length} image variants`)
+  for (const [complete, width] of images) assert.ok(complete && width > 0, 'each variant decoded')
+
+  await page.screenshot({ path: resolve(here, '../../target/demo-page.png'), fullPage: true })
+})
