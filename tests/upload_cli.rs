@@ -359,3 +359,18 @@ fn the_progress_bar_moves_in_a_terminal() {
     eprintln!("terminal, then:\n{first}\n{later}");
     assert!(later.contains("ETA"), "{later}");
 }
+
+#[test]
+fn wait_on_a_server_without_media_says_so_at_once() {
+    let s = Setup::new(&[]);
+    let file = s.file("notes.bin", &data(1000));
+    let endpoint = format!("http://{}/files/", s.server.addr);
+    let out = s.upload(&endpoint, &[&file], &["--wait"]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("/files/"),
+        "the upload itself is done: {stdout}"
+    );
+    assert!(stderr.contains("no media status"), "{stderr}");
+}

@@ -160,20 +160,27 @@ impl Client {
         ))
     }
 
-    /// A JSON document (the media status); what went wrong as a sentence.
-    pub async fn get_json(&self, url: &Url) -> Result<serde_json::Value, String> {
+    /// A JSON document (the media status). A 404 is `Gone`; what else went wrong, `Retry`.
+    pub async fn get_json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
         let resp = self
             .request(reqwest::Method::GET, url)
             .timeout(std::time::Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| connection(e).to_string())?;
+            .map_err(connection)?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("{url}: the server answered {status}"));
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        match status.as_u16() {
+            200..=299 => serde_json::from_slice(&body)
+                .map_err(|e| Failure::Retry(format!("{url}: not JSON: {e}"))),
+            404 => Err(Failure::Gone),
+            _ => Err(Failure::Retry(format!(
+                "{url}: the server answered {status}"
+            ))),
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
     }
 
     /// Sends the bytes `range` of `file` as the upload's bytes from `offset`; `sent` is told of

@@ -9,6 +9,7 @@ use url::Url;
 
 use super::Ctx;
 use super::progress::Display;
+use super::tus::Failure;
 
 const FINAL: [&str; 3] = ["READY", "REJECTED", "FAILED"];
 
@@ -51,8 +52,17 @@ pub async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
                     return last;
                 }
             }
-            // The server restarting or not yet knowing the upload: ask again.
-            Err(e) => bar.note(&e),
+            Err(Failure::Gone) => {
+                bar.finish("no media status");
+                return json!({
+                    "status": "UNKNOWN",
+                    "reason": { "code": "no_status", "message": format!(
+                        "the server has no media status at {status_url} (is its media pipeline on, \
+                         and --media-path its media path?)") },
+                });
+            }
+            // The server restarting, or a moment's trouble: ask again.
+            Err(e) => bar.note(&e.to_string()),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
