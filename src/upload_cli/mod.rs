@@ -5,20 +5,22 @@
 //! as partial uploads and joins them (concatenation); `--wait` follows the media processing
 //! (`wait`). Progress: `progress`. The requests: `tus`.
 
+mod metadata;
 mod progress;
+mod retry;
 mod state;
 mod tus;
 mod wait;
 
 use std::path::Path;
-use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use url::Url;
 
 use crate::cli::{ChecksumArg, UploadArgs};
+use metadata::{metadata_header, parse_meta};
 use progress::{Bar, Display};
+use retry::{pause, with_retries};
 use state::{Entry, State};
 use tus::{Client, Failure, Server};
 
@@ -331,143 +333,10 @@ async fn send(
     }
 }
 
-/// Calls `f` until it succeeds, fails for good, or has failed `retries` times.
-async fn with_retries<T, F, Fut>(retries: u32, bar: Option<&Bar>, mut f: F) -> Result<T, Failure>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Failure>>,
-{
-    let mut attempt = 0;
-    loop {
-        match f().await {
-            Err(Failure::Retry(m)) => {
-                attempt += 1;
-                match bar {
-                    Some(b) => pause(retries, attempt, &m, b).await?,
-                    None if attempt <= retries => tokio::time::sleep(backoff(attempt)).await,
-                    None => return Err(Failure::Fatal(m)),
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Waits before attempt `attempt + 1`, or gives up after `retries` failed attempts in a row.
-async fn pause(retries: u32, attempt: u32, why: &str, bar: &Bar) -> Result<(), Failure> {
-    if attempt > retries {
-        return Err(Failure::Fatal(format!(
-            "{why} (gave up after {retries} attempts)"
-        )));
-    }
-    let wait = backoff(attempt);
-    bar.note(&format!(
-        "{why}; retrying in {}",
-        humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
-    ));
-    tokio::time::sleep(wait).await;
-    Ok(())
-}
-
-/// 0.5 s, 1 s, 2 s, … up to 30 s, with up to a fifth more at random so that many clients that
-/// lost the same server do not come back at once.
-fn backoff(attempt: u32) -> Duration {
-    let base = 500u64
-        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
-        .min(30_000);
-    Duration::from_millis(base + rand::random_range(0..=base / 5))
-}
-
 fn checksum_name(algo: ChecksumArg) -> &'static str {
     match algo {
         ChecksumArg::Sha256 => "sha256",
         ChecksumArg::Sha1 => "sha1",
         ChecksumArg::Md5 => "md5",
-    }
-}
-
-/// `--meta key=value` pairs; keys as Upload-Metadata allows them (no spaces or commas).
-fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {
-    meta.iter()
-        .map(|m| {
-            let (k, v) = m
-                .split_once('=')
-                .ok_or_else(|| format!("--meta {m:?}: expected key=value"))?;
-            if k.is_empty()
-                || k.chars()
-                    .any(|c| c == ',' || c.is_whitespace() || c.is_control())
-            {
-                return Err(format!(
-                    "--meta {m:?}: a key is one or more characters without spaces or commas"
-                ));
-            }
-            Ok((k.to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
-/// Upload-Metadata: `filename` and `filetype` (from the extension) unless given, then `extra`.
-fn metadata_header(file: &Path, extra: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let given = |k: &str| extra.iter().any(|(e, _)| e == k);
-    if !given("filename")
-        && let Some(name) = file.file_name()
-    {
-        pairs.push(("filename".into(), name.to_string_lossy().into_owned()));
-    }
-    if !given("filetype")
-        && let Some(mime) = mime_guess::from_path(file).first()
-    {
-        pairs.push(("filetype".into(), mime.essence_str().to_owned()));
-    }
-    pairs.extend(extra.iter().cloned());
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.clone()
-            } else {
-                format!(
-                    "{k} {}",
-                    base64::engine::general_purpose::STANDARD.encode(v)
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_has_the_file_name_and_type_unless_given() {
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let m = metadata_header(Path::new("/x/clip.mp4"), &[]);
-        assert_eq!(
-            m,
-            format!("filename {},filetype {}", b64("clip.mp4"), b64("video/mp4"))
-        );
-        let extra = parse_meta(&["filetype=video/quicktime".into(), "flag=".into()]).unwrap();
-        let m = metadata_header(Path::new("clip.mp4"), &extra);
-        assert_eq!(
-            m,
-            format!(
-                "filename {},filetype {},flag",
-                b64("clip.mp4"),
-                b64("video/quicktime")
-            )
-        );
-        assert!(parse_meta(&["no pair".into()]).is_err());
-        assert!(parse_meta(&["a key=v".into()]).is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_thirty_seconds() {
-        let ms = |a| backoff(a).as_millis();
-        assert!((500..=600).contains(&ms(1)));
-        assert!((1000..=1200).contains(&ms(2)));
-        assert!((30_000..=36_000).contains(&ms(12)));
     }
 }
