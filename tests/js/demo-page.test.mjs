@@ -1,11 +1,14 @@
 // The demo page (examples/web, bundled by `npm run build` there) in headless Chromium, served
 // from another origin than tuskd: a 1080p video and a JPEG go through Uppy's Dashboard, the
 // page shows their processing to READY, the video plays through hls.js, the picture's variants
-// are shown. A screenshot of the finished page goes to target/demo-page.png.
+// are shown. A screenshot of the finished page goes to target/demo-page.png. Then a reload in
+// the middle of an upload: Golden Retriever brings the file back and tus goes on from the
+// server's offset; the random bytes are rejected, with the reason on the page.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { extname, join, resolve } from 'node:path'
@@ -51,13 +54,20 @@ before(async () => {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--autoplay-policy=no-user-gesture-required']
   })
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
-  page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()) })
+  page = await openPage()
+})
+
+// The page in a browser context of its own (its own storage for Golden Retriever).
+async function openPage () {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const p = await context.newPage()
+  p.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()) })
   const origin = `http://localhost:${pages.address().port}`
   assert.notEqual(new URL(origin).origin, new URL(tuskd.endpoint).origin, 'another origin')
-  await page.goto(`${origin}/?endpoint=${encodeURIComponent(tuskd.endpoint)}`)
-  await page.waitForFunction(() => window.demo?.uppy)
-})
+  await p.goto(`${origin}/?endpoint=${encodeURIComponent(tuskd.endpoint)}`)
+  await p.waitForFunction(() => window.demo?.uppy)
+  return p
+}
 
 after(async () => {
   await browser?.close()
@@ -106,4 +116,50 @@ test('the page uploads, shows processing to READY, plays the video and shows the
   for (const [complete, width] of images) assert.ok(complete && width > 0, 'each variant decoded')
 
   await page.screenshot({ path: resolve(here, '../../target/demo-page.png'), fullPage: true })
+})
+
+test('a reload mid-upload resumes where the server is, and a rejection shows its reason', async () => {
+  const size = 24 * 1024 * 1024
+  writeFileSync(join(media, 'notes.bin'), randomBytes(size))
+  const page = await openPage()
+  const cdp = await page.context().newCDPSession(page)
+  // A slow uplink (6 MiB/s), so that the reload comes in the middle.
+  await cdp.send('Network.enable')
+  await cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 6 * 1024 * 1024 })
+  await page.locator('input.uppy-Dashboard-input').first().setInputFiles([join(media, 'notes.bin')])
+  const url = await page.waitForFunction(() => {
+    const f = window.demo.uppy.getFiles().find((f) => f.name === 'notes.bin')
+    return f?.tus?.uploadUrl
+  }, null, { polling: 100 }).then((h) => h.jsonValue())
+  let offset = 0
+  const deadline = Date.now() + 60000
+  while (offset < size / 4) {
+    assert.ok(Date.now() < deadline, `the upload got to ${offset} only`)
+    const h = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })
+    offset = Number(h.headers.get('upload-offset'))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  assert.ok(offset < size, 'still uploading when the page reloads')
+
+  const patches = []
+  page.on('request', (r) => {
+    if (r.method() === 'PATCH') patches.push(Number(r.headers()['upload-offset']))
+  })
+  await cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+  await page.reload()
+  await page.waitForFunction(() => {
+    const card = [...document.querySelectorAll('.card')].find((c) => c.querySelector('h3').textContent === 'notes.bin')
+    return card && ['READY', 'REJECTED', 'FAILED'].includes(card.dataset.status)
+  }, null, { timeout: 60000, polling: 250 })
+  assert.ok(patches.length >= 1, 'it went on after the reload')
+  assert.ok(patches[0] >= offset, `resumed at ${patches[0]}, the server had ${offset}`)
+  const card = await page.$$eval('.card', (cs) => {
+    const c = cs.find((c) => c.querySelector('h3').textContent === 'notes.bin')
+    return [c.dataset.status, c.querySelector('.status').textContent]
+  })
+  // Random bytes are no media: the page says why the pipeline refused them.
+  assert.equal(card[0], 'REJECTED')
+  assert.match(card[1], /rejected: .*\(unknown_type\)/)
 })

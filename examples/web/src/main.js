@@ -21,7 +21,13 @@ const uppy = new Uppy({ autoProceed: true })
     note: 'Videos, pictures, audio and PDFs'
   })
   .use(Tus, { endpoint, retryDelays: [0, 1000, 3000, 5000, 10000], removeFingerprintOnSuccess: true })
-  .use(GoldenRetriever)
+  // Files up to 1 GiB are kept in IndexedDB for a reload; a larger one is asked for again after a
+  // reload (re-adding it resumes its upload: tus knows the file by its fingerprint).
+  .use(GoldenRetriever, { indexedDB: { maxFileSize: 1024 ** 3, maxTotalSize: 2 * 1024 ** 3 } })
+
+// Golden Retriever brings back the files of an upload a reload interrupted; carry on with them
+// (tus resumes each at the server's offset).
+uppy.on('restored', () => { uppy.emit('restore-confirmed') })
 
 const results = document.querySelector('#results')
 uppy.on('upload-success', (file, response) => {
