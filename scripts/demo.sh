@@ -23,4 +23,6 @@ page_port=${PAGE_PORT:-8080}
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 echo "==> open http://127.0.0.1:$page_port/?endpoint=http://127.0.0.1:$tuskd_port/files/"
-examples/web/node_modules/.bin/esbuild --servedir=examples/web --serve="127.0.0.1:$page_port"
+# esbuild's server stops when its stdin closes; this one stays open until Ctrl-C.
+tail -f /dev/null | examples/web/node_modules/.bin/esbuild --servedir=examples/web \
+  --serve="127.0.0.1:$page_port"
