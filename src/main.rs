@@ -15,7 +15,9 @@ fn main() -> ExitCode {
         }
         Command::Media(args) => return admin_command("media", tuskd::media::cli::run(&args)),
         Command::Health(args) => return admin_command("health", tuskd::health_cli::run(&args)),
-        Command::Upload(args) => return admin_command("upload", tuskd::upload_cli::run(&args)),
+        Command::Upload(args) => {
+            return admin_command("upload", tuskd::upload_cli::run_until_interrupted(&args));
+        }
     };
     // As Go programs do: the soft open-files limit up to the hard one, so that the default
     // --max-connections (derived from it) is what the machine allows.

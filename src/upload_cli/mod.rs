@@ -39,6 +39,20 @@ struct Ctx<'a> {
     parallel: usize,
 }
 
+/// Runs the command until it ends or Ctrl-C (SIGINT) comes, which ends it with status 130: what
+/// the server received is kept there, and the same command run again resumes. The handler is
+/// installed here, so that an interrupt also ends an upload started with SIGINT ignored (as
+/// a background job of a script is).
+pub async fn run_until_interrupted(args: &UploadArgs) -> Result<u8, String> {
+    tokio::select! {
+        r = run(args) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("tuskd upload: interrupted; run the same command again to resume");
+            Ok(130)
+        }
+    }
+}
+
 /// Runs the command; the exit status: 0 when every file was uploaded (and, with `--wait`, is
 /// READY), 1 otherwise.
 pub async fn run(args: &UploadArgs) -> Result<u8, String> {
