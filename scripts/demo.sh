@@ -7,10 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-need_rust
-need_gstreamer
-need_poppler
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+need_server
+need_node
 (
   cd examples/web
   npm ls --depth=0 >/dev/null 2>&1 || npm install --no-package-lock --no-audit --no-fund

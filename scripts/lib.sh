@@ -82,6 +82,18 @@ need_poppler() {
   apt_install poppler-utils
 }
 
+# need_server: what building and running tuskd with its media pipeline takes.
+need_server() {
+  need_rust
+  need_gstreamer
+  need_poppler
+}
+
+# need_node: Node.js and npm (Debian's), for the client tests and the demo page.
+need_node() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+}
+
 # need_podman: podman and what it runs containers with here (runc; the Debian packages of the
 # rootful network stack come with podman). Exports CONTAINERS_CONF: podman's default ulimits and
 # crun do not work on these machines.

@@ -4,8 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-need_rust
-need_gstreamer
-need_poppler
+need_server
 cargo build --release --locked --bin tuskd
 exec ./target/release/tuskd serve "$@"

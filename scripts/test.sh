@@ -11,11 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-need_rust
-need_gstreamer
-need_poppler
+need_server
 need_clamav
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+need_node
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
 need_moto
 command -v curl >/dev/null 2>&1 || apt_install curl

@@ -43,6 +43,16 @@ impl Algorithm {
             _ => None,
         }
     }
+
+    /// The name Upload-Checksum and Tus-Checksum-Algorithm use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+            Algorithm::Md5 => "md5",
+        }
+    }
 }
 
 /// What the client says its chunk hashes to.
@@ -74,7 +84,7 @@ impl Expected {
 }
 
 impl Algorithm {
-    fn hasher(self) -> Hasher {
+    pub fn hasher(self) -> Hasher {
         match self {
             Algorithm::Sha1 => Hasher::Sha1(Sha1::new()),
             Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),

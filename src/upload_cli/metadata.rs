@@ -1,75 +1,56 @@
 //! The Upload-Metadata `tuskd upload` sends: `filename` and `filetype` unless given, then the
 //! `--meta key=value` pairs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine as _;
+use crate::upload::Metadata;
 
-/// `--meta key=value` pairs; keys as Upload-Metadata allows them (no spaces or commas).
+/// `--meta key=value` pairs, each checked by the rules the server applies to Upload-Metadata.
 pub fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {
     meta.iter()
         .map(|m| {
             let (k, v) = m
                 .split_once('=')
                 .ok_or_else(|| format!("--meta {m:?}: expected key=value"))?;
-            if k.is_empty()
-                || k.chars()
-                    .any(|c| c == ',' || c.is_whitespace() || c.is_control())
-            {
-                return Err(format!(
-                    "--meta {m:?}: a key is one or more characters without spaces or commas"
-                ));
-            }
+            Metadata::from_map(&BTreeMap::from([(k.to_owned(), v.to_owned())]))
+                .map_err(|e| format!("--meta {m:?}: not a valid metadata pair ({e})"))?;
             Ok((k.to_owned(), v.to_owned()))
         })
         .collect()
 }
 
-/// Upload-Metadata: `filename` and `filetype` (from the extension) unless given, then `extra`.
-pub fn metadata_header(file: &Path, extra: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let given = |k: &str| extra.iter().any(|(e, _)| e == k);
-    if !given("filename")
-        && let Some(name) = file.file_name()
-    {
-        pairs.push(("filename".into(), name.to_string_lossy().into_owned()));
+/// Upload-Metadata: `filename` and `filetype` (from the extension) unless given, and `extra`.
+pub fn metadata_header(file: &Path, extra: &[(String, String)]) -> Result<String, String> {
+    let mut pairs = BTreeMap::new();
+    if let Some(name) = file.file_name() {
+        pairs.insert("filename".to_owned(), name.to_string_lossy().into_owned());
     }
-    if !given("filetype")
-        && let Some(mime) = mime_guess::from_path(file).first()
-    {
-        pairs.push(("filetype".into(), mime.essence_str().to_owned()));
+    if let Some(mime) = mime_guess::from_path(file).first() {
+        pairs.insert("filetype".to_owned(), mime.essence_str().to_owned());
     }
     pairs.extend(extra.iter().cloned());
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.clone()
-            } else {
-                format!(
-                    "{k} {}",
-                    base64::engine::general_purpose::STANDARD.encode(v)
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    Ok(Metadata::from_map(&pairs)
+        .map_err(|e| e.to_string())?
+        .map(|m| m.raw().to_owned())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn metadata_has_the_file_name_and_type_unless_given() {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let m = metadata_header(Path::new("/x/clip.mp4"), &[]);
+        let m = metadata_header(Path::new("/x/clip.mp4"), &[]).unwrap();
         assert_eq!(
             m,
             format!("filename {},filetype {}", b64("clip.mp4"), b64("video/mp4"))
         );
         let extra = parse_meta(&["filetype=video/quicktime".into(), "flag=".into()]).unwrap();
-        let m = metadata_header(Path::new("clip.mp4"), &extra);
+        let m = metadata_header(Path::new("clip.mp4"), &extra).unwrap();
         assert_eq!(
             m,
             format!(

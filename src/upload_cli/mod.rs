@@ -5,6 +5,7 @@
 //! as partial uploads and joins them (concatenation); `--wait` follows the media processing
 //! (`wait`). Progress: `progress`. The requests: `tus`.
 
+pub mod args;
 mod metadata;
 mod progress;
 mod retry;
@@ -17,7 +18,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::cli::{ChecksumArg, UploadArgs};
+use args::UploadArgs;
 use metadata::{metadata_header, parse_meta};
 use progress::{Bar, Display};
 use retry::{pause, with_retries};
@@ -71,7 +72,7 @@ pub async fn run(args: &UploadArgs) -> Result<u8, String> {
         .await
         .map_err(|e| format!("asking {endpoint} what it offers: {e}"))?;
     if let Some(algo) = args.checksum {
-        let name = checksum_name(algo);
+        let name = algo.algorithm().name();
         if !server.has("checksum") || !server.checksums.iter().any(|c| c == name) {
             return Err(format!(
                 "the server does not take {name} checksums (it offers: {})",
@@ -155,7 +156,7 @@ async fn upload_file(
         ));
     }
     let fp = state::fingerprint(ctx.endpoint.as_str(), file).map_err(|e| e.to_string())?;
-    let metadata = metadata_header(file, extra);
+    let metadata = metadata_header(file, extra)?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -344,13 +345,5 @@ async fn send(
             }
             Err(e) => return Err(e),
         }
-    }
-}
-
-fn checksum_name(algo: ChecksumArg) -> &'static str {
-    match algo {
-        ChecksumArg::Sha256 => "sha256",
-        ChecksumArg::Sha1 => "sha1",
-        ChecksumArg::Md5 => "md5",
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{BinaryBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How often a plain progress line is written at most.
 const PLAIN_EVERY: Duration = Duration::from_secs(2);
@@ -165,9 +165,9 @@ impl Bar {
                 format!(
                     "{}: {percent}% ({} of {}, {}/s{left})",
                     p.name,
-                    human_bytes(pos),
-                    human_bytes(p.total),
-                    human_bytes(rate as u64)
+                    BinaryBytes(pos),
+                    BinaryBytes(p.total),
+                    BinaryBytes(rate as u64)
                 )
             }
         };
@@ -191,20 +191,5 @@ impl Bar {
             Some(pb) => pb.finish_with_message(msg.to_owned()),
             None => eprintln!("{}", self.plain_line(self.position(), Some(msg))),
         }
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }

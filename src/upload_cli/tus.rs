@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
-use crate::cli::ChecksumArg;
+use super::args::ChecksumArg;
+use crate::tus::checksum::Algorithm;
 
 const TUS: &str = "1.0.0";
 
@@ -90,14 +91,12 @@ impl Client {
     }
 
     pub async fn options(&self, endpoint: &Url) -> Result<Server, Failure> {
-        let resp = self
-            .request(reqwest::Method::OPTIONS, endpoint)
-            .send()
-            .await
-            .map_err(connection)?;
-        if !resp.status().is_success() {
-            return Err(answer(resp, "OPTIONS").await);
-        }
+        let resp = call(
+            self.request(reqwest::Method::OPTIONS, endpoint),
+            |s| s.is_success(),
+            "OPTIONS",
+        )
+        .await?;
         let list = |name: &str| -> Vec<String> {
             header(&resp, name)
                 .map(|v| v.split(',').map(|e| e.trim().to_owned()).collect())
@@ -129,10 +128,7 @@ impl Client {
         if let Some(c) = concat {
             req = req.header("Upload-Concat", c);
         }
-        let resp = req.send().await.map_err(connection)?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(answer(resp, "creating the upload").await);
-        }
+        let resp = call(req, |s| s == StatusCode::CREATED, "creating the upload").await?;
         let location = header(&resp, "Location").ok_or_else(|| {
             Failure::Fatal("the server created an upload without a Location".into())
         })?;
@@ -143,14 +139,12 @@ impl Client {
 
     /// The upload's offset and length (none while deferred).
     pub async fn offset(&self, url: &Url) -> Result<(u64, Option<u64>), Failure> {
-        let resp = self
-            .request(reqwest::Method::HEAD, url)
-            .send()
-            .await
-            .map_err(connection)?;
-        if !resp.status().is_success() {
-            return Err(answer(resp, "asking for the offset").await);
-        }
+        let resp = call(
+            self.request(reqwest::Method::HEAD, url),
+            |s| s.is_success(),
+            "asking for the offset",
+        )
+        .await?;
         let offset = header(&resp, "Upload-Offset")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| Failure::Fatal("the server's HEAD has no Upload-Offset".into()))?;
@@ -201,31 +195,50 @@ impl Client {
             .header("Content-Type", "application/offset+octet-stream")
             .header("Content-Length", len);
         if let Some(algo) = checksum {
-            let digest = digest(file, range.clone(), algo)
+            let digest = digest(file, range.clone(), algo.algorithm())
                 .await
                 .map_err(|e| Failure::Fatal(format!("reading {}: {e}", file.display())))?;
             req = req.header("Upload-Checksum", digest);
         }
-        let mut f = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| Failure::Fatal(format!("opening {}: {e}", file.display())))?;
-        f.seek(std::io::SeekFrom::Start(range.start))
+        let bytes = open_range(file, range)
             .await
             .map_err(|e| Failure::Fatal(format!("reading {}: {e}", file.display())))?;
-        let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024)
+        let body = tokio_util::io::ReaderStream::with_capacity(bytes, 256 * 1024)
             .inspect_ok(move |chunk| sent(chunk.len() as u64));
-        let resp = req
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
-            .await
-            .map_err(connection)?;
-        if resp.status() != StatusCode::NO_CONTENT {
-            return Err(answer(resp, "sending bytes").await);
-        }
+        let resp = call(
+            req.body(reqwest::Body::wrap_stream(body)),
+            |s| s == StatusCode::NO_CONTENT,
+            "sending bytes",
+        )
+        .await?;
         header(&resp, "Upload-Offset")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| Failure::Fatal("the server's PATCH answer has no Upload-Offset".into()))
     }
+}
+
+/// Sends `req`; an answer `expect` does not accept becomes the Failure it means.
+async fn call(
+    req: reqwest::RequestBuilder,
+    expect: impl Fn(StatusCode) -> bool,
+    doing: &str,
+) -> Result<reqwest::Response, Failure> {
+    let resp = req.send().await.map_err(connection)?;
+    if expect(resp.status()) {
+        Ok(resp)
+    } else {
+        Err(answer(resp, doing).await)
+    }
+}
+
+/// The bytes `range` of `file`, to read once.
+async fn open_range(
+    file: &Path,
+    range: Range<u64>,
+) -> std::io::Result<tokio::io::Take<tokio::fs::File>> {
+    let mut f = tokio::fs::File::open(file).await?;
+    f.seek(std::io::SeekFrom::Start(range.start)).await?;
+    Ok(f.take(range.end - range.start))
 }
 
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
@@ -280,16 +293,9 @@ async fn answer(resp: reqwest::Response, doing: &str) -> Failure {
 }
 
 /// `ALGO BASE64` of the bytes `range` of `file`, as Upload-Checksum carries it.
-async fn digest(file: &Path, range: Range<u64>, algo: ChecksumArg) -> std::io::Result<String> {
-    use sha2::digest::DynDigest;
-    let (name, mut hasher): (&str, Box<dyn DynDigest + Send>) = match algo {
-        ChecksumArg::Sha256 => ("sha256", Box::new(sha2::Sha256::default())),
-        ChecksumArg::Sha1 => ("sha1", Box::new(sha1::Sha1::default())),
-        ChecksumArg::Md5 => ("md5", Box::new(md5::Md5::default())),
-    };
-    let mut f = tokio::fs::File::open(file).await?;
-    f.seek(std::io::SeekFrom::Start(range.start)).await?;
-    let mut f = f.take(range.end - range.start);
+async fn digest(file: &Path, range: Range<u64>, algo: Algorithm) -> std::io::Result<String> {
+    let mut hasher = algo.hasher();
+    let mut f = open_range(file, range).await?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = f.read(&mut buf).await?;
@@ -299,7 +305,8 @@ async fn digest(file: &Path, range: Range<u64>, algo: ChecksumArg) -> std::io::R
         hasher.update(&buf[..n]);
     }
     Ok(format!(
-        "{name} {}",
-        base64::engine::general_purpose::STANDARD.encode(hasher.finalize())
+        "{} {}",
+        algo.name(),
+        base64::engine::general_purpose::STANDARD.encode(hasher.finish())
     ))
 }

@@ -1,0 +1,78 @@
+//! The flags of `tuskd upload`.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// The files to upload, one after the other.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The server's upload endpoint, e.g. http://127.0.0.1:1080/files/.
+    #[arg(long, env = "TUSKD_UPLOAD_URL")]
+    pub url: String,
+    /// Where each file's upload URL is remembered, so that a rerun resumes it (default: tuskd's
+    /// directory in the user's cache directory).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Bytes per PATCH request (e.g. 8MiB); default: the rest of the file in one request, or
+    /// 16MiB with --checksum.
+    #[arg(long, value_parser = chunk_size)]
+    pub chunk_size: Option<u64>,
+    /// Upload N ranges of each file at once and join them (when the server offers concatenation).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Send a checksum of each PATCH's bytes (when the server offers the algorithm).
+    #[arg(long, value_enum)]
+    pub checksum: Option<ChecksumArg>,
+    /// Metadata to send, `key=value` (repeatable); `filename` and `filetype` are sent by default.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// A header to send with every request, `Name: value` (repeatable), e.g. for authorisation.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Attempts per request before giving up on a file (connection errors, 5xx, 409, 423).
+    #[arg(long, default_value_t = 10)]
+    pub retries: u32,
+    /// After each upload, follow its media processing until READY, REJECTED or FAILED, and print
+    /// the URLs of what it made.
+    #[arg(long)]
+    pub wait: bool,
+    /// Where the server answers the media status (its --media-path).
+    #[arg(long, default_value = "/media/")]
+    pub media_path: String,
+    /// How long --wait waits for processing at most.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub wait_timeout: std::time::Duration,
+    /// Print one JSON document with every file's result on stdout (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ChecksumArg {
+    Sha256,
+    Sha1,
+    Md5,
+}
+
+impl ChecksumArg {
+    pub fn algorithm(self) -> crate::tus::checksum::Algorithm {
+        use crate::tus::checksum::Algorithm;
+        match self {
+            ChecksumArg::Sha256 => Algorithm::Sha256,
+            ChecksumArg::Sha1 => Algorithm::Sha1,
+            ChecksumArg::Md5 => Algorithm::Md5,
+        }
+    }
+}
+
+/// `--chunk-size`: a size of at least one byte.
+fn chunk_size(s: &str) -> Result<u64, String> {
+    match crate::config::size("--chunk-size", s) {
+        Ok(0) => Err("must be at least 1 byte".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
