@@ -8,9 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::hooks::Hooks;
-use crate::lock::Locks;
-use crate::meta::MetaStore;
-use crate::meta::sqlite::SqliteMeta;
+use crate::lock::{Cluster, Locks};
+use crate::meta::{Meta, MetaStore};
 use crate::storage::Storage;
 use crate::storage::local::LocalStorage;
 use crate::storage::object::ObjectStorage;
@@ -63,8 +62,9 @@ pub enum OpenError {
 }
 
 impl App {
-    /// Opens SQLite under the data directory and the configured store (local disk under the
-    /// data directory by default). An object store is checked with a test write first.
+    /// Opens the metadata store (`--meta`; SQLite under the data directory by default) and the
+    /// configured store (local disk under the data directory by default). An object store is
+    /// checked with a test write first.
     pub async fn open(config: Config) -> Result<App, OpenError> {
         let dir_err = |dir: &std::path::Path| {
             let path = dir.display().to_string();
@@ -72,10 +72,16 @@ impl App {
         };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
-        let meta = Arc::new(
-            SqliteMeta::open(&dir.join("tuskd.db"), config.fsync)?
-                .with_media_jobs(config.media.is_some()),
-        );
+        let opened = crate::meta::open(
+            &config.meta,
+            &crate::meta::OpenOptions {
+                durable: config.fsync,
+                media_jobs: config.media.is_some(),
+                pool_size: config.meta_pool,
+            },
+        )
+        .await?;
+        let meta: Arc<dyn Meta> = opened.meta;
         let storage: Arc<dyn Storage> = match &config.store {
             StoreLocation::Local(root) => {
                 Arc::new(LocalStorage::open(root, config.fsync).map_err(dir_err(root))?)
@@ -95,19 +101,32 @@ impl App {
                         prefix,
                         config.part_size,
                         config.max_buffered,
-                        meta.clone(),
+                        meta.clone() as Arc<dyn crate::storage::object::PartLog>,
                         config.store_timeout,
                     )
                     .labelled(kind, url.host_str().unwrap_or_default()),
                 )
             }
         };
-        Ok(App::with_parts(config, meta, storage))
+        Ok(App::assemble(config, meta, storage, opened.cluster))
     }
 
     pub fn with_parts(config: Config, meta: Arc<dyn MetaStore>, storage: Arc<dyn Storage>) -> App {
+        App::assemble(config, meta, storage, None)
+    }
+
+    /// `cluster`: the locks across nodes, when the metadata store is shared.
+    fn assemble(
+        config: Config,
+        meta: Arc<dyn MetaStore>,
+        storage: Arc<dyn Storage>,
+        cluster: Option<Arc<dyn Cluster>>,
+    ) -> App {
         let shutdown = CancellationToken::new();
-        let locks = Locks::new(shutdown.clone(), LOCK_WAIT);
+        let mut locks = Locks::new(shutdown.clone(), LOCK_WAIT);
+        if let Some(cluster) = cluster {
+            locks = locks.with_cluster(cluster);
+        }
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let hooks = Hooks::new(config.hooks.clone(), metrics.clone());
         let store_backend = match &config.store {

@@ -20,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the tus server.
     Serve(Box<ServeArgs>),
+    /// Run media jobs only, with no HTTP listener: a transcoding host beside ingest nodes on
+    /// one Postgres metadata store and one object store. Takes the flags of `serve`.
+    Worker(Box<ServeArgs>),
     /// Inspect and re-drive hook events waiting in the outbox.
     Hooks(HooksArgs),
     /// Inspect media jobs and run them again.
@@ -49,6 +52,10 @@ pub struct MediaCliArgs {
     /// The server's data directory (where tuskd.db is).
     #[arg(long, env = "TUSKD_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
+
+    /// The server's metadata store (--meta of `serve`), if not tuskd.db in the data directory.
+    #[arg(long, env = "TUSKD_META", global = true)]
+    pub meta: Option<String>,
 
     #[command(subcommand)]
     pub action: MediaAction,
@@ -102,7 +109,8 @@ pub struct MediaArgs {
     #[arg(long = "media", env = "TUSKD_MEDIA", value_enum, default_value = MEDIA_DEFAULT)]
     pub media: OnOff,
 
-    /// Media jobs run at once. Default: one per two cores, at least one.
+    /// Media jobs run at once. Default: one per two cores, at least one. 0: none here (an
+    /// ingest-only node; jobs are queued for other nodes and `tuskd worker`).
     #[arg(long, env = "TUSKD_MEDIA_WORKERS")]
     pub media_workers: Option<usize>,
 
@@ -219,6 +227,10 @@ pub struct HooksArgs {
     #[arg(long, env = "TUSKD_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
+    /// The server's metadata store (--meta of `serve`), if not tuskd.db in the data directory.
+    #[arg(long, env = "TUSKD_META", global = true)]
+    pub meta: Option<String>,
+
     #[command(subcommand)]
     pub action: HooksAction,
 }
@@ -257,6 +269,20 @@ pub struct ServeArgs {
     /// Directory for upload data and the metadata database (tuskd.db).
     #[arg(long, env = "TUSKD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Where the metadata lives: a SQLite file (default: tuskd.db in the data directory), or
+    /// postgres://user:password@host:port/database, which several tuskd nodes share.
+    #[arg(long, env = "TUSKD_META")]
+    pub meta: Option<String>,
+
+    /// Postgres: the most connections this node opens to it.
+    #[arg(long, env = "TUSKD_META_POOL", default_value_t = 16)]
+    pub meta_pool: usize,
+
+    /// The local-disk store (--store DIR) is a file system every node mounts (NFS, CephFS),
+    /// so nodes sharing a Postgres metadata store may use it.
+    #[arg(long, env = "TUSKD_STORE_SHARED")]
+    pub store_shared: bool,
 
     /// Largest upload accepted, e.g. 10GiB; 0 means unlimited.
     #[arg(long, env = "TUSKD_MAX_SIZE", default_value = "0")]

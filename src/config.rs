@@ -10,6 +10,7 @@ use crate::cli::{OnOff, ServeArgs};
 use crate::hooks::{HookConfig, HookType, Target};
 use crate::http::cors::Cors;
 use crate::media::config::MediaConfig;
+use crate::meta::MetaLocation;
 use crate::storage::object::open::{S3Options, StoreLocation};
 use crate::storage::object::{DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE};
 
@@ -35,6 +36,10 @@ pub struct Config {
     /// upload, deleting a terminated one's storage, releasing its held hook events).
     pub repair_interval: Duration,
     pub fsync: bool,
+    /// Where the metadata lives (SQLite in the data directory by default).
+    pub meta: MetaLocation,
+    /// Postgres: connections in the pool.
+    pub meta_pool: usize,
     pub store: StoreLocation,
     pub s3: S3Options,
     pub part_size: u64,
@@ -64,6 +69,34 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Several nodes share a Postgres metadata store; their bytes must be where every node sees
+/// them, or a PATCH on one node would miss what another stored.
+fn shared_store(
+    meta: &MetaLocation,
+    store: &StoreLocation,
+    declared_shared: bool,
+) -> Result<(), ConfigError> {
+    if !meta.is_shared() {
+        return Ok(());
+    }
+    match store {
+        StoreLocation::Local(dir) if !declared_shared => Err(bad(
+            "--store",
+            format!(
+                "{} is local disk, which other nodes on the shared --meta cannot read; use an \
+                 object store (--store s3://bucket/prefix, gs://, az://), or pass --store-shared \
+                 if the directory is a file system every node mounts",
+                dir.display()
+            ),
+        )),
+        StoreLocation::Object(url) if url.scheme() == "memory" => Err(bad(
+            "--store",
+            "memory:// lives in one process; nodes on the shared --meta need a shared store",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         flag,
@@ -79,6 +112,8 @@ impl Config {
             listen: "127.0.0.1:1080".into(),
             base_path: "/files/".into(),
             store: StoreLocation::Local(data_dir.clone()),
+            meta: MetaLocation::in_data_dir(&data_dir),
+            meta_pool: 16,
             data_dir,
             s3: S3Options::default(),
             part_size: DEFAULT_PART_SIZE,
@@ -122,6 +157,14 @@ impl Config {
             None => StoreLocation::Local(a.data_dir.clone()),
             Some(s) => StoreLocation::parse(s).map_err(|e| bad("--store", e))?,
         };
+        let meta = match a.meta.as_deref().filter(|m| !m.is_empty()) {
+            None => MetaLocation::in_data_dir(&a.data_dir),
+            Some(m) => MetaLocation::parse(m).map_err(|e| bad("--meta", e))?,
+        };
+        shared_store(&meta, &store, a.store_shared)?;
+        if a.meta_pool < 2 {
+            return Err(bad("--meta-pool", "must be at least 2"));
+        }
         let endpoint = a.s3_endpoint.as_deref().filter(|e| !e.is_empty());
         if let Some(e) = endpoint {
             let ok = url::Url::parse(e)
@@ -167,6 +210,8 @@ impl Config {
             }
         };
         Ok(Config {
+            meta,
+            meta_pool: a.meta_pool,
             media,
             metrics,
             hooks,
@@ -566,7 +611,6 @@ mod tests {
             (&["--hls-segment", "0"][..], "--hls-segment"),
             (&["--hls-ladder", "720,abc"][..], "--hls-ladder"),
             (&["--hls-ladder", ""][..], "--hls-ladder"),
-            (&["--media-workers", "0"][..], "--media-workers"),
             (&["--media-allow", "video"][..], "--media-allow"),
             (&["--media-path", "/files/"][..], "--media-path"),
             (

@@ -52,7 +52,7 @@ pub async fn sweep(app: &App, now: SystemTime) -> Result<usize, crate::error::Er
 
 /// Expires one upload unless a request holds it or it was extended meanwhile.
 async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error> {
-    let Some(_guard) = app.locks.try_acquire(id) else {
+    let Some(_guard) = app.locks.try_acquire(id).await else {
         return Ok(false);
     };
     // Re-check under the lock: a PATCH may have just extended it.

@@ -4,16 +4,11 @@
 use std::io::Write;
 
 use crate::cli::{HooksAction, HooksArgs};
-use crate::meta::sqlite::SqliteMeta;
-use crate::meta::{EventState, MetaStore};
+use crate::meta::EventState;
 
 /// Runs the command; returns the process exit status.
 pub async fn run(args: &HooksArgs) -> Result<u8, String> {
-    let db = args.data_dir.join("tuskd.db");
-    if !db.is_file() {
-        return Err(format!("no tuskd database at {}", db.display()));
-    }
-    let meta = SqliteMeta::open(&db, true).map_err(|e| e.to_string())?;
+    let meta = crate::meta::open_existing(&args.data_dir, args.meta.as_deref()).await?;
     match &args.action {
         HooksAction::List { failed } => {
             let events = meta.list_events(*failed).await.map_err(|e| e.to_string())?;

@@ -50,6 +50,7 @@ pub mod storage;
 pub mod tus;
 pub mod upload;
 pub mod upload_cli;
+pub mod worker;
 
 pub use app::App;
 pub use config::Config;

@@ -8,8 +8,9 @@ use tuskd::{App, Config};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Command::Serve(args) => args,
+    let (args, worker) = match cli.command {
+        Command::Serve(args) => (args, false),
+        Command::Worker(args) => (args, true),
         Command::Hooks(args) => {
             return admin_command("hooks", tuskd::hooks_cli::run(&args));
         }
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if worker && let Err(e) = tuskd::worker::check(&config) {
+        eprintln!("tuskd: {e}");
+        return ExitCode::from(2);
+    }
     let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
         Ok(f) => f,
         Err(e) => {
@@ -54,7 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, worker)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Settings(e)) => {
             eprintln!("tuskd: {e}");
@@ -73,7 +78,7 @@ enum Failure {
     Other(Box<dyn std::error::Error>),
 }
 
-async fn serve(config: Config) -> Result<(), Failure> {
+async fn serve(config: Config, worker: bool) -> Result<(), Failure> {
     #[cfg(feature = "media")]
     if config.media.is_some() {
         let missing =
@@ -89,18 +94,25 @@ async fn serve(config: Config) -> Result<(), Failure> {
             ));
         }
     }
+    if worker {
+        let app = open(config).await?;
+        tracing::info!(
+            store = %app.config.store,
+            meta = %app.config.meta.describe(),
+            "tuskd {} running media jobs",
+            env!("CARGO_PKG_VERSION")
+        );
+        tuskd::worker::run(app, shutdown_signal()).await;
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| Failure::Other(format!("cannot listen on {}: {e}", config.listen).into()))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Other(e.into()))?;
-    let app = match App::open(config).await {
-        Ok(app) => app,
-        Err(e @ tuskd::app::OpenError::Store(_)) => return Err(Failure::Settings(e.into())),
-        Err(e) => return Err(Failure::Other(e.into())),
-    };
-    tracing::info!(store = %app.config.store, "storing uploads");
+    let app = open(config).await?;
+    tracing::info!(store = %app.config.store, meta = %app.config.meta.describe(), "storing uploads");
     tracing::info!(
         "tuskd {} listening on http://{addr}{} (data in {})",
         env!("CARGO_PKG_VERSION"),
@@ -110,6 +122,14 @@ async fn serve(config: Config) -> Result<(), Failure> {
     tuskd::run(listener, app, shutdown_signal())
         .await
         .map_err(|e| Failure::Other(e.into()))
+}
+
+async fn open(config: Config) -> Result<App, Failure> {
+    match App::open(config).await {
+        Ok(app) => Ok(app),
+        Err(e @ tuskd::app::OpenError::Store(_)) => Err(Failure::Settings(e.into())),
+        Err(e) => Err(Failure::Other(e.into())),
+    }
 }
 
 /// Runs an administrative subcommand (`tuskd hooks`, `tuskd media`) to its exit status.

@@ -110,7 +110,7 @@ async fn settle(
     id: &crate::upload::UploadId,
     done: &mut Repaired,
 ) -> Result<Option<bool>, Error> {
-    let Some(_guard) = app.locks.try_acquire(id) else {
+    let Some(_guard) = app.locks.try_acquire(id).await else {
         return Ok(None);
     };
     match app.meta.get(id).await? {

@@ -1,5 +1,7 @@
 //! The outbox dispatcher: delivers post-* events at least once, in order per upload, with
-//! exponential backoff and jitter between attempts; after the most attempts an event is kept
+//! exponential backoff and jitter between attempts. Every node runs one; an event is claimed
+//! under a lease (`MetaStore::claim_events`), so it goes out once while its dispatcher lives
+//! and again after the lease if it died; after the most attempts an event is kept
 //! as a dead letter (`tuskd hooks list --failed`, `tuskd hooks retry ID`). Runs until shutdown;
 //! events still undelivered then are delivered after the next start.
 
@@ -17,6 +19,8 @@ const BATCH: usize = 16;
 const POLL: Duration = Duration::from_millis(500);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Added to the hook timeout for the lease on a claimed event.
+const LEASE_MARGIN: Duration = Duration::from_secs(15);
 
 pub async fn run(app: App) {
     let Some(config) = app.hooks.config().cloned() else {
@@ -24,7 +28,10 @@ pub async fn run(app: App) {
     };
     loop {
         loop {
-            let due = match app.meta.due_events(SystemTime::now(), BATCH).await {
+            let now = SystemTime::now();
+            // Longer than a delivery can take, so that no other dispatcher takes it meanwhile.
+            let lease_until = now + config.timeout + LEASE_MARGIN;
+            let due = match app.meta.claim_events(now, lease_until, BATCH).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::warn!("cannot read the hook outbox: {e}");

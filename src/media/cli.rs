@@ -7,17 +7,11 @@ use std::io::Write;
 use super::limits::Kind;
 use super::record::{MediaRecord, MediaStatus};
 use crate::cli::{KindArg, MediaAction, MediaCliArgs};
-use crate::meta::MetaStore;
-use crate::meta::sqlite::SqliteMeta;
 use crate::upload::UploadId;
 
 /// Runs the command; returns the process exit status.
 pub async fn run(args: &MediaCliArgs) -> Result<u8, String> {
-    let db = args.data_dir.join("tuskd.db");
-    if !db.is_file() {
-        return Err(format!("no tuskd database at {}", db.display()));
-    }
-    let meta = SqliteMeta::open(&db, true).map_err(|e| e.to_string())?;
+    let meta = crate::meta::open_existing(&args.data_dir, args.meta.as_deref()).await?;
     match &args.action {
         MediaAction::List { failed } => {
             let records = meta.list_media(*failed).await.map_err(|e| e.to_string())?;

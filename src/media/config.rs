@@ -76,7 +76,8 @@ impl MediaConfig {
         }
         let workers = match a.media_workers {
             None => default_workers(),
-            Some(0) => return Err(bad("--media-workers", "must be at least 1")),
+            // Ingest only: jobs are queued here and run by other nodes or `tuskd worker`.
+            Some(0) => 0,
             Some(n) => n,
         };
         if a.media_max_attempts == 0 {

@@ -25,7 +25,7 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 
 /// Runs the workers until shutdown.
 pub async fn run(app: App) {
-    let Some(cfg) = app.config.media.clone() else {
+    let Some(cfg) = app.config.media.clone().filter(|m| m.workers > 0) else {
         return;
     };
     // Files of runs this process's predecessor did not finish (a crash, kill -9).

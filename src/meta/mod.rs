@@ -14,24 +14,156 @@
 //! with a lease (`claim_media`), records progress under it (`update_media`) and ends it with
 //! the events its outcome causes (`end_media`); a job whose lease ran out is claimed again.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use crate::lock::Cluster;
 use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::storage::object::PartLog;
 use crate::upload::{Upload, UploadId};
 
+pub mod postgres;
+mod rows;
 pub mod sqlite;
-mod sqlite_media;
-mod sqlite_outbox;
-mod sqlite_parts;
-mod sqlite_schema;
-mod sqlite_threads;
+#[cfg(test)]
+pub mod suite;
+
+/// Everything a metadata backend keeps: uploads, the hook outbox, media jobs, and the object
+/// store's bookkeeping of parts and tails.
+pub trait Meta: MetaStore + PartLog {}
+impl<T: MetaStore + PartLog> Meta for T {}
+
+/// Where the metadata lives (`--meta`): a SQLite file, for one node, or a Postgres database
+/// that several nodes share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl MetaLocation {
+    /// `postgres://…` / `postgresql://…` (libpq's URL form), `sqlite:PATH`, or a plain path to
+    /// a SQLite file.
+    pub fn parse(s: &str) -> Result<MetaLocation, String> {
+        let s = s.trim();
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s.parse::<tokio_postgres::Config>()
+                .map_err(|e| format!("not a usable Postgres URL: {e}"))?;
+            return Ok(MetaLocation::Postgres(s.to_owned()));
+        }
+        let path = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+            .unwrap_or(s);
+        if path.is_empty() || s.contains("://") && !s.starts_with("sqlite://") {
+            return Err("expected postgres://…, sqlite:PATH or a file path".into());
+        }
+        Ok(MetaLocation::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The default: `tuskd.db` in the data directory.
+    pub fn in_data_dir(dir: &Path) -> MetaLocation {
+        MetaLocation::Sqlite(dir.join("tuskd.db"))
+    }
+
+    /// Whether other processes on other hosts can share it (several nodes).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, MetaLocation::Postgres(_))
+    }
+
+    /// For logs: the location without a password.
+    pub fn describe(&self) -> String {
+        match self {
+            MetaLocation::Sqlite(p) => format!("sqlite:{}", p.display()),
+            MetaLocation::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("****"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "postgres".into(),
+            },
+        }
+    }
+}
+
+/// How to open the metadata store.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Every commit reaches the disk before it returns (SQLite; Postgres has its own settings).
+    pub durable: bool,
+    /// Finishing an upload queues its media job.
+    pub media_jobs: bool,
+    /// Connections in the pool (Postgres).
+    pub pool_size: usize,
+}
+
+/// An open metadata store, and, when several nodes share it, the locks across them.
+pub struct Opened {
+    pub meta: Arc<dyn Meta>,
+    pub cluster: Option<Arc<dyn Cluster>>,
+}
+
+/// The metadata store of a server, for the administrative subcommands: `--meta` if given, else
+/// tuskd.db in the data directory, which must exist (a typo in the path creates nothing).
+pub async fn open_existing(data_dir: &Path, meta: Option<&str>) -> Result<Arc<dyn Meta>, String> {
+    let location = match meta.filter(|m| !m.is_empty()) {
+        Some(m) => MetaLocation::parse(m).map_err(|e| format!("invalid --meta: {e}"))?,
+        None => MetaLocation::in_data_dir(data_dir),
+    };
+    if let MetaLocation::Sqlite(path) = &location
+        && !path.is_file()
+    {
+        return Err(format!("no tuskd database at {}", path.display()));
+    }
+    let options = OpenOptions {
+        durable: true,
+        media_jobs: false,
+        pool_size: 2,
+    };
+    open(&location, &options)
+        .await
+        .map(|o| o.meta)
+        .map_err(|e| format!("cannot open {}: {e}", location.describe()))
+}
+
+/// Opens (creating if needed) the metadata store at `location` and brings its schema up to
+/// date. Used by the server, the worker and every subcommand.
+pub async fn open(location: &MetaLocation, options: &OpenOptions) -> Result<Opened, MetaError> {
+    match location {
+        MetaLocation::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    MetaError::Backend(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let meta = sqlite::SqliteMeta::open(path, options.durable)?
+                .with_media_jobs(options.media_jobs);
+            Ok(Opened {
+                meta: Arc::new(meta),
+                cluster: None,
+            })
+        }
+        MetaLocation::Postgres(url) => {
+            let pg = postgres::PgMeta::open(url, options.pool_size, options.media_jobs).await?;
+            let cluster = pg.cluster();
+            Ok(Opened {
+                meta: Arc::new(pg),
+                cluster: Some(cluster),
+            })
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database failed or refused the request (its own words).
+    #[error("{0}")]
+    Backend(String),
     #[error("an upload with id {0} already exists")]
     Exists(UploadId),
     #[error("stored record is corrupt: {0}")]
@@ -138,11 +270,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Active final uploads not yet assembled (`tus::concat`), oldest first.
     async fn pending_finals(&self, limit: usize) -> Result<Vec<UploadId>, MetaError>;
 
-    /// Pending events due at `now`, oldest first, at most one per upload (the oldest
-    /// undelivered one), so an upload's events are delivered in order.
-    async fn due_events(
+    /// Takes pending events due at `now`, oldest first, at most one per upload (the oldest
+    /// undelivered one, so an upload's events are delivered in order), and makes them due
+    /// again only at `lease_until`: a dispatcher elsewhere does not take them meanwhile, and
+    /// one that died leaves them to be taken again then.
+    async fn claim_events(
         &self,
         now: SystemTime,
+        lease_until: SystemTime,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, MetaError>;
 

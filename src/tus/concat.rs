@@ -88,7 +88,7 @@ pub async fn create_final(
 /// is gone. Returns whether it finished it. Busy uploads (a request holds the final or a
 /// partial) are left for a later pass.
 pub async fn assemble(app: &App, id: &UploadId) -> Result<bool, Error> {
-    let Some(_final_guard) = app.locks.try_acquire(id) else {
+    let Some(_final_guard) = app.locks.try_acquire(id).await else {
         return Ok(false);
     };
     let Some(mut upload) = app.meta.get(id).await? else {

@@ -4,17 +4,15 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::MetaError;
-use super::sqlite::{from_ms, ms};
-use crate::media::record::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
+
+use super::ms;
+use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::meta::MetaError;
+use crate::meta::rows::{MediaRow, to_json};
 use crate::upload::UploadId;
 
-const COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, progress,
-    reason_code, reason, detected, probe, published, pending_version, length, created_at,
-    updated_at, scan";
-
-/// Statuses of a job that is not over: queued, or running (under a lease that may have run out).
-const OPEN: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
+const COLUMNS: &str = crate::meta::rows::MEDIA_COLUMNS;
+const OPEN: &str = crate::meta::rows::OPEN_STATUSES;
 
 /// Queues a (held) media job for `id` if the upload is finished now and is not a partial upload
 /// of a concatenation (only the final upload is media). Idempotent.
@@ -52,63 +50,27 @@ pub fn held_before(c: &Connection, before: i64, limit: usize) -> Result<Vec<Uplo
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Result<MediaRecord, MetaError>> {
-    let id: String = r.get(0)?;
-    let status: String = r.get(1)?;
-    let probe: Option<String> = r.get(11)?;
-    let published: Option<String> = r.get(12)?;
-    let scan: Option<String> = r.get(17)?;
-    let rec = (|| {
-        let corrupt = |what: &str| MetaError::Corrupt(format!("media {id}: {what}"));
-        Ok(MediaRecord {
-            id: UploadId::parse(&id).ok_or_else(|| corrupt("id"))?,
-            status: MediaStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-            held: r.get::<_, i64>(2)? != 0,
-            attempts: r.get::<_, i64>(3)? as u32,
-            next_at: from_ms(r.get(4)?),
-            lease_owner: r.get(5)?,
-            lease_until: r.get::<_, Option<i64>>(6)?.map(from_ms),
-            progress: r.get::<_, f64>(7)? as f32,
-            reason_code: r.get(8)?,
-            reason: r.get(9)?,
-            detected: r.get(10)?,
-            probe: probe
-                .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("probe")))
-                .transpose()?,
-            scan: scan
-                .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("scan")))
-                .transpose()?,
-            published: published
-                .map(|p| serde_json::from_str(&p).map_err(|_| corrupt("published")))
-                .transpose()?,
-            pending_version: r.get(13)?,
-            length: r.get::<_, i64>(14)? as u64,
-            created_at: from_ms(r.get(15)?),
-            updated_at: from_ms(r.get(16)?),
-        })
-    })();
-    match rec {
-        Ok(rec) => Ok(Ok(rec)),
-        Err(RowError::Sql(e)) => Err(e),
-        Err(RowError::Meta(e)) => Ok(Err(e)),
+    Ok(MediaRow {
+        id: r.get(0)?,
+        status: r.get(1)?,
+        held: r.get(2)?,
+        attempts: r.get(3)?,
+        next_at: r.get(4)?,
+        lease_owner: r.get(5)?,
+        lease_until: r.get(6)?,
+        progress: r.get(7)?,
+        reason_code: r.get(8)?,
+        reason: r.get(9)?,
+        detected: r.get(10)?,
+        probe: r.get(11)?,
+        published: r.get(12)?,
+        pending_version: r.get(13)?,
+        length: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
+        scan: r.get(17)?,
     }
-}
-
-/// A row read fails in SQLite (kept as is) or holds garbage (a corrupt record).
-enum RowError {
-    Sql(rusqlite::Error),
-    Meta(MetaError),
-}
-
-impl From<rusqlite::Error> for RowError {
-    fn from(e: rusqlite::Error) -> Self {
-        RowError::Sql(e)
-    }
-}
-
-impl From<MetaError> for RowError {
-    fn from(e: MetaError) -> Self {
-        RowError::Meta(e)
-    }
+    .into_record())
 }
 
 pub fn get(c: &Connection, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
@@ -145,14 +107,8 @@ pub fn update(
     u: &MediaUpdate,
     now: i64,
 ) -> Result<bool, MetaError> {
-    let probe = u
-        .probe
-        .as_ref()
-        .map(|p| serde_json::to_string(p).expect("a probe serialises"));
-    let scan = u
-        .scan
-        .as_ref()
-        .map(|s| serde_json::to_string(s).expect("a scan serialises"));
+    let probe = to_json(&u.probe);
+    let scan = to_json(&u.scan);
     let n = c
         .prepare_cached(&format!(
             "UPDATE media SET status = coalesce(?3, status), progress = coalesce(?4, progress),

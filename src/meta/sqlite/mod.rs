@@ -1,20 +1,33 @@
 //! `MetaStore` on SQLite: WAL mode, one writer connection and a few readers, each on a thread
-//! of its own (`sqlite_threads`), so that a slow commit never stalls the async workers and
-//! body I/O never keeps the store waiting. The schema and its migrations are in `sqlite_schema`.
+//! of its own (`threads`), so that a slow commit never stalls the async workers and
+//! body I/O never keeps the store waiting. The schema and its migrations are in `schema`.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use super::sqlite_schema::migrate;
-use super::sqlite_threads::Threads;
-use super::{MetaError, MetaStore, OutboxEvent, StoredEvent, sqlite_media, sqlite_outbox};
+use schema::migrate;
+use threads::Threads;
+use super::{MetaError, MetaStore, OutboxEvent, StoredEvent};
 use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
-use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+use crate::meta::rows::UploadRow;
+use crate::upload::{Upload, UploadId};
+
+mod media;
+mod outbox;
+mod parts;
+mod schema;
+mod threads;
 
 const READERS: usize = 4;
+
+impl From<rusqlite::Error> for MetaError {
+    fn from(e: rusqlite::Error) -> MetaError {
+        MetaError::Backend(format!("sqlite: {e}"))
+    }
+}
 
 pub struct SqliteMeta {
     threads: Threads,
@@ -86,7 +99,7 @@ fn commit_if(
     if changed {
         put_events(&tx, events)?;
         if let Some(id) = media_of {
-            sqlite_media::enqueue_if_finished(&tx, id, ms(SystemTime::now()))?;
+            media::enqueue_if_finished(&tx, id, ms(SystemTime::now()))?;
         }
         tx.commit()?;
     }
@@ -94,65 +107,26 @@ fn commit_if(
 }
 
 fn put_events(tx: &rusqlite::Transaction<'_>, events: &[OutboxEvent]) -> Result<(), MetaError> {
-    sqlite_outbox::put(tx, events, ms(SystemTime::now()))
+    outbox::put(tx, events, ms(SystemTime::now()))
 }
 
-pub(super) fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(super) use crate::meta::rows::{from_ms, ms};
 
-pub(super) fn from_ms(v: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
-}
-
-const COLUMNS: &str =
-    "id, length, offset, metadata, concat, partials, created_at, expires_at, state";
+const COLUMNS: &str = crate::meta::rows::UPLOAD_COLUMNS;
 
 fn row_to_upload(r: &Row<'_>) -> rusqlite::Result<Result<Upload, MetaError>> {
-    let id: String = r.get(0)?;
-    let length: Option<i64> = r.get(1)?;
-    let offset: i64 = r.get(2)?;
-    let metadata: Option<String> = r.get(3)?;
-    let concat_raw: Option<String> = r.get(4)?;
-    let partials: Option<String> = r.get(5)?;
-    let created_at: i64 = r.get(6)?;
-    let expires_at: Option<i64> = r.get(7)?;
-    let state: String = r.get(8)?;
-    Ok((|| {
-        let corrupt = |what: &str| MetaError::Corrupt(format!("upload {id}: {what}"));
-        let id = UploadId::parse(&id).ok_or_else(|| corrupt("id"))?;
-        let metadata = metadata
-            .map(|m| Metadata::parse(&m).map_err(|e| corrupt(&e.to_string())))
-            .transpose()?;
-        let concat = match (concat_raw.as_deref(), partials) {
-            (None, _) => Concat::None,
-            (Some("partial"), _) => Concat::Partial,
-            (Some(_), Some(p)) => Concat::Final(
-                p.split(' ')
-                    .map(|s| UploadId::parse(s).ok_or_else(|| corrupt("partials")))
-                    .collect::<Result<_, _>>()?,
-            ),
-            (Some(_), None) => return Err(corrupt("final upload without partials")),
-        };
-        let state = match state.as_str() {
-            "active" => State::Active,
-            "expired" => State::Expired,
-            _ => return Err(corrupt("state")),
-        };
-        Ok(Upload {
-            id,
-            length: length.map(|l| l as u64),
-            offset: offset as u64,
-            metadata,
-            concat,
-            concat_raw,
-            created_at: from_ms(created_at),
-            expires_at: expires_at.map(from_ms),
-            state,
-        })
-    })())
+    Ok(UploadRow {
+        id: r.get(0)?,
+        length: r.get(1)?,
+        offset: r.get(2)?,
+        metadata: r.get(3)?,
+        concat: r.get(4)?,
+        partials: r.get(5)?,
+        created_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        state: r.get(8)?,
+    }
+    .into_upload())
 }
 
 #[async_trait]
@@ -163,30 +137,21 @@ impl MetaStore for SqliteMeta {
         let media = self.media_jobs;
         self.write(move |c| {
             let tx = c.transaction()?;
-            let partials = match &u.concat {
-                Concat::Final(ids) => {
-                    Some(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(" "))
-                }
-                _ => None,
-            };
-            let state = match u.state {
-                State::Active => "active",
-                State::Expired => "expired",
-            };
+            let row = UploadRow::of(&u);
             let r = tx.execute(
                 &format!(
                     "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
-                    u.id.as_str(),
-                    u.length.map(|l| l as i64),
-                    u.offset as i64,
-                    u.metadata.as_ref().map(|m| m.raw()),
-                    u.concat_raw,
-                    partials,
-                    ms(u.created_at),
-                    u.expires_at.map(ms),
-                    state,
+                    row.id,
+                    row.length,
+                    row.offset,
+                    row.metadata,
+                    row.concat,
+                    row.partials,
+                    row.created_at,
+                    row.expires_at,
+                    row.state,
                 ],
             );
             match r {
@@ -200,7 +165,7 @@ impl MetaStore for SqliteMeta {
             }
             put_events(&tx, &events)?;
             if media {
-                sqlite_media::enqueue_if_finished(&tx, &u.id, ms(SystemTime::now()))?;
+                media::enqueue_if_finished(&tx, &u.id, ms(SystemTime::now()))?;
             }
             tx.commit()?;
             Ok(())
@@ -275,7 +240,7 @@ impl MetaStore for SqliteMeta {
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])?;
-            sqlite_media::forget(&tx, &id)?;
+            media::forget(&tx, &id)?;
             commit_if(tx, n == 1, &events, None)
         })
         .await
@@ -291,7 +256,7 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    async fn stats(&self) -> Result<super::MetaStats, MetaError> {
+    async fn stats(&self) -> Result<crate::meta::MetaStats, MetaError> {
         self.read(|c| {
             let (pending, oldest): (i64, Option<i64>) = c
                 .prepare_cached(
@@ -309,7 +274,7 @@ impl MetaStore for SqliteMeta {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(super::MetaStats {
+            Ok(crate::meta::MetaStats {
                 outbox_pending: pending as u64,
                 outbox_oldest: oldest.map(from_ms),
                 dead_letters: dead as u64,
@@ -323,8 +288,8 @@ impl MetaStore for SqliteMeta {
         let upload = upload.cloned();
         self.write(move |c| {
             let tx = c.transaction()?;
-            sqlite_outbox::release(&tx, upload.as_ref())?;
-            sqlite_media::release(&tx, upload.as_ref())?;
+            outbox::release(&tx, upload.as_ref())?;
+            media::release(&tx, upload.as_ref())?;
             tx.commit()?;
             Ok(())
         })
@@ -337,8 +302,8 @@ impl MetaStore for SqliteMeta {
         limit: usize,
     ) -> Result<Vec<UploadId>, MetaError> {
         self.read(move |c| {
-            let mut ids = sqlite_outbox::held_uploads(c, ms(before), limit)?;
-            ids.extend(sqlite_media::held_before(c, ms(before), limit)?);
+            let mut ids = outbox::held_uploads(c, ms(before), limit)?;
+            ids.extend(media::held_before(c, ms(before), limit)?);
             ids.sort();
             ids.dedup();
             ids.truncate(limit);
@@ -364,18 +329,19 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    async fn due_events(
+    async fn claim_events(
         &self,
         now: SystemTime,
+        lease_until: SystemTime,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, MetaError> {
-        self.read(move |c| sqlite_outbox::due(c, ms(now), limit))
+        self.write(move |c| outbox::claim(c, ms(now), ms(lease_until), limit))
             .await
     }
 
     async fn event_delivered(&self, id: &str) -> Result<(), MetaError> {
         let id = id.to_owned();
-        self.write(move |c| sqlite_outbox::delivered(c, &id)).await
+        self.write(move |c| outbox::delivered(c, &id)).await
     }
 
     async fn event_failed(
@@ -385,18 +351,18 @@ impl MetaStore for SqliteMeta {
         retry_at: Option<SystemTime>,
     ) -> Result<(), MetaError> {
         let (id, error) = (id.to_owned(), error.to_owned());
-        self.write(move |c| sqlite_outbox::failed(c, &id, &error, retry_at.map(ms)))
+        self.write(move |c| outbox::failed(c, &id, &error, retry_at.map(ms)))
             .await
     }
 
     async fn list_events(&self, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
-        self.read(move |c| sqlite_outbox::list(c, failed_only))
+        self.read(move |c| outbox::list(c, failed_only))
             .await
     }
 
     async fn retry_event(&self, id: &str) -> Result<bool, MetaError> {
         let id = id.to_owned();
-        self.write(move |c| sqlite_outbox::retry(c, &id, ms(SystemTime::now())))
+        self.write(move |c| outbox::retry(c, &id, ms(SystemTime::now())))
             .await
     }
 
@@ -444,7 +410,7 @@ impl MetaStore for SqliteMeta {
 
     async fn media(&self, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
         let id = id.clone();
-        self.read(move |c| sqlite_media::get(c, &id)).await
+        self.read(move |c| media::get(c, &id)).await
     }
 
     async fn claim_media(
@@ -454,7 +420,7 @@ impl MetaStore for SqliteMeta {
         lease_until: SystemTime,
     ) -> Result<Option<MediaRecord>, MetaError> {
         let owner = owner.to_owned();
-        self.write(move |c| sqlite_media::claim(c, &owner, ms(now), ms(lease_until)))
+        self.write(move |c| media::claim(c, &owner, ms(now), ms(lease_until)))
             .await
     }
 
@@ -465,7 +431,7 @@ impl MetaStore for SqliteMeta {
         update: &MediaUpdate,
     ) -> Result<bool, MetaError> {
         let (id, owner, update) = (id.clone(), owner.to_owned(), update.clone());
-        self.write(move |c| sqlite_media::update(c, &id, &owner, &update, ms(SystemTime::now())))
+        self.write(move |c| media::update(c, &id, &owner, &update, ms(SystemTime::now())))
             .await
     }
 
@@ -480,7 +446,7 @@ impl MetaStore for SqliteMeta {
         let events = events.to_vec();
         self.write(move |c| {
             let tx = c.transaction()?;
-            let before = sqlite_media::done(&tx, &id, &owner, &outcome, ms(SystemTime::now()))?;
+            let before = media::done(&tx, &id, &owner, &outcome, ms(SystemTime::now()))?;
             if before.is_some() {
                 put_events(&tx, &events)?;
                 tx.commit()?;
@@ -491,19 +457,19 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn list_media(&self, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
-        self.read(move |c| sqlite_media::list(c, failed_only)).await
+        self.read(move |c| media::list(c, failed_only)).await
     }
 
     async fn retry_media(&self, id: &UploadId) -> Result<bool, MetaError> {
         let id = id.clone();
-        self.write(move |c| sqlite_media::retry(c, &id, ms(SystemTime::now())))
+        self.write(move |c| media::retry(c, &id, ms(SystemTime::now())))
             .await
     }
 }
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::sqlite_schema::MIGRATIONS;
+    use super::schema::MIGRATIONS;
     use super::*;
 
     /// An active upload of 10 bytes at offset 0, for the metadata store's tests.

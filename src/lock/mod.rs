@@ -7,6 +7,9 @@
 //! The grace keeps clients that race on one upload from interrupting each other before any
 //! of them gets its bytes stored (on an object store, opening an append takes round trips). Every holder's token is also a child of the
 //! server's shutdown token. HEAD and GET never lock.
+//!
+//! With several nodes on one metadata store, a local holder also holds the upload's lease
+//! across the nodes (`cluster`), taken after the local lock and given back with it.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -17,6 +20,10 @@ use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use crate::upload::UploadId;
+
+mod cluster;
+
+pub use cluster::Cluster;
 
 /// How long a request waits for a holder to finish on its own before asking it to let go.
 const GRACE: Duration = Duration::from_millis(500);
@@ -36,6 +43,8 @@ pub struct Locks {
     slots: Arc<Mutex<HashMap<UploadId, Arc<Slot>>>>,
     shutdown: CancellationToken,
     wait: Duration,
+    cluster: Option<Arc<dyn Cluster>>,
+    leased: cluster::Leased,
 }
 
 /// Holding this means holding the upload. `cancelled()` fires when someone asks us to let go.
@@ -44,6 +53,8 @@ pub struct Guard {
     slot: Arc<Slot>,
     locks: Locks,
     token: CancellationToken,
+    /// The lease across nodes, if there are several: its take's token.
+    lease: Option<i64>,
     _held: Option<OwnedMutexGuard<()>>,
 }
 
@@ -67,6 +78,18 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let (Some(token), Some(cluster)) = (self.lease.take(), self.locks.cluster.clone()) {
+            self.locks.leased.remove(&self.id);
+            let id = self.id.clone();
+            // Given back soon after; meanwhile this node may take it again (its own lease).
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = cluster.release(&id, token).await {
+                        tracing::warn!(%id, "cannot give back the upload's lease: {e}");
+                    }
+                });
+            }
+        }
         *self.slot.stop.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *self.slot.reason.lock().unwrap_or_else(|p| p.into_inner()) = None;
         drop(self._held.take());
@@ -81,7 +104,53 @@ impl Locks {
             slots: Arc::default(),
             shutdown,
             wait,
+            cluster: None,
+            leased: cluster::Leased::default(),
         }
+    }
+
+    /// Makes these locks hold across the nodes that share `cluster`: starts the lease renewal
+    /// and the answer to other nodes' requests to let go, until shutdown.
+    pub fn with_cluster(mut self, cluster: Arc<dyn Cluster>) -> Locks {
+        self.cluster = Some(cluster.clone());
+        let me = self.clone();
+        tokio::spawn(cluster::run(
+            cluster,
+            self.leased.clone(),
+            self.shutdown.clone(),
+            move |id| {
+                me.interrupt(id);
+            },
+        ));
+        self
+    }
+
+    /// Asks the local holder of an upload, if any, to let go.
+    fn interrupt(&self, id: &UploadId) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(slot) = slots.get(id) else {
+            return false;
+        };
+        let stop = slot.stop.lock().unwrap_or_else(|p| p.into_inner());
+        match &*stop {
+            Some(holder) => {
+                holder.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds the lease across nodes to a local guard (when there are several nodes). `ask`:
+    /// ask another node's holder to let go and wait for it; else only take a free lease.
+    async fn with_lease(&self, mut guard: Guard, ask: bool) -> Option<Guard> {
+        let Some(cluster) = &self.cluster else {
+            return Some(guard);
+        };
+        let token = cluster::take(cluster.as_ref(), &guard.id, GRACE, self.wait, ask).await?;
+        guard.lease = Some(token);
+        self.leased.insert(&guard.id, guard.token.clone());
+        Some(guard)
     }
 
     fn slot(&self, id: &UploadId) -> Arc<Slot> {
@@ -97,12 +166,19 @@ impl Locks {
             slot,
             locks: self.clone(),
             token,
+            lease: None,
             _held: Some(held),
         }
     }
 
-    /// Takes the upload, asking a current holder to let go. `None` if it did not in time.
+    /// Takes the upload, asking a current holder (here or on another node) to let go. `None`
+    /// if it did not in time.
     pub async fn acquire(&self, id: &UploadId) -> Option<Guard> {
+        let guard = self.acquire_here(id).await?;
+        self.with_lease(guard, true).await
+    }
+
+    async fn acquire_here(&self, id: &UploadId) -> Option<Guard> {
         let slot = self.slot(id);
         if let Ok(held) = slot.held.clone().try_lock_owned() {
             return Some(self.guard(id, slot, held));
@@ -143,16 +219,18 @@ impl Locks {
         true
     }
 
-    /// Takes the upload only if nobody holds it (background work never interrupts clients).
-    pub fn try_acquire(&self, id: &UploadId) -> Option<Guard> {
+    /// Takes the upload only if nobody holds it, here or on another node (background work
+    /// never interrupts clients).
+    pub async fn try_acquire(&self, id: &UploadId) -> Option<Guard> {
         let slot = self.slot(id);
-        match slot.held.clone().try_lock_owned() {
-            Ok(held) => Some(self.guard(id, slot, held)),
+        let guard = match slot.held.clone().try_lock_owned() {
+            Ok(held) => self.guard(id, slot, held),
             Err(_) => {
                 self.forget_if_idle(id, &slot);
-                None
+                return None;
             }
-        }
+        };
+        self.with_lease(guard, false).await
     }
 
     /// Forgets the slot if only the map and the caller still know it: nobody holds or waits.
@@ -200,7 +278,7 @@ mod tests {
         let id = UploadId::random();
         let _stuck = l.acquire(&id).await.unwrap();
         assert!(l.acquire(&id).await.is_none());
-        assert!(l.try_acquire(&id).is_none());
+        assert!(l.try_acquire(&id).await.is_none());
     }
 
     #[tokio::test]

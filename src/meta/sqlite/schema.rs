@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use super::MetaError;
+use crate::meta::MetaError;
 
 /// Migration `i` takes the schema from user_version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[

@@ -3,12 +3,11 @@
 
 use rusqlite::{Connection, Row, Transaction, params};
 
-use super::sqlite::from_ms;
-use super::{EventState, MetaError, OutboxEvent, StoredEvent};
+use crate::meta::rows::EventRow;
+use crate::meta::{MetaError, OutboxEvent, StoredEvent};
 use crate::upload::UploadId;
 
-const COLUMNS: &str =
-    "id, kind, upload_id, payload, state, attempts, created_at, next_at, last_error";
+const COLUMNS: &str = crate::meta::rows::EVENT_COLUMNS;
 
 pub fn put(tx: &Transaction<'_>, events: &[OutboxEvent], now: i64) -> Result<(), MetaError> {
     let mut stmt = tx.prepare_cached(
@@ -30,38 +29,18 @@ pub fn put(tx: &Transaction<'_>, events: &[OutboxEvent], now: i64) -> Result<(),
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Result<StoredEvent, MetaError>> {
-    let id: String = r.get(0)?;
-    let upload: String = r.get(2)?;
-    let state: String = r.get(4)?;
-    let event = OutboxEvent {
+    Ok(EventRow {
+        id: r.get(0)?,
         kind: r.get(1)?,
+        upload: r.get(2)?,
         payload: r.get(3)?,
-        held: state == "held",
-        upload: match UploadId::parse(&upload) {
-            Some(u) => u,
-            None => return Ok(Err(MetaError::Corrupt(format!("event {id}: upload id")))),
-        },
-        id,
-    };
-    let state = match state.as_str() {
-        "held" => EventState::Held,
-        "pending" => EventState::Pending,
-        "dead" => EventState::Dead,
-        _ => {
-            return Ok(Err(MetaError::Corrupt(format!(
-                "event {}: state",
-                event.id
-            ))));
-        }
-    };
-    Ok(Ok(StoredEvent {
-        event,
-        state,
-        attempts: r.get::<_, i64>(5)? as u32,
-        created_at: from_ms(r.get(6)?),
-        next_at: from_ms(r.get(7)?),
+        state: r.get(4)?,
+        attempts: r.get(5)?,
+        created_at: r.get(6)?,
+        next_at: r.get(7)?,
         last_error: r.get(8)?,
-    }))
+    }
+    .into_event())
 }
 
 fn collect(
@@ -96,17 +75,33 @@ pub fn held_uploads(c: &Connection, before: i64, limit: usize) -> Result<Vec<Upl
     Ok(ids)
 }
 
-pub fn due(c: &Connection, now: i64, limit: usize) -> Result<Vec<StoredEvent>, MetaError> {
+pub fn claim(
+    c: &mut Connection,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, MetaError> {
+    let tx = c.transaction()?;
     // An event waits while an older one of the same upload is undelivered (held, pending or
     // dead): receivers see an upload's events in order.
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM hook_events e
-         WHERE state = 'pending' AND next_at <= ?1
-           AND NOT EXISTS (SELECT 1 FROM hook_events o
-                           WHERE o.upload_id = e.upload_id AND o.seq < e.seq)
-         ORDER BY seq LIMIT ?2"
-    ))?;
-    collect(stmt.query_map(params![now, limit as i64], row)?)
+    let due = {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM hook_events e
+             WHERE state = 'pending' AND next_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM hook_events o
+                               WHERE o.upload_id = e.upload_id AND o.seq < e.seq)
+             ORDER BY seq LIMIT ?2"
+        ))?;
+        collect(stmt.query_map(params![now, limit as i64], row)?)?
+    };
+    {
+        let mut lease = tx.prepare_cached("UPDATE hook_events SET next_at = ?2 WHERE id = ?1")?;
+        for e in &due {
+            lease.execute(params![e.event.id, lease_until])?;
+        }
+    }
+    tx.commit()?;
+    Ok(due)
 }
 
 pub fn delivered(c: &mut Connection, id: &str) -> Result<(), MetaError> {

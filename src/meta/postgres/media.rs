@@ -1,0 +1,227 @@
+//! Media jobs and records in Postgres: queued in the transaction that finishes the upload,
+//! claimed by workers on any node with `FOR UPDATE SKIP LOCKED` under a lease, updated under
+//! that lease, ended with the events the outcome causes.
+
+use super::Db;
+use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::meta::MetaError;
+use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
+use crate::upload::UploadId;
+
+pub async fn enqueue_if_finished(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
+             SELECT id, 'RECEIVED', true, $2, \"offset\", $2, $2 FROM uploads
+             WHERE id = $1 AND length = \"offset\" AND (concat IS NULL OR concat <> 'partial')
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
+    c.execute(&stmt, &[&id.as_str(), &now]).await?;
+    Ok(())
+}
+
+fn row(r: &tokio_postgres::Row) -> Result<MediaRecord, MetaError> {
+    MediaRow {
+        id: r.try_get(0)?,
+        status: r.try_get(1)?,
+        held: r.try_get(2)?,
+        attempts: r.try_get::<_, i32>(3)? as i64,
+        next_at: r.try_get(4)?,
+        lease_owner: r.try_get(5)?,
+        lease_until: r.try_get(6)?,
+        progress: r.try_get(7)?,
+        reason_code: r.try_get(8)?,
+        reason: r.try_get(9)?,
+        detected: r.try_get(10)?,
+        probe: r.try_get(11)?,
+        published: r.try_get(12)?,
+        pending_version: r.try_get(13)?,
+        length: r.try_get(14)?,
+        created_at: r.try_get(15)?,
+        updated_at: r.try_get(16)?,
+        scan: r.try_get(17)?,
+    }
+    .into_record()
+}
+
+pub async fn get(c: &impl Db, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
+    let stmt = c
+        .prepare_cached(&format!("SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1"))
+        .await?;
+    c.query_opt(&stmt, &[&id.as_str()])
+        .await?
+        .map(|r| row(&r))
+        .transpose()
+}
+
+/// Takes the oldest due job that nobody holds a live lease on; a claim running at the same
+/// time on another node skips it.
+pub async fn claim(
+    c: &impl Db,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<MediaRecord>, MetaError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "UPDATE media SET lease_owner = $1, lease_until = $3, attempts = attempts + 1,
+                updated_at = $2
+             WHERE id = (SELECT id FROM media
+                         WHERE NOT held AND status IN {OPEN_STATUSES} AND next_at <= $2
+                           AND (lease_until IS NULL OR lease_until < $2)
+                         ORDER BY next_at LIMIT 1
+                         FOR UPDATE SKIP LOCKED)
+               AND (lease_until IS NULL OR lease_until < $2)
+             RETURNING {MEDIA_COLUMNS}"
+        ))
+        .await?;
+    c.query_opt(&stmt, &[&owner, &now, &lease_until])
+        .await?
+        .map(|r| row(&r))
+        .transpose()
+}
+
+pub async fn update(
+    c: &impl Db,
+    id: &UploadId,
+    owner: &str,
+    u: &MediaUpdate,
+    now: i64,
+) -> Result<bool, MetaError> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "UPDATE media SET status = coalesce($3, status), progress = coalesce($4, progress),
+                detected = coalesce($5, detected), probe = coalesce($6, probe),
+                pending_version = coalesce($7, pending_version),
+                lease_until = coalesce($8, lease_until), updated_at = $9,
+                scan = coalesce($10, scan)
+             WHERE id = $1 AND lease_owner = $2 AND status IN {OPEN_STATUSES}"
+        ))
+        .await?;
+    let n = c
+        .execute(
+            &stmt,
+            &[
+                &id.as_str(),
+                &owner,
+                &u.status.map(|s| s.as_str()),
+                &u.progress.map(f64::from),
+                &u.detected,
+                &to_json(&u.probe),
+                &u.pending_version,
+                &u.lease_until.map(ms),
+                &now,
+                &to_json(&u.scan),
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Ends a run of `owner`'s (see the SQLite twin); the row stays locked until the transaction
+/// ends, so a claim elsewhere cannot take it half-way.
+pub async fn done(
+    tx: &impl Db,
+    id: &UploadId,
+    owner: &str,
+    outcome: &MediaOutcome,
+    now: i64,
+) -> Result<Option<MediaRecord>, MetaError> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {MEDIA_COLUMNS} FROM media
+             WHERE id = $1 AND lease_owner = $2 AND status IN {OPEN_STATUSES} FOR UPDATE"
+        ))
+        .await?;
+    let before = match tx.query_opt(&stmt, &[&id.as_str(), &owner]).await? {
+        Some(r) => row(&r)?,
+        None => return Ok(None),
+    };
+    let set = "lease_owner = NULL, lease_until = NULL, pending_version = NULL, updated_at = $2";
+    let id = id.as_str();
+    match outcome {
+        MediaOutcome::Ready(published) => {
+            let json = to_json(&Some(published));
+            tx.execute(
+                &format!(
+                    "UPDATE media SET status = 'READY', progress = 100, reason_code = NULL,
+                        reason = NULL, published = $3, {set} WHERE id = $1"
+                ),
+                &[&id, &now, &json],
+            )
+            .await?;
+        }
+        MediaOutcome::Rejected {
+            code,
+            message,
+            forget_upload,
+        } => {
+            terminal(tx, id, "REJECTED", code, message, now).await?;
+            if *forget_upload {
+                tx.execute("DELETE FROM uploads WHERE id = $1", &[&id])
+                    .await?;
+            }
+        }
+        MediaOutcome::Failed { code, message } => {
+            terminal(tx, id, "FAILED", code, message, now).await?;
+        }
+        MediaOutcome::Retry { code, message, at } => {
+            tx.execute(
+                &format!(
+                    "UPDATE media SET status = 'RECEIVED', progress = 0, reason_code = $3,
+                        reason = $4, next_at = $5, {set} WHERE id = $1"
+                ),
+                &[&id, &now, code, message, &ms(*at)],
+            )
+            .await?;
+        }
+    }
+    Ok(Some(before))
+}
+
+async fn terminal(
+    tx: &impl Db,
+    id: &str,
+    status: &str,
+    code: &str,
+    message: &str,
+    now: i64,
+) -> Result<(), MetaError> {
+    tx.execute(
+        "UPDATE media SET status = $3, reason_code = $4, reason = $5, lease_owner = NULL,
+            lease_until = NULL, updated_at = $2 WHERE id = $1",
+        &[&id, &now, &status, &code, &message],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn list(c: &impl Db, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
+    let filter = if failed_only {
+        "WHERE status = 'FAILED'"
+    } else {
+        ""
+    };
+    let rows = c
+        .query(
+            &format!("SELECT {MEDIA_COLUMNS} FROM media {filter} ORDER BY created_at, id"),
+            &[],
+        )
+        .await?;
+    rows.iter().map(row).collect()
+}
+
+pub async fn retry(c: &impl Db, id: &UploadId, now: i64) -> Result<bool, MetaError> {
+    let n = c
+        .execute(
+            "UPDATE media SET status = 'RECEIVED', attempts = 0, next_at = $2, progress = 0,
+                reason_code = NULL, reason = NULL, updated_at = $2
+             WHERE id = $1 AND NOT held
+               AND (status IN ('READY', 'REJECTED', 'FAILED')
+                    OR (status = 'RECEIVED' AND lease_owner IS NULL))",
+            &[&id.as_str(), &now],
+        )
+        .await?;
+    Ok(n == 1)
+}

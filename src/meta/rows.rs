@@ -1,0 +1,210 @@
+//! Records as both backends store them: plain columns (text, integers of unix milliseconds,
+//! JSON as text), turned into the metadata contract's types here, once, whatever database
+//! read them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{EventState, MetaError, OutboxEvent, StoredEvent};
+use crate::media::record::{MediaRecord, MediaStatus};
+use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+
+pub fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn from_ms(v: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
+}
+
+/// The `uploads` columns, in this order: id, length, offset, metadata, concat, partials,
+/// created_at, expires_at, state.
+pub struct UploadRow {
+    pub id: String,
+    pub length: Option<i64>,
+    pub offset: i64,
+    pub metadata: Option<String>,
+    pub concat: Option<String>,
+    pub partials: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub state: String,
+}
+
+impl UploadRow {
+    pub fn of(u: &Upload) -> UploadRow {
+        UploadRow {
+            id: u.id.as_str().to_owned(),
+            length: u.length.map(|l| l as i64),
+            offset: u.offset as i64,
+            metadata: u.metadata.as_ref().map(|m| m.raw().to_owned()),
+            concat: u.concat_raw.clone(),
+            partials: match &u.concat {
+                Concat::Final(ids) => {
+                    Some(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(" "))
+                }
+                _ => None,
+            },
+            created_at: ms(u.created_at),
+            expires_at: u.expires_at.map(ms),
+            state: match u.state {
+                State::Active => "active",
+                State::Expired => "expired",
+            }
+            .to_owned(),
+        }
+    }
+
+    pub fn into_upload(self) -> Result<Upload, MetaError> {
+        let raw_id = self.id;
+        let corrupt = |what: &str| MetaError::Corrupt(format!("upload {raw_id}: {what}"));
+        let id = UploadId::parse(&raw_id).ok_or_else(|| corrupt("id"))?;
+        let metadata = self
+            .metadata
+            .map(|m| Metadata::parse(&m).map_err(|e| corrupt(&e.to_string())))
+            .transpose()?;
+        let concat = match (self.concat.as_deref(), self.partials) {
+            (None, _) => Concat::None,
+            (Some("partial"), _) => Concat::Partial,
+            (Some(_), Some(p)) => Concat::Final(
+                p.split(' ')
+                    .map(|s| UploadId::parse(s).ok_or_else(|| corrupt("partials")))
+                    .collect::<Result<_, _>>()?,
+            ),
+            (Some(_), None) => return Err(corrupt("final upload without partials")),
+        };
+        let state = match self.state.as_str() {
+            "active" => State::Active,
+            "expired" => State::Expired,
+            _ => return Err(corrupt("state")),
+        };
+        Ok(Upload {
+            id,
+            length: self.length.map(|l| l as u64),
+            offset: self.offset as u64,
+            metadata,
+            concat,
+            concat_raw: self.concat,
+            created_at: from_ms(self.created_at),
+            expires_at: self.expires_at.map(from_ms),
+            state,
+        })
+    }
+}
+
+/// The `hook_events` columns: id, kind, upload_id, payload, state, attempts, created_at,
+/// next_at, last_error.
+pub struct EventRow {
+    pub id: String,
+    pub kind: String,
+    pub upload: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_at: i64,
+    pub last_error: Option<String>,
+}
+
+impl EventRow {
+    pub fn into_event(self) -> Result<StoredEvent, MetaError> {
+        let corrupt = |what: &str| MetaError::Corrupt(format!("event {}: {what}", self.id));
+        let upload = UploadId::parse(&self.upload).ok_or_else(|| corrupt("upload id"))?;
+        let state = match self.state.as_str() {
+            "held" => EventState::Held,
+            "pending" => EventState::Pending,
+            "dead" => EventState::Dead,
+            _ => return Err(corrupt("state")),
+        };
+        Ok(StoredEvent {
+            event: OutboxEvent {
+                id: self.id,
+                kind: self.kind,
+                upload,
+                payload: self.payload,
+                held: state == EventState::Held,
+            },
+            state,
+            attempts: self.attempts as u32,
+            created_at: from_ms(self.created_at),
+            next_at: from_ms(self.next_at),
+            last_error: self.last_error,
+        })
+    }
+}
+
+/// The `media` columns: id, status, held, attempts, next_at, lease_owner, lease_until,
+/// progress, reason_code, reason, detected, probe, published, pending_version, length,
+/// created_at, updated_at, scan.
+pub struct MediaRow {
+    pub id: String,
+    pub status: String,
+    pub held: bool,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub progress: f64,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub detected: Option<String>,
+    pub probe: Option<String>,
+    pub published: Option<String>,
+    pub pending_version: Option<String>,
+    pub length: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub scan: Option<String>,
+}
+
+impl MediaRow {
+    pub fn into_record(self) -> Result<MediaRecord, MetaError> {
+        let corrupt = |what: &str| MetaError::Corrupt(format!("media {}: {what}", self.id));
+        fn json<T: serde::de::DeserializeOwned>(
+            v: Option<String>,
+            bad: impl Fn() -> MetaError,
+        ) -> Result<Option<T>, MetaError> {
+            v.map(|p| serde_json::from_str(&p).map_err(|_| bad()))
+                .transpose()
+        }
+        Ok(MediaRecord {
+            id: UploadId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            status: MediaStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            held: self.held,
+            attempts: self.attempts as u32,
+            next_at: from_ms(self.next_at),
+            lease_owner: self.lease_owner.clone(),
+            lease_until: self.lease_until.map(from_ms),
+            progress: self.progress as f32,
+            reason_code: self.reason_code.clone(),
+            reason: self.reason.clone(),
+            detected: self.detected.clone(),
+            probe: json(self.probe.clone(), || corrupt("probe"))?,
+            scan: json(self.scan.clone(), || corrupt("scan"))?,
+            published: json(self.published.clone(), || corrupt("published"))?,
+            pending_version: self.pending_version.clone(),
+            length: self.length as u64,
+            created_at: from_ms(self.created_at),
+            updated_at: from_ms(self.updated_at),
+        })
+    }
+}
+
+/// A JSON column's text.
+pub fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref()
+        .map(|v| serde_json::to_string(v).expect("a record serialises"))
+}
+
+/// Media statuses of a job that is not over: queued, or running (under a lease that may have
+/// run out).
+pub const OPEN_STATUSES: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
+
+pub const UPLOAD_COLUMNS: &str =
+    "id, length, \"offset\", metadata, concat, partials, created_at, expires_at, state";
+pub const EVENT_COLUMNS: &str =
+    "id, kind, upload_id, payload, state, attempts, created_at, next_at, last_error";
+pub const MEDIA_COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, \
+    progress, reason_code, reason, detected, probe, published, pending_version, length, \
+    created_at, updated_at, scan";
