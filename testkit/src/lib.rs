@@ -14,6 +14,7 @@ pub mod clamd;
 pub mod faults;
 pub mod media;
 pub mod pictures;
+pub mod postgres;
 pub use faults::{Fault, FaultProxy, Match};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);

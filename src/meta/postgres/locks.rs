@@ -33,6 +33,7 @@ pub struct PgCluster {
     requests: broadcast::Sender<UploadId>,
     released: broadcast::Sender<UploadId>,
     stop: CancellationToken,
+    lease: Duration,
 }
 
 impl Drop for PgCluster {
@@ -42,8 +43,9 @@ impl Drop for PgCluster {
 }
 
 impl PgCluster {
-    /// Starts listening on a connection of its own (reconnecting if it breaks).
-    pub fn start(pool: Pool, config: tokio_postgres::Config) -> PgCluster {
+    /// Starts listening on a connection of its own (reconnecting if it breaks). `lease`: how
+    /// long a lease lasts without renewal.
+    pub fn start(pool: Pool, config: tokio_postgres::Config, lease: Duration) -> PgCluster {
         let (requests, _) = broadcast::channel(256);
         let (released, _) = broadcast::channel(1024);
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -69,6 +71,7 @@ impl PgCluster {
             requests,
             released,
             stop,
+            lease,
         }
     }
 }
@@ -154,7 +157,7 @@ impl Cluster for PgCluster {
         let row = c
             .query_opt(
                 &stmt,
-                &[&id.as_str(), &self.node, &token, &LEASE.as_secs_f64()],
+                &[&id.as_str(), &self.node, &token, &self.lease.as_secs_f64()],
             )
             .await?;
         Ok(row.map(|_| token))
@@ -197,7 +200,7 @@ impl Cluster for PgCluster {
             )
             .await?;
         let kept: std::collections::HashSet<String> = c
-            .query(&stmt, &[&self.node, &ids, &LEASE.as_secs_f64()])
+            .query(&stmt, &[&self.node, &ids, &self.lease.as_secs_f64()])
             .await?
             .iter()
             .filter_map(|r| r.try_get(0).ok())
@@ -218,6 +221,6 @@ impl Cluster for PgCluster {
     }
 
     fn lease(&self) -> Duration {
-        LEASE
+        self.lease
     }
 }

@@ -26,6 +26,8 @@ mod media;
 mod outbox;
 mod parts;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 /// How long a request waits for a free connection before it fails.
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -93,7 +95,7 @@ impl PgMeta {
         let mut c = pool.get().await?;
         schema::migrate(&mut c).await?;
         drop(c);
-        let cluster = Arc::new(locks::PgCluster::start(pool.clone(), config));
+        let cluster = Arc::new(locks::PgCluster::start(pool.clone(), config, locks::LEASE));
         Ok(PgMeta {
             pool,
             media_jobs,

@@ -468,82 +468,25 @@ impl MetaStore for SqliteMeta {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
+    use std::sync::Arc;
+
     use super::schema::MIGRATIONS;
     use super::*;
-
-    /// An active upload of 10 bytes at offset 0, for the metadata store's tests.
-    pub fn upload(id: &str) -> Upload {
-        Upload {
-            id: UploadId::parse(id).unwrap(),
-            length: Some(10),
-            offset: 0,
-            metadata: Some(Metadata::parse("name YQ==").unwrap()),
-            concat: Concat::None,
-            concat_raw: None,
-            created_at: from_ms(1_000),
-            expires_at: Some(from_ms(5_000)),
-            state: State::Active,
-        }
-    }
+    use crate::meta::Meta;
+    use crate::meta::suite::{self, upload};
 
     #[tokio::test]
-    async fn round_trip_and_compare_and_set() {
+    async fn sqlite_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let db = SqliteMeta::open(&dir.path().join("t.db"), true).unwrap();
-        let u = upload("abc");
-        db.insert(&u, &[]).await.unwrap();
-        assert!(matches!(
-            db.insert(&u, &[]).await,
-            Err(MetaError::Exists(_))
-        ));
-        assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
-        assert!(db.advance(&u.id, 0, 4, None, &[]).await.unwrap());
-        assert!(
-            !db.advance(&u.id, 0, 8, None, &[]).await.unwrap(),
-            "stale expected offset"
-        );
-        let got = db.get(&u.id).await.unwrap().unwrap();
-        assert_eq!((got.offset, got.expires_at), (4, None));
-        assert!(db.remove(&u.id, &[]).await.unwrap());
-        assert_eq!(db.get(&u.id).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn deferred_length_is_set_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
-        let mut u = upload("def");
-        u.length = None;
-        db.insert(&u, &[]).await.unwrap();
-        assert!(db.set_length(&u.id, 7, &[]).await.unwrap());
-        assert!(!db.set_length(&u.id, 9, &[]).await.unwrap());
-        assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
-    }
-
-    #[tokio::test]
-    async fn expiry_queries() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
-        db.insert(&upload("old"), &[]).await.unwrap();
-        let mut fresh = upload("fresh");
-        fresh.expires_at = Some(from_ms(50_000));
-        db.insert(&fresh, &[]).await.unwrap();
-        let due = db.due_to_expire(from_ms(10_000), 10).await.unwrap();
-        assert_eq!(due, vec![UploadId::parse("old").unwrap()]);
-        db.mark_expired(&due[0], from_ms(10_000)).await.unwrap();
-        assert_eq!(
-            db.get(&due[0]).await.unwrap().unwrap().state,
-            State::Expired
-        );
-        assert!(
-            db.due_to_expire(from_ms(10_000), 10)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(db.purge_expired(from_ms(20_000)).await.unwrap(), 1);
-        assert_eq!(db.get(&due[0]).await.unwrap(), None);
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        suite::run(async |media_jobs| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.path().join(format!("t{i}.db"));
+            Arc::new(SqliteMeta::open(&path, false).unwrap().with_media_jobs(media_jobs))
+                as Arc<dyn Meta>
+        })
+        .await;
     }
 
     #[test]

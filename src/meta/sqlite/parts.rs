@@ -161,34 +161,3 @@ impl PartLog for SqliteMeta {
         .map_err(failed)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn records_parts_and_tails_until_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteMeta::open(&dir.path().join("t.db"), false).unwrap();
-        let id = UploadId::parse("obj").unwrap();
-        assert_eq!(db.state(&id).await.unwrap(), None);
-        db.begin(&id, 5 << 20).await.unwrap();
-        db.set_multipart(&id, "mp-1").await.unwrap();
-        db.add_part(&id, 0, "etag-a").await.unwrap();
-        db.add_part(&id, 0, "etag-b").await.unwrap();
-        db.add_part(&id, 1, "etag-c").await.unwrap();
-        db.add_tail(&id, 1).await.unwrap();
-        db.add_tail(&id, 2).await.unwrap();
-        db.remove_tails(&id, &[1]).await.unwrap();
-        let s = db.state(&id).await.unwrap().unwrap();
-        assert_eq!(s.part_size, 5 << 20);
-        assert_eq!(s.multipart.as_deref(), Some("mp-1"));
-        assert_eq!(s.parts.get(&0).map(String::as_str), Some("etag-b"));
-        assert_eq!(s.parts.len(), 2);
-        assert_eq!(s.tails.iter().copied().collect::<Vec<_>>(), vec![2]);
-        assert_eq!(db.all().await.unwrap(), vec![id.clone()]);
-        db.forget(&id).await.unwrap();
-        assert_eq!(db.state(&id).await.unwrap(), None);
-        assert!(db.all().await.unwrap().is_empty());
-    }
-}

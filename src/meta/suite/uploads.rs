@@ -1,0 +1,88 @@
+//! Uploads and the object store's bookkeeping.
+
+use super::{id, upload};
+use crate::meta::rows::from_ms;
+use crate::meta::{Meta, MetaError};
+use crate::upload::{Concat, State, UploadId};
+
+pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
+    let u = upload("abc");
+    db.insert(&u, &[]).await.unwrap();
+    assert!(matches!(db.insert(&u, &[]).await, Err(MetaError::Exists(_))));
+    assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
+    assert!(db.advance(&u.id, 0, 4, None, &[]).await.unwrap());
+    assert!(
+        !db.advance(&u.id, 0, 8, None, &[]).await.unwrap(),
+        "stale expected offset"
+    );
+    let got = db.get(&u.id).await.unwrap().unwrap();
+    assert_eq!((got.offset, got.expires_at), (4, None));
+    // A final upload keeps its partial uploads, in order.
+    let mut f = upload("fin");
+    f.concat = Concat::Final(vec![id("p2"), id("p1")]);
+    f.concat_raw = Some("final;/files/p2 /files/p1".into());
+    f.length = None;
+    f.metadata = None;
+    db.insert(&f, &[]).await.unwrap();
+    assert_eq!(db.get(&f.id).await.unwrap().unwrap(), f);
+    assert_eq!(db.pending_finals(10).await.unwrap(), vec![f.id.clone()]);
+    assert!(db.remove(&u.id, &[]).await.unwrap());
+    assert_eq!(db.get(&u.id).await.unwrap(), None);
+    assert!(!db.remove(&u.id, &[]).await.unwrap());
+    db.ping().await.unwrap();
+}
+
+pub async fn deferred_length_is_set_once(db: &dyn Meta) {
+    let mut u = upload("def");
+    u.length = None;
+    db.insert(&u, &[]).await.unwrap();
+    assert!(db.set_length(&u.id, 7, &[]).await.unwrap());
+    assert!(!db.set_length(&u.id, 9, &[]).await.unwrap());
+    assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
+}
+
+pub async fn expiry_queries(db: &dyn Meta) {
+    db.insert(&upload("old"), &[]).await.unwrap();
+    let mut fresh = upload("fresh");
+    fresh.expires_at = Some(from_ms(50_000));
+    db.insert(&fresh, &[]).await.unwrap();
+    let due = db.due_to_expire(from_ms(10_000), 10).await.unwrap();
+    assert_eq!(due, vec![UploadId::parse("old").unwrap()]);
+    db.mark_expired(&due[0], from_ms(10_000)).await.unwrap();
+    assert_eq!(
+        db.get(&due[0]).await.unwrap().unwrap().state,
+        State::Expired
+    );
+    assert!(
+        db.due_to_expire(from_ms(10_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.purge_expired(from_ms(20_000)).await.unwrap(), 1);
+    assert_eq!(db.get(&due[0]).await.unwrap(), None);
+}
+
+pub async fn records_parts_and_tails_until_forgotten(db: &dyn Meta) {
+    let id = UploadId::parse("obj").unwrap();
+    assert_eq!(db.state(&id).await.unwrap(), None);
+    db.begin(&id, 5 << 20).await.unwrap();
+    db.set_multipart(&id, "mp-1").await.unwrap();
+    db.add_part(&id, 0, "etag-a").await.unwrap();
+    db.add_part(&id, 0, "etag-b").await.unwrap();
+    db.add_part(&id, 1, "etag-c").await.unwrap();
+    db.add_tail(&id, 1).await.unwrap();
+    db.add_tail(&id, 2).await.unwrap();
+    db.add_tail(&id, 2).await.unwrap();
+    db.remove_tails(&id, &[1]).await.unwrap();
+    let s = db.state(&id).await.unwrap().unwrap();
+    assert_eq!(s.part_size, 5 << 20);
+    assert_eq!(s.multipart.as_deref(), Some("mp-1"));
+    assert_eq!(s.parts.get(&0).map(String::as_str), Some("etag-b"));
+    assert_eq!(s.parts.len(), 2);
+    assert_eq!(s.tails.iter().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(db.all().await.unwrap(), vec![id.clone()]);
+    db.forget(&id).await.unwrap();
+    assert_eq!(db.state(&id).await.unwrap(), None);
+    assert!(db.all().await.unwrap().is_empty());
+}
