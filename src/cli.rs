@@ -114,6 +114,11 @@ pub struct MediaArgs {
     #[arg(long, env = "TUSKD_MEDIA_WORKERS")]
     pub media_workers: Option<usize>,
 
+    /// How long a running job stays with a worker that stopped renewing its lease (it died)
+    /// before another worker takes it over; renewed every third of it while the job runs.
+    #[arg(long, env = "TUSKD_MEDIA_LEASE", default_value = "30s")]
+    pub media_lease: String,
+
     /// Runs of a job that fail for a passing reason (storage, a crash) before it is FAILED.
     #[arg(long, env = "TUSKD_MEDIA_MAX_ATTEMPTS", default_value_t = 5)]
     pub media_max_attempts: u32,

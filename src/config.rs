@@ -454,6 +454,30 @@ mod tests {
     }
 
     #[test]
+    fn several_nodes_need_a_store_they_all_see() {
+        let pg = ["--meta", "postgres://tuskd@db:5432/tuskd"];
+        let err = parse(&pg).unwrap_err();
+        assert_eq!(err.flag, "--store");
+        assert!(err.reason.contains("--store-shared"), "{}", err.reason);
+        let err = parse(&[&pg[..], &["--store", "memory://"]].concat()).unwrap_err();
+        assert_eq!(err.flag, "--store");
+        let c = parse(&[&pg[..], &["--store", "s3://bucket/uploads"]].concat()).unwrap();
+        assert!(c.meta.is_shared());
+        parse(&[&pg[..], &["--store", "/mnt/nfs/tuskd", "--store-shared"]].concat()).unwrap();
+        // One node: SQLite in the data directory, local disk is fine.
+        let c = parse(&["--data-dir", "/srv/tuskd"]).unwrap();
+        assert_eq!(c.meta, MetaLocation::Sqlite("/srv/tuskd/tuskd.db".into()));
+        assert_eq!(
+            parse(&["--meta", "mysql://x"]).unwrap_err().flag,
+            "--meta"
+        );
+        assert_eq!(
+            parse(&["--meta", "sqlite:/var/lib/t.db"]).unwrap().meta,
+            MetaLocation::Sqlite("/var/lib/t.db".into())
+        );
+    }
+
+    #[test]
     fn defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.base_path, "/files/");

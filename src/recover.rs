@@ -110,6 +110,11 @@ async fn settle(
     id: &crate::upload::UploadId,
     done: &mut Repaired,
 ) -> Result<Option<bool>, Error> {
+    // An upload still being uploaded needs nothing, and is not locked to find that out (with
+    // several nodes a lock is a database write).
+    if app.meta.get(id).await?.is_some_and(|u| !u.is_complete()) {
+        return Ok(Some(false));
+    }
     let Some(_guard) = app.locks.try_acquire(id).await else {
         return Ok(None);
     };

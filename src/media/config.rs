@@ -145,7 +145,7 @@ impl MediaConfig {
             hls_segment: segment.as_secs() as u32,
             ladder,
             thumb_widths,
-            lease: Duration::from_secs(30),
+            lease: lease(&a.media_lease)?,
             scan: scan_config(a)?,
         }))
     }
@@ -200,6 +200,14 @@ fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.' | b'_'))
+}
+
+fn lease(s: &str) -> Result<Duration, ConfigError> {
+    let d = crate::config::duration("--media-lease", s)?;
+    if d < Duration::from_secs(3) {
+        return Err(bad("--media-lease", "must be at least 3s"));
+    }
+    Ok(d)
 }
 
 fn default_workers() -> usize {

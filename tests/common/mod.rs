@@ -31,8 +31,26 @@ pub fn spawn(data_dir: &Path, extra: &[&str]) -> Tuskd {
 }
 
 pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Tuskd {
+    spawn_command(&["serve", "--listen", "127.0.0.1:0"], data_dir, extra, env, "listening on http://")
+}
+
+/// `tuskd worker`, once it runs jobs (`addr` is empty: it listens on nothing).
+pub fn spawn_worker(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Tuskd {
+    spawn_command(&["worker"], data_dir, extra, env, "running media jobs")
+}
+
+/// Starts `tuskd COMMAND… --data-dir DIR EXTRA…` and waits for the log line containing `ready`;
+/// `addr` is what follows `listening on http://` in it, if anything.
+fn spawn_command(
+    command: &[&str],
+    data_dir: &Path,
+    extra: &[&str],
+    env: &[(&str, String)],
+    ready: &str,
+) -> Tuskd {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(command)
+        .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
         .env("TUSKD_LOG", "info")
@@ -48,10 +66,10 @@ pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -
     let addr = loop {
         let line = lines
             .next()
-            .expect("tuskd exited before listening")
+            .unwrap_or_else(|| panic!("tuskd exited before {ready:?}"))
             .unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split('/').next().unwrap().to_owned();
+        if let Some(rest) = line.split(ready).nth(1) {
+            break rest.split('/').next().unwrap_or_default().to_owned();
         }
     };
     // Keep draining the log so the child never blocks on a full pipe; TUSKD_TEST_LOG=1 shows it.
@@ -209,6 +227,22 @@ pub fn receiver_of_kinds(
     seen: Arc<Mutex<Vec<String>>>,
     delivered: Arc<Mutex<Vec<String>>>,
 ) -> String {
+    receive_events(healthy, move |kind, id, _body, ok| {
+        if let Some(id) = id {
+            seen.lock().unwrap().push(id.to_owned());
+        }
+        if ok {
+            delivered.lock().unwrap().push(kind.to_owned());
+        }
+    })
+}
+
+/// A webhook receiver that answers 500 until `healthy` is set, then 200, and tells `on` of
+/// every request: the event's kind, its Tuskd-Event-Id, the body, and whether it answered 200.
+pub fn receive_events(
+    healthy: Arc<Mutex<bool>>,
+    on: impl Fn(&str, Option<&str>, &str, bool) + Send + 'static,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -246,16 +280,11 @@ pub fn receiver_of_kinds(
                 .and_then(|rest| rest.split('"').next())
                 .unwrap_or_default()
                 .to_owned();
-            if let Some(id) = head
+            let id = head
                 .lines()
-                .find_map(|l| l.strip_prefix("tuskd-event-id: "))
-            {
-                seen.lock().unwrap().push(id.to_owned());
-            }
+                .find_map(|l| l.strip_prefix("tuskd-event-id: "));
             let status = if *healthy.lock().unwrap() { 200 } else { 500 };
-            if status == 200 {
-                delivered.lock().unwrap().push(kind);
-            }
+            on(&kind, id, &body, status == 200);
             let _ = write!(
                 conn,
                 "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
