@@ -82,6 +82,33 @@ need_poppler() {
   apt_install poppler-utils
 }
 
+# need_postgres: PostgreSQL 15 (Debian) for the tests of several nodes on one metadata store;
+# the tests start their own servers (initdb, pg_ctl), so the packaged cluster is not used.
+need_postgres() {
+  apt_install postgresql-15 postgresql-client-15
+}
+
+# need_haproxy: HAProxy (Debian), the load balancer in front of the cluster tests' nodes.
+need_haproxy() {
+  apt_install haproxy
+}
+
+# start_postgres DIR PORT: a PostgreSQL 15 server of its own in DIR on 127.0.0.1:PORT (as the
+# postgres user when run as root, which initdb and postgres refuse); prints its PID.
+start_postgres() {
+  local dir=$1 port=$2 bin=/usr/lib/postgresql/15/bin as_pg=()
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$dir"
+    as_pg=(runuser -u postgres --)
+  fi
+  "${as_pg[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 >/dev/null
+  "${as_pg[@]}" "$bin/pg_ctl" -w -D "$dir/data" -l "$dir/server.log" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" \
+    start >/dev/null
+  head -1 "$dir/data/postmaster.pid"
+}
+
 # need_server: what building and running tuskd with its media pipeline takes.
 need_server() {
   need_rust

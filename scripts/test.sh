@@ -16,6 +16,8 @@ need_clamav
 need_node
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
 need_moto
+need_postgres
+need_haproxy
 command -v curl >/dev/null 2>&1 || apt_install curl
 # The upload command's progress bar is tested in a terminal that tmux records.
 command -v tmux >/dev/null 2>&1 || apt_install tmux
@@ -24,7 +26,7 @@ scratch=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$scratch"
+  rm -rf "$scratch" "${pg_dir:-}"
 }
 trap cleanup EXIT
 
@@ -84,6 +86,14 @@ TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
 echo "==> spec-tests against a running tuskd binary with --store s3://"
 s3_args=(--store s3://spec/binary --part-size 5MiB)
 start_tuskd s3 "${s3_args[@]}"
+TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
+
+echo "==> spec-tests against a running tuskd binary on Postgres (--meta) and S3"
+pg_dir=$(mktemp -d)
+pg_port=$(free_port)
+pids+=("$(start_postgres "$pg_dir" "$pg_port")")
+start_tuskd pg --meta "postgres://postgres@127.0.0.1:$pg_port/postgres" --store s3://spec/pg \
+  --part-size 5MiB
 TUSKD_SPEC_URL="$url" cargo test -p spec-tests --locked
 
 echo "==> spec-tests against a running tuskd binary with --store az:// (Azurite)"

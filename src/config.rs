@@ -467,10 +467,7 @@ mod tests {
         // One node: SQLite in the data directory, local disk is fine.
         let c = parse(&["--data-dir", "/srv/tuskd"]).unwrap();
         assert_eq!(c.meta, MetaLocation::Sqlite("/srv/tuskd/tuskd.db".into()));
-        assert_eq!(
-            parse(&["--meta", "mysql://x"]).unwrap_err().flag,
-            "--meta"
-        );
+        assert_eq!(parse(&["--meta", "mysql://x"]).unwrap_err().flag, "--meta");
         assert_eq!(
             parse(&["--meta", "sqlite:/var/lib/t.db"]).unwrap().meta,
             MetaLocation::Sqlite("/var/lib/t.db".into())

@@ -3,6 +3,9 @@
 //! component real and on 127.0.0.1 (PostgreSQL 15 and HAProxy from Debian, moto's S3 server,
 //! tus-js-client under Node), stopped by PID when the test ends.
 
+// The second, media-less run of the tests in scripts/test.sh would repeat these minutes.
+#![cfg(feature = "media")]
+
 mod common;
 
 use std::collections::HashMap;
@@ -55,17 +58,20 @@ impl Cluster {
         s3.create_bucket("tuskd");
         let events: Delivered = Arc::default();
         let kept = events.clone();
-        let hooks = common::receive_events(Arc::new(Mutex::new(true)), move |kind, id, body, ok| {
-            let upload = serde_json::from_str::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v["Event"]["Upload"]["ID"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            if ok {
-                kept.lock()
-                    .unwrap()
-                    .push((kind.to_owned(), id.unwrap_or_default().to_owned(), upload));
-            }
-        });
+        let hooks =
+            common::receive_events(Arc::new(Mutex::new(true)), move |kind, id, body, ok| {
+                let upload = serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v["Event"]["Upload"]["ID"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if ok {
+                    kept.lock().unwrap().push((
+                        kind.to_owned(),
+                        id.unwrap_or_default().to_owned(),
+                        upload,
+                    ));
+                }
+            });
         let mut c = Cluster {
             haproxy: Command::new("true").spawn().unwrap(),
             dir,
@@ -332,13 +338,18 @@ fn sha_through(addr: &str, url: &str) -> Vec<u8> {
 #[test]
 fn uploads_through_haproxy_land_on_every_node_and_survive_a_node_killed_mid_patch() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = Cluster::start(&[&["--media", "off"], &["--media", "off"], &["--media", "off"]]);
+    let mut c = Cluster::start(&[
+        &["--media", "off"],
+        &["--media", "off"],
+        &["--media", "off"],
+    ]);
     let files = tempfile::tempdir().unwrap();
 
     // Chunks of one upload go to different nodes.
     let bytes = data(12 << 20);
     let file = write_file(files.path(), "chunks.bin", &bytes);
-    let chunks = Client::start(&["upload", &c.endpoint(), file.to_str().unwrap(), "1048576"]).done();
+    let chunks =
+        Client::start(&["upload", &c.endpoint(), file.to_str().unwrap(), "1048576"]).done();
     assert_eq!(sha_through(&c.lb, &chunks), Sha256::digest(&bytes).to_vec());
     let per_node = c.patches_per_node(&id_of(&chunks));
     assert_eq!(per_node.iter().sum::<usize>(), 12, "{per_node:?}");
@@ -351,7 +362,10 @@ fn uploads_through_haproxy_land_on_every_node_and_survive_a_node_killed_mid_patc
     let bytes = data(9 << 20);
     let file = write_file(files.path(), "parallel.bin", &bytes);
     let parallel = Client::start(&["parallel", &c.endpoint(), file.to_str().unwrap(), "4"]).done();
-    assert_eq!(sha_through(&c.lb, &parallel), Sha256::digest(&bytes).to_vec());
+    assert_eq!(
+        sha_through(&c.lb, &parallel),
+        Sha256::digest(&bytes).to_vec()
+    );
 
     // Two clients race on one upload from two nodes.
     let raced = race(&c);
@@ -378,7 +392,8 @@ fn uploads_through_haproxy_land_on_every_node_and_survive_a_node_killed_mid_patc
         owner = c.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"));
         !owner.is_empty()
     });
-    let offset_before: u64 = c.sql(&format!("SELECT \"offset\" FROM uploads WHERE id = '{id}'"))
+    let offset_before: u64 = c
+        .sql(&format!("SELECT \"offset\" FROM uploads WHERE id = '{id}'"))
         .parse()
         .unwrap();
     // owner: host-pid-random.
@@ -402,7 +417,10 @@ fn uploads_through_haproxy_land_on_every_node_and_survive_a_node_killed_mid_patc
         *ids.entry(id.as_str()).or_default() += 1;
     }
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "events delivered more than once: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "events delivered more than once: {twice:?}"
+    );
     for url in [&chunks, &parallel, &raced, &url] {
         assert_eq!(
             c.delivered("post-finish", &id_of(url)).len(),
@@ -450,7 +468,11 @@ fn race(c: &Cluster) -> String {
     );
     let (status, _, body) = request(&a, "GET", &path, &[], b"");
     assert_eq!(status, 200);
-    assert_eq!(Sha256::digest(&body), Sha256::digest(&bytes[..]), "exact bytes");
+    assert_eq!(
+        Sha256::digest(&body),
+        Sha256::digest(&bytes[..]),
+        "exact bytes"
+    );
     format!("http://{a}{path}")
 }
 
@@ -466,7 +488,8 @@ fn throttled_relay(upstream: &str, rate: usize) -> String {
             let Ok(mut server) = TcpStream::connect(&upstream) else {
                 continue;
             };
-            let (mut client_r, mut server_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut client_r, mut server_w) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 64 << 10];
                 while let Ok(n @ 1..) = client_r.read(&mut buf) {
@@ -511,7 +534,14 @@ fn patch_slowly(addr: &str, path: &str, offset: usize, body: &[u8]) -> Option<St
 #[test]
 fn media_jobs_run_once_with_workers_on_two_hosts_also_when_one_is_killed() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let worker_flags: &[&str] = &["--media", "on", "--media-workers", "1", "--media-lease", "4s"];
+    let worker_flags: &[&str] = &[
+        "--media",
+        "on",
+        "--media-workers",
+        "1",
+        "--media-lease",
+        "4s",
+    ];
     let ingest: &[&str] = &["--media", "on", "--media-workers", "0"];
     let mut c = Cluster::start(&[worker_flags, ingest, ingest]);
     let worker = c.spawn("worker", worker_flags, true);
@@ -521,7 +551,8 @@ fn media_jobs_run_once_with_workers_on_two_hosts_also_when_one_is_killed() {
     let mut urls = Vec::new();
     for i in 0..3 {
         let clip = testkit::media::Clip::new(320, 240, 2).make(files.path(), &format!("c{i}.mp4"));
-        let url = Client::start(&["upload", &c.endpoint(), clip.to_str().unwrap(), "262144"]).done();
+        let url =
+            Client::start(&["upload", &c.endpoint(), clip.to_str().unwrap(), "262144"]).done();
         urls.push(url);
     }
     for url in &urls {

@@ -116,9 +116,7 @@ pub(super) async fn take(
                 match released.recv().await {
                     Ok(r) if &r == id => return,
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => {
-                        std::future::pending::<()>().await
-                    }
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
                 }
             }
         };

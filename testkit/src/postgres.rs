@@ -54,7 +54,10 @@ impl Postgres {
             Path::new(BIN).join("initdb").exists(),
             "PostgreSQL 15 is not installed (Debian's postgresql-15; scripts/test.sh installs it)"
         );
-        let dir = tempfile::Builder::new().prefix("tuskd-pg").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tuskd-pg")
+            .tempdir()
+            .unwrap();
         if as_root() {
             run(
                 {
@@ -67,10 +70,15 @@ impl Postgres {
         }
         let data = dir.path().join("data");
         let mut initdb = server_command("initdb");
-        initdb
-            .args(["-D"])
-            .arg(&data)
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+        initdb.args(["-D"]).arg(&data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ]);
         run(initdb, "initdb");
         let port = crate::free_port();
         let pg = Postgres {

@@ -31,7 +31,13 @@ pub fn spawn(data_dir: &Path, extra: &[&str]) -> Tuskd {
 }
 
 pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Tuskd {
-    spawn_command(&["serve", "--listen", "127.0.0.1:0"], data_dir, extra, env, "listening on http://")
+    spawn_command(
+        &["serve", "--listen", "127.0.0.1:0"],
+        data_dir,
+        extra,
+        env,
+        "listening on http://",
+    )
 }
 
 /// `tuskd worker`, once it runs jobs (`addr` is empty: it listens on nothing).

@@ -92,7 +92,10 @@ async fn listen(
                 while let Some(m) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
                     match m {
                         Ok(AsyncMessage::Notification(n)) => {
-                            if tx.send((n.channel().to_owned(), n.payload().to_owned())).is_err() {
+                            if tx
+                                .send((n.channel().to_owned(), n.payload().to_owned()))
+                                .is_err()
+                            {
                                 return;
                             }
                         }

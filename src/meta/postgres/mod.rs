@@ -43,11 +43,9 @@ pub struct PgMeta {
 impl From<tokio_postgres::Error> for MetaError {
     fn from(e: tokio_postgres::Error) -> MetaError {
         match e.as_db_error() {
-            Some(db) => MetaError::Backend(format!(
-                "postgres: {} ({})",
-                db.message(),
-                db.code().code()
-            )),
+            Some(db) => {
+                MetaError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
+            }
             None => MetaError::Backend(format!("postgres: {e}")),
         }
     }
@@ -220,7 +218,9 @@ impl MetaStore for PgMeta {
     async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"))
+            .prepare_cached(&format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"
+            ))
             .await?;
         c.query_opt(&stmt, &[&id.as_str()])
             .await?
@@ -351,11 +351,7 @@ impl MetaStore for PgMeta {
         Ok(())
     }
 
-    async fn held_uploads(
-        &self,
-        before: SystemTime,
-        n: usize,
-    ) -> Result<Vec<UploadId>, MetaError> {
+    async fn held_uploads(&self, before: SystemTime, n: usize) -> Result<Vec<UploadId>, MetaError> {
         self.ids(
             "SELECT id FROM (
                  SELECT upload_id AS id FROM hook_events WHERE state = 'held' AND created_at <= $1
@@ -435,11 +431,7 @@ impl MetaStore for PgMeta {
         Ok(n == 1)
     }
 
-    async fn due_to_expire(
-        &self,
-        now: SystemTime,
-        n: usize,
-    ) -> Result<Vec<UploadId>, MetaError> {
+    async fn due_to_expire(&self, now: SystemTime, n: usize) -> Result<Vec<UploadId>, MetaError> {
         self.ids(
             "SELECT id FROM uploads WHERE state = 'active' AND expires_at IS NOT NULL
                AND expires_at <= $1 AND (length IS NULL OR \"offset\" < length)

@@ -54,7 +54,10 @@ impl PartLog for PgMeta {
                     .insert(r.try_get::<_, i64>(0)? as u64, r.try_get(1)?);
             }
             for r in c
-                .query("SELECT idx FROM object_tails WHERE id = $1", &[&id.as_str()])
+                .query(
+                    "SELECT idx FROM object_tails WHERE id = $1",
+                    &[&id.as_str()],
+                )
                 .await?
             {
                 state.tails.insert(r.try_get::<_, i64>(0)? as u64);

@@ -7,7 +7,7 @@ use deadpool_postgres::Client;
 use crate::meta::MetaError;
 
 /// The advisory lock key under which migrations run ("tuskd" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7475_736b_64;
+const MIGRATION_LOCK: i64 = 0x74_7573_6b64;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Times are unix milliseconds
 /// (the nodes' clocks, as on SQLite), except the lock leases, which use the database's clock so

@@ -63,7 +63,10 @@ async fn leases_are_given_back_asked_for_and_run_out(pg: &testkit::postgres::Pos
     let id = UploadId::random();
     let ta = a.take(&id).await.unwrap().expect("free");
     assert!(b.take(&id).await.unwrap().is_none(), "A holds it");
-    assert!(a.take(&id).await.unwrap().is_some(), "a node retakes its own");
+    assert!(
+        a.take(&id).await.unwrap().is_some(),
+        "a node retakes its own"
+    );
     // B asks; A hears it.
     let mut asked = a.release_requests();
     // The listener may still be connecting: ask until A hears.
@@ -83,7 +86,10 @@ async fn leases_are_given_back_asked_for_and_run_out(pg: &testkit::postgres::Pos
     // An old take's release gives nothing back; the current one's does, and B hears it.
     let mut given = b.released();
     a.release(&id, ta).await.unwrap();
-    assert!(b.take(&id).await.unwrap().is_none(), "a stale token frees nothing");
+    assert!(
+        b.take(&id).await.unwrap().is_none(),
+        "a stale token frees nothing"
+    );
     let current = a.take(&id).await.unwrap().unwrap();
     a.release(&id, current).await.unwrap();
     heard(&mut given, &id).await;
@@ -123,7 +129,10 @@ async fn a_request_on_another_node_takes_over_the_upload(pg: &testkit::postgres:
     let b = locks(node(&url, lease).await);
     let id = UploadId::random();
     let held = a.acquire(&id).await.expect("free");
-    assert!(b.try_acquire(&id).await.is_none(), "background work does not wait");
+    assert!(
+        b.try_acquire(&id).await.is_none(),
+        "background work does not wait"
+    );
     // A's holder lets go when asked, as a PATCH does: it notices, commits, returns.
     let token = held.token();
     let holder = tokio::spawn(async move {
@@ -146,6 +155,9 @@ async fn a_request_on_another_node_takes_over_the_upload(pg: &testkit::postgres:
         .with_cluster(node(&url, lease).await as Arc<dyn Cluster>);
     drop(a);
     let waited = Instant::now();
-    let _g = a2.acquire(&id).await.expect("taken once the dead node's lease ran out");
+    let _g = a2
+        .acquire(&id)
+        .await
+        .expect("taken once the dead node's lease ran out");
     assert!(waited.elapsed() <= lease * 2, "{:?}", waited.elapsed());
 }

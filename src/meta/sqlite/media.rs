@@ -4,7 +4,6 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-
 use super::ms;
 use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::meta::MetaError;

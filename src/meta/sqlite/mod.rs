@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use schema::migrate;
-use threads::Threads;
 use super::{MetaError, MetaStore, OutboxEvent, StoredEvent};
 use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::meta::rows::UploadRow;
 use crate::upload::{Upload, UploadId};
+use schema::migrate;
+use threads::Threads;
 
 mod media;
 mod outbox;
@@ -356,8 +356,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn list_events(&self, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
-        self.read(move |c| outbox::list(c, failed_only))
-            .await
+        self.read(move |c| outbox::list(c, failed_only)).await
     }
 
     async fn retry_event(&self, id: &str) -> Result<bool, MetaError> {
@@ -483,8 +482,11 @@ mod tests {
         suite::run(async |media_jobs| {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let path = dir.path().join(format!("t{i}.db"));
-            Arc::new(SqliteMeta::open(&path, false).unwrap().with_media_jobs(media_jobs))
-                as Arc<dyn Meta>
+            Arc::new(
+                SqliteMeta::open(&path, false)
+                    .unwrap()
+                    .with_media_jobs(media_jobs),
+            ) as Arc<dyn Meta>
         })
         .await;
     }

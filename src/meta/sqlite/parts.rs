@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use crate::meta::MetaError;
 use super::SqliteMeta;
+use crate::meta::MetaError;
 use crate::storage::StorageError;
 use crate::storage::object::{ObjectState, PartLog};
 use crate::upload::UploadId;

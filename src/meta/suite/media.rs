@@ -9,7 +9,10 @@ use crate::media::record::{MediaOutcome, MediaStatus, MediaUpdate, Published};
 use crate::meta::Meta;
 use crate::upload::Concat;
 
-pub async fn a_job_is_queued_by_the_change_that_finishes_the_upload(db: &dyn Meta, plain: &dyn Meta) {
+pub async fn a_job_is_queued_by_the_change_that_finishes_the_upload(
+    db: &dyn Meta,
+    plain: &dyn Meta,
+) {
     let u = upload("a");
     db.insert(&u, &[]).await.unwrap();
     assert!(
@@ -208,7 +211,12 @@ pub async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len(), "a job was claimed twice: {all:?}");
     assert_eq!(all.len(), JOBS);
-    assert!(db.claim_media("late", now, lease_until).await.unwrap().is_none());
+    assert!(
+        db.claim_media("late", now, lease_until)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let stats = db.stats().await.unwrap();
     assert_eq!(stats.media, vec![("RECEIVED".to_string(), JOBS as u64)]);
 }

@@ -91,7 +91,11 @@ pub async fn delivery_order_retries_dead_letters_and_release(db: &dyn Meta) {
     db.event_failed("a2", "503", Some(now + Duration::from_secs(60)))
         .await
         .unwrap();
-    assert_eq!(due_at(db, now).await, vec!["b1"], "a2 waits for its retry time");
+    assert_eq!(
+        due_at(db, now).await,
+        vec!["b1"],
+        "a2 waits for its retry time"
+    );
     db.event_failed("b1", "gave up", None).await.unwrap();
     let dead = db.list_events(true).await.unwrap();
     assert_eq!(dead.len(), 1);
@@ -112,15 +116,9 @@ pub async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<dyn Meta
         db.insert(&upload(&u), &[event(&format!("{u}-1"), &u, false)])
             .await
             .unwrap();
-        db.advance(
-            &id(&u),
-            0,
-            10,
-            None,
-            &[event(&format!("{u}-2"), &u, false)],
-        )
-        .await
-        .unwrap();
+        db.advance(&id(&u), 0, 10, None, &[event(&format!("{u}-2"), &u, false)])
+            .await
+            .unwrap();
     }
     let now = SystemTime::now();
     let lease_until = now + Duration::from_secs(60);
@@ -142,7 +140,11 @@ pub async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<dyn Meta
         all.extend(c.await.unwrap());
     }
     let unique: HashSet<&String> = all.iter().collect();
-    assert_eq!(unique.len(), all.len(), "an event was claimed twice: {all:?}");
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "an event was claimed twice: {all:?}"
+    );
     assert_eq!(all.len(), UPLOADS, "the first event of each upload only");
     assert!(all.iter().all(|e| e.ends_with("-1")), "{all:?}");
     // Delivered: the second events come due; a dispatcher that died keeps its claims until the
@@ -152,7 +154,12 @@ pub async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<dyn Meta
     }
     let second = db.claim_events(now, lease_until, 100).await.unwrap();
     assert_eq!(second.len(), UPLOADS);
-    assert!(db.claim_events(now, lease_until, 100).await.unwrap().is_empty());
+    assert!(
+        db.claim_events(now, lease_until, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let after = lease_until + Duration::from_millis(1);
     assert_eq!(
         db.claim_events(after, after, 100).await.unwrap().len(),

@@ -8,7 +8,10 @@ use crate::upload::{Concat, State, UploadId};
 pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     let u = upload("abc");
     db.insert(&u, &[]).await.unwrap();
-    assert!(matches!(db.insert(&u, &[]).await, Err(MetaError::Exists(_))));
+    assert!(matches!(
+        db.insert(&u, &[]).await,
+        Err(MetaError::Exists(_))
+    ));
     assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
     assert!(db.advance(&u.id, 0, 4, None, &[]).await.unwrap());
     assert!(
