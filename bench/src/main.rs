@@ -24,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod cluster;
 mod hooks;
 mod images;
 mod media;
@@ -49,7 +50,8 @@ struct Args {
     quick: bool,
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
     /// 11 the load row, with --stalled; 12 the media row, with --media; 13 the images row,
-    /// with --images; 14 the observability row, with --observability).
+    /// with --images; 14 the observability row, with --observability; 15 the cluster rows, with
+    /// --cluster).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -78,6 +80,11 @@ struct Args {
     /// `vips thumbnail` making the same outputs.
     #[arg(long)]
     images: bool,
+    /// Also measure several nodes: 1 KiB uploads, HEADs and concurrent uploads on one node with
+    /// SQLite, one with Postgres, and three with Postgres behind HAProxy, each beside the sink
+    /// (PostgreSQL 15 and HAProxy from Debian, started here).
+    #[arg(long)]
+    cluster: bool,
 }
 
 #[derive(Subcommand)]
@@ -176,6 +183,9 @@ async fn main() {
     }
     if args.images && args.only.is_none_or(|n| n == 13) {
         images::run(&args, args.quick).await;
+    }
+    if args.cluster && args.only.is_none_or(|n| n == 15) {
+        cluster::run(&args, &sizes).await;
     }
 }
 
