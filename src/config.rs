@@ -468,6 +468,8 @@ mod tests {
         let c = parse(&["--data-dir", "/srv/tuskd"]).unwrap();
         assert_eq!(c.meta, MetaLocation::Sqlite("/srv/tuskd/tuskd.db".into()));
         assert_eq!(parse(&["--meta", "mysql://x"]).unwrap_err().flag, "--meta");
+        let tls = parse(&["--meta", "postgres://db/t?sslmode=verify-full"]).unwrap_err();
+        assert!(tls.reason.contains("TLS"), "{}", tls.reason);
         assert_eq!(
             parse(&["--meta", "sqlite:/var/lib/t.db"]).unwrap().meta,
             MetaLocation::Sqlite("/var/lib/t.db".into())

@@ -47,11 +47,23 @@ pub async fn run(args: &Args, sizes: &Sizes) {
     for scenario in &scenarios {
         for setup in [Setup::Sqlite, Setup::Postgres, Setup::ThreeNodes] {
             let mut figures: Vec<Vec<Figures>> = vec![Vec::new(), Vec::new()];
+            let mut work = None;
             for _ in 0..args.runs {
-                figures[0].push(nodes(args, &pg, setup, scenario).await);
+                let (f, w) = nodes(args, &pg, setup, scenario).await;
+                figures[0].push(f);
+                work = w;
                 figures[1].push(sinks(setup, scenario).await);
             }
             print_row(&format!("{}: {}", setup.label(), short(scenario)), &figures);
+            if let (Setup::Postgres, Some((xacts, writes))) = (setup, work) {
+                let per = scenario.count() as f64;
+                println!(
+                    "  Postgres per {}: {:.1} transactions, {:.1} rows written",
+                    scenario.unit(),
+                    xacts / per,
+                    writes / per
+                );
+            }
         }
     }
     println!(
@@ -71,8 +83,55 @@ fn short(scenario: &Scenario) -> String {
     }
 }
 
-/// One run against fresh tuskd processes of `setup`.
-async fn nodes(args: &Args, pg: &Postgres, setup: Setup, scenario: &Scenario) -> Figures {
+impl Scenario {
+    /// How many uploads or requests the scenario makes.
+    fn count(&self) -> usize {
+        match *self {
+            Scenario::Small(k, _) | Scenario::Heads(k, _) | Scenario::Concurrent(k, _) => k,
+            _ => 1,
+        }
+    }
+
+    fn unit(&self) -> &'static str {
+        match self {
+            Scenario::Heads(..) => "HEAD",
+            _ => "upload",
+        }
+    }
+}
+
+/// Transactions committed and rows written in database `db` so far, once the statistics of
+/// sessions that ended have arrived (they are sent when a session ends).
+async fn work_done(pg: &Postgres, db: &str) -> (f64, f64) {
+    let read = || {
+        let row = pg.sql(
+            db,
+            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database \
+             WHERE datname = current_database()",
+        );
+        let mut v = row.split('|').map(|x| x.parse::<f64>().unwrap_or(f64::NAN));
+        (v.next().unwrap_or(f64::NAN), v.next().unwrap_or(f64::NAN))
+    };
+    let mut last = read();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
+/// One run against fresh tuskd processes of `setup`; with Postgres, also the transactions and
+/// row writes the scenario cost there.
+async fn nodes(
+    args: &Args,
+    pg: &Postgres,
+    setup: Setup,
+    scenario: &Scenario,
+) -> (Figures, Option<(f64, f64)>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("store");
     let meta = pg.database();
@@ -87,7 +146,21 @@ async fn nodes(args: &Args, pg: &Postgres, setup: Setup, scenario: &Scenario) ->
         }
         targets.push(Target::start("tuskd", &mut cmd).await);
     }
-    measure(targets, scenario, setup == Setup::ThreeNodes, dir.path()).await
+    let db = meta.rsplit('/').next().unwrap_or_default().to_owned();
+    let before = if setup == Setup::Sqlite {
+        None
+    } else {
+        Some(work_done(pg, &db).await)
+    };
+    let figures = measure(targets, scenario, setup == Setup::ThreeNodes, dir.path()).await;
+    let work = match before {
+        Some((x0, w0)) => {
+            let (x1, w1) = work_done(pg, &db).await;
+            Some((x1 - x0, w1 - w0))
+        }
+        None => None,
+    };
+    (figures, work)
 }
 
 /// The same run against sinks: one, or three behind HAProxy.

@@ -50,6 +50,17 @@ impl MetaLocation {
     pub fn parse(s: &str) -> Result<MetaLocation, String> {
         let s = s.trim();
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            let wants_tls = url::Url::parse(s).is_ok_and(|u| {
+                u.query_pairs()
+                    .any(|(k, v)| k == "sslmode" && v != "disable" && v != "prefer")
+            });
+            if wants_tls {
+                return Err(
+                    "TLS to Postgres is not supported yet: connect over a private \
+                            network (sslmode=disable or prefer) or through a local TLS proxy"
+                        .into(),
+                );
+            }
             s.parse::<tokio_postgres::Config>()
                 .map_err(|e| format!("not a usable Postgres URL: {e}"))?;
             return Ok(MetaLocation::Postgres(s.to_owned()));
