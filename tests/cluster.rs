@@ -511,6 +511,11 @@ fn throttled_relay(upstream: &str, rate: usize) -> String {
 
 /// A PATCH whose body goes out at about 8 MiB/s; the server's answer, if one came.
 fn patch_slowly(addr: &str, path: &str, offset: usize, body: &[u8]) -> Option<String> {
+    patch_at(addr, path, offset, body, 8 << 20)
+}
+
+/// A PATCH whose body goes out at about `rate` bytes/s; the server's answer, if one came.
+fn patch_at(addr: &str, path: &str, offset: usize, body: &[u8], rate: usize) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     let head = format!(
         "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
@@ -524,7 +529,7 @@ fn patch_slowly(addr: &str, path: &str, offset: usize, body: &[u8]) -> Option<St
         if s.write_all(piece).is_err() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(8));
+        std::thread::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64));
     }
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -618,4 +623,67 @@ fn wait_ready(c: &Cluster, id: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn expiry_and_start_up_repair_on_every_node_leave_an_upload_being_written_alone() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let flags: &[&str] = &["--media", "off", "--expire-after", "2s"];
+    let mut c = Cluster::start(&[flags, flags, flags]);
+    let (a, b) = (
+        c.nodes[0].as_ref().unwrap().addr.clone(),
+        c.nodes[1].as_ref().unwrap().addr.clone(),
+    );
+    // An idle upload expires once, whichever sweeper gets to it: 410 from every node.
+    let idle = common::create(&a, 10);
+    let (status, _, _) = request(
+        &a,
+        "PATCH",
+        &idle,
+        &[
+            ("Upload-Offset", "0"),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        b"abc",
+    );
+    assert_eq!(status, 204);
+    // An upload written through node 1 slower than one part (8 MiB) per expiry period: between
+    // two parts its expiry passes, so the sweepers of every node find it due; a node starting
+    // now repairs at start-up. It is node 1's all along.
+    let bytes = data(12 << 20);
+    let busy = common::create(&b, bytes.len());
+    let writer = {
+        let (b, busy, bytes) = (b.clone(), busy.clone(), bytes.clone());
+        std::thread::spawn(move || patch_at(&b, &busy, 0, &bytes, 2 << 20))
+    };
+    let id = id_of(&busy);
+    wait_for("node 1 holds the upload", || {
+        !c.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"))
+            .is_empty()
+    });
+    let late = c.spawn("late", flags, false);
+    c.nodes.push(Some(late));
+    let answer = writer.join().unwrap().expect("an answer to the long PATCH");
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let (status, _, body) = request(&c.lb, "GET", &busy, &[], b"");
+    assert_eq!(status, 200, "the upload written past its expiry is whole");
+    assert_eq!(Sha256::digest(&body), Sha256::digest(&bytes));
+    for n in c.nodes.iter().flatten() {
+        let addr = n.addr.clone();
+        wait_for("the idle upload expired", || {
+            request(&addr, "HEAD", &idle, &[], b"").0 == 410
+        });
+    }
+    let idle_id = id_of(&idle);
+    assert_eq!(
+        c.sql(&format!("SELECT state FROM uploads WHERE id = '{idle_id}'")),
+        "expired"
+    );
+    assert_eq!(
+        c.sql(&format!(
+            "SELECT count(*) FROM object_uploads WHERE id = '{idle_id}'"
+        )),
+        "0",
+        "its objects are gone"
+    );
 }
