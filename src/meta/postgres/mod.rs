@@ -46,7 +46,11 @@ impl From<tokio_postgres::Error> for MetaError {
             Some(db) => {
                 MetaError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
             }
-            None => MetaError::Backend(format!("postgres: {e}")),
+            None => match std::error::Error::source(&e) {
+                // "error connecting to server" alone does not say why.
+                Some(cause) => MetaError::Backend(format!("postgres: {e}: {cause}")),
+                None => MetaError::Backend(format!("postgres: {e}")),
+            },
         }
     }
 }
