@@ -72,7 +72,7 @@ async fn deliver(app: &App, config: &HookConfig, stored: StoredEvent) {
                 && answer.stop_upload
                 && !app.locks.interrupt_with(&e.upload, answer.http_response)
             {
-                tracing::info!(upload = %e.upload, "post-receive StopUpload came after its request ended");
+                tracing::info!(upload = %e.upload, "post-receive StopUpload came after its request ended (or the request is on another node)");
             }
             app.meta.event_delivered(&e.id).await
         }
