@@ -130,6 +130,7 @@ pub async fn run(
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("shutdown timeout reached with connections still open"),
     }
+    app.locks.give_back().await;
     if let Some(m) = metrics_listener {
         m.abort();
     }

@@ -312,4 +312,31 @@ fn expiry_and_start_up_repair_on_every_node_leave_an_upload_being_written_alone(
         "0",
         "its objects are gone"
     );
+
+    // A node stopped with SIGTERM mid-PATCH commits, answers and gives its leases back as it
+    // exits: another node goes on at once, without waiting for the lease to run out.
+    let bytes = data(12 << 20);
+    let path = common::create(&b, bytes.len());
+    let writer = {
+        let (b, path, bytes) = (b.clone(), path.clone(), bytes.clone());
+        std::thread::spawn(move || patch_at(&b, &path, 0, &bytes, 2 << 20))
+    };
+    let id = id_of(&path);
+    wait_for("node 1 holds the upload", || {
+        !c.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"))
+            .is_empty()
+    });
+    let mut stopped = c.nodes[1].take().unwrap();
+    assert_eq!(common::sigterm(&mut stopped), Some(0), "a clean exit");
+    let _ = writer.join().unwrap();
+    assert_eq!(
+        c.sql(&format!(
+            "SELECT count(*) FROM upload_locks WHERE id = '{id}'"
+        )),
+        "0",
+        "the lease was given back before the node exited"
+    );
+    let offset = common::offset(&a, &path);
+    assert!(offset > 0, "what node 1 received before it stopped is kept");
+    common::resume_and_verify(&a, &path, offset, &bytes);
 }

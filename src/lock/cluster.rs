@@ -29,6 +29,10 @@ pub trait Cluster: Send + Sync + 'static {
     /// Gives back the lease of the take `token` (a later take of the same upload keeps its).
     async fn release(&self, id: &UploadId, token: i64) -> Result<(), MetaError>;
 
+    /// Gives back every lease this node holds (at shutdown, so that other nodes need not wait
+    /// for them to run out).
+    async fn release_all(&self) -> Result<(), MetaError>;
+
     /// Extends this node's leases of `held`; returns those it no longer holds.
     async fn renew(&self, held: &[UploadId]) -> Result<Vec<UploadId>, MetaError>;
 

@@ -125,6 +125,16 @@ impl Locks {
         self
     }
 
+    /// At shutdown, once no request runs: gives back this node's leases across nodes at once
+    /// (a release still on its way when the process ends would leave them to run out).
+    pub async fn give_back(&self) {
+        if let Some(cluster) = &self.cluster
+            && let Err(e) = cluster.release_all().await
+        {
+            tracing::warn!("cannot give back the upload leases: {e}");
+        }
+    }
+
     /// Asks the local holder of an upload, if any, to let go.
     fn interrupt(&self, id: &UploadId) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());

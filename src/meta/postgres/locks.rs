@@ -190,6 +190,19 @@ impl Cluster for PgCluster {
         Ok(())
     }
 
+    async fn release_all(&self) -> Result<(), MetaError> {
+        let c = self.pool.get().await?;
+        c.query(
+            &format!(
+                "WITH gone AS (DELETE FROM upload_locks WHERE owner = $1 RETURNING id)
+                 SELECT pg_notify('{RELEASED}', id) FROM gone"
+            ),
+            &[&self.node],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn renew(&self, held: &[UploadId]) -> Result<Vec<UploadId>, MetaError> {
         if held.is_empty() {
             return Ok(Vec::new());

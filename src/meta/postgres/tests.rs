@@ -116,6 +116,12 @@ async fn leases_are_given_back_asked_for_and_run_out(pg: &testkit::postgres::Pos
     );
     b.release(&id, tb).await.unwrap();
     assert!(b.take(&id).await.unwrap().is_none(), "A holds it now");
+    // A shuts down: everything it holds is free at once.
+    let other = UploadId::random();
+    a.take(&other).await.unwrap().unwrap();
+    a.release_all().await.unwrap();
+    assert!(b.take(&id).await.unwrap().is_some());
+    assert!(b.take(&other).await.unwrap().is_some());
 }
 
 async fn a_request_on_another_node_takes_over_the_upload(pg: &testkit::postgres::Postgres) {
