@@ -75,7 +75,7 @@ fn uploads_through_haproxy_land_on_every_node_and_survive_a_node_killed_mid_patc
     });
     let mut owner = String::new();
     wait_for("a node holds the upload for a PATCH", || {
-        owner = c.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"));
+        owner = c.lease_owner(&id);
         !owner.is_empty()
     });
     let offset_before: u64 = c
@@ -283,10 +283,7 @@ fn expiry_and_start_up_repair_on_every_node_leave_an_upload_being_written_alone(
         std::thread::spawn(move || patch_at(&b, &busy, 0, &bytes, 2 << 20))
     };
     let id = id_of(&busy);
-    wait_for("node 1 holds the upload", || {
-        !c.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"))
-            .is_empty()
-    });
+    wait_for("node 1 holds the upload", || !c.lease_owner(&id).is_empty());
     let late = c.spawn("late", flags, false);
     c.nodes.push(Some(late));
     let answer = writer.join().unwrap().expect("an answer to the long PATCH");
@@ -322,18 +319,13 @@ fn expiry_and_start_up_repair_on_every_node_leave_an_upload_being_written_alone(
         std::thread::spawn(move || patch_at(&b, &path, 0, &bytes, 2 << 20))
     };
     let id = id_of(&path);
-    wait_for("node 1 holds the upload", || {
-        !c.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"))
-            .is_empty()
-    });
+    wait_for("node 1 holds the upload", || !c.lease_owner(&id).is_empty());
     let mut stopped = c.nodes[1].take().unwrap();
     assert_eq!(common::sigterm(&mut stopped), Some(0), "a clean exit");
     let _ = writer.join().unwrap();
     assert_eq!(
-        c.sql(&format!(
-            "SELECT count(*) FROM upload_locks WHERE id = '{id}'"
-        )),
-        "0",
+        c.lease_owner(&id),
+        "",
         "the lease was given back before the node exited"
     );
     let offset = common::offset(&a, &path);

@@ -218,7 +218,7 @@ async fn balance(targets: &[Target], dir: &Path) -> (Child, Driver) {
         .map(|(i, t)| {
             format!(
                 "    server n{i} {}\n",
-                super::origin(&t.driver.endpoint)[7..].to_owned()
+                super::origin(&t.driver.endpoint).trim_start_matches("http://")
             )
         })
         .collect();

@@ -137,18 +137,7 @@ impl Locks {
 
     /// Asks the local holder of an upload, if any, to let go.
     fn interrupt(&self, id: &UploadId) -> bool {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(slot) = slots.get(id) else {
-            return false;
-        };
-        let stop = slot.stop.lock().unwrap_or_else(|p| p.into_inner());
-        match &*stop {
-            Some(holder) => {
-                holder.cancel();
-                true
-            }
-            None => false,
-        }
+        self.stop_holder(id, None)
     }
 
     /// Adds the lease across nodes to a local guard (when there are several nodes). `ask`:
@@ -215,6 +204,12 @@ impl Locks {
     /// Asks the current holder of an upload to let go, telling it why (a hook stopped the
     /// upload). Returns false, and keeps nothing, if nobody holds the upload.
     pub fn interrupt_with(&self, id: &UploadId, reason: impl Any + Send) -> bool {
+        self.stop_holder(id, Some(Box::new(reason)))
+    }
+
+    /// Cancels the current holder's token, leaving it `reason` if given. Returns false, and
+    /// keeps nothing, if nobody holds the upload.
+    fn stop_holder(&self, id: &UploadId, reason: Option<Box<dyn Any + Send>>) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let Some(slot) = slots.get(id) else {
             return false;
@@ -224,7 +219,9 @@ impl Locks {
         let Some(holder) = &*stop else {
             return false;
         };
-        *slot.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(reason));
+        if reason.is_some() {
+            *slot.reason.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+        }
         holder.cancel();
         true
     }

@@ -28,7 +28,7 @@ pub struct Cluster {
     pub hooks: String,
     pub nodes: Vec<Option<Tuskd>>,
     pub workers: Vec<Option<Tuskd>>,
-    pub haproxy: Child,
+    pub haproxy: Option<Child>,
     /// HAProxy's address: what clients use.
     pub lb: String,
     pub events: Delivered,
@@ -36,8 +36,10 @@ pub struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = self.haproxy.kill();
-        let _ = self.haproxy.wait();
+        if let Some(h) = &mut self.haproxy {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
     }
 }
 
@@ -66,7 +68,7 @@ impl Cluster {
                 }
             });
         let mut c = Cluster {
-            haproxy: Command::new("true").spawn().unwrap(),
+            haproxy: None,
             dir,
             pg,
             s3,
@@ -144,14 +146,16 @@ impl Cluster {
         let path = self.dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
         let log = std::fs::File::create(self.dir.path().join("haproxy.log")).unwrap();
-        self.haproxy = Command::new("haproxy")
-            .args(["-db", "-f"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("haproxy is installed (Debian's haproxy; scripts/test.sh installs it)");
+        self.haproxy = Some(
+            Command::new("haproxy")
+                .args(["-db", "-f"])
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("haproxy is installed (Debian's haproxy; scripts/test.sh installs it)"),
+        );
         self.lb = format!("127.0.0.1:{port}");
         let lb = self.lb.clone();
         let start = Instant::now();
@@ -177,6 +181,11 @@ impl Cluster {
 
     pub fn sql(&self, sql: &str) -> String {
         self.pg.sql(self.db(), sql)
+    }
+
+    /// The node holding upload `id`'s lease (`host-pid-random`), or "" if none does.
+    pub fn lease_owner(&self, id: &str) -> String {
+        self.sql(&format!("SELECT owner FROM upload_locks WHERE id = '{id}'"))
     }
 
     /// PATCH requests each node logged for `id`.
@@ -235,6 +244,8 @@ impl Cluster {
 pub struct Client {
     pub child: Child,
     pub lines: Arc<Mutex<Vec<String>>>,
+    /// Reads the client's stdout until it closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Client {
@@ -252,12 +263,16 @@ impl Client {
         let out = child.stdout.take().unwrap();
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let kept = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for l in BufReader::new(out).lines().map_while(Result::ok) {
                 kept.lock().unwrap().push(l);
             }
         });
-        Client { child, lines }
+        Client {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     /// The value of the first `KEY value` line, once there is one.
@@ -268,8 +283,10 @@ impl Client {
                 return v;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                // The reader thread may not have caught up with the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // Every line it printed, once the reader has seen its stdout close.
+                if let Some(reader) = self.reader.take() {
+                    reader.join().unwrap();
+                }
                 return self.line(key).unwrap_or_else(|| {
                     panic!("the client exited ({status}) before printing {key}")
                 });
