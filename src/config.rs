@@ -416,7 +416,7 @@ pub fn size(flag: &'static str, s: &str) -> Result<u64, ConfigError> {
         .with_binary()
         .parse_size(s.trim())
         .map_err(|e| bad(flag, format!("{s:?}: {e}")))?;
-    if n > crate::upload::MAX_LENGTH {
+    if n > crate::domain::upload::MAX_LENGTH {
         return Err(bad(flag, format!("{s:?} is too large")));
     }
     Ok(n)

@@ -6,11 +6,11 @@
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
+use crate::domain::upload::MetadataError;
 use crate::hooks::HookError;
 use crate::http::body::{Body, full};
 use crate::meta::MetaError;
 use crate::storage::StorageError;
-use crate::upload::MetadataError;
 
 /// When a client should come back after a 503 (a store that is down, a shutdown).
 const RETRY_AFTER_SECS: &str = "5";

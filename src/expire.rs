@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::app::App;
+use crate::domain::upload::{State, UploadId};
 use crate::error::Error;
-use crate::upload::{State, UploadId};
 
 const BATCH: usize = 256;
 const TOMBSTONE_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::cli::{HooksAction, HooksArgs};
-use crate::meta::EventState;
+use crate::domain::event::EventState;
 
 /// Runs the command; returns the process exit status.
 pub async fn run(args: &HooksArgs) -> Result<u8, String> {

@@ -33,6 +33,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod expire;
 pub mod health;
@@ -48,7 +49,6 @@ pub mod recover;
 pub mod server;
 pub mod storage;
 pub mod tus;
-pub mod upload;
 pub mod upload_cli;
 pub mod worker;
 

@@ -53,7 +53,7 @@ pub async fn scrape(app: &crate::app::App) -> http::Response<crate::http::body::
                 .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
                 .map_or(0.0, |d| d.as_secs_f64());
             m.outbox_oldest_seconds.set(age);
-            for status in crate::media::record::MediaStatus::ALL {
+            for status in crate::domain::media::MediaStatus::ALL {
                 let n = s
                     .media
                     .iter()

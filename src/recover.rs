@@ -107,7 +107,7 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
 /// request holds the upload.
 async fn settle(
     app: &App,
-    id: &crate::upload::UploadId,
+    id: &crate::domain::upload::UploadId,
     done: &mut Repaired,
 ) -> Result<Option<bool>, Error> {
     // An upload still being uploaded needs nothing, and is not locked to find that out (with

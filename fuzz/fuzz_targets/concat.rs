@@ -5,7 +5,7 @@
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use tuskd::http::headers as h;
-use tuskd::upload::Concat;
+use tuskd::domain::upload::Concat;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(v) = HeaderValue::from_bytes(data) else {

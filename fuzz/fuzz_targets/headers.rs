@@ -5,7 +5,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use tuskd::http::headers as h;
-use tuskd::upload::MAX_LENGTH;
+use tuskd::domain::upload::MAX_LENGTH;
 
 const NAMES: [&str; 9] = [
     "upload-length",

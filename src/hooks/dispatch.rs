@@ -11,7 +11,7 @@ use rand::Rng;
 
 use super::{HookConfig, HookType};
 use crate::app::App;
-use crate::meta::StoredEvent;
+use crate::domain::event::StoredEvent;
 
 /// Events delivered at once (of different uploads).
 const BATCH: usize = 16;

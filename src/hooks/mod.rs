@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::upload::{Concat, Upload};
+use crate::domain::upload::{Concat, Upload};
 
 pub mod dispatch;
 pub mod script;

@@ -41,7 +41,7 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
         })
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(crate::upload::UploadId::random().as_str())
+            HeaderValue::from_str(crate::domain::upload::UploadId::random().as_str())
                 .expect("ids are header-safe")
         })
 }

@@ -2,8 +2,8 @@
 
 use http::Method;
 
+use crate::domain::upload::UploadId;
 use crate::error::Error;
-use crate::upload::UploadId;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

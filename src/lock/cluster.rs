@@ -9,42 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::meta::MetaError;
-use crate::upload::UploadId;
-
-/// The locks across nodes, as a shared metadata store keeps them.
-#[async_trait]
-pub trait Cluster: Send + Sync + 'static {
-    /// Takes the upload's lease for this node unless another node holds a live one. Returns
-    /// the take's token, for `release`.
-    async fn take(&self, id: &UploadId) -> Result<Option<i64>, MetaError>;
-
-    /// Asks the node that holds the upload's lease to let go.
-    async fn ask_release(&self, id: &UploadId) -> Result<(), MetaError>;
-
-    /// Gives back the lease of the take `token` (a later take of the same upload keeps its).
-    async fn release(&self, id: &UploadId, token: i64) -> Result<(), MetaError>;
-
-    /// Gives back every lease this node holds (at shutdown, so that other nodes need not wait
-    /// for them to run out).
-    async fn release_all(&self) -> Result<(), MetaError>;
-
-    /// Extends this node's leases of `held`; returns those it no longer holds.
-    async fn renew(&self, held: &[UploadId]) -> Result<Vec<UploadId>, MetaError>;
-
-    /// Uploads other nodes ask this node to let go of.
-    fn release_requests(&self) -> broadcast::Receiver<UploadId>;
-
-    /// Uploads whose lease was just given back, by any node.
-    fn released(&self) -> broadcast::Receiver<UploadId>;
-
-    /// How long a lease lasts without renewal: the most a node that died keeps an upload.
-    fn lease(&self) -> Duration;
-}
+pub use crate::domain::lease::Cluster;
+use crate::domain::upload::UploadId;
 
 /// How often a waiting request tries the lease when no release is heard of (a lease that runs
 /// out is not announced).

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 mod cluster;
 

@@ -9,10 +9,10 @@ use hyper::body::Frame;
 
 use super::status;
 use crate::app::App;
+use crate::domain::upload::UploadId;
 use crate::error::Error;
 use crate::http::body::{Body, full};
 use crate::storage::MediaKey;
-use crate::upload::UploadId;
 
 /// The status document of `id`.
 pub async fn status(

@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::config::MediaConfig;
 use super::job::Progress;
 use super::publish::Produced;
-use super::record::Probe;
 use super::steps::StepError;
+use crate::domain::media::Probe;
 
 /// The waveform image's size.
 pub const WAVEFORM: (u32, u32) = (1280, 200);
@@ -62,7 +62,7 @@ pub async fn process(
 ) -> Result<Produced, StepError> {
     use super::gst::{audio, watch::Watch};
     use super::publish::{Output, Rendition};
-    use super::record::Loudness;
+    use crate::domain::media::Loudness;
     let facts = probe
         .audio
         .clone()

@@ -5,9 +5,9 @@
 use std::io::Write;
 
 use super::limits::Kind;
-use super::record::{MediaRecord, MediaStatus};
 use crate::cli::{KindArg, MediaAction, MediaCliArgs};
-use crate::upload::UploadId;
+use crate::domain::media::{MediaRecord, MediaStatus};
+use crate::domain::upload::UploadId;
 
 /// Runs the command; returns the process exit status.
 pub async fn run(args: &MediaCliArgs) -> Result<u8, String> {

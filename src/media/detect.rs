@@ -2,7 +2,7 @@
 //! from what the client says. The client's claim (`filetype` metadata, the `filename`'s
 //! extension) is only checked against it: bytes that contradict it are rejected.
 
-use crate::upload::Metadata;
+use crate::domain::upload::Metadata;
 
 /// How many leading bytes the detection reads.
 pub const SNIFF_BYTES: usize = 8192;

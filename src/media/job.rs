@@ -14,11 +14,11 @@ use super::config::MediaConfig;
 use super::detect::{self, SNIFF_BYTES};
 use super::limits::Kind;
 use super::publish::Produced;
-use super::record::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome};
 use super::steps::StepError;
 use crate::app::App;
+use crate::domain::media::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome};
+use crate::domain::upload::{Upload, UploadId};
 use crate::storage::MediaKey;
-use crate::upload::{Upload, UploadId};
 
 /// How long the Discoverer may read headers (it has two tries).
 #[cfg(feature = "media")]

@@ -31,7 +31,6 @@ pub mod poster;
 #[cfg(feature = "media")]
 pub mod previews;
 pub mod publish;
-pub mod record;
 pub mod scan;
 pub mod status;
 pub mod steps;

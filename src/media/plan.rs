@@ -1,7 +1,7 @@
 //! The HLS ladder for a probed video: which renditions, their sizes and bitrates, the output
 //! frame rate and the keyframe interval. Pure, so the choices are unit-tested.
 
-use crate::media::record::VideoFacts;
+use crate::domain::media::VideoFacts;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {

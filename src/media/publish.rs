@@ -7,10 +7,10 @@ use std::path::Path;
 
 use super::hls;
 use super::job::key;
-use super::record::Variant;
 use super::steps::StepError;
 use crate::app::App;
-use crate::upload::UploadId;
+use crate::domain::media::Variant;
+use crate::domain::upload::UploadId;
 
 /// One HLS rendition the steps left in the output directory.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub struct Produced {
     /// The decoded frames' durations varied (the container may not say so).
     pub variable_frame_rate: bool,
     /// Audio's measured loudness.
-    pub loudness: Option<super::record::Loudness>,
+    pub loudness: Option<crate::domain::media::Loudness>,
 }
 
 pub async fn publish(

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::record::{MediaRecord, MediaStatus};
-use crate::upload::Upload;
+use crate::domain::media::{MediaRecord, MediaStatus};
+use crate::domain::upload::Upload;
 
 /// The status of `id`: its media record if it has one (else it is still uploading), the upload
 /// if it is still stored. `base` is the URL prefix of derived files (`/media/` or absolute).

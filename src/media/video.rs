@@ -16,8 +16,8 @@ use super::job::budget;
 #[cfg(feature = "media")]
 use super::publish::Output;
 use super::publish::Produced;
-use super::record::{Probe, VideoFacts};
 use super::steps::StepError;
+use crate::domain::media::{Probe, VideoFacts};
 
 /// How long decoding may stand still before the run fails.
 #[cfg(feature = "media")]

@@ -12,12 +12,12 @@ use tokio::task::JoinSet;
 
 use super::config::MediaConfig;
 use super::job::{self, Progress, key};
-use super::record::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
 use super::steps::{Failure, StepError};
 use crate::app::App;
+use crate::domain::event::OutboxEvent;
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
+use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::{FileInfo, HookEvent, HookRequest, HookType, HttpRequestInfo};
-use crate::meta::OutboxEvent;
-use crate::upload::{Upload, UploadId};
 
 /// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
 /// without being woken.
@@ -120,7 +120,7 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
     };
     let outcome = match result {
         Ok(Some(published)) => MediaOutcome::Ready(published),
-        Ok(None) => MediaOutcome::Ready(super::record::Published {
+        Ok(None) => MediaOutcome::Ready(crate::domain::media::Published {
             version: String::new(),
             variants: Vec::new(),
         }),

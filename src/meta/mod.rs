@@ -20,10 +20,11 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::lock::Cluster;
-use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
-use crate::storage::object::PartLog;
-use crate::upload::{Upload, UploadId};
+pub use crate::domain::event::{EventState, OutboxEvent, StoredEvent};
+use crate::domain::lease::Cluster;
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::parts::PartLog;
+use crate::domain::upload::{Upload, UploadId};
 
 pub mod postgres;
 mod rows;
@@ -181,38 +182,6 @@ pub enum MetaError {
     Corrupt(String),
     #[error("database task failed: {0}")]
     Task(String),
-}
-
-/// An event for the outbox, written with the change that causes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEvent {
-    /// Stable id, sent with every delivery attempt so receivers can drop duplicates.
-    pub id: String,
-    /// The hook event's name (post-finish, ...).
-    pub kind: String,
-    pub upload: UploadId,
-    /// The hook request, as sent.
-    pub payload: String,
-    pub held: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventState {
-    Held,
-    Pending,
-    /// Gave up after the most attempts: a dead letter, until retried by hand.
-    Dead,
-}
-
-/// An event in the outbox.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub event: OutboxEvent,
-    pub state: EventState,
-    pub attempts: u32,
-    pub created_at: SystemTime,
-    pub next_at: SystemTime,
-    pub last_error: Option<String>,
 }
 
 /// What `MetaStore::stats` reports.

@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{EventState, MetaError, OutboxEvent, StoredEvent};
-use crate::media::record::{MediaRecord, MediaStatus};
-use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+use crate::domain::media::{MediaRecord, MediaStatus};
+use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
 pub fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)

@@ -29,7 +29,7 @@ use tokio_util::io::ReaderStream;
 
 use super::local_media::LocalMedia;
 use super::{Append, ByteStream, MediaKey, Storage, StorageError};
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 /// Bytes gathered before one write to the file.
 pub const WRITE_BATCH: usize = 64 * 1024;

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::{Append, ByteStream, MediaKey, Storage, StorageError};
+use crate::domain::upload::UploadId;
 use crate::metrics::{Metrics, StoreLabels};
-use crate::upload::UploadId;
 
 pub struct Metered {
     inner: Arc<dyn Storage>,

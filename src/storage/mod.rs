@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 pub mod local;
 mod local_media;
@@ -55,6 +55,9 @@ pub enum StorageError {
     /// The store could not be reached or did not answer within the store timeout.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The object store's bookkeeping in the metadata store failed.
+    #[error(transparent)]
+    Parts(#[from] crate::domain::parts::PartsError),
 }
 
 impl From<io::Error> for StorageError {

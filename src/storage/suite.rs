@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 
 use super::{Storage, StorageError};
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 pub type Open<'a> = &'a (dyn Fn() -> Box<dyn Storage> + Sync);
 

@@ -15,10 +15,10 @@ use http::request::Parts;
 
 use super::{completed, events, expiry, load};
 use crate::app::App;
+use crate::domain::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
 use crate::error::Error;
 use crate::hooks::HookType;
 use crate::lock::Guard;
-use crate::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
 
 /// Returns the final upload and headers hooks set for the response.
 pub async fn create_final(

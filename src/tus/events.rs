@@ -7,11 +7,11 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, StatusCode};
 
 use crate::app::App;
+use crate::domain::event::OutboxEvent;
+use crate::domain::upload::{Metadata, Upload, UploadId};
 use crate::error::Error;
 use crate::hooks::{FileInfo, HookError, HookEvent, HookRequest, HookType, HttpRequestInfo};
 use crate::http::RemoteAddr;
-use crate::meta::OutboxEvent;
-use crate::upload::{Metadata, Upload, UploadId};
 
 /// What a hook set for the response of a request that went ahead.
 #[derive(Debug, Default)]

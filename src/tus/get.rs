@@ -12,9 +12,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::load;
 use crate::app::App;
+use crate::domain::upload::{Upload, UploadId};
 use crate::error::Error;
 use crate::http::body::Body;
-use crate::upload::{Upload, UploadId};
 
 /// Types a browser may render inline without running script.
 const INLINE_TYPES: &[&str] = &[
@@ -190,7 +190,7 @@ fn presentation(upload: &Upload) -> (HeaderValue, HeaderValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upload::{Concat, Metadata, State};
+    use crate::domain::upload::{Concat, Metadata, State};
     use base64::Engine as _;
 
     fn ranged(v: &str, len: u64) -> Result<Option<Range<u64>>, Error> {

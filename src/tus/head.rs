@@ -5,10 +5,10 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use super::{load, put_expires};
 use crate::app::App;
+use crate::domain::upload::UploadId;
 use crate::error::Error;
 use crate::http::body::{Body, empty};
 use crate::http::headers as h;
-use crate::upload::UploadId;
 
 pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
     let upload = load(app, id).await?;

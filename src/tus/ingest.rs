@@ -17,12 +17,12 @@ use super::checksum::{Source, Verifier};
 use super::events::{self, Shaped};
 use super::{body_is_empty, completed, expiry};
 use crate::app::App;
+use crate::domain::upload::{MAX_LENGTH, Upload};
 use crate::error::Error;
 use crate::hooks::{HookType, HttpResponse};
 use crate::http::body::{BodyReader, Read};
 use crate::lock::Guard;
 use crate::storage::Append;
-use crate::upload::{MAX_LENGTH, Upload};
 use http::request::Parts;
 
 const CHECKPOINT_BYTES: u64 = 64 << 20;

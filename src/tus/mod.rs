@@ -9,10 +9,10 @@ use http::{HeaderMap, HeaderValue, header};
 use hyper::body::Incoming;
 
 use crate::app::App;
+use crate::domain::upload::{Upload, UploadId};
 use crate::error::Error;
 use crate::http::body::{BodyReader, Read};
 use crate::http::headers as h;
-use crate::upload::{Upload, UploadId};
 
 pub mod checksum;
 pub(crate) mod concat;

@@ -9,11 +9,11 @@ use http::request::Parts;
 
 use super::{completed, events, ingest::ingest, load, put_expires};
 use crate::app::App;
+use crate::domain::upload::{Upload, UploadId};
 use crate::error::Error;
 use crate::hooks::HookType;
 use crate::http::body::{Body, empty};
 use crate::http::headers as h;
-use crate::upload::{Upload, UploadId};
 
 pub async fn handle(
     app: &App,

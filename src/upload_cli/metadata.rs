@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::upload::Metadata;
+use crate::domain::upload::Metadata;
 
 /// `--meta key=value` pairs, each checked by the rules the server applies to Upload-Metadata.
 pub fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {

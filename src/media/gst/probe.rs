@@ -9,7 +9,7 @@ use gstreamer as gst;
 use gstreamer_pbutils as pbutils;
 use gstreamer_pbutils::prelude::*;
 
-use crate::media::record::{AudioFacts, Probe, VideoFacts};
+use crate::domain::media::{AudioFacts, Probe, VideoFacts};
 use crate::media::steps::StepError;
 
 /// Probes the file at `path`, giving the Discoverer `timeout` to read its headers.

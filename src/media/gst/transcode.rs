@@ -26,9 +26,9 @@ use gstreamer::prelude::*;
 
 use super::elements::{NullOnDrop, caps_filter, direction, drop_tags, link_err, make};
 
+use crate::domain::media::Probe;
 use crate::media::extras::Extras;
 use crate::media::plan::Plan;
-use crate::media::record::Probe;
 use crate::media::steps::StepError;
 
 /// A decoded frame, RGB, for the poster.

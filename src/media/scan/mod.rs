@@ -6,9 +6,9 @@ pub mod clamd;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::record::{MediaRecord, Scan, ScanOutcome};
 use super::steps::StepError;
 use crate::app::App;
+use crate::domain::media::{MediaRecord, Scan, ScanOutcome};
 
 /// What happens when clamd cannot be reached after the job's attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

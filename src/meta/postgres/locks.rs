@@ -1,4 +1,4 @@
-//! Locks across nodes (`lock::Cluster`) as lease rows in `upload_locks`, with LISTEN/NOTIFY for
+//! Locks across nodes (`domain::lease::Cluster`) as lease rows in `upload_locks`, with LISTEN/NOTIFY for
 //! "let go" and "given back".
 //!
 //! Lease rows rather than session advisory locks: an advisory lock lives as long as the
@@ -16,9 +16,8 @@ use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
-use crate::lock::Cluster;
-use crate::meta::MetaError;
-use crate::upload::UploadId;
+use crate::domain::lease::{Cluster, LeaseError};
+use crate::domain::upload::UploadId;
 
 /// How long a lease lasts without renewal (renewed every quarter of it).
 pub const LEASE: Duration = Duration::from_secs(12);
@@ -141,9 +140,21 @@ async fn listen(
     }
 }
 
+impl From<tokio_postgres::Error> for LeaseError {
+    fn from(e: tokio_postgres::Error) -> LeaseError {
+        LeaseError::new(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for LeaseError {
+    fn from(e: deadpool_postgres::PoolError) -> LeaseError {
+        LeaseError::new(e)
+    }
+}
+
 #[async_trait]
 impl Cluster for PgCluster {
-    async fn take(&self, id: &UploadId) -> Result<Option<i64>, MetaError> {
+    async fn take(&self, id: &UploadId) -> Result<Option<i64>, LeaseError> {
         let token: i64 = rand::random();
         let c = self.pool.get().await?;
         let stmt = c
@@ -166,7 +177,7 @@ impl Cluster for PgCluster {
         Ok(row.map(|_| token))
     }
 
-    async fn ask_release(&self, id: &UploadId) -> Result<(), MetaError> {
+    async fn ask_release(&self, id: &UploadId) -> Result<(), LeaseError> {
         let c = self.pool.get().await?;
         let stmt = c
             .prepare_cached(&format!(
@@ -178,7 +189,7 @@ impl Cluster for PgCluster {
         Ok(())
     }
 
-    async fn release(&self, id: &UploadId, token: i64) -> Result<(), MetaError> {
+    async fn release(&self, id: &UploadId, token: i64) -> Result<(), LeaseError> {
         let c = self.pool.get().await?;
         let stmt = c
             .prepare_cached(&format!(
@@ -190,7 +201,7 @@ impl Cluster for PgCluster {
         Ok(())
     }
 
-    async fn release_all(&self) -> Result<(), MetaError> {
+    async fn release_all(&self) -> Result<(), LeaseError> {
         let c = self.pool.get().await?;
         c.query(
             &format!(
@@ -203,7 +214,7 @@ impl Cluster for PgCluster {
         Ok(())
     }
 
-    async fn renew(&self, held: &[UploadId]) -> Result<Vec<UploadId>, MetaError> {
+    async fn renew(&self, held: &[UploadId]) -> Result<Vec<UploadId>, LeaseError> {
         if held.is_empty() {
             return Ok(Vec::new());
         }

@@ -3,10 +3,10 @@
 //! that lease, ended with the events the outcome causes.
 
 use super::Db;
-use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
-use crate::upload::UploadId;
 
 pub async fn enqueue_if_finished(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
     let stmt = c

@@ -17,9 +17,9 @@ use tokio_postgres::error::SqlState;
 
 use super::rows::{UPLOAD_COLUMNS, UploadRow, from_ms, ms};
 use super::{MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent};
-use crate::lock::Cluster;
-use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
-use crate::upload::{Upload, UploadId};
+use crate::domain::lease::Cluster;
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::upload::{Upload, UploadId};
 
 mod locks;
 mod media;

@@ -1,21 +1,20 @@
-//! The object storage's bookkeeping (`storage::object::PartLog`) in Postgres, so that any node
+//! The object storage's bookkeeping (`domain::parts::PartLog`) in Postgres, so that any node
 //! can go on with an upload another node began.
 
 use async_trait::async_trait;
 
 use super::PgMeta;
+use crate::domain::parts::{ObjectState, PartLog, PartsError};
+use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
-use crate::storage::StorageError;
-use crate::storage::object::{ObjectState, PartLog};
-use crate::upload::UploadId;
 
-fn failed(e: MetaError) -> StorageError {
-    StorageError::Backend(format!("metadata store: {e}"))
+fn failed(e: MetaError) -> PartsError {
+    PartsError::new(e)
 }
 
 #[async_trait]
 impl PartLog for PgMeta {
-    async fn begin(&self, id: &UploadId, part_size: u64) -> Result<(), StorageError> {
+    async fn begin(&self, id: &UploadId, part_size: u64) -> Result<(), PartsError> {
         self.exec(
             "INSERT INTO object_uploads (id, part_size) VALUES ($1, $2)",
             &[&id.as_str(), &(part_size as i64)],
@@ -25,7 +24,7 @@ impl PartLog for PgMeta {
         Ok(())
     }
 
-    async fn state(&self, id: &UploadId) -> Result<Option<ObjectState>, StorageError> {
+    async fn state(&self, id: &UploadId) -> Result<Option<ObjectState>, PartsError> {
         async {
             let c = self.client().await?;
             let Some(head) = c
@@ -71,7 +70,7 @@ impl PartLog for PgMeta {
         .map_err(failed)
     }
 
-    async fn set_multipart(&self, id: &UploadId, multipart: &str) -> Result<(), StorageError> {
+    async fn set_multipart(&self, id: &UploadId, multipart: &str) -> Result<(), PartsError> {
         self.exec(
             "UPDATE object_uploads SET multipart = $2 WHERE id = $1",
             &[&id.as_str(), &multipart],
@@ -81,12 +80,7 @@ impl PartLog for PgMeta {
         Ok(())
     }
 
-    async fn add_part(
-        &self,
-        id: &UploadId,
-        idx: u64,
-        content_id: &str,
-    ) -> Result<(), StorageError> {
+    async fn add_part(&self, id: &UploadId, idx: u64, content_id: &str) -> Result<(), PartsError> {
         self.exec(
             "INSERT INTO object_parts (id, idx, content_id) VALUES ($1, $2, $3)
              ON CONFLICT (id, idx) DO UPDATE SET content_id = excluded.content_id",
@@ -97,7 +91,7 @@ impl PartLog for PgMeta {
         Ok(())
     }
 
-    async fn add_tail(&self, id: &UploadId, idx: u64) -> Result<(), StorageError> {
+    async fn add_tail(&self, id: &UploadId, idx: u64) -> Result<(), PartsError> {
         self.exec(
             "INSERT INTO object_tails (id, idx) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&id.as_str(), &(idx as i64)],
@@ -107,7 +101,7 @@ impl PartLog for PgMeta {
         Ok(())
     }
 
-    async fn remove_tails(&self, id: &UploadId, idxs: &[u64]) -> Result<(), StorageError> {
+    async fn remove_tails(&self, id: &UploadId, idxs: &[u64]) -> Result<(), PartsError> {
         let idxs: Vec<i64> = idxs.iter().map(|&i| i as i64).collect();
         self.exec(
             "DELETE FROM object_tails WHERE id = $1 AND idx = ANY($2)",
@@ -118,14 +112,14 @@ impl PartLog for PgMeta {
         Ok(())
     }
 
-    async fn forget(&self, id: &UploadId) -> Result<(), StorageError> {
+    async fn forget(&self, id: &UploadId) -> Result<(), PartsError> {
         self.exec("DELETE FROM object_uploads WHERE id = $1", &[&id.as_str()])
             .await
             .map_err(failed)?;
         Ok(())
     }
 
-    async fn all(&self) -> Result<Vec<UploadId>, StorageError> {
+    async fn all(&self) -> Result<Vec<UploadId>, PartsError> {
         self.ids("SELECT id FROM object_uploads ORDER BY id", &[])
             .await
             .map_err(failed)

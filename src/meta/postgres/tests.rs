@@ -8,10 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::locks::PgCluster;
 use super::{PgMeta, schema};
+use crate::domain::upload::UploadId;
 use crate::lock::{Cluster, Locks};
 use crate::meta::Meta;
 use crate::meta::suite;
-use crate::upload::UploadId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_meets_the_contract_and_holds_across_nodes() {

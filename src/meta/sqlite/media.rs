@@ -5,10 +5,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::ms;
-use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MediaRow, to_json};
-use crate::upload::UploadId;
 
 const COLUMNS: &str = crate::meta::rows::MEDIA_COLUMNS;
 const OPEN: &str = crate::meta::rows::OPEN_STATUSES;

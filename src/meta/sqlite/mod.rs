@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::{MetaError, MetaStore, OutboxEvent, StoredEvent};
-use crate::media::record::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::upload::{Upload, UploadId};
 use crate::meta::rows::UploadRow;
-use crate::upload::{Upload, UploadId};
 use schema::migrate;
 use threads::Threads;
 

@@ -3,9 +3,9 @@
 
 use rusqlite::{Connection, Row, Transaction, params};
 
+use crate::domain::upload::UploadId;
 use crate::meta::rows::EventRow;
 use crate::meta::{MetaError, OutboxEvent, StoredEvent};
-use crate::upload::UploadId;
 
 const COLUMNS: &str = crate::meta::rows::EVENT_COLUMNS;
 

@@ -1,17 +1,16 @@
-//! The object storage's bookkeeping (`storage::object::PartLog`) in the SQLite database, beside
+//! The object storage's bookkeeping (`domain::parts::PartLog`) in the SQLite database, beside
 //! the uploads it belongs to.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteMeta;
+use crate::domain::parts::{ObjectState, PartLog, PartsError};
+use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
-use crate::storage::StorageError;
-use crate::storage::object::{ObjectState, PartLog};
-use crate::upload::UploadId;
 
-fn failed(e: MetaError) -> StorageError {
-    StorageError::Backend(format!("metadata store: {e}"))
+fn failed(e: MetaError) -> PartsError {
+    PartsError::new(e)
 }
 
 impl SqliteMeta {
@@ -20,7 +19,7 @@ impl SqliteMeta {
         id: &UploadId,
         sql: &'static str,
         extra: impl rusqlite::ToSql + Send + 'static,
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), PartsError> {
         let id = id.clone();
         self.write(move |c| {
             c.prepare_cached(sql)?
@@ -34,7 +33,7 @@ impl SqliteMeta {
 
 #[async_trait]
 impl PartLog for SqliteMeta {
-    async fn begin(&self, id: &UploadId, part_size: u64) -> Result<(), StorageError> {
+    async fn begin(&self, id: &UploadId, part_size: u64) -> Result<(), PartsError> {
         self.change(
             id,
             "INSERT INTO object_uploads (id, part_size) VALUES (?1, ?2)",
@@ -43,7 +42,7 @@ impl PartLog for SqliteMeta {
         .await
     }
 
-    async fn state(&self, id: &UploadId) -> Result<Option<ObjectState>, StorageError> {
+    async fn state(&self, id: &UploadId) -> Result<Option<ObjectState>, PartsError> {
         let id = id.clone();
         self.read(move |c| {
             let head = c
@@ -81,7 +80,7 @@ impl PartLog for SqliteMeta {
         .map_err(failed)
     }
 
-    async fn set_multipart(&self, id: &UploadId, multipart: &str) -> Result<(), StorageError> {
+    async fn set_multipart(&self, id: &UploadId, multipart: &str) -> Result<(), PartsError> {
         self.change(
             id,
             "UPDATE object_uploads SET multipart = ?2 WHERE id = ?1",
@@ -90,12 +89,7 @@ impl PartLog for SqliteMeta {
         .await
     }
 
-    async fn add_part(
-        &self,
-        id: &UploadId,
-        idx: u64,
-        content_id: &str,
-    ) -> Result<(), StorageError> {
+    async fn add_part(&self, id: &UploadId, idx: u64, content_id: &str) -> Result<(), PartsError> {
         let id = id.clone();
         let content_id = content_id.to_owned();
         self.write(move |c| {
@@ -109,7 +103,7 @@ impl PartLog for SqliteMeta {
         .map_err(failed)
     }
 
-    async fn add_tail(&self, id: &UploadId, idx: u64) -> Result<(), StorageError> {
+    async fn add_tail(&self, id: &UploadId, idx: u64) -> Result<(), PartsError> {
         self.change(
             id,
             "INSERT OR IGNORE INTO object_tails (id, idx) VALUES (?1, ?2)",
@@ -118,7 +112,7 @@ impl PartLog for SqliteMeta {
         .await
     }
 
-    async fn remove_tails(&self, id: &UploadId, idxs: &[u64]) -> Result<(), StorageError> {
+    async fn remove_tails(&self, id: &UploadId, idxs: &[u64]) -> Result<(), PartsError> {
         let id = id.clone();
         let idxs = idxs.to_vec();
         self.write(move |c| {
@@ -137,7 +131,7 @@ impl PartLog for SqliteMeta {
         .map_err(failed)
     }
 
-    async fn forget(&self, id: &UploadId) -> Result<(), StorageError> {
+    async fn forget(&self, id: &UploadId) -> Result<(), PartsError> {
         let id = id.clone();
         self.write(move |c| {
             c.prepare_cached("DELETE FROM object_uploads WHERE id = ?1")?
@@ -148,7 +142,7 @@ impl PartLog for SqliteMeta {
         .map_err(failed)
     }
 
-    async fn all(&self) -> Result<Vec<UploadId>, StorageError> {
+    async fn all(&self) -> Result<Vec<UploadId>, PartsError> {
         self.read(|c| {
             let mut stmt = c.prepare("SELECT id FROM object_uploads ORDER BY id")?;
             let ids = stmt

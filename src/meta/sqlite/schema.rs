@@ -76,8 +76,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         reason_code     TEXT,
         reason          TEXT,
         detected        TEXT,
-        probe           TEXT,                       -- JSON (media::record::Probe)
-        published       TEXT,                       -- JSON (media::record::Published)
+        probe           TEXT,                       -- JSON (crate::domain::media::Probe)
+        published       TEXT,                       -- JSON (crate::domain::media::Published)
         pending_version TEXT,
         length          INTEGER NOT NULL,
         created_at      INTEGER NOT NULL,
@@ -86,7 +86,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX media_due ON media (next_at)
         WHERE held = 0 AND status IN ('RECEIVED', 'VALIDATING', 'PROCESSING');
     CREATE INDEX media_held ON media (created_at) WHERE held = 1;",
-    // 7: the malware scan's result (media::record::Scan), and SCANNING among a job's open
+    // 7: the malware scan's result (crate::domain::media::Scan), and SCANNING among a job's open
     // statuses.
     "ALTER TABLE media ADD COLUMN scan TEXT;
     DROP INDEX media_due;

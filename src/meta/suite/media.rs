@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{id, upload};
-use crate::media::record::{MediaOutcome, MediaStatus, MediaUpdate, Published};
+use crate::domain::media::{MediaOutcome, MediaStatus, MediaUpdate, Published};
+use crate::domain::upload::Concat;
 use crate::meta::Meta;
-use crate::upload::Concat;
 
 pub async fn a_job_is_queued_by_the_change_that_finishes_the_upload(
     db: &dyn Meta,

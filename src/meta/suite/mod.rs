@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Meta;
 use super::rows::from_ms;
-use crate::upload::{Concat, Metadata, State, Upload, UploadId};
+use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
 mod media;
 mod outbox;

@@ -1,9 +1,9 @@
 //! Uploads and the object store's bookkeeping.
 
 use super::{id, upload};
+use crate::domain::upload::{Concat, State, UploadId};
 use crate::meta::rows::from_ms;
 use crate::meta::{Meta, MetaError};
-use crate::upload::{Concat, State, UploadId};
 
 pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     let u = upload("abc");

@@ -11,8 +11,8 @@ use object_store::{GetOptions, GetRange, ObjectStoreExt, PutPayload};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{ObjectState, Shared, remote};
+use crate::domain::upload::UploadId;
 use crate::storage::{Append, StorageError};
-use crate::upload::UploadId;
 
 pub(super) struct ObjectAppend {
     shared: Arc<Shared>,
@@ -156,7 +156,7 @@ impl ObjectAppend {
             )
             .await
             .map_err(remote)?;
-        s.log.add_part(&self.id, idx, &part.content_id).await
+        Ok(s.log.add_part(&self.id, idx, &part.content_id).await?)
     }
 
     /// Sends every whole part in the buffer, in order.

@@ -30,7 +30,7 @@ impl Shared {
     /// Copies a finished upload's object to `<prefix>/quarantine/<id>`.
     pub(super) async fn quarantine(
         &self,
-        id: &crate::upload::UploadId,
+        id: &crate::domain::upload::UploadId,
     ) -> Result<String, StorageError> {
         let to = self.prefix.clone().join("quarantine").join(id.as_str());
         match self.call(self.store.copy(&self.data(id), &to)).await {

@@ -33,15 +33,15 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Append, ByteStream, Storage, StorageError};
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 mod append;
-pub mod log;
+
 mod media;
 pub mod open;
 
+pub use crate::domain::parts::{ObjectState, PartLog};
 use append::ObjectAppend;
-pub use log::{ObjectState, PartLog};
 
 /// The smallest part most stores accept (all but the last part of an S3 multipart upload).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -217,7 +217,7 @@ impl Shared {
 #[async_trait]
 impl Storage for ObjectStorage {
     async fn create(&self, id: &UploadId) -> Result<(), StorageError> {
-        self.shared.log.begin(id, self.shared.part_size).await
+        Ok(self.shared.log.begin(id, self.shared.part_size).await?)
     }
 
     async fn appender(
@@ -329,7 +329,7 @@ impl Storage for ObjectStorage {
     }
 
     async fn unfinished(&self) -> Result<Vec<UploadId>, StorageError> {
-        self.shared.log.all().await
+        Ok(self.shared.log.all().await?)
     }
 
     async fn concat(&self, id: &UploadId, parts: &[(UploadId, u64)]) -> Result<(), StorageError> {
@@ -401,7 +401,7 @@ impl Storage for ObjectStorage {
             s.delete_tails(id, &tails).await?;
         }
         s.delete_quietly(&s.data(id)).await?;
-        s.log.forget(id).await
+        Ok(s.log.forget(id).await?)
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

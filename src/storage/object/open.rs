@@ -15,7 +15,7 @@ use object_store::{ObjectStoreExt, ObjectStoreScheme, PutPayload};
 use url::Url;
 
 use super::Backend;
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 /// How long the start-up check may take (credential lookups and retries included).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::upload::UploadId;
+use crate::domain::upload::UploadId;
 
 /// Where a finished upload is in the pipeline, as clients see it. An upload still receiving
 /// bytes has no record: its status is `Uploading`.

@@ -1,0 +1,38 @@
+//! Outbox events: what a change to an upload or its media record causes for hooks, written by
+//! the metadata store in the change's transaction and delivered by `hooks::dispatch`.
+
+use std::time::SystemTime;
+
+use crate::domain::upload::UploadId;
+
+/// An event for the outbox, written with the change that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Stable id, sent with every delivery attempt so receivers can drop duplicates.
+    pub id: String,
+    /// The hook event's name (post-finish, ...).
+    pub kind: String,
+    pub upload: UploadId,
+    /// The hook request, as sent.
+    pub payload: String,
+    pub held: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    Held,
+    Pending,
+    /// Gave up after the most attempts: a dead letter, until retried by hand.
+    Dead,
+}
+
+/// An event in the outbox.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event: OutboxEvent,
+    pub state: EventState,
+    pub attempts: u32,
+    pub created_at: SystemTime,
+    pub next_at: SystemTime,
+    pub last_error: Option<String>,
+}

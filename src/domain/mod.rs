@@ -1,0 +1,10 @@
+//! The shared domain: the types every layer below the front doors speaks (uploads, media
+//! records, object-store parts, leases, outbox events). Pure types and parsers, no I/O; the
+//! layers that keep or act on them (meta, storage, lock, hooks, media, the upload core) import
+//! this module and not each other's internals.
+
+pub mod event;
+pub mod lease;
+pub mod media;
+pub mod parts;
+pub mod upload;
