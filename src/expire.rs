@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::app::App;
 use crate::domain::upload::{State, UploadId};
-use crate::error::Error;
+use crate::http::error::Error;
 
 const BATCH: usize = 256;
 const TOMBSTONE_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -37,7 +37,7 @@ pub async fn run(app: App) {
 
 /// One pass: returns how many uploads it expired. An upload whose storage cannot be deleted
 /// now is logged and tried again on the next pass; it does not stop the others.
-pub async fn sweep(app: &App, now: SystemTime) -> Result<usize, crate::error::Error> {
+pub async fn sweep(app: &App, now: SystemTime) -> Result<usize, crate::http::error::Error> {
     let mut expired = 0;
     for id in app.meta.due_to_expire(now, BATCH).await? {
         match expire(app, &id, now).await {
@@ -64,6 +64,6 @@ async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error
     app.meta.mark_expired(id, now).await?;
     tracing::info!(%id, "unfinished upload expired");
     app.metrics.uploads_expired.inc();
-    crate::tus::concat::partial_changed(app, &upload);
+    crate::http::tus::concat::partial_changed(app, &upload);
     Ok(true)
 }

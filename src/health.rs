@@ -1,16 +1,13 @@
-//! Health for orchestrators: `/healthz` (the process serves requests) and `/readyz` (the
-//! metadata store takes a write, the store answers a small request, every media worker has
-//! been seen lately). Readiness is checked at most once a second, whatever the number of
-//! probes: concurrent probes wait for the one check and share its result.
+//! Readiness for orchestrators (served as `/readyz` by `http::ops`): the metadata store takes a
+//! write, the store answers a small request, every media worker has been seen lately.
+//! Readiness is checked at most once a second, whatever the number of probes: concurrent probes
+//! wait for the one check and share its result.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderValue, Response, StatusCode, header};
-use serde_json::json;
-
-use crate::app::App;
-use crate::http::body::{Body, full};
+use crate::meta::MetaStore;
+use crate::storage::Storage;
 
 /// How long a readiness result is reused.
 const CACHE: Duration = Duration::from_secs(1);
@@ -20,6 +17,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// busy ones with every heartbeat, 10 s).
 const WORKER_SILENCE: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 pub struct Health {
     /// Unix ms each media worker was last seen.
     beats: Vec<AtomicU64>,
@@ -61,19 +59,19 @@ impl Health {
         }
     }
 
-    pub async fn ready(&self, app: &App) -> Report {
+    pub async fn ready(&self, meta: &dyn MetaStore, storage: &dyn Storage) -> Report {
         let mut cache = self.cache.lock().await;
         if let Some((at, report)) = cache.as_ref()
             && at.elapsed() < CACHE
         {
             return report.clone();
         }
-        let report = self.check(app).await;
+        let report = self.check(meta, storage).await;
         *cache = Some((Instant::now(), report.clone()));
         report
     }
 
-    async fn check(&self, app: &App) -> Report {
+    async fn check(&self, meta: &dyn MetaStore, storage: &dyn Storage) -> Report {
         let timed = |what: &'static str| {
             move |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
                 Ok(Ok(())) => None,
@@ -82,10 +80,10 @@ impl Health {
             }
         };
         let meta = tokio::time::timeout(CHECK_TIMEOUT, async {
-            app.meta.ping().await.map_err(|e| e.to_string())
+            meta.ping().await.map_err(|e| e.to_string())
         });
         let store = tokio::time::timeout(CHECK_TIMEOUT, async {
-            app.storage.ping().await.map_err(|e| e.to_string())
+            storage.ping().await.map_err(|e| e.to_string())
         });
         let (meta, store) = tokio::join!(meta, store);
         let mut checks = vec![
@@ -119,55 +117,5 @@ impl Health {
             }
         }
         Report { checks }
-    }
-}
-
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(full(body.to_string()));
-    *resp.status_mut() = status;
-    let hs = resp.headers_mut();
-    hs.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-/// `GET /healthz`: answered while the process serves.
-pub fn healthz() -> Response<Body> {
-    json_response(StatusCode::OK, json!({ "status": "ok" }))
-}
-
-/// `GET /readyz`: 200 when every check passes, else 503 naming the ones that failed.
-pub async fn readyz(app: &App) -> Response<Body> {
-    let report = app.health.ready(app).await;
-    let checks: serde_json::Map<String, serde_json::Value> = report
-        .checks
-        .iter()
-        .map(|(name, e)| {
-            let v = match e {
-                None => json!("ok"),
-                Some(e) => json!(e),
-            };
-            ((*name).to_owned(), v)
-        })
-        .collect();
-    let failing: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|(_, e)| e.is_some())
-        .map(|(n, _)| *n)
-        .collect();
-    if failing.is_empty() {
-        json_response(
-            StatusCode::OK,
-            json!({ "status": "ready", "checks": checks }),
-        )
-    } else {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "status": "unavailable", "failing": failing, "checks": checks }),
-        )
     }
 }

@@ -34,7 +34,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod error;
+
 pub mod expire;
 pub mod health;
 pub mod health_cli;
@@ -48,7 +48,7 @@ pub mod metrics;
 pub mod recover;
 pub mod server;
 pub mod storage;
-pub mod tus;
+
 pub mod upload_cli;
 pub mod worker;
 

@@ -41,43 +41,6 @@ pub struct StoreLabels {
     pub operation: &'static str,
 }
 
-/// `GET /metrics`: the figures read from the metadata store refreshed, then everything.
-pub async fn scrape(app: &crate::app::App) -> http::Response<crate::http::body::Body> {
-    let m = &app.metrics;
-    match app.meta.stats().await {
-        Ok(s) => {
-            m.outbox_pending.set(s.outbox_pending as i64);
-            m.outbox_dead.set(s.dead_letters as i64);
-            let age = s
-                .outbox_oldest
-                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
-                .map_or(0.0, |d| d.as_secs_f64());
-            m.outbox_oldest_seconds.set(age);
-            for status in crate::domain::media::MediaStatus::ALL {
-                let n = s
-                    .media
-                    .iter()
-                    .find(|(st, _)| st == status.as_str())
-                    .map_or(0, |(_, n)| *n);
-                m.media_jobs
-                    .get_or_create(&StateLabels {
-                        state: status.as_str().to_owned(),
-                    })
-                    .set(n as i64);
-            }
-        }
-        Err(e) => tracing::warn!("metrics: cannot read the metadata store's figures: {e}"),
-    }
-    let mut resp = http::Response::new(crate::http::body::full(m.encode()));
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
-    );
-    resp
-}
-
 /// Holds a gauge up while it lives.
 pub struct InFlight<'a>(&'a Gauge);
 

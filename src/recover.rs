@@ -14,7 +14,7 @@
 use std::time::SystemTime;
 
 use crate::app::App;
-use crate::error::Error;
+use crate::http::error::Error;
 
 /// Uploads looked at per pass, for each kind of work.
 const BATCH: usize = 1000;
@@ -85,7 +85,7 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
         }
     }
     for id in app.meta.pending_finals(BATCH).await? {
-        match crate::tus::concat::assemble(app, &id).await {
+        match crate::http::tus::concat::assemble(app, &id).await {
             Ok(true) => done.assembled += 1,
             Ok(false) => {}
             Err(e) => {

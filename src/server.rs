@@ -149,7 +149,7 @@ async fn metrics_only(listener: TcpListener, app: App) {
             let app = app.clone();
             async move {
                 let resp = if req.uri().path() == "/metrics" && req.method() == hyper::Method::GET {
-                    crate::metrics::scrape(&app).await
+                    crate::http::ops::metrics(&app).await
                 } else {
                     let mut r = hyper::Response::new(crate::http::body::full("not found\n"));
                     *r.status_mut() = hyper::StatusCode::NOT_FOUND;

@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use super::access;
 use super::body::Body;
+use super::error::Error;
 use super::headers::{self as h, check_tus_resumable};
 use super::route::{Route, route};
+use super::tus;
 use crate::app::App;
-use crate::error::Error;
-use crate::{media, tus};
 
 /// Handles one request end to end; never fails (errors become responses here). Logs one access
 /// line for it.
@@ -183,14 +183,14 @@ async fn dispatch(
         Route::Patch(id) => tus::patch::handle(app, req, id).await,
         Route::Delete(id) => tus::delete::handle(app, &req.into_parts().0, &id).await,
         Route::Get(id) => tus::get::handle(app, req.headers(), &id).await,
-        Route::MediaStatus(id) => media::api::status(app, req.headers(), req.uri(), &id).await,
+        Route::MediaStatus(id) => super::media::status(app, req.headers(), req.uri(), &id).await,
         Route::MediaFile(id, file) => {
-            media::api::file(app, method, req.headers(), &id, &file).await
+            super::media::file(app, method, req.headers(), &id, &file).await
         }
-        Route::Health => Ok(crate::health::healthz()),
-        Route::Ready => Ok(crate::health::readyz(app).await),
+        Route::Health => Ok(super::ops::healthz()),
+        Route::Ready => Ok(super::ops::readyz(app).await),
         Route::Metrics if app.config.metrics == crate::config::MetricsAt::Main => {
-            Ok(crate::metrics::scrape(app).await)
+            Ok(super::ops::metrics(app).await)
         }
         Route::Metrics => Err(Error::RouteNotFound),
     }

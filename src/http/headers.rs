@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::domain::upload::{Concat, MAX_LENGTH, MAX_PARTIALS, Metadata, UploadId};
-use crate::error::Error;
+use crate::http::error::Error;
 
 /// The protocol version tuskd speaks.
 pub const VERSION: &str = "1.0.0";

@@ -3,7 +3,7 @@
 use http::Method;
 
 use crate::domain::upload::UploadId;
-use crate::error::Error;
+use crate::http::error::Error;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,6 @@
 //! GStreamer is behind the `media` feature: without it the crate builds with no GStreamer and
 //! `--media on` is refused.
 
-pub mod api;
 pub mod audio;
 pub mod cli;
 pub mod config;

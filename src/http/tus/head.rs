@@ -6,8 +6,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use super::{load, put_expires};
 use crate::app::App;
 use crate::domain::upload::UploadId;
-use crate::error::Error;
 use crate::http::body::{Body, empty};
+use crate::http::error::Error;
 use crate::http::headers as h;
 
 pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {

@@ -7,11 +7,11 @@ use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
-use super::status;
 use crate::app::App;
 use crate::domain::upload::UploadId;
-use crate::error::Error;
 use crate::http::body::{Body, full};
+use crate::http::error::Error;
+use crate::media::status;
 use crate::storage::MediaKey;
 
 /// The status document of `id`.
@@ -27,7 +27,7 @@ pub async fn status(
         // Unknown, or finished without media (a partial upload of a concatenation).
         return Err(Error::MediaNotFound);
     }
-    let base = crate::tus::absolute_url(app, req, uri, path);
+    let base = crate::http::tus::absolute_url(app, req, uri, path);
     let doc = status::document(id.as_str(), record.as_ref(), upload.as_ref(), &base);
     let mut resp = Response::new(full(doc.to_string()));
     let hs = resp.headers_mut();
@@ -41,7 +41,7 @@ pub async fn status(
 
 fn content_type(file: &str) -> &'static str {
     match file.rsplit('.').next().unwrap_or_default() {
-        "m3u8" => super::hls::MIME,
+        "m3u8" => crate::media::hls::MIME,
         "ts" => "video/mp2t",
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",
@@ -70,7 +70,7 @@ pub async fn file(
         .media_size(&key)
         .await?
         .ok_or(Error::MediaNotFound)?;
-    let range = crate::tus::get::requested_range(req, size)?;
+    let range = crate::http::tus::get::requested_range(req, size)?;
     let span = range.clone().unwrap_or(0..size);
     let body: Body = if *method == Method::HEAD {
         full(String::new())
@@ -89,7 +89,7 @@ pub async fn file(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
-    crate::tus::get::ranged(&mut resp, &span, size, range.is_some());
+    crate::http::tus::get::ranged(&mut resp, &span, size, range.is_some());
     Ok(resp)
 }
 

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use http::HeaderMap;
 
-use crate::error::Error;
+use crate::http::error::Error;
 use crate::http::headers::{UPLOAD_CHECKSUM, single};
 
 /// Advertised in `Tus-Checksum-Algorithm`, most preferred first.

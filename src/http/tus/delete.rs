@@ -8,9 +8,9 @@ use http::request::Parts;
 use super::{events, load};
 use crate::app::App;
 use crate::domain::upload::UploadId;
-use crate::error::Error;
 use crate::hooks::HookType;
 use crate::http::body::{Body, empty};
+use crate::http::error::Error;
 
 pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Body>, Error> {
     let _guard = app.locks.acquire(id).await.ok_or(Error::Locked)?;

@@ -10,8 +10,8 @@ use super::events::{self, Shaped};
 use super::{body_is_empty, completed, concat, expiry, ingest::ingest, put_expires, upload_url};
 use crate::app::App;
 use crate::domain::upload::{Concat, State, Upload, UploadId};
-use crate::error::Error;
 use crate::http::body::{Body, empty};
+use crate::http::error::Error;
 use crate::http::headers as h;
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {

@@ -13,8 +13,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::load;
 use crate::app::App;
 use crate::domain::upload::{Upload, UploadId};
-use crate::error::Error;
 use crate::http::body::Body;
+use crate::http::error::Error;
 
 /// Types a browser may render inline without running script.
 const INLINE_TYPES: &[&str] = &[

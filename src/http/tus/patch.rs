@@ -10,9 +10,9 @@ use http::request::Parts;
 use super::{completed, events, ingest::ingest, load, put_expires};
 use crate::app::App;
 use crate::domain::upload::{Upload, UploadId};
-use crate::error::Error;
 use crate::hooks::HookType;
 use crate::http::body::{Body, empty};
+use crate::http::error::Error;
 use crate::http::headers as h;
 
 pub async fn handle(

@@ -16,8 +16,8 @@ use http::request::Parts;
 use super::{completed, events, expiry, load};
 use crate::app::App;
 use crate::domain::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
-use crate::error::Error;
 use crate::hooks::HookType;
+use crate::http::error::Error;
 use crate::lock::Guard;
 
 /// Returns the final upload and headers hooks set for the response.

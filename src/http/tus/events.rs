@@ -9,9 +9,9 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use crate::app::App;
 use crate::domain::event::OutboxEvent;
 use crate::domain::upload::{Metadata, Upload, UploadId};
-use crate::error::Error;
 use crate::hooks::{FileInfo, HookError, HookEvent, HookRequest, HookType, HttpRequestInfo};
 use crate::http::RemoteAddr;
+use crate::http::error::Error;
 
 /// What a hook set for the response of a request that went ahead.
 #[derive(Debug, Default)]

@@ -10,8 +10,8 @@ use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::domain::upload::{Upload, UploadId};
-use crate::error::Error;
 use crate::http::body::{BodyReader, Read};
+use crate::http::error::Error;
 use crate::http::headers as h;
 
 pub mod checksum;
