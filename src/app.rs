@@ -14,6 +14,7 @@ use crate::storage::Storage;
 use crate::storage::local::LocalStorage;
 use crate::storage::object::ObjectStorage;
 use crate::storage::object::open::{self, ConnectError, StoreLocation};
+use crate::upload::{Limits, Uploads};
 
 /// How long a request waits for the current holder of an upload to let go.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
@@ -29,11 +30,10 @@ pub struct Inner {
     pub hooks: Hooks,
     /// Cancelled when the server shuts down; every lock holder's token is a child of it.
     pub shutdown: CancellationToken,
-    /// Wakes the repair loop before its next pass (a partial upload finished, so a pending
-    /// final upload may be ready).
-    pub repair: tokio::sync::Notify,
     /// Wakes an idle media worker: a job was released.
-    pub media_jobs: tokio::sync::Notify,
+    pub media_jobs: Arc<tokio::sync::Notify>,
+    /// The upload core every front door calls.
+    pub uploads: Uploads,
     /// Readiness checks and the media workers' signs of life.
     pub health: crate::health::Health,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -76,7 +76,6 @@ impl App {
             &config.meta,
             &crate::meta::OpenOptions {
                 durable: config.fsync,
-                media_jobs: config.media.is_some(),
                 pool_size: config.meta_pool,
             },
         )
@@ -146,6 +145,24 @@ impl App {
             metrics.clone(),
             store_backend,
         ));
+        let media_jobs = Arc::new(tokio::sync::Notify::new());
+        let uploads = Uploads::new(crate::upload::Inner {
+            meta: meta.clone(),
+            storage: storage.clone(),
+            locks: locks.clone(),
+            hooks: hooks.clone(),
+            limits: Limits {
+                max_size: config.max_size,
+                expire_after: config.expire_after,
+                repair_interval: config.repair_interval,
+            },
+            clock: config.clock.clone(),
+            metrics: metrics.clone(),
+            media_jobs: config.media.is_some(),
+            shutdown: shutdown.clone(),
+            repair: tokio::sync::Notify::new(),
+            media_wake: media_jobs.clone(),
+        });
         App(Arc::new(Inner {
             config,
             meta,
@@ -153,8 +170,8 @@ impl App {
             locks,
             hooks,
             shutdown,
-            repair: tokio::sync::Notify::new(),
-            media_jobs: tokio::sync::Notify::new(),
+            media_jobs,
+            uploads,
             health: crate::health::Health::new(workers),
             metrics,
             store_backend,

@@ -35,7 +35,6 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 
-pub mod expire;
 pub mod health;
 pub mod health_cli;
 pub mod hooks;
@@ -45,9 +44,10 @@ pub mod lock;
 pub mod media;
 pub mod meta;
 pub mod metrics;
-pub mod recover;
+
 pub mod server;
 pub mod storage;
+pub mod upload;
 
 pub mod upload_cli;
 pub mod worker;

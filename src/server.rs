@@ -39,14 +39,16 @@ pub async fn run(
         .max_buf_size(READ_BUFFER_MAX);
     builder.http2().timer(TokioTimer::new());
     // Before the first request: a create in flight would look like an orphan.
-    if let Err(e) = crate::recover::run(&app).await {
+    if let Err(e) = crate::upload::recover::run(&app.uploads).await {
         tracing::warn!("start-up repair failed: {e}");
     }
     let graceful = GracefulShutdown::new();
     let background = [
-        tokio::spawn(crate::expire::run(app.clone())),
+        tokio::spawn(crate::upload::expire::run(app.uploads.clone())),
         tokio::spawn(crate::hooks::dispatch::run(app.clone())),
-        tokio::spawn(crate::recover::run_periodically(app.clone())),
+        tokio::spawn(crate::upload::recover::run_periodically(
+            app.uploads.clone(),
+        )),
         tokio::spawn(crate::media::worker::run(app.clone())),
     ];
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
@@ -87,7 +89,7 @@ pub async fn run(
         let app = app.clone();
         let metrics = app.metrics.clone();
         let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(crate::http::RemoteAddr(peer));
+            req.extensions_mut().insert(crate::hooks::RemoteAddr(peer));
             let app = app.clone();
             async move { Ok::<_, Infallible>(crate::http::handle(app, req).await) }
         });

@@ -36,3 +36,25 @@ pub struct StoredEvent {
     pub next_at: SystemTime,
     pub last_error: Option<String>,
 }
+
+/// What a change to an upload causes besides itself, written by the metadata store in the
+/// change's transaction, so that each exists exactly when the change does. The upload core
+/// decides it; the store only writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Events for the outbox.
+    pub events: Vec<OutboxEvent>,
+    /// Queue the upload's media job, held until the events are released: the change finishes
+    /// an upload that the media pipeline processes.
+    pub media_job: bool,
+}
+
+impl Effects {
+    /// Events only, no media job.
+    pub fn events(events: Vec<OutboxEvent>) -> Effects {
+        Effects {
+            events,
+            media_job: false,
+        }
+    }
+}

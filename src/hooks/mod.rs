@@ -151,6 +151,10 @@ impl FileInfo {
     }
 }
 
+/// The client's address, which hook events report; the server puts it on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
+
 /// The request that caused the event, as tusd describes it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HttpRequestInfo {
@@ -351,13 +355,23 @@ impl HookConfig {
     }
 }
 
-/// The hook system: sends events to the configured target.
+/// The hook system: sends events to the configured target. Clones share the dispatcher's
+/// wake-up signal.
+#[derive(Clone)]
 pub struct Hooks {
     config: Option<HookConfig>,
     http: Option<webhook::Webhook>,
     /// Wakes the dispatcher when events were written.
-    ready: tokio::sync::Notify,
+    ready: std::sync::Arc<tokio::sync::Notify>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Hooks {
@@ -380,7 +394,7 @@ impl Hooks {
         Hooks {
             config,
             http,
-            ready: tokio::sync::Notify::new(),
+            ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             metrics,
         }
     }

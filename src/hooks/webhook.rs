@@ -14,6 +14,7 @@ use super::{HookError, MAX_RESPONSE_BYTES};
 const ATTEMPTS: u32 = 3;
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 
+#[derive(Debug, Clone)]
 pub struct Webhook {
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,

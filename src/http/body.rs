@@ -102,3 +102,30 @@ impl BodyReader {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl crate::upload::ByteSource for BodyReader {
+    fn exact_len(&self) -> Option<u64> {
+        self.body
+            .as_ref()
+            .and_then(|b| http_body::Body::size_hint(b).exact())
+    }
+
+    fn is_end(&self) -> bool {
+        self.body
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    async fn next(&mut self) -> crate::upload::Read {
+        use crate::upload::Read as R;
+        match BodyReader::next(self).await {
+            Read::Data(d) => R::Data(d),
+            Read::End(t) => R::End(t),
+            Read::TimedOut => R::TimedOut,
+            // The core stops an append through the upload's lock, not through this reader's
+            // token; a cancelled reader is a body that cannot go on.
+            Read::Lost | Read::Cancelled => R::Lost,
+        }
+    }
+}

@@ -11,6 +11,7 @@ use crate::hooks::HookError;
 use crate::http::body::{Body, full};
 use crate::meta::MetaError;
 use crate::storage::StorageError;
+use crate::upload::{ChecksumError, Rejection, UploadError};
 
 /// When a client should come back after a 503 (a store that is down, a shutdown).
 const RETRY_AFTER_SECS: &str = "5";
@@ -97,31 +98,6 @@ pub enum Error {
     /// is, and what it holds).
     #[error("{0}")]
     WithHeaders(Box<Error>, HeaderMap),
-}
-
-/// A pre-* hook's refusal: what it set for the response; unset parts are tuskd's defaults.
-#[derive(Debug)]
-pub struct Rejection {
-    pub hook: &'static str,
-    pub status: Option<StatusCode>,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Error {
-    /// A hook's refusal (pre-create, pre-terminate) or stop (post-receive), with the status,
-    /// headers and body it set for the response.
-    pub fn rejected(
-        hook: &'static str,
-        (status, headers, body): (Option<StatusCode>, HeaderMap, String),
-    ) -> Error {
-        Error::Rejected(Box::new(Rejection {
-            hook,
-            status,
-            headers,
-            body,
-        }))
-    }
 }
 
 fn rejection_text(hook: &str) -> &'static str {
@@ -298,19 +274,70 @@ impl Error {
     }
 }
 
+impl From<UploadError> for Error {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::NotFound => Error::NotFound,
+            UploadError::Expired => Error::Expired,
+            UploadError::Locked => Error::Locked,
+            UploadError::ModifyFinal => Error::ModifyFinal,
+            UploadError::MismatchedOffset { given, current } => {
+                Error::MismatchedOffset { given, current }
+            }
+            UploadError::LengthChange => Error::LengthChange,
+            UploadError::InvalidLength(why) => Error::InvalidUploadLength(why),
+            UploadError::MaxSizeExceeded => Error::MaxSizeExceeded,
+            UploadError::SizeExceeded => Error::SizeExceeded,
+            UploadError::InvalidConcat(why) => Error::InvalidConcat(why),
+            UploadError::Checksum(e) => e.into(),
+            UploadError::Interrupted => Error::Interrupted,
+            UploadError::ShuttingDown => Error::ShuttingDown,
+            UploadError::ReadTimeout => Error::ReadTimeout,
+            UploadError::ConnectionLost => Error::ConnectionLost,
+            UploadError::Rejected(r) => Error::Rejected(r),
+            UploadError::HookFailed(e) => Error::HookFailed(e),
+            UploadError::Storage(e) => e.into(),
+            UploadError::Meta(e) => e.into(),
+            UploadError::Inconsistent(detail) => Error::Internal(detail),
+        }
+    }
+}
+
+impl From<ChecksumError> for Error {
+    fn from(e: ChecksumError) -> Self {
+        match e {
+            ChecksumError::Mismatch => Error::ChecksumMismatch,
+            ChecksumError::Invalid(why) => Error::InvalidChecksum(why),
+            ChecksumError::Unsupported(name) => Error::UnsupportedChecksum(name),
+        }
+    }
+}
+
+/// An error and its sources, for the log: `outer: cause: root cause`.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Full => Error::StorageFull,
             StorageError::Unavailable(detail) => Error::StoreUnavailable(detail),
-            other => Error::Internal(format!("storage: {other}")),
+            other => Error::Internal(format!("storage: {}", chain(&other))),
         }
     }
 }
 
 impl From<MetaError> for Error {
     fn from(e: MetaError) -> Self {
-        Error::Internal(format!("metadata store: {e}"))
+        Error::Internal(format!("metadata store: {}", chain(&e)))
     }
 }
 

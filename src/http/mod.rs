@@ -15,7 +15,3 @@ pub mod route;
 pub mod tus;
 
 pub use handle::handle;
-
-/// The client's address, put on every request by the server.
-#[derive(Debug, Clone, Copy)]
-pub struct RemoteAddr(pub std::net::SocketAddr);

@@ -47,6 +47,24 @@ pub struct Locks {
     leased: cluster::Leased,
 }
 
+impl std::fmt::Debug for Locks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Locks")
+            .field("wait", &self.wait)
+            .field("across_nodes", &self.cluster.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("id", &self.id)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Holding this means holding the upload. `cancelled()` fires when someone asks us to let go.
 pub struct Guard {
     id: UploadId,

@@ -8,9 +8,9 @@
 //! event waits for `release_events` (work the request still does first, like assembling the
 //! finished object); events still held at start-up are released then.
 //!
-//! Media jobs follow the same rule: a store opened with media jobs on queues one, held, in the
-//! transaction of every change that finishes an upload that is not a partial upload
-//! (`insert`, `advance`, `set_length`), and `release_events` lets it run. A worker claims a job
+//! Media jobs follow the same rule: the upload core asks for one (`Effects::media_job`) with the
+//! change that finishes an upload the pipeline processes (`insert`, `advance`, `set_length`);
+//! the store queues it, held, in that change's transaction, and `release_events` lets it run. A worker claims a job
 //! with a lease (`claim_media`), records progress under it (`update_media`) and ends it with
 //! the events its outcome causes (`end_media`); a job whose lease ran out is claimed again.
 
@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-pub use crate::domain::event::{EventState, OutboxEvent, StoredEvent};
+pub use crate::domain::event::{Effects, EventState, OutboxEvent, StoredEvent};
 use crate::domain::lease::Cluster;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::parts::PartLog;
@@ -108,8 +108,6 @@ impl MetaLocation {
 pub struct OpenOptions {
     /// Every commit reaches the disk before it returns (SQLite; Postgres has its own settings).
     pub durable: bool,
-    /// Finishing an upload queues its media job.
-    pub media_jobs: bool,
     /// Connections in the pool (Postgres).
     pub pool_size: usize,
 }
@@ -134,7 +132,6 @@ pub async fn open_existing(data_dir: &Path, meta: Option<&str>) -> Result<Arc<dy
     }
     let options = OpenOptions {
         durable: true,
-        media_jobs: false,
         pool_size: 2,
     };
     open(&location, &options)
@@ -153,15 +150,14 @@ pub async fn open(location: &MetaLocation, options: &OpenOptions) -> Result<Open
                     MetaError::Backend(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
-            let meta = sqlite::SqliteMeta::open(path, options.durable)?
-                .with_media_jobs(options.media_jobs);
+            let meta = sqlite::SqliteMeta::open(path, options.durable)?;
             Ok(Opened {
                 meta: Arc::new(meta),
                 cluster: None,
             })
         }
         MetaLocation::Postgres(url) => {
-            let pg = postgres::PgMeta::open(url, options.pool_size, options.media_jobs).await?;
+            let pg = postgres::PgMeta::open(url, options.pool_size).await?;
             let cluster = pg.cluster();
             Ok(Opened {
                 meta: Arc::new(pg),
@@ -198,31 +194,29 @@ pub struct MetaStats {
 
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
-    /// Records a new upload, with the events it causes. Fails with `Exists` if the id is
-    /// taken.
-    async fn insert(&self, upload: &Upload, events: &[OutboxEvent]) -> Result<(), MetaError>;
+    /// Records a new upload, with what it causes. Fails with `Exists` if the id is taken.
+    async fn insert(&self, upload: &Upload, effects: &Effects) -> Result<(), MetaError>;
 
     async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError>;
 
     /// Moves the offset from `expected` to `new` and sets the expiry, only if the offset is
-    /// still `expected`. Returns whether it did.
-    /// The events are written only if it did.
+    /// still `expected`. Returns whether it did; the effects are written only if it did.
     async fn advance(
         &self,
         id: &UploadId,
         expected: u64,
         new: u64,
         expires_at: Option<SystemTime>,
-        events: &[OutboxEvent],
+        effects: &Effects,
     ) -> Result<bool, MetaError>;
 
     /// Sets the length of an upload whose length was deferred. Returns whether it did; the
-    /// events are written only if it did.
+    /// effects are written only if it did.
     async fn set_length(
         &self,
         id: &UploadId,
         length: u64,
-        events: &[OutboxEvent],
+        effects: &Effects,
     ) -> Result<bool, MetaError>;
 
     /// Forgets an upload and its media record. Returns whether the upload existed; the events

@@ -142,6 +142,11 @@ pub trait Storage: Send + Sync + 'static {
 pub struct MediaKey(String);
 
 impl MediaKey {
+    /// The key under which every derived file of upload `id` lives.
+    pub fn of_upload(id: &UploadId) -> MediaKey {
+        MediaKey::parse(id.as_str()).expect("upload ids are valid media keys")
+    }
+
     pub fn parse(s: &str) -> Option<MediaKey> {
         let ok = !s.is_empty()
             && s.len() <= 512

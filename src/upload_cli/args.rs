@@ -58,8 +58,8 @@ pub enum ChecksumArg {
 }
 
 impl ChecksumArg {
-    pub fn algorithm(self) -> crate::http::tus::checksum::Algorithm {
-        use crate::http::tus::checksum::Algorithm;
+    pub fn algorithm(self) -> crate::upload::checksum::Algorithm {
+        use crate::upload::checksum::Algorithm;
         match self {
             ChecksumArg::Sha256 => Algorithm::Sha256,
             ChecksumArg::Sha1 => Algorithm::Sha1,

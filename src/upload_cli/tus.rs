@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
 use super::args::ChecksumArg;
-use crate::http::tus::checksum::Algorithm;
+use crate::upload::checksum::Algorithm;
 
 const TUS: &str = "1.0.0";
 

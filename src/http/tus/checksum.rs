@@ -6,54 +6,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use md5::Md5;
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
-
 use http::HeaderMap;
 
 use crate::http::error::Error;
 use crate::http::headers::{UPLOAD_CHECKSUM, single};
+use crate::upload::ChecksumError;
+pub use crate::upload::checksum::{Algorithm, Hasher};
 
 /// Advertised in `Tus-Checksum-Algorithm`, most preferred first.
 pub const ALGORITHMS: &str = "sha1,sha256,sha512,md5";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algorithm {
-    Sha1,
-    Sha256,
-    Sha512,
-    Md5,
-}
-
-const ALL: [Algorithm; 4] = [
-    Algorithm::Sha1,
-    Algorithm::Sha256,
-    Algorithm::Sha512,
-    Algorithm::Md5,
-];
-
-impl Algorithm {
-    pub fn from_name(name: &str) -> Option<Algorithm> {
-        match name {
-            "sha1" => Some(Algorithm::Sha1),
-            "sha256" => Some(Algorithm::Sha256),
-            "sha512" => Some(Algorithm::Sha512),
-            "md5" => Some(Algorithm::Md5),
-            _ => None,
-        }
-    }
-
-    /// The name Upload-Checksum and Tus-Checksum-Algorithm use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Sha1 => "sha1",
-            Algorithm::Sha256 => "sha256",
-            Algorithm::Sha512 => "sha512",
-            Algorithm::Md5 => "md5",
-        }
-    }
-}
 
 /// What the client says its chunk hashes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,15 +25,15 @@ pub struct Expected {
 
 impl Expected {
     /// K7: `<algorithm> <base64 digest>`.
-    pub fn parse(value: &str) -> Result<Expected, Error> {
-        let (name, b64) = value.split_once(' ').ok_or(Error::InvalidChecksum(
+    pub fn parse(value: &str) -> Result<Expected, ChecksumError> {
+        let (name, b64) = value.split_once(' ').ok_or(ChecksumError::Invalid(
             "expected `<algorithm> <base64 digest>`",
         ))?;
         let algorithm = Algorithm::from_name(name)
-            .ok_or_else(|| Error::UnsupportedChecksum(name.chars().take(32).collect()))?;
+            .ok_or_else(|| ChecksumError::Unsupported(name.chars().take(32).collect()))?;
         let digest = STANDARD
             .decode(b64.trim())
-            .map_err(|_| Error::InvalidChecksum("the digest is not valid base64"))?;
+            .map_err(|_| ChecksumError::Invalid("the digest is not valid base64"))?;
         // A digest of the wrong length for its algorithm is well-formed: it simply cannot
         // match, and the chunk is discarded like any mismatching one (460).
         Ok(Expected { algorithm, digest })
@@ -80,17 +41,6 @@ impl Expected {
 
     pub fn hasher(&self) -> Hasher {
         self.algorithm.hasher()
-    }
-}
-
-impl Algorithm {
-    pub fn hasher(self) -> Hasher {
-        match self {
-            Algorithm::Sha1 => Hasher::Sha1(Sha1::new()),
-            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(Box::new(Sha512::new())),
-            Algorithm::Md5 => Hasher::Md5(Md5::new()),
-        }
     }
 }
 
@@ -107,7 +57,8 @@ pub enum Source {
 pub fn source(h: &HeaderMap) -> Result<Option<Source>, Error> {
     let header = single(h, &UPLOAD_CHECKSUM)?
         .map(Expected::parse)
-        .transpose()?;
+        .transpose()
+        .map_err(Error::from)?;
     let announced = h.get_all(http::header::TRAILER).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
             v.split(',')
@@ -125,6 +76,7 @@ pub fn source(h: &HeaderMap) -> Result<Option<Source>, Error> {
 }
 
 /// Hashes a chunk as it streams and checks it at the end.
+#[derive(Debug)]
 pub struct Verifier {
     expected: Option<Expected>,
     hashers: Vec<(Algorithm, Hasher)>,
@@ -139,68 +91,48 @@ impl Verifier {
             },
             Source::Trailer => Verifier {
                 expected: None,
-                hashers: ALL.iter().map(|a| (*a, a.hasher())).collect(),
+                hashers: Algorithm::ALL.iter().map(|a| (*a, a.hasher())).collect(),
             },
         }
     }
 
-    pub fn update(&mut self, data: &[u8]) {
+    /// The check a chunk's trailers complete.
+    fn expected(&self, trailers: Option<&HeaderMap>) -> Result<Expected, ChecksumError> {
+        if let Some(e) = &self.expected {
+            return Ok(e.clone());
+        }
+        let value = trailers
+            .map(|t| single(t, &UPLOAD_CHECKSUM))
+            .transpose()
+            .map_err(|_| {
+                ChecksumError::Invalid("the Upload-Checksum trailer is not one text value")
+            })?
+            .flatten()
+            .ok_or(ChecksumError::Invalid(
+                "the announced Upload-Checksum trailer did not arrive",
+            ))?;
+        Expected::parse(value)
+    }
+}
+
+impl crate::upload::checksum::Verifier for Verifier {
+    fn update(&mut self, data: &[u8]) {
         for (_, h) in &mut self.hashers {
             h.update(data);
         }
     }
 
-    /// K3/K4: Ok if the chunk matches; the caller discards it otherwise.
-    pub fn finish(self, trailers: Option<&HeaderMap>) -> Result<(), Error> {
-        let expected = match self.expected {
-            Some(e) => e,
-            None => {
-                let value = trailers
-                    .map(|t| single(t, &UPLOAD_CHECKSUM))
-                    .transpose()?
-                    .flatten()
-                    .ok_or(Error::InvalidChecksum(
-                        "the announced Upload-Checksum trailer did not arrive",
-                    ))?;
-                Expected::parse(value)?
-            }
-        };
+    /// K3/K4: Ok if the chunk matches; the core discards it otherwise.
+    fn finish(self: Box<Self>, trailers: Option<&HeaderMap>) -> Result<(), ChecksumError> {
+        let expected = self.expected(trailers)?;
         let hasher = self
             .hashers
             .into_iter()
-            .find_map(|(a, h)| (a == expected.algorithm).then_some(h))
-            .ok_or_else(|| Error::Internal(format!("no hasher for {:?}", expected.algorithm)))?;
-        if hasher.finish() == expected.digest {
-            Ok(())
-        } else {
-            Err(Error::ChecksumMismatch)
-        }
-    }
-}
-
-pub enum Hasher {
-    Sha1(Sha1),
-    Sha256(Sha256),
-    Sha512(Box<Sha512>),
-    Md5(Md5),
-}
-
-impl Hasher {
-    pub fn update(&mut self, data: &[u8]) {
-        match self {
-            Hasher::Sha1(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
-            Hasher::Md5(h) => h.update(data),
-        }
-    }
-
-    pub fn finish(self) -> Vec<u8> {
-        match self {
-            Hasher::Sha1(h) => h.finalize().to_vec(),
-            Hasher::Sha256(h) => h.finalize().to_vec(),
-            Hasher::Sha512(h) => h.finalize().to_vec(),
-            Hasher::Md5(h) => h.finalize().to_vec(),
+            .find_map(|(a, h)| (a == expected.algorithm).then_some(h));
+        // Every supported algorithm is hashed when the check comes in a trailer.
+        match hasher.map(Hasher::finish) {
+            Some(digest) if digest == expected.digest => Ok(()),
+            _ => Err(ChecksumError::Mismatch),
         }
     }
 }
@@ -208,6 +140,8 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upload::checksum::Verifier as _;
+    use sha2::{Digest, Sha512};
 
     #[test]
     fn spec_example_parses_and_matches() {
@@ -229,43 +163,43 @@ mod tests {
             let mut trailers = HeaderMap::new();
             let value = format!("{name} {}", STANDARD.encode(&digest));
             trailers.insert(UPLOAD_CHECKSUM, value.parse().unwrap());
-            let mut v = Verifier::new(Source::Trailer);
+            let mut v = Box::new(Verifier::new(Source::Trailer));
             v.update(b"chu");
             v.update(b"nk");
             assert!(v.finish(Some(&trailers)).is_ok(), "{name}");
-            let mut v = Verifier::new(Source::Trailer);
+            let mut v = Box::new(Verifier::new(Source::Trailer));
             v.update(b"other");
             assert!(
-                matches!(v.finish(Some(&trailers)), Err(Error::ChecksumMismatch)),
+                matches!(v.finish(Some(&trailers)), Err(ChecksumError::Mismatch)),
                 "{name}"
             );
         }
-        let v = Verifier::new(Source::Trailer);
-        assert!(matches!(v.finish(None), Err(Error::InvalidChecksum(_))));
+        let v = Box::new(Verifier::new(Source::Trailer));
+        assert!(matches!(v.finish(None), Err(ChecksumError::Invalid(_))));
     }
 
     #[test]
     fn malformed_headers() {
         assert!(matches!(
             Expected::parse("crc32 AAAA"),
-            Err(Error::UnsupportedChecksum(_))
+            Err(ChecksumError::Unsupported(_))
         ));
         assert!(matches!(
             Expected::parse("SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="),
-            Err(Error::UnsupportedChecksum(_))
+            Err(ChecksumError::Unsupported(_))
         ));
         assert!(matches!(
             Expected::parse("sha1"),
-            Err(Error::InvalidChecksum(_))
+            Err(ChecksumError::Invalid(_))
         ));
         assert!(matches!(
             Expected::parse("sha1 !!!"),
-            Err(Error::InvalidChecksum(_))
+            Err(ChecksumError::Invalid(_))
         ));
         // A sha1-sized digest for sha256 parses, and then does not match.
         let short = Expected::parse("sha256 Kq5sNclPz7QV2+lfQIuc6R7oRu0=").unwrap();
-        let mut v = Verifier::new(Source::Header(short));
+        let mut v = Box::new(Verifier::new(Source::Header(short)));
         v.update(b"hello world");
-        assert!(matches!(v.finish(None), Err(Error::ChecksumMismatch)));
+        assert!(matches!(v.finish(None), Err(ChecksumError::Mismatch)));
     }
 }

@@ -1,18 +1,18 @@
 //! POST: creation, creation-with-upload and creation-defer-length; final uploads of the
-//! concatenation extension are handed to `concat`.
+//! concatenation extension are made by the core's `create_final`.
 
 use http::request::Parts;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::checksum;
-use super::events::{self, Shaped};
-use super::{body_is_empty, completed, concat, expiry, ingest::ingest, put_expires, upload_url};
+use super::{body_is_empty, checksum, data, put_expires, upload_url};
 use crate::app::App;
-use crate::domain::upload::{Concat, State, Upload, UploadId};
+use crate::domain::upload::{Concat, Upload};
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 use crate::http::headers as h;
+use crate::upload::checksum::Verifier;
+use crate::upload::{Created, NewUpload, Shaped};
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let (parts, body) = req.into_parts();
@@ -22,7 +22,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     let has_data = h::is_offset_octet_stream(hs)?;
     let body_len = http_body::Body::size_hint(&body).exact();
     // The upload data, if the body carries some (creation-with-upload).
-    let data = if has_data {
+    let body = if has_data {
         Some(body)
     } else if body_is_empty(app, body).await? {
         None
@@ -33,7 +33,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
 
     let (concat, concat_raw) = match concat {
         Some((Concat::Final(partials), raw)) => {
-            if data.is_some() {
+            if body.is_some() {
                 return Err(Error::ModifyFinal);
             }
             // X6: the length of a final upload is the sum of its partials'; the client must
@@ -43,51 +43,44 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
                     "a final upload takes the length of its partial uploads; send none",
                 ));
             }
-            let (upload, extra) =
-                concat::create_final(app, &parts, partials, raw, metadata).await?;
+            let (upload, extra) = app
+                .uploads
+                .create_final(&parts, partials, raw, metadata)
+                .await?;
             return Ok(created(app, &parts, &upload, extra));
         }
         Some((c, raw)) => (c, Some(raw)),
         None => (Concat::None, None),
     };
     let length = h::creation_length(hs)?;
-    if let (Some(max), Some(len)) = (app.config.max_size, length)
-        && len > max
-    {
-        return Err(Error::MaxSizeExceeded);
-    }
-    let checksum = checksum::source(hs)?;
+    app.uploads.check_size(length)?;
+    let verifier =
+        checksum::source(hs)?.map(|s| Box::new(checksum::Verifier::new(s)) as Box<dyn Verifier>);
     if let (Some(len), Some(body_len)) = (length, body_len)
-        && data.is_some()
+        && body.is_some()
         && body_len > len
     {
         return Err(Error::SizeExceeded);
     }
 
-    let mut upload = Upload {
-        id: UploadId::random(),
+    let new = NewUpload {
         length,
-        offset: 0,
         metadata,
         concat,
         concat_raw,
-        created_at: app.config.clock.now(),
-        expires_at: expiry(app, length == Some(0)),
-        state: State::Active,
     };
-    let mut extra = events::pre_create(app, &parts, &mut upload).await?;
-    // Held from before anything is stored: background repair leaves a half-made upload alone.
-    let guard = app.locks.acquire(&upload.id).await.ok_or(Error::Locked)?;
-    app.storage.create(&upload.id).await?;
-    app.meta
-        .insert(&upload, &events::created(app, &parts, &upload))
-        .await?;
-    app.hooks.wake();
-    tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
+    let Created {
+        mut upload,
+        headers: mut extra,
+        guard,
+    } = app.uploads.create(&parts, new).await?;
     let finished = if upload.is_complete() {
-        completed(app, &parts, &upload).await
-    } else if let Some(body) = data {
-        ingest(app, &parts, &mut upload, body, checksum, &guard).await
+        app.uploads.complete(&parts, &upload).await
+    } else if let Some(body) = body {
+        let data = data(app, body);
+        app.uploads
+            .append(&parts, &mut upload, data, verifier, &guard)
+            .await
     } else {
         Ok(Shaped::default())
     };
@@ -102,7 +95,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         );
         hs.insert(h::UPLOAD_OFFSET, h::number(upload.offset));
         put_expires(&upload, &mut hs);
-        e.with_headers(hs)
+        Error::from(e).with_headers(hs)
     })?;
     // A pre-finish hook's headers reach the client; the status stays 201 for tus clients.
     extra.extend(finished.headers);

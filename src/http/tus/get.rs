@@ -10,7 +10,6 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::load;
 use crate::app::App;
 use crate::domain::upload::{Upload, UploadId};
 use crate::http::body::Body;
@@ -57,7 +56,7 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 pub async fn handle(app: &App, req: &HeaderMap, id: &UploadId) -> Result<Response<Body>, Error> {
-    let upload = load(app, id).await?;
+    let upload = app.uploads.load(id).await?;
     let length = match upload.length {
         Some(len) if upload.is_complete() => len,
         _ => return Err(Error::NotFinished("the upload")),

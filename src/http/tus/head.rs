@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 
-use super::{load, put_expires};
+use super::put_expires;
 use crate::app::App;
 use crate::domain::upload::UploadId;
 use crate::http::body::{Body, empty};
@@ -11,7 +11,7 @@ use crate::http::error::Error;
 use crate::http::headers as h;
 
 pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
-    let upload = load(app, id).await?;
+    let upload = app.uploads.load(id).await?;
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::OK;
     let hs = resp.headers_mut();
@@ -19,7 +19,7 @@ pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
     if upload.is_final() && !upload.is_complete() {
         // X7/X9: a final upload still waiting for its partials has no offset to show yet, and
         // a length once every partial's is known.
-        if let Some(len) = super::concat::pending_length(app, &upload).await? {
+        if let Some(len) = app.uploads.pending_length(&upload).await? {
             hs.insert(h::UPLOAD_LENGTH, h::number(len));
         }
     } else {

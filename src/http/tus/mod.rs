@@ -1,54 +1,27 @@
-//! The tus protocol: one handler per request kind (one file each), called by `http::handle`
-//! for its routes, and the pieces every handler shares: loading an upload, completing it, its
-//! headers, its URL and expiry.
+//! The tus 1.0 front door: one handler per request kind (one file each), called by
+//! `http::handle` for its routes. Each parses tus headers, calls the upload core
+//! (`upload::Uploads`) and writes the tus answer; the pieces they share are here (the body as
+//! the core reads it, an upload's URL and expiry header, a hook's shaping of the answer).
 
-use std::time::SystemTime;
-
-use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 use hyper::body::Incoming;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::app::App;
 use crate::domain::upload::{Upload, UploadId};
-use crate::http::body::{BodyReader, Read};
+use crate::http::body::{Body, BodyReader, Read};
 use crate::http::error::Error;
 use crate::http::headers as h;
+use crate::upload::{ByteSource, Shaped};
 
 pub mod checksum;
-pub(crate) mod concat;
 pub(crate) mod create;
 pub(crate) mod delete;
-mod events;
 pub(crate) mod get;
 pub(crate) mod head;
-mod ingest;
 pub(crate) mod options;
 pub(crate) mod patch;
-
-/// Loads an upload a client names: 404 if unknown, 410 if it expired.
-async fn load(app: &App, id: &UploadId) -> Result<Upload, Error> {
-    let upload = app.meta.get(id).await?.ok_or(Error::NotFound)?;
-    if upload.is_expired_at(app.config.clock.now()) {
-        return Err(Error::Expired);
-    }
-    Ok(upload)
-}
-
-/// Everything that follows an upload's completion, once its final offset (or a length equal to
-/// its offset) is recorded: storage assembles the finished object, then the pre-finish hook
-/// may shape the response. The one place every way of completing an upload (PATCH, creation
-/// with or without data, concatenation) goes through.
-async fn completed(app: &App, req: &Parts, upload: &Upload) -> Result<events::Shaped, Error> {
-    debug_assert!(upload.is_complete());
-    app.storage.finish(&upload.id, upload.offset).await?;
-    tracing::info!(id = %upload.id, length = upload.offset, "upload finished");
-    app.metrics.uploads_finished.inc();
-    let shaped = events::pre_finish(app, req, upload).await;
-    // The upload is finished whatever the pre-finish hook did: post-finish goes out.
-    events::release(app, &upload.id).await?;
-    concat::partial_changed(app, upload);
-    shaped
-}
 
 /// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is
 /// read to its end to find out.
@@ -70,12 +43,29 @@ async fn body_is_empty(app: &App, body: Incoming) -> Result<bool, Error> {
     }
 }
 
-/// When an unfinished upload touched now would expire.
-fn expiry(app: &App, upload_complete: bool) -> Option<SystemTime> {
-    if upload_complete {
-        return None;
+/// The body of a request as the upload core reads it: with the read timeout, and stopped by
+/// the core itself when the upload's holder is asked to let go.
+fn data(app: &App, body: Incoming) -> Box<dyn ByteSource> {
+    Box::new(BodyReader::new(
+        body,
+        app.config.read_timeout,
+        CancellationToken::new(),
+    ))
+}
+
+/// What a hook set for the answer of a request that went ahead, applied to it.
+fn apply(shaped: Shaped, resp: &mut http::Response<Body>) {
+    if let Some(s) = shaped.status {
+        *resp.status_mut() = s;
     }
-    app.config.expire_after.map(|d| app.config.clock.now() + d)
+    for (k, v) in shaped.headers {
+        if let Some(k) = k {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    if let Some(body) = shaped.body {
+        *resp.body_mut() = crate::http::body::full(body);
+    }
 }
 
 /// Upload-Expires, if the upload is going to expire.

@@ -8,12 +8,14 @@ use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
 
-pub async fn enqueue_if_finished(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
+/// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
+/// the change that finished the upload (`Effects::media_job`).
+pub async fn enqueue(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
     let stmt = c
         .prepare_cached(
             "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
              SELECT id, 'RECEIVED', true, $2, \"offset\", $2, $2 FROM uploads
-             WHERE id = $1 AND length = \"offset\" AND (concat IS NULL OR concat <> 'partial')
+             WHERE id = $1
              ON CONFLICT (id) DO NOTHING",
         )
         .await?;

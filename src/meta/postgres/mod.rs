@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::rows::{UPLOAD_COLUMNS, UploadRow, from_ms, ms};
-use super::{MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent};
+use super::{Effects, MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent};
 use crate::domain::lease::Cluster;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::upload::{Upload, UploadId};
@@ -36,7 +36,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct PgMeta {
     pool: Pool,
-    media_jobs: bool,
     cluster: Arc<locks::PgCluster>,
 }
 
@@ -67,7 +66,7 @@ impl From<deadpool_postgres::PoolError> for MetaError {
 impl PgMeta {
     /// Connects to `url` with a pool of `pool_size` connections, migrates the schema, and
     /// starts the locks across nodes (a listening connection and the lease renewal).
-    pub async fn open(url: &str, pool_size: usize, media_jobs: bool) -> Result<PgMeta, MetaError> {
+    pub async fn open(url: &str, pool_size: usize) -> Result<PgMeta, MetaError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| MetaError::Backend(format!("not a usable Postgres URL: {e}")))?;
@@ -98,11 +97,7 @@ impl PgMeta {
         schema::migrate(&mut c).await?;
         drop(c);
         let cluster = Arc::new(locks::PgCluster::start(pool.clone(), config, locks::LEASE));
-        Ok(PgMeta {
-            pool,
-            media_jobs,
-            cluster,
-        })
+        Ok(PgMeta { pool, cluster })
     }
 
     /// The locks across the nodes that share this database.
@@ -141,20 +136,20 @@ impl PgMeta {
             .collect())
     }
 
-    /// Writes the events with a change that happened (and queues the media job of an upload
-    /// it finished), then commits; rolls back if the change did not happen.
+    /// Writes what the change of upload `id` causes (its events, the media job the core asked
+    /// for) with it and commits, if the change happened; rolls back if it did not.
     async fn commit_if(
         &self,
         tx: deadpool_postgres::Transaction<'_>,
         changed: bool,
-        events: &[OutboxEvent],
-        media_of: Option<&UploadId>,
+        id: &UploadId,
+        effects: &Effects,
     ) -> Result<bool, MetaError> {
         if changed {
             let now = ms(SystemTime::now());
-            outbox::put(&tx, events, now).await?;
-            if let Some(id) = media_of.filter(|_| self.media_jobs) {
-                media::enqueue_if_finished(&tx, id, now).await?;
+            outbox::put(&tx, &effects.events, now).await?;
+            if effects.media_job {
+                media::enqueue(&tx, id, now).await?;
             }
             tx.commit().await?;
         }
@@ -183,7 +178,7 @@ fn limit(n: usize) -> i64 {
 
 #[async_trait]
 impl MetaStore for PgMeta {
-    async fn insert(&self, u: &Upload, events: &[OutboxEvent]) -> Result<(), MetaError> {
+    async fn insert(&self, u: &Upload, effects: &Effects) -> Result<(), MetaError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let row = UploadRow::of(u);
@@ -215,7 +210,7 @@ impl MetaStore for PgMeta {
             }
             Err(e) => return Err(e.into()),
         }
-        self.commit_if(tx, true, events, Some(&u.id)).await?;
+        self.commit_if(tx, true, &u.id, effects).await?;
         Ok(())
     }
 
@@ -238,7 +233,7 @@ impl MetaStore for PgMeta {
         expected: u64,
         new: u64,
         expires_at: Option<SystemTime>,
-        events: &[OutboxEvent],
+        effects: &Effects,
     ) -> Result<bool, MetaError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -259,14 +254,14 @@ impl MetaStore for PgMeta {
                 ],
             )
             .await?;
-        self.commit_if(tx, n == 1, events, Some(id)).await
+        self.commit_if(tx, n == 1, id, effects).await
     }
 
     async fn set_length(
         &self,
         id: &UploadId,
         length: u64,
-        events: &[OutboxEvent],
+        effects: &Effects,
     ) -> Result<bool, MetaError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -277,7 +272,7 @@ impl MetaStore for PgMeta {
             )
             .await?;
         let n = tx.execute(&stmt, &[&id.as_str(), &(length as i64)]).await?;
-        self.commit_if(tx, n == 1, events, Some(id)).await
+        self.commit_if(tx, n == 1, id, effects).await
     }
 
     async fn remove(&self, id: &UploadId, events: &[OutboxEvent]) -> Result<bool, MetaError> {
@@ -288,7 +283,8 @@ impl MetaStore for PgMeta {
             .await?;
         tx.execute("DELETE FROM media WHERE id = $1", &[&id.as_str()])
             .await?;
-        self.commit_if(tx, n == 1, events, None).await
+        self.commit_if(tx, n == 1, id, &Effects::events(events.to_vec()))
+            .await
     }
 
     async fn ping(&self) -> Result<(), MetaError> {

@@ -16,10 +16,8 @@ use crate::meta::suite;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_meets_the_contract_and_holds_across_nodes() {
     let pg = testkit::postgres::Postgres::start();
-    suite::run(async |media_jobs| {
-        Arc::new(PgMeta::open(&pg.database(), 8, media_jobs).await.unwrap()) as Arc<dyn Meta>
-    })
-    .await;
+    suite::run(async || Arc::new(PgMeta::open(&pg.database(), 8).await.unwrap()) as Arc<dyn Meta>)
+        .await;
     nodes_starting_together_migrate_once(&pg).await;
     leases_are_given_back_asked_for_and_run_out(&pg).await;
     a_request_on_another_node_takes_over_the_upload(&pg).await;
@@ -29,7 +27,7 @@ async fn nodes_starting_together_migrate_once(pg: &testkit::postgres::Postgres) 
     let url = pg.database();
     let opens = (0..4).map(|_| {
         let url = url.clone();
-        tokio::spawn(async move { PgMeta::open(&url, 2, false).await.map(|_| ()) })
+        tokio::spawn(async move { PgMeta::open(&url, 2).await.map(|_| ()) })
     });
     for o in opens {
         o.await.unwrap().expect("every node opens");
@@ -43,7 +41,7 @@ async fn nodes_starting_together_migrate_once(pg: &testkit::postgres::Postgres) 
 }
 
 async fn node(url: &str, lease: Duration) -> Arc<PgCluster> {
-    let meta = PgMeta::open(url, 4, false).await.unwrap();
+    let meta = PgMeta::open(url, 4).await.unwrap();
     let config: tokio_postgres::Config = url.parse().unwrap();
     Arc::new(PgCluster::start(meta.pool.clone(), config, lease))
 }

@@ -1,5 +1,5 @@
 //! Media jobs and records in SQLite (`media`): a job is written in the transaction that
-//! finishes its upload (`enqueue_if_finished`), claimed with a lease by a worker, updated under
+//! finishes its upload (`enqueue`), claimed with a lease by a worker, updated under
 //! that lease, and ended with the events its outcome causes.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -15,11 +15,13 @@ const OPEN: &str = crate::meta::rows::OPEN_STATUSES;
 
 /// Queues a (held) media job for `id` if the upload is finished now and is not a partial upload
 /// of a concatenation (only the final upload is media). Idempotent.
-pub fn enqueue_if_finished(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), MetaError> {
+/// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
+/// the change that finished the upload (`Effects::media_job`).
+pub fn enqueue(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), MetaError> {
     tx.prepare_cached(
         "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
          SELECT id, 'RECEIVED', 1, ?2, offset, ?2, ?2 FROM uploads
-         WHERE id = ?1 AND length = offset AND (concat IS NULL OR concat <> 'partial')
+         WHERE id = ?1
          ON CONFLICT (id) DO NOTHING",
     )?
     .execute(params![id.as_str(), now])?;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use super::{MetaError, MetaStore, OutboxEvent, StoredEvent};
+use super::{Effects, MetaError, MetaStore, OutboxEvent, StoredEvent};
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::upload::{Upload, UploadId};
 use crate::meta::rows::UploadRow;
@@ -31,8 +31,6 @@ impl From<rusqlite::Error> for MetaError {
 
 pub struct SqliteMeta {
     threads: Threads,
-    /// Whether finishing an upload queues its media job.
-    media_jobs: bool,
 }
 
 impl SqliteMeta {
@@ -53,17 +51,7 @@ impl SqliteMeta {
         }
         let threads = Threads::start(writer, readers)
             .map_err(|e| MetaError::Task(format!("cannot start the database threads: {e}")))?;
-        Ok(SqliteMeta {
-            threads,
-            media_jobs: false,
-        })
-    }
-
-    /// Makes every change that finishes an upload (other than a partial one) queue a media job
-    /// for it, in the same transaction.
-    pub fn with_media_jobs(mut self, on: bool) -> SqliteMeta {
-        self.media_jobs = on;
-        self
+        Ok(SqliteMeta { threads })
     }
 
     pub(super) async fn write<T: Send + 'static>(
@@ -89,21 +77,33 @@ fn configure(c: &Connection, durable: bool) -> Result<(), MetaError> {
     Ok(())
 }
 
-/// Writes the events with the change and commits, if the change happened; else rolls back.
+/// Writes what the change of upload `id` causes and commits, if the change happened; else
+/// rolls back.
 fn commit_if(
     tx: rusqlite::Transaction<'_>,
     changed: bool,
-    events: &[OutboxEvent],
-    media_of: Option<&UploadId>,
+    id: &UploadId,
+    effects: &Effects,
 ) -> Result<bool, MetaError> {
     if changed {
-        put_events(&tx, events)?;
-        if let Some(id) = media_of {
-            media::enqueue_if_finished(&tx, id, ms(SystemTime::now()))?;
-        }
+        put_effects(&tx, id, effects)?;
         tx.commit()?;
     }
     Ok(changed)
+}
+
+/// The outbox events and the media job of a change, in its transaction.
+fn put_effects(
+    tx: &rusqlite::Transaction<'_>,
+    id: &UploadId,
+    effects: &Effects,
+) -> Result<(), MetaError> {
+    let now = ms(SystemTime::now());
+    outbox::put(tx, &effects.events, now)?;
+    if effects.media_job {
+        media::enqueue(tx, id, now)?;
+    }
+    Ok(())
 }
 
 fn put_events(tx: &rusqlite::Transaction<'_>, events: &[OutboxEvent]) -> Result<(), MetaError> {
@@ -131,10 +131,9 @@ fn row_to_upload(r: &Row<'_>) -> rusqlite::Result<Result<Upload, MetaError>> {
 
 #[async_trait]
 impl MetaStore for SqliteMeta {
-    async fn insert(&self, u: &Upload, events: &[OutboxEvent]) -> Result<(), MetaError> {
+    async fn insert(&self, u: &Upload, effects: &Effects) -> Result<(), MetaError> {
         let u = u.clone();
-        let events = events.to_vec();
-        let media = self.media_jobs;
+        let effects = effects.clone();
         self.write(move |c| {
             let tx = c.transaction()?;
             let row = UploadRow::of(&u);
@@ -163,10 +162,7 @@ impl MetaStore for SqliteMeta {
                 }
                 Err(e) => return Err(e.into()),
             }
-            put_events(&tx, &events)?;
-            if media {
-                media::enqueue_if_finished(&tx, &u.id, ms(SystemTime::now()))?;
-            }
+            put_effects(&tx, &u.id, &effects)?;
             tx.commit()?;
             Ok(())
         })
@@ -191,11 +187,10 @@ impl MetaStore for SqliteMeta {
         expected: u64,
         new: u64,
         expires_at: Option<SystemTime>,
-        events: &[OutboxEvent],
+        effects: &Effects,
     ) -> Result<bool, MetaError> {
         let id = id.clone();
-        let events = events.to_vec();
-        let media = self.media_jobs;
+        let effects = effects.clone();
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx
@@ -209,7 +204,7 @@ impl MetaStore for SqliteMeta {
                     new as i64,
                     expires_at.map(ms)
                 ])?;
-            commit_if(tx, n == 1, &events, media.then_some(&id))
+            commit_if(tx, n == 1, &id, &effects)
         })
         .await
     }
@@ -218,18 +213,17 @@ impl MetaStore for SqliteMeta {
         &self,
         id: &UploadId,
         length: u64,
-        events: &[OutboxEvent],
+        effects: &Effects,
     ) -> Result<bool, MetaError> {
         let id = id.clone();
-        let events = events.to_vec();
-        let media = self.media_jobs;
+        let effects = effects.clone();
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "UPDATE uploads SET length = ?2 WHERE id = ?1 AND length IS NULL AND offset <= ?2",
                 params![id.as_str(), length as i64],
             )?;
-            commit_if(tx, n == 1, &events, media.then_some(&id))
+            commit_if(tx, n == 1, &id, &effects)
         })
         .await
     }
@@ -241,7 +235,7 @@ impl MetaStore for SqliteMeta {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()])?;
             media::forget(&tx, &id)?;
-            commit_if(tx, n == 1, &events, None)
+            commit_if(tx, n == 1, &id, &Effects::events(events))
         })
         .await
     }
@@ -479,14 +473,10 @@ mod tests {
     async fn sqlite_meets_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         let n = std::sync::atomic::AtomicUsize::new(0);
-        suite::run(async |media_jobs| {
+        suite::run(async || {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let path = dir.path().join(format!("t{i}.db"));
-            Arc::new(
-                SqliteMeta::open(&path, false)
-                    .unwrap()
-                    .with_media_jobs(media_jobs),
-            ) as Arc<dyn Meta>
+            Arc::new(SqliteMeta::open(&path, false).unwrap()) as Arc<dyn Meta>
         })
         .await;
     }
@@ -535,7 +525,7 @@ mod tests {
         rt.block_on(async {
             SqliteMeta::open(&path, true)
                 .unwrap()
-                .insert(&upload("keep"), &[])
+                .insert(&upload("keep"), &Effects::default())
                 .await
                 .unwrap();
             let db = SqliteMeta::open(&path, true).unwrap();

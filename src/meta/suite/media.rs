@@ -5,26 +5,34 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{id, upload};
+use crate::domain::event::Effects;
 use crate::domain::media::{MediaOutcome, MediaStatus, MediaUpdate, Published};
-use crate::domain::upload::Concat;
 use crate::meta::Meta;
 
-pub async fn a_job_is_queued_by_the_change_that_finishes_the_upload(
-    db: &dyn Meta,
-    plain: &dyn Meta,
-) {
+pub async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
+    let job = Effects {
+        events: Vec::new(),
+        media_job: true,
+    };
     let u = upload("a");
-    db.insert(&u, &[]).await.unwrap();
+    db.insert(&u, &Effects::default()).await.unwrap();
     assert!(
         db.media(&u.id).await.unwrap().is_none(),
-        "unfinished: no job"
+        "not asked for: no job"
     );
-    assert!(db.advance(&u.id, 0, 4, None, &[]).await.unwrap());
+    assert!(
+        db.advance(&u.id, 0, 4, None, &Effects::default())
+            .await
+            .unwrap()
+    );
     assert!(db.media(&u.id).await.unwrap().is_none());
-    assert!(db.advance(&u.id, 4, 10, None, &[]).await.unwrap());
-    let job = db.media(&u.id).await.unwrap().expect("finished: a job");
+    // A change that does not happen (the offset moved) writes no job.
+    assert!(!db.advance(&u.id, 0, 10, None, &job).await.unwrap());
+    assert!(db.media(&u.id).await.unwrap().is_none());
+    assert!(db.advance(&u.id, 4, 10, None, &job).await.unwrap());
+    let queued = db.media(&u.id).await.unwrap().expect("finished: a job");
     assert_eq!(
-        (job.status, job.held, job.length),
+        (queued.status, queued.held, queued.length),
         (MediaStatus::Received, true, 10)
     );
     // Held until the request's remaining work is done.
@@ -40,26 +48,24 @@ pub async fn a_job_is_queued_by_the_change_that_finishes_the_upload(
     assert!(db.held_uploads(later, 10).await.unwrap().is_empty());
     assert!(!db.media(&u.id).await.unwrap().unwrap().held);
 
-    // Partial uploads of a concatenation are not media; an empty upload is finished at once.
-    let mut p = upload("p");
-    p.concat = Concat::Partial;
-    p.concat_raw = Some("partial".into());
-    p.length = Some(0);
-    db.insert(&p, &[]).await.unwrap();
-    assert!(db.media(&p.id).await.unwrap().is_none());
+    // An empty upload is finished at once: its job comes with its creation.
     let mut e = upload("e");
     e.length = Some(0);
-    db.insert(&e, &[]).await.unwrap();
-    assert!(db.media(&e.id).await.unwrap().is_some());
-    // Without media jobs, nothing is queued.
-    plain.insert(&e, &[]).await.unwrap();
-    assert!(plain.media(&e.id).await.unwrap().is_none());
+    db.insert(&e, &job).await.unwrap();
+    assert_eq!(db.media(&e.id).await.unwrap().map(|j| j.length), Some(0));
+    // A deferred length that finishes the upload brings its job.
+    let mut d = upload("d");
+    d.length = None;
+    d.offset = 6;
+    db.insert(&d, &Effects::default()).await.unwrap();
+    assert!(db.set_length(&d.id, 6, &job).await.unwrap());
+    assert_eq!(db.media(&d.id).await.unwrap().map(|j| j.length), Some(6));
 }
 
 pub async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
     let mut u = upload("b");
     u.offset = 10;
-    db.insert(&u, &[]).await.unwrap();
+    db.insert(&u, &Effects::default()).await.unwrap();
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
@@ -128,7 +134,7 @@ pub async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
 pub async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     let mut u = upload("c");
     u.offset = 10;
-    db.insert(&u, &[]).await.unwrap();
+    db.insert(&u, &Effects::default()).await.unwrap();
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
@@ -177,7 +183,7 @@ pub async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     // Terminating an upload forgets its media record.
     let mut v = upload("d");
     v.offset = 10;
-    db.insert(&v, &[]).await.unwrap();
+    db.insert(&v, &Effects::default()).await.unwrap();
     assert!(db.remove(&v.id, &[]).await.unwrap());
     assert!(db.media(&id("d")).await.unwrap().is_none());
 }
@@ -188,7 +194,7 @@ pub async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     for i in 0..JOBS {
         let mut u = upload(&format!("j{i}"));
         u.offset = 10;
-        db.insert(&u, &[]).await.unwrap();
+        db.insert(&u, &Effects::default()).await.unwrap();
     }
     db.release_events(None).await.unwrap();
     let now = SystemTime::now();

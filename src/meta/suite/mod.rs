@@ -11,23 +11,19 @@ mod media;
 mod outbox;
 mod uploads;
 
-/// Runs every case; `open(media_jobs)` gives a fresh, empty store.
-pub async fn run(open: impl AsyncFn(bool) -> Arc<dyn Meta>) {
-    uploads::round_trip_and_compare_and_set(&*open(false).await).await;
-    uploads::deferred_length_is_set_once(&*open(false).await).await;
-    uploads::expiry_queries(&*open(false).await).await;
-    uploads::records_parts_and_tails_until_forgotten(&*open(false).await).await;
-    outbox::events_exist_exactly_when_their_change_does(&*open(false).await).await;
-    outbox::delivery_order_retries_dead_letters_and_release(&*open(false).await).await;
-    outbox::a_claimed_event_is_taken_once_until_its_lease_ends(open(false).await).await;
-    media::a_job_is_queued_by_the_change_that_finishes_the_upload(
-        &*open(true).await,
-        &*open(false).await,
-    )
-    .await;
-    media::leases_keep_a_job_to_one_worker_until_they_run_out(&*open(true).await).await;
-    media::outcomes_backoff_and_rejection(&*open(true).await).await;
-    media::concurrent_claims_take_each_job_once(open(true).await).await;
+/// Runs every case; `open()` gives a fresh, empty store.
+pub async fn run(open: impl AsyncFn() -> Arc<dyn Meta>) {
+    uploads::round_trip_and_compare_and_set(&*open().await).await;
+    uploads::deferred_length_is_set_once(&*open().await).await;
+    uploads::expiry_queries(&*open().await).await;
+    uploads::records_parts_and_tails_until_forgotten(&*open().await).await;
+    outbox::events_exist_exactly_when_their_change_does(&*open().await).await;
+    outbox::delivery_order_retries_dead_letters_and_release(&*open().await).await;
+    outbox::a_claimed_event_is_taken_once_until_its_lease_ends(open().await).await;
+    media::a_job_is_queued_with_the_change_that_asks_for_it(&*open().await).await;
+    media::leases_keep_a_job_to_one_worker_until_they_run_out(&*open().await).await;
+    media::outcomes_backoff_and_rejection(&*open().await).await;
+    media::concurrent_claims_take_each_job_once(open().await).await;
 }
 
 /// An active upload of 10 bytes at offset 0.

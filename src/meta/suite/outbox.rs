@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{id, upload};
+use crate::domain::event::Effects;
 use crate::meta::{EventState, Meta, OutboxEvent};
 
 fn event(id: &str, upload: &str, held: bool) -> OutboxEvent {
@@ -20,19 +21,37 @@ fn event(id: &str, upload: &str, held: bool) -> OutboxEvent {
 
 pub async fn events_exist_exactly_when_their_change_does(db: &dyn Meta) {
     let u = upload("up1");
-    db.insert(&u, &[event("e1", "up1", false)]).await.unwrap();
+    db.insert(&u, &Effects::events(vec![event("e1", "up1", false)]))
+        .await
+        .unwrap();
     // A second insert of the same id fails, and so does its event.
-    assert!(db.insert(&u, &[event("e2", "up1", false)]).await.is_err());
+    assert!(
+        db.insert(&u, &Effects::events(vec![event("e2", "up1", false)]))
+            .await
+            .is_err()
+    );
     // A compare-and-set that does not happen writes no event.
     assert!(
-        !db.advance(&u.id, 5, 10, None, &[event("e3", "up1", false)])
-            .await
-            .unwrap()
+        !db.advance(
+            &u.id,
+            5,
+            10,
+            None,
+            &Effects::events(vec![event("e3", "up1", false)])
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        db.advance(&u.id, 0, 10, None, &[event("e4", "up1", true)])
-            .await
-            .unwrap()
+        db.advance(
+            &u.id,
+            0,
+            10,
+            None,
+            &Effects::events(vec![event("e4", "up1", true)])
+        )
+        .await
+        .unwrap()
     );
     assert!(
         !db.remove(&id("nope"), &[event("e5", "nope", false)])
@@ -58,15 +77,27 @@ async fn due_at(db: &dyn Meta, now: SystemTime) -> Vec<String> {
 }
 
 pub async fn delivery_order_retries_dead_letters_and_release(db: &dyn Meta) {
-    db.insert(&upload("a"), &[event("a1", "a", false)])
-        .await
-        .unwrap();
-    db.advance(&id("a"), 0, 10, None, &[event("a2", "a", true)])
-        .await
-        .unwrap();
-    db.insert(&upload("b"), &[event("b1", "b", false)])
-        .await
-        .unwrap();
+    db.insert(
+        &upload("a"),
+        &Effects::events(vec![event("a1", "a", false)]),
+    )
+    .await
+    .unwrap();
+    db.advance(
+        &id("a"),
+        0,
+        10,
+        None,
+        &Effects::events(vec![event("a2", "a", true)]),
+    )
+    .await
+    .unwrap();
+    db.insert(
+        &upload("b"),
+        &Effects::events(vec![event("b1", "b", false)]),
+    )
+    .await
+    .unwrap();
     let now = SystemTime::now() + Duration::from_secs(1);
     assert_eq!(
         due_at(db, now).await,
@@ -113,12 +144,21 @@ pub async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<dyn Meta
     const UPLOADS: usize = 24;
     for i in 0..UPLOADS {
         let u = format!("u{i}");
-        db.insert(&upload(&u), &[event(&format!("{u}-1"), &u, false)])
-            .await
-            .unwrap();
-        db.advance(&id(&u), 0, 10, None, &[event(&format!("{u}-2"), &u, false)])
-            .await
-            .unwrap();
+        db.insert(
+            &upload(&u),
+            &Effects::events(vec![event(&format!("{u}-1"), &u, false)]),
+        )
+        .await
+        .unwrap();
+        db.advance(
+            &id(&u),
+            0,
+            10,
+            None,
+            &Effects::events(vec![event(&format!("{u}-2"), &u, false)]),
+        )
+        .await
+        .unwrap();
     }
     let now = SystemTime::now();
     let lease_until = now + Duration::from_secs(60);

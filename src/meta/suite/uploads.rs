@@ -1,21 +1,28 @@
 //! Uploads and the object store's bookkeeping.
 
 use super::{id, upload};
+use crate::domain::event::Effects;
 use crate::domain::upload::{Concat, State, UploadId};
 use crate::meta::rows::from_ms;
 use crate::meta::{Meta, MetaError};
 
 pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     let u = upload("abc");
-    db.insert(&u, &[]).await.unwrap();
+    db.insert(&u, &Effects::default()).await.unwrap();
     assert!(matches!(
-        db.insert(&u, &[]).await,
+        db.insert(&u, &Effects::default()).await,
         Err(MetaError::Exists(_))
     ));
     assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
-    assert!(db.advance(&u.id, 0, 4, None, &[]).await.unwrap());
     assert!(
-        !db.advance(&u.id, 0, 8, None, &[]).await.unwrap(),
+        db.advance(&u.id, 0, 4, None, &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.advance(&u.id, 0, 8, None, &Effects::default())
+            .await
+            .unwrap(),
         "stale expected offset"
     );
     let got = db.get(&u.id).await.unwrap().unwrap();
@@ -26,7 +33,7 @@ pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     f.concat_raw = Some("final;/files/p2 /files/p1".into());
     f.length = None;
     f.metadata = None;
-    db.insert(&f, &[]).await.unwrap();
+    db.insert(&f, &Effects::default()).await.unwrap();
     assert_eq!(db.get(&f.id).await.unwrap().unwrap(), f);
     assert_eq!(db.pending_finals(10).await.unwrap(), vec![f.id.clone()]);
     assert!(db.remove(&u.id, &[]).await.unwrap());
@@ -38,17 +45,19 @@ pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
 pub async fn deferred_length_is_set_once(db: &dyn Meta) {
     let mut u = upload("def");
     u.length = None;
-    db.insert(&u, &[]).await.unwrap();
-    assert!(db.set_length(&u.id, 7, &[]).await.unwrap());
-    assert!(!db.set_length(&u.id, 9, &[]).await.unwrap());
+    db.insert(&u, &Effects::default()).await.unwrap();
+    assert!(db.set_length(&u.id, 7, &Effects::default()).await.unwrap());
+    assert!(!db.set_length(&u.id, 9, &Effects::default()).await.unwrap());
     assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
 }
 
 pub async fn expiry_queries(db: &dyn Meta) {
-    db.insert(&upload("old"), &[]).await.unwrap();
+    db.insert(&upload("old"), &Effects::default())
+        .await
+        .unwrap();
     let mut fresh = upload("fresh");
     fresh.expires_at = Some(from_ms(50_000));
-    db.insert(&fresh, &[]).await.unwrap();
+    db.insert(&fresh, &Effects::default()).await.unwrap();
     let due = db.due_to_expire(from_ms(10_000), 10).await.unwrap();
     assert_eq!(due, vec![UploadId::parse("old").unwrap()]);
     db.mark_expired(&due[0], from_ms(10_000)).await.unwrap();

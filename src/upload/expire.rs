@@ -4,9 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::app::App;
+use super::{UploadError, Uploads};
 use crate::domain::upload::{State, UploadId};
-use crate::http::error::Error;
 
 const BATCH: usize = 256;
 const TOMBSTONE_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -17,19 +16,19 @@ pub fn interval(expire_after: Duration) -> Duration {
 }
 
 /// Runs until shutdown.
-pub async fn run(app: App) {
-    let Some(expire_after) = app.config.expire_after else {
+pub async fn run(core: Uploads) {
+    let Some(expire_after) = core.limits.expire_after else {
         return;
     };
     let mut tick = tokio::time::interval(interval(expire_after));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = app.shutdown.cancelled() => return,
+            _ = core.shutdown.cancelled() => return,
             _ = tick.tick() => {}
-            () = app.config.clock.moved() => {}
+            () = core.clock.moved() => {}
         }
-        if let Err(e) = sweep(&app, app.config.clock.now()).await {
+        if let Err(e) = sweep(&core, core.clock.now()).await {
             tracing::warn!("expiry sweep failed: {e}");
         }
     }
@@ -37,33 +36,33 @@ pub async fn run(app: App) {
 
 /// One pass: returns how many uploads it expired. An upload whose storage cannot be deleted
 /// now is logged and tried again on the next pass; it does not stop the others.
-pub async fn sweep(app: &App, now: SystemTime) -> Result<usize, crate::http::error::Error> {
+pub async fn sweep(core: &Uploads, now: SystemTime) -> Result<usize, UploadError> {
     let mut expired = 0;
-    for id in app.meta.due_to_expire(now, BATCH).await? {
-        match expire(app, &id, now).await {
+    for id in core.meta.due_to_expire(now, BATCH).await? {
+        match expire(core, &id, now).await {
             Ok(true) => expired += 1,
             Ok(false) => {}
             Err(e) => tracing::warn!(%id, "cannot expire the upload, will retry: {e}"),
         }
     }
-    app.meta.purge_expired(now - TOMBSTONE_KEEP).await?;
+    core.meta.purge_expired(now - TOMBSTONE_KEEP).await?;
     Ok(expired)
 }
 
 /// Expires one upload unless a request holds it or it was extended meanwhile.
-async fn expire(app: &App, id: &UploadId, now: SystemTime) -> Result<bool, Error> {
-    let Some(_guard) = app.locks.try_acquire(id).await else {
+async fn expire(core: &Uploads, id: &UploadId, now: SystemTime) -> Result<bool, UploadError> {
+    let Some(_guard) = core.locks.try_acquire(id).await else {
         return Ok(false);
     };
     // Re-check under the lock: a PATCH may have just extended it.
-    let upload = match app.meta.get(id).await? {
+    let upload = match core.meta.get(id).await? {
         Some(u) if u.is_expired_at(now) && u.state == State::Active => u,
         _ => return Ok(false),
     };
-    app.storage.delete(id).await?;
-    app.meta.mark_expired(id, now).await?;
+    core.storage.delete(id).await?;
+    core.meta.mark_expired(id, now).await?;
     tracing::info!(%id, "unfinished upload expired");
-    app.metrics.uploads_expired.inc();
-    crate::http::tus::concat::partial_changed(app, &upload);
+    core.metrics.uploads_expired.inc();
+    core.partial_changed(&upload);
     Ok(true)
 }

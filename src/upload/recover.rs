@@ -2,7 +2,7 @@
 //! storage of uploads that completed is finished, storage of uploads the metadata store no
 //! longer knows (terminated before their objects were deleted) is deleted, and hook events
 //! held for that work are let go once it is done. Final uploads created before their partial
-//! uploads finished are assembled here (`tus::concat::assemble`) once they have.
+//! uploads finished are assembled here (`Uploads::assemble`) once they have.
 //!
 //! It runs once at start-up, before the first request, and then every `repair_interval`, for
 //! the uploads whose request failed half-way (a store that failed to finish or delete): their
@@ -13,8 +13,7 @@
 
 use std::time::SystemTime;
 
-use crate::app::App;
-use crate::http::error::Error;
+use super::{UploadError, Uploads};
 
 /// Uploads looked at per pass, for each kind of work.
 const BATCH: usize = 1000;
@@ -32,8 +31,8 @@ pub struct Repaired {
 }
 
 /// The start-up pass: every held event is stale, since no request runs yet.
-pub async fn run(app: &App) -> Result<Repaired, Error> {
-    let done = pass(app, SystemTime::now()).await?;
+pub async fn run(core: &Uploads) -> Result<Repaired, UploadError> {
+    let done = pass(core, SystemTime::now()).await?;
     if done != Repaired::default() {
         tracing::info!(?done, "repaired what an interrupted run left");
     }
@@ -42,17 +41,17 @@ pub async fn run(app: &App) -> Result<Repaired, Error> {
 
 /// Runs a pass every `repair_interval` until shutdown. Events held for less than an interval
 /// belong to requests still at work and are left alone.
-pub async fn run_periodically(app: App) {
-    let every = app.config.repair_interval;
+pub async fn run_periodically(core: Uploads) {
+    let every = core.limits.repair_interval;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = app.shutdown.cancelled() => return,
+            () = core.shutdown.cancelled() => return,
             _ = tick.tick() => {}
-            () = app.repair.notified() => {}
+            () = core.repair.notified() => {}
         }
-        match pass(&app, SystemTime::now() - every).await {
+        match pass(&core, SystemTime::now() - every).await {
             Ok(done) if done != Repaired::default() => tracing::info!(?done, "repair pass"),
             Ok(_) => {}
             Err(e) => tracing::warn!("repair pass failed: {e}"),
@@ -61,20 +60,20 @@ pub async fn run_periodically(app: App) {
 }
 
 /// One pass: storage left unfinished, then uploads with events held since `held_before`.
-pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error> {
+pub async fn pass(core: &Uploads, held_before: SystemTime) -> Result<Repaired, UploadError> {
     let mut done = Repaired::default();
-    for id in app.storage.unfinished().await? {
-        if let Err(e) = settle(app, &id, &mut done).await {
+    for id in core.storage.unfinished().await? {
+        if let Err(e) = settle(core, &id, &mut done).await {
             tracing::warn!(%id, "cannot repair the upload's storage, will retry: {e}");
             done.failed += 1;
         }
     }
-    for id in app.meta.held_uploads(held_before, BATCH).await? {
-        match settle(app, &id, &mut done).await {
+    for id in core.meta.held_uploads(held_before, BATCH).await? {
+        match settle(core, &id, &mut done).await {
             // Done, or nothing to do: an unfinished upload that holds an event is a new upload
             // under the id of a terminated one (a pre-create hook chose it), whose event goes.
             Ok(Some(_)) => {
-                app.meta.release_events(Some(&id)).await?;
+                core.meta.release_events(Some(&id)).await?;
                 done.released += 1;
             }
             Ok(None) => {}
@@ -84,8 +83,8 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
             }
         }
     }
-    for id in app.meta.pending_finals(BATCH).await? {
-        match crate::http::tus::concat::assemble(app, &id).await {
+    for id in core.meta.pending_finals(BATCH).await? {
+        match core.assemble(&id).await {
             Ok(true) => done.assembled += 1,
             Ok(false) => {}
             Err(e) => {
@@ -95,9 +94,9 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
         }
     }
     if done.released > 0 {
-        app.hooks.wake();
+        core.hooks.wake();
         // Released media jobs too.
-        app.media_jobs.notify_one();
+        core.media_wake.notify_one();
     }
     Ok(done)
 }
@@ -106,27 +105,27 @@ pub async fn pass(app: &App, held_before: SystemTime) -> Result<Repaired, Error>
 /// upload is gone. Returns whether it did (`Some(false)`: still being uploaded), or `None` if a
 /// request holds the upload.
 async fn settle(
-    app: &App,
+    core: &Uploads,
     id: &crate::domain::upload::UploadId,
     done: &mut Repaired,
-) -> Result<Option<bool>, Error> {
+) -> Result<Option<bool>, UploadError> {
     // An upload still being uploaded needs nothing, and is not locked to find that out (with
     // several nodes a lock is a database write).
-    if app.meta.get(id).await?.is_some_and(|u| !u.is_complete()) {
+    if core.meta.get(id).await?.is_some_and(|u| !u.is_complete()) {
         return Ok(Some(false));
     }
-    let Some(_guard) = app.locks.try_acquire(id).await else {
+    let Some(_guard) = core.locks.try_acquire(id).await else {
         return Ok(None);
     };
-    match app.meta.get(id).await? {
+    match core.meta.get(id).await? {
         Some(u) if u.is_complete() => {
-            app.storage.finish(id, u.offset).await?;
+            core.storage.finish(id, u.offset).await?;
             done.finished += 1;
             Ok(Some(true))
         }
         Some(_) => Ok(Some(false)),
         None => {
-            app.storage.delete(id).await?;
+            core.storage.delete(id).await?;
             done.deleted += 1;
             Ok(Some(true))
         }

@@ -1,0 +1,77 @@
+//! Creating an upload (not a final one: `concat` makes those): the size limit, the pre-create
+//! hook, storage, and the record with its post-create (and, for an empty upload, post-finish)
+//! events.
+
+use http::HeaderMap;
+use http::request::Parts;
+
+use super::{UploadError, Uploads};
+use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
+use crate::lock::Guard;
+
+/// What a client asks for when it creates an upload.
+#[derive(Debug)]
+pub struct NewUpload {
+    /// `None`: deferred, declared later.
+    pub length: Option<u64>,
+    pub metadata: Option<Metadata>,
+    /// `Concat::None` or `Concat::Partial`.
+    pub concat: Concat,
+    /// The concatenation header as the client sent it, echoed back.
+    pub concat_raw: Option<String>,
+}
+
+/// A new upload, still held by the request that created it.
+#[derive(Debug)]
+pub struct Created {
+    pub upload: Upload,
+    /// Headers the pre-create hook set for the answer.
+    pub headers: HeaderMap,
+    /// The upload's lock, for data that comes with the creation.
+    pub guard: Guard,
+}
+
+impl Uploads {
+    /// Refuses a length beyond the server's maximum.
+    pub fn check_size(&self, length: Option<u64>) -> Result<(), UploadError> {
+        match (self.limits.max_size, length) {
+            (Some(max), Some(len)) if len > max => Err(UploadError::MaxSizeExceeded),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates an upload. An upload of length 0 is complete at once: the caller completes it.
+    pub async fn create(&self, req: &Parts, new: NewUpload) -> Result<Created, UploadError> {
+        self.check_size(new.length)?;
+        let mut upload = Upload {
+            id: UploadId::random(),
+            length: new.length,
+            offset: 0,
+            metadata: new.metadata,
+            concat: new.concat,
+            concat_raw: new.concat_raw,
+            created_at: self.clock.now(),
+            expires_at: self.expiry(new.length == Some(0)),
+            state: State::Active,
+        };
+        let headers = self.pre_create(req, &mut upload).await?;
+        // Held from before anything is stored: background repair leaves a half-made upload
+        // alone.
+        let guard = self
+            .locks
+            .acquire(&upload.id)
+            .await
+            .ok_or(UploadError::Locked)?;
+        self.storage.create(&upload.id).await?;
+        self.meta
+            .insert(&upload, &self.effects(self.created(req, &upload), &upload))
+            .await?;
+        self.hooks.wake();
+        tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
+        Ok(Created {
+            upload,
+            headers,
+            guard,
+        })
+    }
+}
