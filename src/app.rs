@@ -87,7 +87,7 @@ impl App {
             }
             StoreLocation::Object(url) => {
                 let (backend, prefix) = open::connect(url, &config.s3, config.store_timeout)?;
-                open::probe(backend.as_ref(), &prefix, url).await?;
+                open::probe(backend.as_ref(), &prefix, url, &config.credentials).await?;
                 let kind = match url.scheme() {
                     "s3" | "s3a" => "s3store",
                     "gs" => "gcsstore",
@@ -176,5 +176,31 @@ impl App {
             metrics,
             store_backend,
         }))
+    }
+}
+
+/// Wakes this process's background loops when another process that shares the metadata store
+/// released work (events due: the hook dispatcher; media jobs: an idle media worker), so they
+/// start it at once instead of at their next poll. Runs until shutdown; a store no other process
+/// shares has nothing to relay.
+pub async fn relay_work(app: App) {
+    let Some(mut heard) = app.meta.work() else {
+        return;
+    };
+    loop {
+        let work = tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            w = heard.recv() => w,
+        };
+        match work {
+            Ok(crate::meta::Work::Events) => app.hooks.wake(),
+            Ok(crate::meta::Work::MediaJobs) => app.media_jobs.notify_one(),
+            // Missed some: wake both, they look for themselves.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                app.hooks.wake();
+                app.media_jobs.notify_one();
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

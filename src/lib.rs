@@ -1,7 +1,10 @@
 //! tuskd: a resumable-upload server speaking tus 1.0.0.
 //!
 //! # Layout
-//! - `cli`, `config`: raw flags in, validated `Config` out.
+//! - `cli`, `config`: raw flags in, validated `Config` out (`config` builds the plain
+//!   settings types of the lower layers and is the only reader of the environment).
+//! - `commands`: the administrative subcommands `tuskd hooks list|retry`, `tuskd media
+//!   list|retry|reprocess` and `tuskd health`.
 //! - `server`: accept loop, connection limit, timeouts, graceful shutdown, and the background
 //!   loops; calls `http::handle` per request.
 //! - `http`: the edge (`handle`: method override, CORS, common headers, routes to handlers),
@@ -18,11 +21,11 @@
 //!   start-up and then periodically.
 //! - `hooks`: tusd-compatible events to scripts or a webhook; pre-* awaited by requests
 //!   (`tus::events` applies their answers), post-* delivered from the outbox in the metadata
-//!   store by `hooks::dispatch`; `hooks_cli` is `tuskd hooks list|retry`.
+//!   store by `hooks::dispatch`.
 //! - `media`: the pipeline after an upload finishes: durable jobs run by workers (detect,
 //!   scan with clamd, then by kind: video to HLS with previews, images to variants, audio to a
 //!   normalised rendition and waveform, a PDF's first page; publish), the status API and
-//!   derived files under the media path, and `tuskd media list|retry|reprocess`.
+//!   derived files under the media path.
 //! - `lock`: one writer per upload, with takeover of stalled holders.
 //! - `upload_cli`: `tuskd upload`, a resumable tus client (state file, retries, parallel
 //!   ranges, progress bars, `--wait` for the media status).
@@ -32,13 +35,12 @@
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod domain;
 
 pub mod health;
-pub mod health_cli;
 pub mod hooks;
-pub mod hooks_cli;
 pub mod http;
 pub mod lock;
 pub mod media;

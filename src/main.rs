@@ -12,10 +12,12 @@ fn main() -> ExitCode {
         Command::Serve(args) => (args, false),
         Command::Worker(args) => (args, true),
         Command::Hooks(args) => {
-            return admin_command("hooks", tuskd::hooks_cli::run(&args));
+            return admin_command("hooks", tuskd::commands::hooks::run(&args));
         }
-        Command::Media(args) => return admin_command("media", tuskd::media::cli::run(&args)),
-        Command::Health(args) => return admin_command("health", tuskd::health_cli::run(&args)),
+        Command::Media(args) => return admin_command("media", tuskd::commands::media::run(&args)),
+        Command::Health(args) => {
+            return admin_command("health", tuskd::commands::health::run(&args));
+        }
         Command::Upload(args) => {
             return admin_command("upload", tuskd::upload_cli::run_until_interrupted(&args));
         }

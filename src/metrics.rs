@@ -121,117 +121,142 @@ impl Metrics {
             store_errors: Family::default(),
             registry: Registry::default(),
         };
+        m.register_requests(&mut r);
+        m.register_uploads(&mut r);
+        m.register_hooks(&mut r);
+        m.register_media(&mut r);
+        m.register_store(&mut r);
+        Metrics { registry: r, ..m }
+    }
+
+    /// Registers the connections and requests the edge serves.
+    fn register_requests(&self, r: &mut Registry) {
         r.register(
             "connections_open",
             "Client connections open",
-            m.connections_open.clone(),
+            self.connections_open.clone(),
         );
         r.register(
             "requests",
             "Requests answered, by method, route kind and status",
-            m.requests.clone(),
+            self.requests.clone(),
         );
         r.register(
             "errors",
             "Error responses by tus error code",
-            m.errors.clone(),
+            self.errors.clone(),
         );
         r.register(
             "bytes_received",
             "Request body bytes read",
-            m.bytes_received.clone(),
+            self.bytes_received.clone(),
         );
+    }
+
+    /// Registers what happens to uploads, and the PATCHes that write them.
+    fn register_uploads(&self, r: &mut Registry) {
         r.register(
             "uploads_created",
             "Uploads created",
-            m.uploads_created.clone(),
+            self.uploads_created.clone(),
         );
         r.register(
             "uploads_finished",
             "Uploads that received their last byte",
-            m.uploads_finished.clone(),
+            self.uploads_finished.clone(),
         );
         r.register(
             "uploads_terminated",
             "Uploads terminated by DELETE",
-            m.uploads_terminated.clone(),
+            self.uploads_terminated.clone(),
         );
         r.register(
             "uploads_expired",
             "Unfinished uploads removed by expiry",
-            m.uploads_expired.clone(),
+            self.uploads_expired.clone(),
         );
         r.register(
             "patches_in_progress",
             "PATCH requests receiving bytes now",
-            m.patches_in_progress.clone(),
+            self.patches_in_progress.clone(),
         );
         r.register(
             "patch_duration_seconds",
             "Time from a PATCH's start to its answer",
-            m.patch_seconds.clone(),
+            self.patch_seconds.clone(),
         );
         r.register(
             "patch_bytes",
             "Bytes one PATCH stored",
-            m.patch_bytes.clone(),
+            self.patch_bytes.clone(),
         );
+    }
+
+    /// Registers hook calls and the outbox of post-* events.
+    fn register_hooks(&self, r: &mut Registry) {
         r.register(
             "hook_invocations",
             "Hook calls, by event",
-            m.hook_invocations.clone(),
+            self.hook_invocations.clone(),
         );
         r.register(
             "hook_failures",
             "Hook calls that failed, by event",
-            m.hook_failures.clone(),
+            self.hook_failures.clone(),
         );
         r.register(
             "outbox_pending",
             "Hook events waiting to be delivered",
-            m.outbox_pending.clone(),
+            self.outbox_pending.clone(),
         );
         r.register(
             "outbox_oldest_age_seconds",
             "Age of the oldest undelivered hook event",
-            m.outbox_oldest_seconds.clone(),
+            self.outbox_oldest_seconds.clone(),
         );
         r.register(
             "outbox_dead_letters",
             "Hook events given up on",
-            m.outbox_dead.clone(),
+            self.outbox_dead.clone(),
         );
+    }
+
+    /// Registers the media pipeline's jobs.
+    fn register_media(&self, r: &mut Registry) {
         r.register(
             "media_jobs",
             "Media records by status",
-            m.media_jobs.clone(),
+            self.media_jobs.clone(),
         );
         r.register(
             "media_queue_wait_seconds",
             "Time from a job being due to a worker taking it",
-            m.media_queue_seconds.clone(),
+            self.media_queue_seconds.clone(),
         );
         r.register(
             "media_run_seconds",
             "Time one run of a media job took",
-            m.media_run_seconds.clone(),
+            self.media_run_seconds.clone(),
         );
+    }
+
+    /// Registers the store's traffic and failures.
+    fn register_store(&self, r: &mut Registry) {
         r.register(
             "store_written_bytes",
             "Bytes written to the store, by backend",
-            m.store_bytes_written.clone(),
+            self.store_bytes_written.clone(),
         );
         r.register(
             "store_read_bytes",
             "Bytes read from the store, by backend",
-            m.store_bytes_read.clone(),
+            self.store_bytes_read.clone(),
         );
         r.register(
             "store_errors",
             "Store calls that failed, by backend and operation",
-            m.store_errors.clone(),
+            self.store_errors.clone(),
         );
-        Metrics { registry: r, ..m }
     }
 
     /// Counts what one answered request says: its labels, its error code, its body bytes, and

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 
 use crate::app::App;
 
@@ -45,26 +47,23 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let background = [
         tokio::spawn(crate::upload::expire::run(app.uploads.clone())),
-        tokio::spawn(crate::hooks::dispatch::run(app.clone())),
+        tokio::spawn(
+            crate::hooks::dispatch::Dispatcher {
+                meta: app.meta.clone(),
+                hooks: app.hooks.clone(),
+                locks: app.locks.clone(),
+                shutdown: app.shutdown.clone(),
+            }
+            .run(),
+        ),
         tokio::spawn(crate::upload::recover::run_periodically(
             app.uploads.clone(),
         )),
         tokio::spawn(crate::media::worker::run(app.clone())),
+        tokio::spawn(crate::app::relay_work(app.clone())),
     ];
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
-    let metrics_listener = match &app.config.metrics {
-        crate::config::MetricsAt::Own(addr) => {
-            let l = TcpListener::bind(addr).await.map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on {addr} for metrics: {e}"),
-                )
-            })?;
-            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
-            Some(tokio::spawn(metrics_only(l, app.clone())))
-        }
-        _ => None,
-    };
+    let metrics_listener = spawn_metrics_listener(&app).await?;
     tokio::pin!(shutdown);
 
     loop {
@@ -84,38 +83,7 @@ pub async fn run(
             refuse(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let (first_bytes, stop) = (app.config.read_timeout, app.shutdown.clone());
-        let app = app.clone();
-        let metrics = app.metrics.clone();
-        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(crate::hooks::RemoteAddr(peer));
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(crate::http::handle(app, req).await) }
-        });
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
-        tokio::spawn(async move {
-            // hyper's header timeout starts with the first byte: a client that connects and
-            // sends nothing would hold its slot for ever.
-            let mut first = [0u8; 1];
-            tokio::select! {
-                ready = tokio::time::timeout(first_bytes, stream.peek(&mut first)) => {
-                    if !matches!(ready, Ok(Ok(1..))) {
-                        tracing::debug!(%peer, "connection closed: nothing sent within the read timeout");
-                        return;
-                    }
-                }
-                () = stop.cancelled() => return,
-            }
-            let _open = crate::metrics::InFlight::new(&metrics.connections_open);
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-            drop(slot);
-        });
+        serve_connection(stream, peer, slot, &app, &builder, &graceful);
     }
 
     drop(listener);
@@ -137,6 +105,64 @@ pub async fn run(
         m.abort();
     }
     Ok(())
+}
+
+/// Serves one accepted connection in a task of its own, which holds `slot` until it ends.
+fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    app: &App,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let (first_bytes, stop) = (app.config.read_timeout, app.shutdown.clone());
+    let app = app.clone();
+    let metrics = app.metrics.clone();
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(crate::hooks::RemoteAddr(peer));
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(crate::http::handle(app, req).await) }
+    });
+    let (builder, watcher) = (builder.clone(), graceful.watcher());
+    tokio::spawn(async move {
+        // hyper's header timeout starts with the first byte: a client that connects and
+        // sends nothing would hold its slot for ever.
+        let mut first = [0u8; 1];
+        tokio::select! {
+            ready = tokio::time::timeout(first_bytes, stream.peek(&mut first)) => {
+                if !matches!(ready, Ok(Ok(1..))) {
+                    tracing::debug!(%peer, "connection closed: nothing sent within the read timeout");
+                    return;
+                }
+            }
+            () = stop.cancelled() => return,
+        }
+        let _open = crate::metrics::InFlight::new(&metrics.connections_open);
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(%peer, "connection ended: {e}");
+        }
+        drop(slot);
+    });
+}
+
+/// Binds and serves the listener of `--metrics-listen`, if metrics have one of their own.
+async fn spawn_metrics_listener(app: &App) -> io::Result<Option<JoinHandle<()>>> {
+    let crate::config::MetricsAt::Own(addr) = &app.config.metrics else {
+        return Ok(None);
+    };
+    let l = TcpListener::bind(addr).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr} for metrics: {e}"),
+        )
+    })?;
+    tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+    Ok(Some(tokio::spawn(metrics_only(l, app.clone()))))
 }
 
 /// The metrics listener of `--metrics-listen`: `GET /metrics` and nothing else.

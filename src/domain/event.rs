@@ -58,3 +58,27 @@ impl Effects {
         }
     }
 }
+
+/// Work a process released for the background loops of every process that shares the metadata
+/// store: due hook events for the dispatchers, runnable media jobs for the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Events,
+    MediaJobs,
+}
+
+impl Work {
+    /// Its name in a notification.
+    pub fn name(self) -> &'static str {
+        match self {
+            Work::Events => "events",
+            Work::MediaJobs => "media",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Work> {
+        [Work::Events, Work::MediaJobs]
+            .into_iter()
+            .find(|w| w.name() == s)
+    }
+}

@@ -313,13 +313,17 @@ impl From<ChecksumError> for Error {
     }
 }
 
-/// An error and its sources, for the log: `outer: cause: root cause`.
+/// An error and its sources, for the log: `outer: cause: root cause` (a cause whose words
+/// the text already ends with is not repeated).
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
+        let words = c.to_string();
+        if !text.ends_with(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
         cause = c.source();
     }
     text

@@ -141,7 +141,7 @@ fn finish(
         HeaderValue::from_static("nosniff"),
     );
     if let Some(origin) = origin {
-        app.config.cors.decorate(origin, method, preflight, hs);
+        super::cors::decorate(&app.config.cors, origin, method, preflight, hs);
     }
     resp
 }

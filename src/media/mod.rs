@@ -6,13 +6,12 @@
 //! (variants), `audio` (`gst::audio`, `waveform`), `document` (a PDF's first page); and
 //! `publish` (HLS playlists from `hls`) into storage under a fresh version. The outcome is
 //! recorded on the media `record` with the media-* hook events; `api` serves the status
-//! (`status`) and the derived files; `cli` is `tuskd media list|retry|reprocess`.
+//! (`status`) and the derived files. `tuskd media list|retry|reprocess` is `commands::media`.
 //!
 //! GStreamer is behind the `media` feature: without it the crate builds with no GStreamer and
 //! `--media on` is refused.
 
 pub mod audio;
-pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod document;

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-pub use crate::domain::event::{Effects, EventState, OutboxEvent, StoredEvent};
+pub use crate::domain::event::{Effects, EventState, OutboxEvent, StoredEvent, Work};
 use crate::domain::lease::Cluster;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::parts::PartLog;
@@ -147,7 +147,7 @@ pub async fn open(location: &MetaLocation, options: &OpenOptions) -> Result<Open
         MetaLocation::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    MetaError::Backend(format!("cannot create {}: {e}", dir.display()))
+                    MetaError::backend(format!("cannot create {}: {e}", dir.display()), e)
                 })?;
             }
             let meta = sqlite::SqliteMeta::open(path, options.durable)?;
@@ -169,15 +169,42 @@ pub async fn open(location: &MetaLocation, options: &OpenOptions) -> Result<Open
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
-    /// The database failed or refused the request (its own words).
-    #[error("{0}")]
-    Backend(String),
+    /// The database failed or refused the request: what failed, in its own words (`what`),
+    /// with the database's error kept as the source.
+    #[error("{what}")]
+    Backend {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("an upload with id {0} already exists")]
     Exists(UploadId),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+impl MetaError {
+    /// A backend failure: `what` says what failed, in words that include the cause's (the
+    /// log shows them as they are); `source` keeps the cause for whoever walks the chain.
+    pub fn backend(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> MetaError {
+        MetaError::Backend {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// A backend failure with no error value behind it.
+    pub fn backend_text(what: impl Into<String>) -> MetaError {
+        MetaError::Backend {
+            what: what.into(),
+            source: None,
+        }
+    }
 }
 
 /// What `MetaStore::stats` reports.
@@ -225,6 +252,13 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// A small write that proves the store can take writes (readiness).
     async fn ping(&self) -> Result<(), MetaError>;
+
+    /// Work that any process sharing this store released (events due, media jobs runnable),
+    /// heard as it happens, so that background loops need not wait for their next poll. `None`
+    /// for a store no other process shares (this process wakes its own loops).
+    fn work(&self) -> Option<tokio::sync::broadcast::Receiver<Work>> {
+        None
+    }
 
     /// Figures for the metrics: the outbox's depth and oldest event, dead letters, media
     /// records by status.

@@ -1,5 +1,6 @@
-//! Locks across nodes (`domain::lease::Cluster`) as lease rows in `upload_locks`, with LISTEN/NOTIFY for
-//! "let go" and "given back".
+//! Locks across nodes (`domain::lease::Cluster`) as lease rows in `upload_locks`, with
+//! LISTEN/NOTIFY for "let go" and "given back"; the same listening connection hears the
+//! work other nodes release (`Work`: due events, runnable media jobs).
 //!
 //! Lease rows rather than session advisory locks: an advisory lock lives as long as the
 //! connection that took it, so every upload being written would pin one pooled connection for
@@ -16,6 +17,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::event::Work;
 use crate::domain::lease::{Cluster, LeaseError};
 use crate::domain::upload::UploadId;
 
@@ -25,12 +27,15 @@ pub const LEASE: Duration = Duration::from_secs(12);
 const RELEASE: &str = "tuskd_release";
 /// "This upload's lease was given back": payload `upload`.
 const RELEASED: &str = "tuskd_released";
+/// "Work was released" (`Work`): payload `events` or `media`.
+pub(super) const WORK: &str = "tuskd_work";
 
 pub struct PgCluster {
     pool: Pool,
     node: String,
     requests: broadcast::Sender<UploadId>,
     released: broadcast::Sender<UploadId>,
+    work: broadcast::Sender<Work>,
     stop: CancellationToken,
     lease: Duration,
 }
@@ -47,6 +52,7 @@ impl PgCluster {
     pub fn start(pool: Pool, config: tokio_postgres::Config, lease: Duration) -> PgCluster {
         let (requests, _) = broadcast::channel(256);
         let (released, _) = broadcast::channel(1024);
+        let (work, _) = broadcast::channel(256);
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default();
@@ -57,31 +63,65 @@ impl PgCluster {
             &UploadId::random().as_str()[..8]
         );
         let stop = CancellationToken::new();
-        tokio::spawn(listen(
-            config,
-            node.clone(),
-            requests.clone(),
-            released.clone(),
-            stop.clone(),
-        ));
+        let heard = Heard {
+            node: node.clone(),
+            requests: requests.clone(),
+            released: released.clone(),
+            work: work.clone(),
+        };
+        tokio::spawn(listen(config, heard, stop.clone()));
         PgCluster {
             pool,
             node,
             requests,
             released,
+            work,
             stop,
             lease,
         }
     }
+
+    /// Work any node released, as it is heard.
+    pub fn work(&self) -> broadcast::Receiver<Work> {
+        self.work.subscribe()
+    }
 }
 
-async fn listen(
-    config: tokio_postgres::Config,
+/// Where the listener passes on what it hears.
+struct Heard {
+    /// This node's name: release requests for other nodes are not passed on.
     node: String,
     requests: broadcast::Sender<UploadId>,
     released: broadcast::Sender<UploadId>,
-    stop: CancellationToken,
-) {
+    work: broadcast::Sender<Work>,
+}
+
+impl Heard {
+    fn pass_on(&self, channel: &str, payload: &str) {
+        match channel {
+            RELEASE => {
+                if let Some((to, id)) = payload.split_once(' ')
+                    && to == self.node
+                    && let Some(id) = UploadId::parse(id)
+                {
+                    let _ = self.requests.send(id);
+                }
+            }
+            WORK => {
+                if let Some(w) = Work::parse(payload) {
+                    let _ = self.work.send(w);
+                }
+            }
+            _ => {
+                if let Some(id) = UploadId::parse(payload) {
+                    let _ = self.released.send(id);
+                }
+            }
+        }
+    }
+}
+
+async fn listen(config: tokio_postgres::Config, heard: Heard, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(200);
     loop {
         let session = async {
@@ -107,19 +147,12 @@ async fn listen(
                 }
             });
             client
-                .batch_execute(&format!("LISTEN {RELEASE}; LISTEN {RELEASED}"))
+                .batch_execute(&format!(
+                    "LISTEN {RELEASE}; LISTEN {RELEASED}; LISTEN {WORK}"
+                ))
                 .await?;
             while let Some((channel, payload)) = rx.recv().await {
-                if channel == RELEASE {
-                    if let Some((to, id)) = payload.split_once(' ')
-                        && to == node
-                        && let Some(id) = UploadId::parse(id)
-                    {
-                        let _ = requests.send(id);
-                    }
-                } else if let Some(id) = UploadId::parse(&payload) {
-                    let _ = released.send(id);
-                }
+                heard.pass_on(&channel, &payload);
             }
             drive.abort();
             Ok::<(), tokio_postgres::Error>(())

@@ -3,6 +3,7 @@
 //! that lease, ended with the events the outcome causes.
 
 use super::Db;
+use crate::domain::event::Work;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
@@ -225,5 +226,8 @@ pub async fn retry(c: &impl Db, id: &UploadId, now: i64) -> Result<bool, MetaErr
             &[&id.as_str(), &now],
         )
         .await?;
+    if n == 1 {
+        super::notify(c, Work::MediaJobs).await?;
+    }
     Ok(n == 1)
 }

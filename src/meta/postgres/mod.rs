@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::rows::{UPLOAD_COLUMNS, UploadRow, from_ms, ms};
-use super::{Effects, MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent};
+use super::{Effects, MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent, Work};
 use crate::domain::lease::Cluster;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::upload::{Upload, UploadId};
@@ -41,16 +41,15 @@ pub struct PgMeta {
 
 impl From<tokio_postgres::Error> for MetaError {
     fn from(e: tokio_postgres::Error) -> MetaError {
-        match e.as_db_error() {
-            Some(db) => {
-                MetaError::Backend(format!("postgres: {} ({})", db.message(), db.code().code()))
-            }
+        let what = match e.as_db_error() {
+            Some(db) => format!("postgres: {} ({})", db.message(), db.code().code()),
             None => match std::error::Error::source(&e) {
                 // "error connecting to server" alone does not say why.
-                Some(cause) => MetaError::Backend(format!("postgres: {e}: {cause}")),
-                None => MetaError::Backend(format!("postgres: {e}")),
+                Some(cause) => format!("postgres: {e}: {cause}"),
+                None => format!("postgres: {e}"),
             },
-        }
+        };
+        MetaError::backend(what, e)
     }
 }
 
@@ -58,7 +57,7 @@ impl From<deadpool_postgres::PoolError> for MetaError {
     fn from(e: deadpool_postgres::PoolError) -> MetaError {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            e => MetaError::Backend(format!("postgres pool: {e}")),
+            e => MetaError::backend(format!("postgres pool: {e}"), e),
         }
     }
 }
@@ -69,7 +68,7 @@ impl PgMeta {
     pub async fn open(url: &str, pool_size: usize) -> Result<PgMeta, MetaError> {
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| MetaError::Backend(format!("not a usable Postgres URL: {e}")))?;
+            .map_err(|e| MetaError::backend(format!("not a usable Postgres URL: {e}"), e))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -92,7 +91,7 @@ impl PgMeta {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| MetaError::Backend(format!("postgres pool: {e}")))?;
+            .map_err(|e| MetaError::backend(format!("postgres pool: {e}"), e))?;
         let mut c = pool.get().await?;
         schema::migrate(&mut c).await?;
         drop(c);
@@ -287,6 +286,10 @@ impl MetaStore for PgMeta {
             .await
     }
 
+    fn work(&self) -> Option<tokio::sync::broadcast::Receiver<Work>> {
+        Some(self.cluster.work())
+    }
+
     async fn ping(&self) -> Result<(), MetaError> {
         self.exec(
             "INSERT INTO health (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1",
@@ -324,28 +327,35 @@ impl MetaStore for PgMeta {
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        match upload {
-            Some(u) => {
+        let (events, jobs) = match upload {
+            Some(u) => (
                 tx.execute(
                     "UPDATE hook_events SET state = 'pending' WHERE upload_id = $1 AND state = 'held'",
                     &[&u.as_str()],
                 )
-                .await?;
+                .await?,
                 tx.execute(
                     "UPDATE media SET held = false WHERE id = $1 AND held",
                     &[&u.as_str()],
                 )
-                .await?;
-            }
-            None => {
+                .await?,
+            ),
+            None => (
                 tx.execute(
                     "UPDATE hook_events SET state = 'pending' WHERE state = 'held'",
                     &[],
                 )
-                .await?;
+                .await?,
                 tx.execute("UPDATE media SET held = false WHERE held", &[])
-                    .await?;
-            }
+                    .await?,
+            ),
+        };
+        // Delivered when the transaction commits, to every node listening.
+        if events > 0 {
+            notify(&tx, Work::Events).await?;
+        }
+        if jobs > 0 {
+            notify(&tx, Work::MediaJobs).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -512,6 +522,16 @@ impl MetaStore for PgMeta {
         let c = self.client().await?;
         media::retry(&c, id, ms(SystemTime::now())).await
     }
+}
+
+/// Tells every node that `work` is there, when the transaction of `c` commits (at once outside
+/// one). Postgres folds repeats within a transaction into one.
+pub(super) async fn notify(c: &impl Db, work: Work) -> Result<(), MetaError> {
+    let stmt = c
+        .prepare_cached(&format!("SELECT pg_notify('{}', $1)", locks::WORK))
+        .await?;
+    c.query(&stmt, &[&work.name()]).await?;
+    Ok(())
 }
 
 /// The statement runner both a pooled connection and a transaction are.

@@ -5,6 +5,7 @@
 //! out in order whichever node delivers them.
 
 use super::Db;
+use crate::domain::event::Work;
 use crate::meta::rows::{EVENT_COLUMNS, EventRow};
 use crate::meta::{MetaError, OutboxEvent, StoredEvent};
 
@@ -25,6 +26,9 @@ pub async fn put(c: &impl Db, events: &[OutboxEvent], now: i64) -> Result<(), Me
             &[&e.id, &e.kind, &e.upload.as_str(), &e.payload, &state, &now],
         )
         .await?;
+    }
+    if events.iter().any(|e| !e.held) {
+        super::notify(c, Work::Events).await?;
     }
     Ok(())
 }

@@ -10,8 +10,8 @@ use super::locks::PgCluster;
 use super::{PgMeta, schema};
 use crate::domain::upload::UploadId;
 use crate::lock::{Cluster, Locks};
-use crate::meta::Meta;
 use crate::meta::suite;
+use crate::meta::{Meta, MetaStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_meets_the_contract_and_holds_across_nodes() {
@@ -21,6 +21,60 @@ async fn postgres_meets_the_contract_and_holds_across_nodes() {
     nodes_starting_together_migrate_once(&pg).await;
     leases_are_given_back_asked_for_and_run_out(&pg).await;
     a_request_on_another_node_takes_over_the_upload(&pg).await;
+    work_released_on_one_node_is_heard_on_another(&pg).await;
+}
+
+/// Due events and runnable media jobs that node A releases wake node B's dispatcher and
+/// workers at once (`MetaStore::work`), instead of at their next poll.
+async fn work_released_on_one_node_is_heard_on_another(pg: &testkit::postgres::Postgres) {
+    use crate::domain::event::{Effects, OutboxEvent, Work};
+    let url = pg.database();
+    let (a, b) = (
+        PgMeta::open(&url, 2).await.unwrap(),
+        PgMeta::open(&url, 2).await.unwrap(),
+    );
+    let mut work = b.work().expect("a shared store relays work");
+    let next = async |work: &mut tokio::sync::broadcast::Receiver<Work>, within: Duration| {
+        tokio::time::timeout(within, work.recv())
+            .await
+            .ok()
+            .map(Result::unwrap)
+    };
+    // B's listening connection starts on its own: the first event may go out before it
+    // listens, so events are written until B hears one.
+    let mut i = 0;
+    let heard = loop {
+        i += 1;
+        assert!(i <= 50, "node B never heard node A's events");
+        let mut u = suite::upload(&format!("w{i}"));
+        u.id = UploadId::random();
+        let event = OutboxEvent {
+            id: UploadId::random().to_string(),
+            kind: "post-create".into(),
+            upload: u.id.clone(),
+            payload: "{}".into(),
+            held: false,
+        };
+        a.insert(&u, &Effects::events(vec![event])).await.unwrap();
+        if let Some(w) = next(&mut work, Duration::from_millis(200)).await {
+            break w;
+        }
+    };
+    assert_eq!(heard, Work::Events);
+    // A held media job released on A.
+    let mut u = suite::upload("job");
+    u.offset = 10;
+    let job = Effects {
+        events: Vec::new(),
+        media_job: true,
+    };
+    a.insert(&u, &job).await.unwrap();
+    while work.try_recv().is_ok() {}
+    a.release_events(Some(&u.id)).await.unwrap();
+    assert_eq!(
+        next(&mut work, Duration::from_secs(10)).await,
+        Some(Work::MediaJobs)
+    );
 }
 
 async fn nodes_starting_together_migrate_once(pg: &testkit::postgres::Postgres) {

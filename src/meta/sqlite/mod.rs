@@ -25,7 +25,7 @@ const READERS: usize = 4;
 
 impl From<rusqlite::Error> for MetaError {
     fn from(e: rusqlite::Error) -> MetaError {
-        MetaError::Backend(format!("sqlite: {e}"))
+        MetaError::backend(format!("sqlite: {e}"), e)
     }
 }
 

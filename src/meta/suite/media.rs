@@ -10,10 +10,7 @@ use crate::domain::media::{MediaOutcome, MediaStatus, MediaUpdate, Published};
 use crate::meta::Meta;
 
 pub async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
-    let job = Effects {
-        events: Vec::new(),
-        media_job: true,
-    };
+    let job = with_job();
     let u = upload("a");
     db.insert(&u, &Effects::default()).await.unwrap();
     assert!(
@@ -65,7 +62,7 @@ pub async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
 pub async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
     let mut u = upload("b");
     u.offset = 10;
-    db.insert(&u, &Effects::default()).await.unwrap();
+    db.insert(&u, &with_job()).await.unwrap();
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
@@ -134,7 +131,7 @@ pub async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
 pub async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     let mut u = upload("c");
     u.offset = 10;
-    db.insert(&u, &Effects::default()).await.unwrap();
+    db.insert(&u, &with_job()).await.unwrap();
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
@@ -183,7 +180,7 @@ pub async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     // Terminating an upload forgets its media record.
     let mut v = upload("d");
     v.offset = 10;
-    db.insert(&v, &Effects::default()).await.unwrap();
+    db.insert(&v, &with_job()).await.unwrap();
     assert!(db.remove(&v.id, &[]).await.unwrap());
     assert!(db.media(&id("d")).await.unwrap().is_none());
 }
@@ -194,7 +191,7 @@ pub async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     for i in 0..JOBS {
         let mut u = upload(&format!("j{i}"));
         u.offset = 10;
-        db.insert(&u, &Effects::default()).await.unwrap();
+        db.insert(&u, &with_job()).await.unwrap();
     }
     db.release_events(None).await.unwrap();
     let now = SystemTime::now();
@@ -225,4 +222,12 @@ pub async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     );
     let stats = db.stats().await.unwrap();
     assert_eq!(stats.media, vec![("RECEIVED".to_string(), JOBS as u64)]);
+}
+
+/// The effects of a change that finishes an upload the media pipeline processes.
+fn with_job() -> Effects {
+    Effects {
+        events: Vec::new(),
+        media_job: true,
+    }
 }

@@ -1,6 +1,8 @@
 //! `--store` URLs: which backend, built from object_store's URL parsing and the provider's usual
-//! environment variables, then checked with a real write so that a wrong bucket or missing
-//! credentials stop tuskd at start-up instead of failing the first upload.
+//! environment variables (read by object_store's `from_env` builders; what tuskd itself acts on
+//! is read by `config` and passed in `S3Options` and `CredentialsSet`), then checked with a
+//! real write so that a wrong bucket or missing credentials stop tuskd at start-up instead of
+//! failing the first upload.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,11 +78,27 @@ impl std::fmt::Display for StoreLocation {
     }
 }
 
-/// S3-compatible stores that are not AWS.
+/// S3-compatible stores that are not AWS, and how requests are signed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Options {
     /// Endpoint such as `http://127.0.0.1:9000`; plain HTTP is allowed when it says http://.
     pub endpoint: Option<String>,
+    /// The endpoint named by the environment (`AWS_ENDPOINT_URL`, else `AWS_ENDPOINT`), which
+    /// object_store uses when `endpoint` is not given.
+    pub env_endpoint: Option<String>,
+    /// `AWS_UNSIGNED_PAYLOAD` is set: object_store applies it, and tuskd leaves the choice of
+    /// signing the body to it.
+    pub unsigned_payload_set: bool,
+}
+
+/// Which providers have credentials in the environment. object_store reads the credentials
+/// themselves; without any it falls back to the cloud's instance credentials, which off that
+/// cloud fails obscurely, so a refused start-up check says so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CredentialsSet {
+    pub aws: bool,
+    pub google: bool,
+    pub azure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,12 +151,8 @@ pub fn connect(
             // signature (as botocore does): SHA-256 of every byte was 40% of tuskd's CPU on S3
             // uploads. Over plain HTTP the signature covers the body. AWS_UNSIGNED_PAYLOAD
             // decides when set.
-            if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_none() {
-                let endpoint = s3.endpoint.clone().or_else(|| {
-                    ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
-                        .iter()
-                        .find_map(|k| std::env::var(k).ok())
-                });
+            if !s3.unsigned_payload_set {
+                let endpoint = s3.endpoint.as_ref().or(s3.env_endpoint.as_ref());
                 let https = endpoint.is_none_or(|e| e.starts_with("https://"));
                 b = b.with_unsigned_payload(https);
             }
@@ -172,8 +186,14 @@ pub fn connect(
 }
 
 /// Writes and deletes a small object under `prefix`: proves the bucket exists and the
-/// credentials may write and delete, which is what uploads need.
-pub async fn probe(backend: &dyn Backend, prefix: &Path, url: &Url) -> Result<(), ConnectError> {
+/// credentials may write and delete, which is what uploads need. A failure mentions it when
+/// `credentials` says that none are set for the store's provider.
+pub async fn probe(
+    backend: &dyn Backend,
+    prefix: &Path,
+    url: &Url,
+    credentials: &CredentialsSet,
+) -> Result<(), ConnectError> {
     let fail = |reason: String| ConnectError {
         url: url.to_string(),
         reason,
@@ -189,7 +209,7 @@ pub async fn probe(backend: &dyn Backend, prefix: &Path, url: &Url) -> Result<()
     };
     let hint = ObjectStoreScheme::parse(url)
         .ok()
-        .and_then(|(scheme, _)| missing_credentials(&scheme))
+        .and_then(|(scheme, _)| missing_credentials(&scheme, credentials))
         .map(|h| format!(" ({h})"))
         .unwrap_or_default();
     match tokio::time::timeout(PROBE_TIMEOUT, check).await {
@@ -208,51 +228,23 @@ pub async fn probe(backend: &dyn Backend, prefix: &Path, url: &Url) -> Result<()
 
 /// Says so when none of a provider's credential variables is set, in which case object_store
 /// falls back to the cloud's instance credentials, which off that cloud fails obscurely.
-fn missing_credentials(scheme: &ObjectStoreScheme) -> Option<&'static str> {
-    let any_set = |keys: &[&str]| keys.iter().any(|k| std::env::var_os(k).is_some());
+fn missing_credentials(
+    scheme: &ObjectStoreScheme,
+    credentials: &CredentialsSet,
+) -> Option<&'static str> {
     match scheme {
-        ObjectStoreScheme::AmazonS3
-            if !any_set(&[
-                "AWS_ACCESS_KEY_ID",
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            ]) =>
-        {
-            Some(
-                "no credentials are set: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run \
-                 where instance credentials are available",
-            )
-        }
-        ObjectStoreScheme::GoogleCloudStorage
-            if !any_set(&[
-                "GOOGLE_SERVICE_ACCOUNT",
-                "GOOGLE_SERVICE_ACCOUNT_PATH",
-                "GOOGLE_SERVICE_ACCOUNT_KEY",
-                "GOOGLE_APPLICATION_CREDENTIALS",
-            ]) =>
-        {
-            Some(
-                "no credentials are set: GOOGLE_SERVICE_ACCOUNT or \
-                 GOOGLE_APPLICATION_CREDENTIALS, or run where instance credentials are available",
-            )
-        }
-        ObjectStoreScheme::MicrosoftAzure
-            if !any_set(&[
-                "AZURE_STORAGE_ACCOUNT_KEY",
-                "AZURE_STORAGE_ACCESS_KEY",
-                "AZURE_STORAGE_SAS_KEY",
-                "AZURE_STORAGE_TOKEN",
-                "AZURE_CLIENT_SECRET",
-                "AZURE_FEDERATED_TOKEN_FILE",
-                "AZURE_STORAGE_USE_EMULATOR",
-            ]) =>
-        {
-            Some(
-                "no credentials are set: AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY or \
-                 a service principal, or run where managed identity is available",
-            )
-        }
+        ObjectStoreScheme::AmazonS3 if !credentials.aws => Some(
+            "no credentials are set: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run \
+             where instance credentials are available",
+        ),
+        ObjectStoreScheme::GoogleCloudStorage if !credentials.google => Some(
+            "no credentials are set: GOOGLE_SERVICE_ACCOUNT or \
+             GOOGLE_APPLICATION_CREDENTIALS, or run where instance credentials are available",
+        ),
+        ObjectStoreScheme::MicrosoftAzure if !credentials.azure => Some(
+            "no credentials are set: AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY or \
+             a service principal, or run where managed identity is available",
+        ),
         _ => None,
     }
 }

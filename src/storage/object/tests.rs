@@ -8,7 +8,7 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use url::Url;
 
-use super::open::{S3Options, connect, probe};
+use super::open::{CredentialsSet, S3Options, connect, probe};
 use super::*;
 use crate::meta::sqlite::SqliteMeta;
 use crate::storage::suite;
@@ -202,7 +202,14 @@ async fn start_up_check_names_a_missing_bucket() {
     let s3 = testkit::S3Server::start();
     let (backend, prefix) = s3_backend(&s3, "s3://no-such-bucket/p");
     let url = Url::parse("s3://no-such-bucket/p").unwrap();
-    let e = probe(backend.as_ref(), &prefix, &url).await.unwrap_err();
+    // The credentials are given to the builder, not through the environment.
+    let credentials = CredentialsSet {
+        aws: true,
+        ..CredentialsSet::default()
+    };
+    let e = probe(backend.as_ref(), &prefix, &url, &credentials)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("no-such-bucket"), "{e}");
 
     s3.create_bucket("there");
@@ -211,6 +218,7 @@ async fn start_up_check_names_a_missing_bucket() {
         backend.as_ref(),
         &prefix,
         &Url::parse("s3://there/p").unwrap(),
+        &credentials,
     )
     .await
     .unwrap();

@@ -1,18 +1,26 @@
 //! Validated configuration, built from the raw CLI. Every check on user-supplied settings lives
-//! here; the rest of the server takes `Config` as true.
+//! here, and every read of the environment beside clap's `TUSKD_*` variables; the rest of the
+//! server takes `Config` as true. The lower layers define their settings as plain types
+//! (`hooks::HookConfig`, `media::config::MediaConfig`, `storage::object::open::S3Options`);
+//! the submodules build them: `cors` (whose settings type is config's own), `hooks`, `media`
+//! and `store`.
+
+mod cors;
+mod hooks;
+mod media;
+mod store;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regex::Regex;
-
 use crate::cli::{OnOff, ServeArgs};
-use crate::hooks::{HookConfig, HookType, Target};
-use crate::http::cors::Cors;
+use crate::hooks::HookConfig;
 use crate::media::config::MediaConfig;
 use crate::meta::MetaLocation;
-use crate::storage::object::open::{S3Options, StoreLocation};
-use crate::storage::object::{DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE};
+use crate::storage::object::DEFAULT_PART_SIZE;
+use crate::storage::object::open::{CredentialsSet, S3Options, StoreLocation};
+
+pub use cors::Cors;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -42,6 +50,9 @@ pub struct Config {
     pub meta_pool: usize,
     pub store: StoreLocation,
     pub s3: S3Options,
+    /// Which object store providers have credentials in the environment (for the start-up
+    /// check's message).
+    pub credentials: CredentialsSet,
     pub part_size: u64,
     /// Budget for the part buffers of all running uploads together (object stores).
     pub max_buffered: u64,
@@ -97,7 +108,7 @@ fn shared_store(
     }
 }
 
-pub(crate) fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
+fn bad(flag: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         flag,
         reason: reason.into(),
@@ -115,7 +126,9 @@ impl Config {
             meta: MetaLocation::in_data_dir(&data_dir),
             meta_pool: 16,
             data_dir,
-            s3: S3Options::default(),
+            // As `tuskd serve` with no flags: the environment still names the S3 endpoint.
+            s3: store::s3_options(None),
+            credentials: store::credentials_set(),
             part_size: DEFAULT_PART_SIZE,
             max_buffered: default_max_buffered(DEFAULT_PART_SIZE),
             hooks: None,
@@ -123,10 +136,7 @@ impl Config {
             metrics: MetricsAt::Main,
             max_size: None,
             expire_after: Some(Duration::from_secs(24 * 3600)),
-            cors: Cors {
-                allow_origin: None,
-                allow_credentials: false,
-            },
+            cors: Cors::default(),
             behind_proxy: false,
             read_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
@@ -139,76 +149,13 @@ impl Config {
     }
 
     pub fn from_args(a: &ServeArgs) -> Result<Config, ConfigError> {
-        let allow_origin = match a.cors_allow_origin.as_deref() {
-            None | Some("") | Some(".*") | Some("*") => None,
-            Some(p) => Some(
-                Regex::new(&format!("^(?:{p})$"))
-                    .map_err(|e| bad("--cors-allow-origin", e.to_string()))?,
-            ),
-        };
-        if a.cors_allow_credentials && allow_origin.is_none() {
-            // Credentials with every origin echoed back would let any website act as the user.
-            return Err(bad(
-                "--cors-allow-credentials",
-                "needs --cors-allow-origin naming the origins that may send credentials",
-            ));
-        }
-        let store = match a.store.as_deref() {
-            None => StoreLocation::Local(a.data_dir.clone()),
-            Some(s) => StoreLocation::parse(s).map_err(|e| bad("--store", e))?,
-        };
-        let meta = match a.meta.as_deref().filter(|m| !m.is_empty()) {
-            None => MetaLocation::in_data_dir(&a.data_dir),
-            Some(m) => MetaLocation::parse(m).map_err(|e| bad("--meta", e))?,
-        };
-        shared_store(&meta, &store, a.store_shared)?;
-        if a.meta_pool < 2 {
-            return Err(bad("--meta-pool", "must be at least 2"));
-        }
-        let endpoint = a.s3_endpoint.as_deref().filter(|e| !e.is_empty());
-        if let Some(e) = endpoint {
-            let ok = url::Url::parse(e)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
-            if !ok {
-                return Err(bad("--s3-endpoint", format!("{e:?} is not an http(s) URL")));
-            }
-        }
-        let part_size = size("--part-size", &a.part_size)?;
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part_size) {
-            return Err(bad(
-                "--part-size",
-                format!("{} must be between 5MiB and 5GiB", a.part_size),
-            ));
-        }
-        let max_buffered = match a.max_buffered.as_deref() {
-            None => default_max_buffered(part_size),
-            Some(s) => {
-                let n = size("--max-buffered", s)?;
-                if n < part_size {
-                    return Err(bad(
-                        "--max-buffered",
-                        format!("{s} is less than one part (--part-size {})", a.part_size),
-                    ));
-                }
-                n
-            }
-        };
-        let hooks = hook_config(a)?;
+        let cors = cors::from_args(a.cors_allow_origin.as_deref(), a.cors_allow_credentials)?;
+        let (store, meta) = locations(a)?;
+        let object = store::from_args(a)?;
+        let hooks = hooks::from_args(a)?;
         let base_path = base_path(&a.base_path)?;
-        let media = MediaConfig::from_args(&a.media, &base_path)?;
-        let metrics = match (a.metrics, &a.metrics_listen) {
-            (OnOff::Off, _) => MetricsAt::Off,
-            (OnOff::On, None) => MetricsAt::Main,
-            (OnOff::On, Some(l)) if l.parse::<std::net::SocketAddr>().is_ok() => {
-                MetricsAt::Own(l.clone())
-            }
-            (OnOff::On, Some(l)) => {
-                return Err(bad(
-                    "--metrics-listen",
-                    format!("{l:?} is not an address such as 127.0.0.1:9100"),
-                ));
-            }
-        };
+        let media = media::from_args(&a.media, &base_path)?;
+        let metrics = metrics_at(a)?;
         Ok(Config {
             meta,
             meta_pool: a.meta_pool,
@@ -216,21 +163,17 @@ impl Config {
             metrics,
             hooks,
             store,
-            s3: S3Options {
-                endpoint: endpoint.map(str::to_owned),
-            },
-            part_size,
-            max_buffered,
+            s3: object.s3,
+            credentials: store::credentials_set(),
+            part_size: object.part_size,
+            max_buffered: object.max_buffered,
             listen: a.listen.clone(),
             base_path,
             data_dir: a.data_dir.clone(),
             max_size: Some(size("--max-size", &a.max_size)?).filter(|&n| n > 0),
             expire_after: Some(duration("--expire-after", &a.expire_after)?)
                 .filter(|d| !d.is_zero()),
-            cors: Cors {
-                allow_origin,
-                allow_credentials: a.cors_allow_credentials,
-            },
+            cors,
             behind_proxy: a.behind_proxy,
             read_timeout: positive("--read-timeout", &a.read_timeout)?,
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
@@ -243,109 +186,36 @@ impl Config {
     }
 }
 
-fn hook_config(a: &ServeArgs) -> Result<Option<HookConfig>, ConfigError> {
-    let target = match (
-        &a.hooks_dir,
-        a.hooks_http.as_deref().filter(|u| !u.is_empty()),
-    ) {
-        (Some(_), Some(_)) => {
-            return Err(bad(
-                "--hooks-http",
-                "use either --hooks-dir or --hooks-http, not both",
-            ));
-        }
-        (None, None) => {
-            if !a.hooks_http_header.is_empty() {
-                return Err(bad("--hooks-http-header", "needs --hooks-http"));
-            }
-            if !a.hooks_redact_header.is_empty() {
-                return Err(bad(
-                    "--hooks-redact-header",
-                    "needs --hooks-dir or --hooks-http",
-                ));
-            }
-            return Ok(None);
-        }
-        (Some(dir), None) => {
-            if !dir.is_dir() {
-                return Err(bad(
-                    "--hooks-dir",
-                    format!("{} is not a directory", dir.display()),
-                ));
-            }
-            let dir = dir
-                .canonicalize()
-                .map_err(|e| bad("--hooks-dir", e.to_string()))?;
-            Target::Scripts(dir)
-        }
-        (None, Some(url)) => {
-            let ok = url::Url::parse(url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
-            if !ok {
-                return Err(bad(
-                    "--hooks-http",
-                    format!("{url:?} is not an http(s) URL"),
-                ));
-            }
-            let mut headers = Vec::new();
-            for h in &a.hooks_http_header {
-                let parsed = h.split_once(':').and_then(|(k, v)| {
-                    let mut value = http::HeaderValue::from_str(v.trim()).ok()?;
-                    // Webhook credentials: never shown by Debug, never indexed by HTTP/2.
-                    value.set_sensitive(true);
-                    Some((
-                        http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?,
-                        value,
-                    ))
-                });
-                headers.push(parsed.ok_or_else(|| {
-                    bad(
-                        "--hooks-http-header",
-                        format!("{h:?} is not \"Name: value\""),
-                    )
-                })?);
-            }
-            Target::Http {
-                url: url.to_owned(),
-                headers,
-            }
-        }
+/// Where the bytes (`--store`) and the metadata (`--meta`, `--meta-pool`) live.
+fn locations(a: &ServeArgs) -> Result<(StoreLocation, MetaLocation), ConfigError> {
+    let store = match a.store.as_deref() {
+        None => StoreLocation::Local(a.data_dir.clone()),
+        Some(s) => StoreLocation::parse(s).map_err(|e| bad("--store", e))?,
     };
-    let mut enabled = std::collections::HashSet::new();
-    for name in a
-        .hooks_enabled_events
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        enabled.insert(
-            HookType::parse(name)
-                .ok_or_else(|| bad("--hooks-enabled-events", format!("unknown event {name:?}")))?,
-        );
+    let meta = match a.meta.as_deref().filter(|m| !m.is_empty()) {
+        None => MetaLocation::in_data_dir(&a.data_dir),
+        Some(m) => MetaLocation::parse(m).map_err(|e| bad("--meta", e))?,
+    };
+    shared_store(&meta, &store, a.store_shared)?;
+    if a.meta_pool < 2 {
+        return Err(bad("--meta-pool", "must be at least 2"));
     }
-    let mut redact = crate::hooks::ALWAYS_REDACTED.to_vec();
-    for name in a.hooks_redact_header.iter().map(|n| n.trim()) {
-        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            bad(
-                "--hooks-redact-header",
-                format!("{name:?} is not a header name"),
-            )
-        })?;
-        if !redact.contains(&name) {
-            redact.push(name);
+    Ok((store, meta))
+}
+
+/// `--metrics` and `--metrics-listen`.
+fn metrics_at(a: &ServeArgs) -> Result<MetricsAt, ConfigError> {
+    match (a.metrics, &a.metrics_listen) {
+        (OnOff::Off, _) => Ok(MetricsAt::Off),
+        (OnOff::On, None) => Ok(MetricsAt::Main),
+        (OnOff::On, Some(l)) if l.parse::<std::net::SocketAddr>().is_ok() => {
+            Ok(MetricsAt::Own(l.clone()))
         }
+        (OnOff::On, Some(l)) => Err(bad(
+            "--metrics-listen",
+            format!("{l:?} is not an address such as 127.0.0.1:9100"),
+        )),
     }
-    if a.hook_max_attempts == 0 {
-        return Err(bad("--hook-max-attempts", "must be at least 1"));
-    }
-    Ok(Some(HookConfig {
-        target,
-        enabled,
-        timeout: positive("--hook-timeout", &a.hook_timeout)?,
-        progress_interval: duration("--progress-interval", &a.progress_interval)?,
-        max_attempts: a.hook_max_attempts,
-        redact,
-    }))
 }
 
 /// File descriptors kept for everything but client connections (the database, hook scripts,
@@ -392,7 +262,7 @@ fn default_max_buffered(part_size: u64) -> u64 {
     (total / 8).max(part_size * 4)
 }
 
-pub(crate) fn base_path(p: &str) -> Result<String, ConfigError> {
+fn base_path(p: &str) -> Result<String, ConfigError> {
     let ok = p.starts_with('/')
         && p.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
