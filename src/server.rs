@@ -33,13 +33,7 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(app.config.read_timeout)
-        .max_buf_size(READ_BUFFER_MAX);
-    builder.http2().timer(TokioTimer::new());
+    let builder = connection_builder(app.config.read_timeout);
     // Before the first request: a create in flight would look like an orphan.
     if let Err(e) = crate::upload::recover::run(&app.uploads).await {
         tracing::warn!("start-up repair failed: {e}");
@@ -105,6 +99,19 @@ pub async fn run(
         m.abort();
     }
     Ok(())
+}
+
+/// HTTP/1.1 and h2c on one port, HTTP/1.1 with the header read timeout and the bounded read
+/// buffer.
+fn connection_builder(read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_buf_size(READ_BUFFER_MAX);
+    builder.http2().timer(TokioTimer::new());
+    builder
 }
 
 /// Serves one accepted connection in a task of its own, which holds `slot` until it ends.

@@ -36,11 +36,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = h::check_tus_resumable(&map);
     let _ = h::is_offset_octet_stream(&map);
     let _ = h::method_override(&map);
-    let _ = tuskd::tus::checksum::source(&map);
+    let _ = tuskd::http::tus::checksum::source(&map);
     if let Ok(s) = std::str::from_utf8(data) {
         if let Some(n) = h::parse_u64(s) {
             assert!(n <= MAX_LENGTH && s.bytes().all(|b| b.is_ascii_digit()));
         }
-        let _ = tuskd::tus::checksum::Expected::parse(s);
+        let _ = tuskd::http::tus::checksum::Expected::parse(s);
     }
 });

@@ -1,6 +1,7 @@
 //! Validated configuration, built from the raw CLI. Every check on user-supplied settings lives
-//! here, and every read of the environment beside clap's `TUSKD_*` variables; the rest of the
-//! server takes `Config` as true. The lower layers define their settings as plain types
+//! here, and every read of the environment beside clap's `TUSKD_*` variables (and the cloud
+//! credentials object_store's builders read when the store is opened); the rest of the server
+//! takes `Config` as true. The lower layers define their settings as plain types
 //! (`hooks::HookConfig`, `media::config::MediaConfig`, `storage::object::open::S3Options`);
 //! the submodules build them: `cors` (whose settings type is config's own), `hooks`, `media`
 //! and `store`.

@@ -35,6 +35,15 @@ pub struct Dispatcher {
     pub shutdown: CancellationToken,
 }
 
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("hooks", &self.hooks)
+            .field("locks", &self.locks)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Dispatcher {
     /// Delivers due events until shutdown; returns at once when no hooks are configured.
     pub async fn run(self) {

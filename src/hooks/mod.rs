@@ -13,7 +13,8 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::upload::{Concat, Upload};
+use crate::domain::event::OutboxEvent;
+use crate::domain::upload::{Concat, Upload, UploadId};
 
 pub mod dispatch;
 pub mod script;
@@ -91,6 +92,22 @@ pub struct HookRequest {
     pub kind: HookType,
     #[serde(rename = "Event")]
     pub event: HookEvent,
+}
+
+impl HookRequest {
+    /// This post-* event as the outbox keeps it, for upload `upload`: a stable id (sent with
+    /// every attempt, so receivers can drop duplicates) and the payload as it is sent. The one
+    /// place stored hook payloads are made. post-finish and post-terminate are held until the
+    /// request's remaining work is done (see `MetaStore::release_events`).
+    pub fn to_outbox(&self, upload: &UploadId) -> Option<OutboxEvent> {
+        Some(OutboxEvent {
+            id: UploadId::random().to_string(),
+            kind: self.kind.name().to_owned(),
+            upload: upload.clone(),
+            payload: serde_json::to_string(self).ok()?,
+            held: matches!(self.kind, HookType::PostFinish | HookType::PostTerminate),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -53,9 +53,9 @@ impl Uploads {
     }
 
     /// The post-* events of `kinds` about `upload` (as it is after the change) for the outbox,
-    /// those that are hooked, without credentials (they are stored). post-finish and post-terminate are held until the request's
-    /// remaining work (the finished object, the pre-finish hook, deleting storage) is done: see
-    /// `release`.
+    /// those that are hooked, without credentials (they are stored). post-finish and
+    /// post-terminate are held until the request's remaining work (the finished object, the
+    /// pre-finish hook, deleting storage) is done: see `release`.
     pub(crate) fn post(
         &self,
         kinds: &[HookType],
@@ -71,13 +71,7 @@ impl Uploads {
                     kind,
                     event: self.event(req, upload, redact),
                 };
-                Some(OutboxEvent {
-                    id: UploadId::random().to_string(),
-                    kind: kind.name().to_owned(),
-                    upload: upload.id.clone(),
-                    payload: serde_json::to_string(&request).ok()?,
-                    held: matches!(kind, HookType::PostFinish | HookType::PostTerminate),
-                })
+                request.to_outbox(&upload.id)
             })
             .collect()
     }

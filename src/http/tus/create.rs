@@ -7,12 +7,12 @@ use hyper::body::Incoming;
 
 use super::{body_is_empty, checksum, data, put_expires, upload_url};
 use crate::app::App;
-use crate::domain::upload::{Concat, Upload};
+use crate::domain::upload::{Concat, Metadata, Upload, UploadId};
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 use crate::http::headers as h;
 use crate::upload::checksum::Verifier;
-use crate::upload::{Created, NewUpload, Shaped};
+use crate::upload::{ByteSource, Created, NewUpload, Shaped};
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let (parts, body) = req.into_parts();
@@ -36,18 +36,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             if body.is_some() {
                 return Err(Error::ModifyFinal);
             }
-            // X6: the length of a final upload is the sum of its partials'; the client must
-            // not send one.
-            if hs.contains_key(h::UPLOAD_LENGTH) || hs.contains_key(h::UPLOAD_DEFER_LENGTH) {
-                return Err(Error::InvalidUploadLength(
-                    "a final upload takes the length of its partial uploads; send none",
-                ));
-            }
-            let (upload, extra) = app
-                .uploads
-                .create_final(&parts, partials, raw, metadata)
-                .await?;
-            return Ok(created(app, &parts, &upload, extra));
+            return final_upload(app, &parts, partials, raw, metadata).await;
         }
         Some((c, raw)) => (c, Some(raw)),
         None => (Concat::None, None),
@@ -62,24 +51,64 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     {
         return Err(Error::SizeExceeded);
     }
-
     let new = NewUpload {
         length,
         metadata,
         concat,
         concat_raw,
     };
+    let data = body.map(|b| Data {
+        source: data(app, b),
+        verifier,
+    });
+    create(app, &parts, new, data).await
+}
+
+/// A final upload of the concatenation extension (X6: its length is the sum of its
+/// partials'; the client must not send one).
+async fn final_upload(
+    app: &App,
+    parts: &Parts,
+    partials: Vec<UploadId>,
+    raw: String,
+    metadata: Option<Metadata>,
+) -> Result<Response<Body>, Error> {
+    let hs = &parts.headers;
+    if hs.contains_key(h::UPLOAD_LENGTH) || hs.contains_key(h::UPLOAD_DEFER_LENGTH) {
+        return Err(Error::InvalidUploadLength(
+            "a final upload takes the length of its partial uploads; send none",
+        ));
+    }
+    let (upload, extra) = app
+        .uploads
+        .create_final(parts, partials, raw, metadata)
+        .await?;
+    Ok(created(app, parts, &upload, extra))
+}
+
+/// The upload data a creation request carries (creation-with-upload), and its check.
+struct Data {
+    source: Box<dyn ByteSource>,
+    verifier: Option<Box<dyn Verifier>>,
+}
+
+/// Creates the upload and takes the data that came with the request, if any.
+async fn create(
+    app: &App,
+    parts: &Parts,
+    new: NewUpload,
+    data: Option<Data>,
+) -> Result<Response<Body>, Error> {
     let Created {
         mut upload,
         headers: mut extra,
         guard,
-    } = app.uploads.create(&parts, new).await?;
+    } = app.uploads.create(parts, new).await?;
     let finished = if upload.is_complete() {
-        app.uploads.complete(&parts, &upload).await
-    } else if let Some(body) = body {
-        let data = data(app, body);
+        app.uploads.complete(parts, &upload).await
+    } else if let Some(Data { source, verifier }) = data {
         app.uploads
-            .append(&parts, &mut upload, data, verifier, &guard)
+            .append(parts, &mut upload, source, verifier, &guard)
             .await
     } else {
         Ok(Shaped::default())
@@ -99,7 +128,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     })?;
     // A pre-finish hook's headers reach the client; the status stays 201 for tus clients.
     extra.extend(finished.headers);
-    Ok(created(app, &parts, &upload, extra))
+    Ok(created(app, parts, &upload, extra))
 }
 
 /// C7/CW3/C9: 201 with Location, Upload-Offset and Upload-Expires, and headers hooks set.
