@@ -35,7 +35,7 @@ pub struct Inner {
     /// The upload core every front door calls.
     pub uploads: Uploads,
     /// Readiness checks and the media workers' signs of life.
-    pub health: crate::health::Health,
+    pub health: Arc<crate::health::Health>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The store's kind, for metric labels: local, s3, gcs, azure, memory.
     pub store_backend: &'static str,
@@ -172,10 +172,27 @@ impl App {
             shutdown,
             media_jobs,
             uploads,
-            health: crate::health::Health::new(workers),
+            health: Arc::new(crate::health::Health::new(workers)),
             metrics,
             store_backend,
         }))
+    }
+}
+
+impl App {
+    /// What the media workers work with, when the media pipeline is on.
+    pub fn media(&self) -> Option<crate::media::Context> {
+        Some(crate::media::Context {
+            meta: self.meta.clone(),
+            storage: self.storage.clone(),
+            hooks: self.hooks.clone(),
+            config: self.config.media.clone()?,
+            data_dir: self.config.data_dir.clone(),
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            shutdown: self.shutdown.clone(),
+            wake: self.media_jobs.clone(),
+        })
     }
 }
 

@@ -53,7 +53,7 @@ pub async fn run(
         tokio::spawn(crate::upload::recover::run_periodically(
             app.uploads.clone(),
         )),
-        tokio::spawn(crate::media::worker::run(app.clone())),
+        tokio::spawn(crate::media::worker::run_if_on(app.media())),
         tokio::spawn(crate::app::relay_work(app.clone())),
     ];
     let slots = Arc::new(Semaphore::new(app.config.max_connections));

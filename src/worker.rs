@@ -28,7 +28,7 @@ pub fn check(config: &crate::Config) -> Result<(), String> {
 
 /// Runs the media workers until `shutdown` resolves, then gives them the shutdown timeout.
 pub async fn run(app: App, shutdown: impl Future<Output = ()>) {
-    let workers = tokio::spawn(crate::media::worker::run(app.clone()));
+    let workers = tokio::spawn(crate::media::worker::run_if_on(app.media()));
     tokio::spawn(crate::app::relay_work(app.clone()));
     shutdown.await;
     tracing::info!("shutting down: stopping media jobs");

@@ -283,14 +283,7 @@ fn base_path(p: &str) -> Result<String, ConfigError> {
 
 /// Sizes like `10GiB`, `512 MB`, `1048576`.
 pub fn size(flag: &'static str, s: &str) -> Result<u64, ConfigError> {
-    let n = parse_size::Config::new()
-        .with_binary()
-        .parse_size(s.trim())
-        .map_err(|e| bad(flag, format!("{s:?}: {e}")))?;
-    if n > crate::domain::upload::MAX_LENGTH {
-        return Err(bad(flag, format!("{s:?} is too large")));
-    }
-    Ok(n)
+    crate::domain::upload::parse_size(s).map_err(|e| bad(flag, e))
 }
 
 /// Durations like `30s`, `24h`, `1h 30m`; a bare `0` means zero.

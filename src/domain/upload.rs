@@ -14,6 +14,18 @@ pub const MAX_LENGTH: u64 = i64::MAX as u64;
 /// The most partial uploads one final upload may name.
 pub const MAX_PARTIALS: usize = 1024;
 
+/// A size as people write it (`10GiB`, `512 MB`, `1048576`), at most `MAX_LENGTH`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let n = parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("{s:?}: {e}"))?;
+    if n > MAX_LENGTH {
+        return Err(format!("{s:?} is too large"));
+    }
+    Ok(n)
+}
+
 /// An upload's id: what follows the base path in its URL.
 ///
 /// tuskd makes 128-bit random ids written as 32 lowercase hex digits. Ids read from URLs are

@@ -15,9 +15,9 @@ use super::detect::{self, SNIFF_BYTES};
 use super::limits::Kind;
 use super::publish::Produced;
 use super::steps::StepError;
-use crate::app::App;
 use crate::domain::media::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome};
 use crate::domain::upload::{Upload, UploadId};
+use crate::media::Context;
 use crate::storage::MediaKey;
 
 /// How long the Discoverer may read headers (it has two tries).
@@ -66,7 +66,7 @@ pub fn key(id: &UploadId, version: Option<&str>) -> MediaKey {
 }
 
 struct Ctx<'a> {
-    app: &'a App,
+    cx: &'a Context,
     owner: &'a str,
     job: &'a MediaRecord,
 }
@@ -74,7 +74,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     async fn record(&self, update: MediaUpdate) -> Result<(), StepError> {
         if !self
-            .app
+            .cx
             .meta
             .update_media(&self.job.id, self.owner, &update)
             .await?
@@ -106,26 +106,26 @@ impl Drop for Scratch {
 }
 
 pub async fn run(
-    app: &App,
+    cx: &Context,
     cfg: &MediaConfig,
     owner: &str,
     job: &MediaRecord,
     upload: Option<&Upload>,
     progress: Arc<Progress>,
 ) -> Result<Option<Published>, StepError> {
-    let ctx = Ctx { app, owner, job };
+    let ctx = Ctx { cx, owner, job };
     // A run that died while publishing left a version nobody points at.
     if let Some(v) = &job.pending_version
         && job.published.as_ref().map(|p| &p.version) != Some(v)
     {
-        app.storage.delete_media(&key(&job.id, Some(v))).await?;
+        cx.storage.delete_media(&key(&job.id, Some(v))).await?;
     }
     let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
     ctx.status(MediaStatus::Validating).await?;
 
-    let head = read_head(app, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
+    let head = read_head(cx, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
     let detected = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m));
     if let Ok(mime) = detected {
         ctx.record(MediaUpdate {
@@ -137,7 +137,7 @@ pub async fn run(
     if let Some(scan) = &cfg.scan {
         ctx.status(MediaStatus::Scanning).await?;
         let last_attempt = job.attempts >= cfg.max_attempts;
-        let found = super::scan::run(app, scan, job, last_attempt).await?;
+        let found = super::scan::run(cx, scan, job, last_attempt).await?;
         let infected = found.outcome == ScanOutcome::Infected;
         ctx.record(MediaUpdate {
             scan: Some(found.clone()),
@@ -156,12 +156,12 @@ pub async fn run(
 
     // One run of a job at a time (the lease): its directory is named after the job, and what a
     // dead run left there goes now.
-    let scratch = Scratch(MediaConfig::work_dir(&app.config.data_dir).join(job.id.as_str()));
+    let scratch = Scratch(MediaConfig::work_dir(&cx.data_dir).join(job.id.as_str()));
     let _ = tokio::fs::remove_dir_all(&scratch.0).await;
     tokio::fs::create_dir_all(&scratch.0).await?;
-    let input = match app.storage.local_path(&job.id) {
+    let input = match cx.storage.local_path(&job.id) {
         Some(p) => p,
-        None => download(app, &job.id, job.length, &scratch.0.join("original")).await?,
+        None => download(cx, &job.id, job.length, &scratch.0.join("original")).await?,
     };
     let out = scratch.0.join("out");
     tokio::fs::create_dir_all(&out).await?;
@@ -236,7 +236,7 @@ pub async fn run(
         ..Default::default()
     })
     .await?;
-    let variants = super::publish::publish(app, &job.id, &version, &out, &produced).await?;
+    let variants = super::publish::publish(cx, &job.id, &version, &out, &produced).await?;
     Ok(Some(Published { version, variants }))
 }
 
@@ -282,12 +282,12 @@ fn check_limits(cfg: &MediaConfig, kind: Kind, probe: &Probe) -> Result<(), Step
     Ok(())
 }
 
-async fn read_head(app: &App, id: &UploadId, n: u64) -> Result<Vec<u8>, StepError> {
+async fn read_head(cx: &Context, id: &UploadId, n: u64) -> Result<Vec<u8>, StepError> {
     let mut out = Vec::with_capacity(n as usize);
     if n == 0 {
         return Ok(out);
     }
-    let mut stream = app.storage.read(id, 0..n).await?;
+    let mut stream = cx.storage.read(id, 0..n).await?;
     while let Some(chunk) = stream.try_next().await? {
         out.extend_from_slice(&chunk);
     }
@@ -295,9 +295,9 @@ async fn read_head(app: &App, id: &UploadId, n: u64) -> Result<Vec<u8>, StepErro
 }
 
 /// Copies an object-stored original to local disk, where the decoders can seek in it.
-async fn download(app: &App, id: &UploadId, len: u64, to: &Path) -> Result<PathBuf, StepError> {
+async fn download(cx: &Context, id: &UploadId, len: u64, to: &Path) -> Result<PathBuf, StepError> {
     let mut file = tokio::fs::File::create(to).await?;
-    let mut stream = app.storage.read(id, 0..len).await?;
+    let mut stream = cx.storage.read(id, 0..len).await?;
     while let Some(chunk) = stream.try_next().await? {
         file.write_all(&chunk).await?;
     }

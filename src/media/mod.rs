@@ -36,3 +36,46 @@ pub mod video;
 #[cfg(feature = "media")]
 pub mod waveform;
 pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::Health;
+use crate::hooks::Hooks;
+use crate::meta::MetaStore;
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+pub use config::MediaConfig;
+
+/// What the media pipeline works with, handed over by the process that hosts its workers
+/// (`tuskd serve`, `tuskd worker`): the stores, the hooks its outcomes go to, its settings,
+/// and the signals it answers to.
+#[derive(Clone)]
+pub struct Context {
+    pub meta: Arc<dyn MetaStore>,
+    pub storage: Arc<dyn Storage>,
+    pub hooks: Hooks,
+    pub config: MediaConfig,
+    /// The data directory, under which runs keep their scratch files
+    /// (`MediaConfig::work_dir`).
+    pub data_dir: PathBuf,
+    pub metrics: Arc<Metrics>,
+    /// Where the workers show they are alive (readiness).
+    pub health: Arc<Health>,
+    /// Cancelled when the process shuts down: running jobs stop and record what they can.
+    pub shutdown: CancellationToken,
+    /// Wakes an idle worker: a job was released.
+    pub wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}

@@ -8,9 +8,9 @@ use std::path::Path;
 use super::hls;
 use super::job::key;
 use super::steps::StepError;
-use crate::app::App;
 use crate::domain::media::Variant;
 use crate::domain::upload::UploadId;
+use crate::media::Context;
 
 /// One HLS rendition the steps left in the output directory.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub struct Produced {
 }
 
 pub async fn publish(
-    app: &App,
+    cx: &Context,
     id: &UploadId,
     version: &str,
     out: &Path,
@@ -75,7 +75,7 @@ pub async fn publish(
             let k = dir
                 .join(&rel)
                 .ok_or_else(|| StepError::permanent("publish", format!("bad output name {rel}")))?;
-            Ok::<u64, StepError>(app.storage.put_media(&k, &out.join(&rel)).await?)
+            Ok::<u64, StepError>(cx.storage.put_media(&k, &out.join(&rel)).await?)
         }
     };
     let mut variants = Vec::new();

@@ -13,23 +13,31 @@ use tokio::task::JoinSet;
 use super::config::MediaConfig;
 use super::job::{self, Progress, key};
 use super::steps::{Failure, StepError};
-use crate::app::App;
 use crate::domain::event::OutboxEvent;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::{FileInfo, HookEvent, HookRequest, HookType, HttpRequestInfo};
+use crate::media::Context;
 
 /// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
 /// without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
+/// Runs the workers until shutdown, when the media pipeline is on.
+pub async fn run_if_on(cx: Option<Context>) {
+    if let Some(cx) = cx {
+        run(cx).await;
+    }
+}
+
 /// Runs the workers until shutdown.
-pub async fn run(app: App) {
-    let Some(cfg) = app.config.media.clone().filter(|m| m.workers > 0) else {
+pub async fn run(cx: Context) {
+    let cfg = cx.config.clone();
+    if cfg.workers == 0 {
         return;
-    };
+    }
     // Files of runs this process's predecessor did not finish (a crash, kill -9).
-    let work = MediaConfig::work_dir(&app.config.data_dir);
+    let work = MediaConfig::work_dir(&cx.data_dir);
     if let Err(e) = tokio::fs::remove_dir_all(&work).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
@@ -39,32 +47,32 @@ pub async fn run(app: App) {
     let mut workers = JoinSet::new();
     for i in 0..cfg.workers {
         let owner = format!("{host}-{i}-{}", &UploadId::random().as_str()[..8]);
-        workers.spawn(worker(app.clone(), cfg.clone(), owner, i));
+        workers.spawn(worker(cx.clone(), cfg.clone(), owner, i));
     }
     while workers.join_next().await.is_some() {}
 }
 
-async fn worker(app: App, cfg: MediaConfig, owner: String, index: usize) {
+async fn worker(cx: Context, cfg: MediaConfig, owner: String, index: usize) {
     loop {
-        app.health.beat(index);
-        if app.shutdown.is_cancelled() {
+        cx.health.beat(index);
+        if cx.shutdown.is_cancelled() {
             return;
         }
         let now = SystemTime::now();
-        match app.meta.claim_media(&owner, now, now + cfg.lease).await {
-            Ok(Some(job)) => process(&app, &cfg, &owner, index, job).await,
+        match cx.meta.claim_media(&owner, now, now + cfg.lease).await {
+            Ok(Some(job)) => process(&cx, &cfg, &owner, index, job).await,
             Ok(None) => {
                 tokio::select! {
-                    _ = app.media_jobs.notified() => {}
+                    _ = cx.wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = app.shutdown.cancelled() => return,
+                    _ = cx.shutdown.cancelled() => return,
                 }
             }
             Err(e) => {
                 tracing::warn!("cannot claim a media job: {e}");
                 tokio::select! {
                     _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = app.shutdown.cancelled() => return,
+                    _ = cx.shutdown.cancelled() => return,
                 }
             }
         }
@@ -77,15 +85,13 @@ fn backoff(attempts: u32) -> Duration {
         .min(Duration::from_secs(600))
 }
 
-async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: MediaRecord) {
+async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job: MediaRecord) {
     let id = job.id.clone();
     if let Ok(waited) = SystemTime::now().duration_since(job.next_at) {
-        app.metrics
-            .media_queue_seconds
-            .observe(waited.as_secs_f64());
+        cx.metrics.media_queue_seconds.observe(waited.as_secs_f64());
     }
     let started = std::time::Instant::now();
-    let upload = app.meta.get(&id).await.ok().flatten();
+    let upload = cx.meta.get(&id).await.ok().flatten();
     let result = if job.attempts > cfg.max_attempts {
         Err(StepError::permanent(
             "attempts_exhausted",
@@ -99,7 +105,7 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
         tracing::info!(%id, attempt = job.attempts, "media job started");
         let progress = Progress::new();
         let beat = tokio::spawn(heartbeat(
-            app.clone(),
+            cx.clone(),
             cfg.lease,
             owner.to_owned(),
             index,
@@ -107,9 +113,9 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
             progress.clone(),
         ));
         let stop = progress.clone();
-        let shutdown = app.shutdown.clone();
+        let shutdown = cx.shutdown.clone();
         let r = tokio::select! {
-            r = job::run(app, cfg, owner, &job, upload.as_ref(), progress.clone()) => r,
+            r = job::run(cx, cfg, owner, &job, upload.as_ref(), progress.clone()) => r,
             _ = shutdown.cancelled() => {
                 stop.cancel.store(true, Ordering::Relaxed);
                 Err(StepError::transient("cancelled", "the server stopped"))
@@ -130,11 +136,11 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
                 let infected = e.code == "infected";
                 let forget = infected || !cfg.keep_rejected;
                 let removed = if infected && cfg.scan.as_ref().is_some_and(|s| s.quarantine) {
-                    app.storage.quarantine(&id).await.map(|to| {
+                    cx.storage.quarantine(&id).await.map(|to| {
                         tracing::warn!(%id, "infected upload quarantined at {to}");
                     })
                 } else if forget {
-                    app.storage.delete(&id).await
+                    cx.storage.delete(&id).await
                 } else {
                     Ok(())
                 };
@@ -160,14 +166,14 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
             Failure::Transient => requeue(job.attempts, cfg, e),
         },
     };
-    app.metrics
+    cx.metrics
         .media_run_seconds
         .observe(started.elapsed().as_secs_f64());
-    let events = events(app, &job, upload.as_ref(), &outcome);
-    match app.meta.end_media(&id, owner, &outcome, &events).await {
+    let events = events(cx, &job, upload.as_ref(), &outcome);
+    match cx.meta.end_media(&id, owner, &outcome, &events).await {
         Ok(Some(before)) => {
             if !events.is_empty() {
-                app.hooks.wake();
+                cx.hooks.wake();
             }
             log(&id, &outcome);
             // The version this run replaced (or a dead run's) is no longer pointed at.
@@ -175,10 +181,7 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
                 && let Some(old) = before
                     .published
                     .filter(|old| old.version != p.version && !old.version.is_empty())
-                && let Err(e) = app
-                    .storage
-                    .delete_media(&key(&id, Some(&old.version)))
-                    .await
+                && let Err(e) = cx.storage.delete_media(&key(&id, Some(&old.version))).await
             {
                 tracing::warn!(%id, "cannot delete superseded media version {}: {e}", old.version);
             }
@@ -188,7 +191,7 @@ async fn process(app: &App, cfg: &MediaConfig, owner: &str, index: usize, job: M
             if let MediaOutcome::Ready(p) = &outcome
                 && !p.version.is_empty()
             {
-                let _ = app.storage.delete_media(&key(&id, Some(&p.version))).await;
+                let _ = cx.storage.delete_media(&key(&id, Some(&p.version))).await;
             }
         }
         Err(e) => tracing::warn!(%id, "cannot record the end of a media job: {e}"),
@@ -234,7 +237,7 @@ fn log(id: &UploadId, outcome: &MediaOutcome) {
 
 /// Extends the lease and records progress while the run goes on; a lost lease stops the run.
 async fn heartbeat(
-    app: App,
+    cx: Context,
     lease: Duration,
     owner: String,
     index: usize,
@@ -244,13 +247,13 @@ async fn heartbeat(
     let every = lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        app.health.beat(index);
+        cx.health.beat(index);
         let update = MediaUpdate {
             progress: Some(progress.percent()),
             lease_until: Some(SystemTime::now() + lease),
             ..Default::default()
         };
-        match app.meta.update_media(&id, &owner, &update).await {
+        match cx.meta.update_media(&id, &owner, &update).await {
             Ok(true) => {}
             Ok(false) => {
                 progress.cancel.store(true, Ordering::Relaxed);
@@ -263,7 +266,7 @@ async fn heartbeat(
 
 /// The media-* event of a terminal outcome, if it is hooked.
 fn events(
-    app: &App,
+    cx: &Context,
     job: &MediaRecord,
     upload: Option<&Upload>,
     outcome: &MediaOutcome,
@@ -299,17 +302,13 @@ fn events(
         ),
         MediaOutcome::Retry { .. } => return Vec::new(),
     };
-    if !app.hooks.is_enabled(kind) {
+    if !cx.hooks.is_enabled(kind) {
         return Vec::new();
     }
-    let base = &app
-        .config
-        .media
-        .as_ref()
-        .map_or("/media/", |m| m.path.as_str());
+    let base = &cx.config.path;
     let doc = super::status::document(job.id.as_str(), Some(&after), upload, base);
     let file = match upload {
-        Some(u) => FileInfo::of(u, app.storage.location(&u.id)),
+        Some(u) => FileInfo::of(u, cx.storage.location(&u.id)),
         None => FileInfo {
             id: job.id.to_string(),
             size: job.length as i64,

@@ -70,9 +70,9 @@ impl ChecksumArg {
 
 /// `--chunk-size`: a size of at least one byte.
 fn chunk_size(s: &str) -> Result<u64, String> {
-    match crate::config::size("--chunk-size", s) {
+    match crate::domain::upload::parse_size(s) {
         Ok(0) => Err("must be at least 1 byte".into()),
         Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(format!("invalid --chunk-size: {e}")),
     }
 }

@@ -7,8 +7,8 @@ pub mod clamd;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::steps::StepError;
-use crate::app::App;
 use crate::domain::media::{MediaRecord, Scan, ScanOutcome};
+use crate::media::Context;
 
 /// What happens when clamd cannot be reached after the job's attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct ScanConfig {
 
 /// Scans `job`'s original. `last_attempt`: no retry follows if the scanner is down.
 pub async fn run(
-    app: &App,
+    cx: &Context,
     cfg: &ScanConfig,
     job: &MediaRecord,
     last_attempt: bool,
@@ -58,7 +58,7 @@ pub async fn run(
             0,
         ));
     }
-    let body = app.storage.read(&job.id, 0..job.length).await?;
+    let body = cx.storage.read(&job.id, 0..job.length).await?;
     match clamd::instream(&cfg.clamd, body, budget(job.length)).await {
         Ok(clamd::Verdict::Clean) => Ok(done(ScanOutcome::Clean, None, None, job.length)),
         Ok(clamd::Verdict::Found(sig)) => {
