@@ -86,13 +86,31 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job: MediaRecord) {
-    let id = job.id.clone();
     if let Ok(waited) = SystemTime::now().duration_since(job.next_at) {
         cx.metrics.media_queue_seconds.observe(waited.as_secs_f64());
     }
     let started = std::time::Instant::now();
-    let upload = cx.meta.get(&id).await.ok().flatten();
-    let result = if job.attempts > cfg.max_attempts {
+    let upload = cx.meta.get(&job.id).await.ok().flatten();
+    let result = attempt(cx, cfg, owner, index, &job, upload.as_ref()).await;
+    let outcome = outcome(cx, cfg, &job, result).await;
+    cx.metrics
+        .media_run_seconds
+        .observe(started.elapsed().as_secs_f64());
+    end(cx, owner, &job, upload.as_ref(), outcome).await;
+}
+
+/// Runs the job's steps under a heartbeat that keeps its lease, unless it used up its attempts;
+/// shutdown stops it.
+async fn attempt(
+    cx: &Context,
+    cfg: &MediaConfig,
+    owner: &str,
+    index: usize,
+    job: &MediaRecord,
+    upload: Option<&Upload>,
+) -> Result<Option<crate::domain::media::Published>, StepError> {
+    let id = job.id.clone();
+    if job.attempts > cfg.max_attempts {
         Err(StepError::permanent(
             "attempts_exhausted",
             format!(
@@ -115,7 +133,7 @@ async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job
         let stop = progress.clone();
         let shutdown = cx.shutdown.clone();
         let r = tokio::select! {
-            r = job::run(cx, cfg, owner, &job, upload.as_ref(), progress.clone()) => r,
+            r = job::run(cx, cfg, owner, job, upload, progress.clone()) => r,
             _ = shutdown.cancelled() => {
                 stop.cancel.store(true, Ordering::Relaxed);
                 Err(StepError::transient("cancelled", "the server stopped"))
@@ -123,8 +141,19 @@ async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job
         };
         beat.abort();
         r
-    };
-    let outcome = match result {
+    }
+}
+
+/// What a run's result means for the job; a rejected upload is removed (or quarantined) here,
+/// and a removal that fails makes the job run again.
+async fn outcome(
+    cx: &Context,
+    cfg: &MediaConfig,
+    job: &MediaRecord,
+    result: Result<Option<crate::domain::media::Published>, StepError>,
+) -> MediaOutcome {
+    let id = &job.id;
+    match result {
         Ok(Some(published)) => MediaOutcome::Ready(published),
         Ok(None) => MediaOutcome::Ready(crate::domain::media::Published {
             version: String::new(),
@@ -136,11 +165,11 @@ async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job
                 let infected = e.code == "infected";
                 let forget = infected || !cfg.keep_rejected;
                 let removed = if infected && cfg.scan.as_ref().is_some_and(|s| s.quarantine) {
-                    cx.storage.quarantine(&id).await.map(|to| {
+                    cx.storage.quarantine(id).await.map(|to| {
                         tracing::warn!(%id, "infected upload quarantined at {to}");
                     })
                 } else if forget {
-                    cx.storage.delete(&id).await
+                    cx.storage.delete(id).await
                 } else {
                     Ok(())
                 };
@@ -165,11 +194,19 @@ async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job
             },
             Failure::Transient => requeue(job.attempts, cfg, e),
         },
-    };
-    cx.metrics
-        .media_run_seconds
-        .observe(started.elapsed().as_secs_f64());
-    let events = events(cx, &job, upload.as_ref(), &outcome);
+    }
+}
+
+/// Records the outcome with its hook events, and drops the outputs no record points at.
+async fn end(
+    cx: &Context,
+    owner: &str,
+    job: &MediaRecord,
+    upload: Option<&Upload>,
+    outcome: MediaOutcome,
+) {
+    let id = job.id.clone();
+    let events = events(cx, job, upload, &outcome);
     match cx.meta.end_media(&id, owner, &outcome, &events).await {
         Ok(Some(before)) => {
             if !events.is_empty() {
@@ -329,16 +366,7 @@ fn events(
             media: Some(doc),
         },
     };
-    match serde_json::to_string(&request) {
-        Ok(payload) => vec![OutboxEvent {
-            id: UploadId::random().to_string(),
-            kind: kind.name().to_owned(),
-            upload: job.id.clone(),
-            payload,
-            held: false,
-        }],
-        Err(_) => Vec::new(),
-    }
+    request.to_outbox(&job.id).into_iter().collect()
 }
 
 #[cfg(test)]
