@@ -1,36 +1,39 @@
 //! tuskd: a resumable-upload server speaking tus 1.0.0.
 //!
 //! # Layout
-//! - `cli`, `config`: raw flags in, validated `Config` out (`config` builds the plain
+//! From the top down; a module imports only those below it (`docs/ARCHITECTURE.md` has the
+//! layers, the flows of a PATCH and of a media job, and the contracts).
+//! - `main.rs`, `cli`, `config`: raw flags in, validated `Config` out (`config` builds the plain
 //!   settings types of the lower layers and is the only reader of the environment).
-//! - `commands`: the administrative subcommands `tuskd hooks list|retry`, `tuskd media
-//!   list|retry|reprocess` and `tuskd health`.
 //! - `server`: accept loop, connection limit, timeouts, graceful shutdown, and the background
-//!   loops; calls `http::handle` per request.
-//! - `http`: the edge (`handle`: method override, CORS, common headers, routes to handlers),
-//!   routing, typed headers incl. the protocol version, bodies. Parsing, no upload logic.
-//! - `tus`: one handler per request kind (`options`, `create`, `head`, `patch`, `delete`,
-//!   `get`, `concat`) and the shared body `ingest` loop.
-//! - `error`: the protocol error, its status table and the one `into_response`.
-//! - `upload`: domain types (ids, metadata, the upload record).
-//! - `meta`: the `MetaStore` trait and its SQLite implementation (source of truth for offsets).
+//!   loops; calls `http::handle` per request. `worker`: `tuskd worker`, media jobs only.
+//!   `commands`: `tuskd hooks list|retry`, `tuskd media list|retry|reprocess`, `tuskd health`.
+//!   `upload_cli`: `tuskd upload`, a resumable tus client.
+//! - `app`: `App`, the composition root: opens the stores and builds everything once.
+//! - `http`: the edge. `handle` (method override, CORS, common headers, the access line,
+//!   routing with `route`), `error` (the one place an error becomes a response), `body`,
+//!   `headers`; the front doors: `http::tus` (one handler per tus request kind), and the media
+//!   (`http::media`) and operators' routes (`http::ops`: health, readiness, metrics).
+//! - `upload`: the upload core, protocol-neutral: create, append from a `ByteSource` with a
+//!   pluggable checksum `Verifier`, declare length, complete, terminate, concatenate, read,
+//!   and the expiry (`upload::expire`) and repair (`upload::recover`) loops; `UploadError`.
+//! - `hooks`: tusd-compatible events to scripts or a webhook; pre-* awaited by the core,
+//!   post-* delivered from the outbox in the metadata store by `hooks::dispatch`.
+//! - `media`: the pipeline after an upload finishes, from a `media::Context`: durable jobs run
+//!   by workers (detect, scan with clamd, then by kind: video to HLS with previews, images to
+//!   variants, audio to a normalised rendition and waveform, a PDF's first page; publish) and
+//!   the status document.
+//! - `lock`: one writer per upload, with takeover of stalled holders, across nodes through the
+//!   leases of `domain::lease`.
+//! - `meta`: the `MetaStore` trait, SQLite and Postgres, the contract suite (source of truth
+//!   for offsets; a change's events and media job written in its transaction).
 //! - `storage`: the `Storage` trait, local disk, object stores (`storage::object`: S3, GCS,
 //!   Azure, memory through object_store's multipart API, with its bookkeeping in the metadata
 //!   store) and the contract suite every backend runs.
-//! - `recover`: repair of work left between two steps by a crash or a failing store, at
-//!   start-up and then periodically.
-//! - `hooks`: tusd-compatible events to scripts or a webhook; pre-* awaited by requests
-//!   (`tus::events` applies their answers), post-* delivered from the outbox in the metadata
-//!   store by `hooks::dispatch`.
-//! - `media`: the pipeline after an upload finishes: durable jobs run by workers (detect,
-//!   scan with clamd, then by kind: video to HLS with previews, images to variants, audio to a
-//!   normalised rendition and waveform, a PDF's first page; publish), the status API and
-//!   derived files under the media path.
-//! - `lock`: one writer per upload, with takeover of stalled holders.
-//! - `upload_cli`: `tuskd upload`, a resumable tus client (state file, retries, parallel
-//!   ranges, progress bars, `--wait` for the media status).
-//! - `expire`: the sweeper for expired unfinished uploads; `clock`: the wall clock it and
-//!   the handlers read, which tests move forward.
+//! - `metrics` (the registry), `health` (readiness checks), `clock` (the wall clock tests move
+//!   forward).
+//! - `domain`: the shared types every layer speaks: uploads, media records, outbox events and
+//!   effects, leases, object-store parts.
 
 pub mod app;
 pub mod cli;
@@ -38,7 +41,6 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
-
 pub mod health;
 pub mod hooks;
 pub mod http;
@@ -46,11 +48,9 @@ pub mod lock;
 pub mod media;
 pub mod meta;
 pub mod metrics;
-
 pub mod server;
 pub mod storage;
 pub mod upload;
-
 pub mod upload_cli;
 pub mod worker;
 
