@@ -49,9 +49,13 @@ pub enum StorageError {
     Missing(UploadId),
     #[error("{0}")]
     Io(io::Error),
-    /// The object store or the bookkeeping behind it failed. Logged, never sent to clients.
+    /// A rule of the object store's bookkeeping does not hold (a part without its multipart
+    /// upload, …). Logged, never sent to clients.
     #[error("{0}")]
     Backend(String),
+    /// The object store failed; its error is the source. Logged, never sent to clients.
+    #[error("{0}")]
+    Remote(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The store could not be reached or did not answer within the store timeout.
     #[error("store unavailable: {0}")]
     Unavailable(String),

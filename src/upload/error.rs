@@ -44,11 +44,11 @@ pub enum UploadError {
     /// (post-receive).
     #[error("refused by the {} hook", .0.hook)]
     Rejected(Box<Rejection>),
-    #[error("the {} hook failed", .0.hook())]
+    #[error("the {} hook failed: {}", .0.hook(), .0)]
     HookFailed(#[source] HookError),
-    #[error("storage failed")]
+    #[error("storage: {0}")]
     Storage(#[from] StorageError),
-    #[error("the metadata store failed")]
+    #[error("metadata store: {0}")]
     Meta(#[from] MetaError),
     /// A state the core's own rules exclude (an offset changed under its lock).
     #[error("{0}")]

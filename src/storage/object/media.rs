@@ -118,7 +118,7 @@ fn store_io(e: io::Error) -> StorageError {
     match e.into_inner() {
         Some(inner) => match inner.downcast::<object_store::Error>() {
             Ok(e) => remote(*e),
-            Err(other) => StorageError::Backend(other.to_string()),
+            Err(other) => StorageError::Remote(other),
         },
         None => StorageError::Backend("object store write failed".into()),
     }

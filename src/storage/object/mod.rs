@@ -112,7 +112,7 @@ pub(crate) fn remote(e: object_store::Error) -> StorageError {
         }
         cause = c.source();
     }
-    StorageError::Backend(e.to_string())
+    StorageError::Remote(Box::new(e))
 }
 
 fn kib(bytes: u64) -> u32 {
