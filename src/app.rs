@@ -19,9 +19,10 @@ use crate::upload::{Limits, Uploads};
 /// How long a request waits for the current holder of an upload to let go.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct App(Arc<Inner>);
 
+#[derive(Debug)]
 pub struct Inner {
     pub config: Config,
     pub meta: Arc<dyn MetaStore>,

@@ -35,6 +35,8 @@
 //! - `domain`: the shared types every layer speaks: uploads, media records, outbox events and
 //!   effects, leases, object-store parts.
 
+#![warn(unreachable_pub, missing_debug_implementations)]
+
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -42,6 +42,7 @@ pub struct StoreLabels {
 }
 
 /// Holds a gauge up while it lives.
+#[derive(Debug)]
 pub struct InFlight<'a>(&'a Gauge);
 
 impl<'a> InFlight<'a> {
@@ -81,6 +82,12 @@ pub struct Metrics {
     pub store_bytes_written: Family<StoreLabels, Counter>,
     pub store_bytes_read: Family<StoreLabels, Counter>,
     pub store_errors: Family<StoreLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 impl Default for Metrics {

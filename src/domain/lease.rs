@@ -21,7 +21,7 @@ impl LeaseError {
 
 /// The locks across nodes, as a shared metadata store keeps them.
 #[async_trait]
-pub trait Cluster: Send + Sync + 'static {
+pub trait Cluster: std::fmt::Debug + Send + Sync + 'static {
     /// Takes the upload's lease for this node unless another node holds a live one. Returns
     /// the take's token, for `release`.
     async fn take(&self, id: &UploadId) -> Result<Option<i64>, LeaseError>;

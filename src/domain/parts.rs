@@ -34,7 +34,7 @@ pub struct ObjectState {
 }
 
 #[async_trait]
-pub trait PartLog: Send + Sync + 'static {
+pub trait PartLog: std::fmt::Debug + Send + Sync + 'static {
     /// Starts the bookkeeping of a new upload.
     async fn begin(&self, id: &UploadId, part_size: u64) -> Result<(), PartsError>;
 

@@ -52,6 +52,15 @@ pub struct BodyReader {
     cancel: CancellationToken,
 }
 
+impl std::fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("timeout", &self.timeout)
+            .field("last_data", &self.last_data)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BodyReader {
     pub fn new(body: Incoming, timeout: Duration, cancel: CancellationToken) -> Self {
         let now = Instant::now();

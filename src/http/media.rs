@@ -15,7 +15,7 @@ use crate::media::status;
 use crate::storage::MediaKey;
 
 /// The status document of `id`.
-pub async fn status(
+pub(crate) async fn status(
     app: &App,
     req: &HeaderMap,
     uri: &http::Uri,
@@ -55,7 +55,7 @@ fn content_type(file: &str) -> &'static str {
 }
 
 /// A derived file: `rest` is what follows `{id}/` in the URL.
-pub async fn file(
+pub(crate) async fn file(
     app: &App,
     method: &Method,
     req: &HeaderMap,

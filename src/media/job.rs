@@ -25,6 +25,7 @@ use crate::storage::MediaKey;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the run shares with its heartbeat.
+#[derive(Debug)]
 pub struct Progress {
     /// Percent, as f32 bits.
     pub percent: AtomicU32,

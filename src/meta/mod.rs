@@ -113,6 +113,7 @@ pub struct OpenOptions {
 }
 
 /// An open metadata store, and, when several nodes share it, the locks across them.
+#[derive(Debug)]
 pub struct Opened {
     pub meta: Arc<dyn Meta>,
     pub cluster: Option<Arc<dyn Cluster>>,
@@ -220,7 +221,7 @@ pub struct MetaStats {
 }
 
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+pub trait MetaStore: std::fmt::Debug + Send + Sync + 'static {
     /// Records a new upload, with what it causes. Fails with `Exists` if the id is taken.
     async fn insert(&self, upload: &Upload, effects: &Effects) -> Result<(), MetaError>;
 

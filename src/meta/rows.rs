@@ -8,19 +8,19 @@ use super::{EventState, MetaError, OutboxEvent, StoredEvent};
 use crate::domain::media::{MediaRecord, MediaStatus};
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
-pub fn ms(t: SystemTime) -> i64 {
+pub(super) fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-pub fn from_ms(v: i64) -> SystemTime {
+pub(super) fn from_ms(v: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
 }
 
 /// The `uploads` columns, in this order: id, length, offset, metadata, concat, partials,
 /// created_at, expires_at, state.
-pub struct UploadRow {
+pub(super) struct UploadRow {
     pub id: String,
     pub length: Option<i64>,
     pub offset: i64,
@@ -33,7 +33,7 @@ pub struct UploadRow {
 }
 
 impl UploadRow {
-    pub fn of(u: &Upload) -> UploadRow {
+    pub(super) fn of(u: &Upload) -> UploadRow {
         UploadRow {
             id: u.id.as_str().to_owned(),
             length: u.length.map(|l| l as i64),
@@ -56,7 +56,7 @@ impl UploadRow {
         }
     }
 
-    pub fn into_upload(self) -> Result<Upload, MetaError> {
+    pub(super) fn into_upload(self) -> Result<Upload, MetaError> {
         let raw_id = self.id;
         let corrupt = |what: &str| MetaError::Corrupt(format!("upload {raw_id}: {what}"));
         let id = UploadId::parse(&raw_id).ok_or_else(|| corrupt("id"))?;
@@ -95,7 +95,7 @@ impl UploadRow {
 
 /// The `hook_events` columns: id, kind, upload_id, payload, state, attempts, created_at,
 /// next_at, last_error.
-pub struct EventRow {
+pub(super) struct EventRow {
     pub id: String,
     pub kind: String,
     pub upload: String,
@@ -108,7 +108,7 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    pub fn into_event(self) -> Result<StoredEvent, MetaError> {
+    pub(super) fn into_event(self) -> Result<StoredEvent, MetaError> {
         let corrupt = |what: &str| MetaError::Corrupt(format!("event {}: {what}", self.id));
         let upload = UploadId::parse(&self.upload).ok_or_else(|| corrupt("upload id"))?;
         let state = match self.state.as_str() {
@@ -137,7 +137,7 @@ impl EventRow {
 /// The `media` columns: id, status, held, attempts, next_at, lease_owner, lease_until,
 /// progress, reason_code, reason, detected, probe, published, pending_version, length,
 /// created_at, updated_at, scan.
-pub struct MediaRow {
+pub(super) struct MediaRow {
     pub id: String,
     pub status: String,
     pub held: bool,
@@ -159,7 +159,7 @@ pub struct MediaRow {
 }
 
 impl MediaRow {
-    pub fn into_record(self) -> Result<MediaRecord, MetaError> {
+    pub(super) fn into_record(self) -> Result<MediaRecord, MetaError> {
         let corrupt = |what: &str| MetaError::Corrupt(format!("media {}: {what}", self.id));
         fn json<T: serde::de::DeserializeOwned>(
             v: Option<String>,
@@ -192,19 +192,19 @@ impl MediaRow {
 }
 
 /// A JSON column's text.
-pub fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+pub(super) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref()
         .map(|v| serde_json::to_string(v).expect("a record serialises"))
 }
 
 /// Media statuses of a job that is not over: queued, or running (under a lease that may have
 /// run out).
-pub const OPEN_STATUSES: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
+pub(super) const OPEN_STATUSES: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
 
-pub const UPLOAD_COLUMNS: &str =
+pub(super) const UPLOAD_COLUMNS: &str =
     "id, length, \"offset\", metadata, concat, partials, created_at, expires_at, state";
-pub const EVENT_COLUMNS: &str =
+pub(super) const EVENT_COLUMNS: &str =
     "id, kind, upload_id, payload, state, attempts, created_at, next_at, last_error";
-pub const MEDIA_COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, \
+pub(super) const MEDIA_COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, \
     progress, reason_code, reason, detected, probe, published, pending_version, length, \
     created_at, updated_at, scan";

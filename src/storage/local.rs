@@ -44,6 +44,15 @@ pub struct LocalStorage {
     media: LocalMedia,
 }
 
+impl std::fmt::Debug for LocalStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStorage")
+            .field("root", &self.root)
+            .field("fsync", &self.fsync)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LocalStorage {
     pub fn open(dir: &Path, fsync: bool) -> io::Result<LocalStorage> {
         let root = dir.join("uploads");
@@ -341,6 +350,15 @@ struct LocalAppend {
     written: u64,
     committed: u64,
     fsync: bool,
+}
+
+impl std::fmt::Debug for LocalAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAppend")
+            .field("written", &self.written)
+            .field("committed", &self.committed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalAppend {

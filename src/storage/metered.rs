@@ -21,6 +21,15 @@ pub struct Metered {
     backend: &'static str,
 }
 
+impl std::fmt::Debug for Metered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metered")
+            .field("inner", &self.inner)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Metered {
     pub fn new(inner: Arc<dyn Storage>, metrics: Arc<Metrics>, backend: &'static str) -> Metered {
         Metered {
@@ -71,6 +80,14 @@ struct MeteredAppend {
     inner: Box<dyn Append>,
     written: prometheus_client::metrics::counter::Counter,
     errors: prometheus_client::metrics::counter::Counter,
+}
+
+impl std::fmt::Debug for MeteredAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredAppend")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 #[async_trait]

@@ -75,7 +75,7 @@ impl From<io::Error> for StorageError {
 }
 
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: std::fmt::Debug + Send + Sync + 'static {
     async fn create(&self, id: &UploadId) -> Result<(), StorageError>;
 
     async fn appender(
@@ -176,7 +176,7 @@ impl MediaKey {
 
 /// An open append to one upload. Dropping it without `commit` loses the uncommitted bytes.
 #[async_trait]
-pub trait Append: Send {
+pub trait Append: std::fmt::Debug + Send {
     async fn write(&mut self, data: Bytes) -> Result<(), StorageError>;
 
     /// Makes everything written so far durable; returns the upload's stored length.

@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use super::{Storage, StorageError};
 use crate::domain::upload::UploadId;
 
-pub type Open<'a> = &'a (dyn Fn() -> Box<dyn Storage> + Sync);
+pub(super) type Open<'a> = &'a (dyn Fn() -> Box<dyn Storage> + Sync);
 
 async fn read_all(s: &dyn Storage, id: &UploadId, range: std::ops::Range<u64>) -> Vec<u8> {
     let chunks: Vec<Bytes> = s
@@ -36,7 +36,7 @@ async fn write_all(a: &mut dyn super::Append, data: &[u8]) {
     }
 }
 
-pub async fn run(open: Open<'_>, unit: u64) {
+pub(super) async fn run(open: Open<'_>, unit: u64) {
     append_resume_in_new_instance(open, unit).await;
     interrupted_append_keeps_committed(open, unit).await;
     reopen_at_an_older_commit(open, unit).await;

@@ -53,11 +53,12 @@ pub struct Limits {
 }
 
 /// The upload core, cheap to clone (an `Arc` inside).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Uploads(Arc<Inner>);
 
 /// What the core works with: the stores, the locks, the hooks and the wake-up signals of the
 /// background work it causes.
+#[derive(Debug)]
 pub struct Inner {
     pub meta: Arc<dyn MetaStore>,
     pub storage: Arc<dyn Storage>,
@@ -75,15 +76,6 @@ pub struct Inner {
     pub repair: Notify,
     /// Wakes an idle media worker: a job was released.
     pub media_wake: Arc<Notify>,
-}
-
-impl std::fmt::Debug for Uploads {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Uploads")
-            .field("limits", &self.limits)
-            .field("media_jobs", &self.media_jobs)
-            .finish_non_exhaustive()
-    }
 }
 
 impl std::ops::Deref for Uploads {

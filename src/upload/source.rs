@@ -21,7 +21,7 @@ pub enum Read {
 /// The data of one append. `next` must be cancel-safe: the core drops it inside a `select!`
 /// when the upload's holder is asked to stop, and calls it again for a checkpoint.
 #[async_trait]
-pub trait ByteSource: Send {
+pub trait ByteSource: std::fmt::Debug + Send {
     /// The exact number of bytes the client declared, if it did.
     fn exact_len(&self) -> Option<u64>;
 

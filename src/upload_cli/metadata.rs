@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::domain::upload::Metadata;
 
 /// `--meta key=value` pairs, each checked by the rules the server applies to Upload-Metadata.
-pub fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(super) fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {
     meta.iter()
         .map(|m| {
             let (k, v) = m
@@ -21,7 +21,7 @@ pub fn parse_meta(meta: &[String]) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Upload-Metadata: `filename` and `filetype` (from the extension) unless given, and `extra`.
-pub fn metadata_header(file: &Path, extra: &[(String, String)]) -> Result<String, String> {
+pub(super) fn metadata_header(file: &Path, extra: &[(String, String)]) -> Result<String, String> {
     let mut pairs = BTreeMap::new();
     if let Some(name) = file.file_name() {
         pairs.insert("filename".to_owned(), name.to_string_lossy().into_owned());

@@ -11,12 +11,12 @@ use indicatif::{BinaryBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Pro
 /// How often a plain progress line is written at most.
 const PLAIN_EVERY: Duration = Duration::from_secs(2);
 
-pub struct Display {
+pub(super) struct Display {
     multi: Option<MultiProgress>,
 }
 
 impl Display {
-    pub fn new(quiet_stdout: bool) -> Display {
+    pub(super) fn new(quiet_stdout: bool) -> Display {
         let bars = !quiet_stdout && std::io::stdout().is_terminal();
         Display {
             multi: bars.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
@@ -24,12 +24,12 @@ impl Display {
     }
 
     /// A bar for `name`'s `total` bytes, sent in `parts` ranges at once.
-    pub fn bytes(&self, name: &str, total: u64, parts: usize) -> Bar {
+    pub(super) fn bytes(&self, name: &str, total: u64, parts: usize) -> Bar {
         self.bar(name, total, parts, Unit::Bytes)
     }
 
     /// A bar for `name`'s processing, in percent.
-    pub fn percent(&self, name: &str) -> Bar {
+    pub(super) fn percent(&self, name: &str) -> Bar {
         self.bar(name, 100, 1, Unit::Percent)
     }
 
@@ -65,7 +65,7 @@ impl Display {
     }
 
     /// A line on stdout that does not break the bars.
-    pub fn println(&self, line: &str) {
+    pub(super) fn println(&self, line: &str) {
         match &self.multi {
             Some(m) => {
                 let _ = m.println(line);
@@ -95,7 +95,7 @@ struct Plain {
 }
 
 #[derive(Clone)]
-pub struct Bar {
+pub(super) struct Bar {
     fancy: Option<ProgressBar>,
     plain: Arc<Plain>,
 }
@@ -110,7 +110,7 @@ impl Bar {
     }
 
     /// Range `part` is at `pos` (the server's offset after a HEAD or PATCH).
-    pub fn set(&self, part: usize, pos: u64) {
+    pub(super) fn set(&self, part: usize, pos: u64) {
         self.plain.parts[part].store(pos, Ordering::Relaxed);
         let _ = self.plain.base.compare_exchange(
             u64::MAX,
@@ -122,7 +122,7 @@ impl Bar {
     }
 
     /// `n` more bytes of range `part` are on their way.
-    pub fn add(&self, part: usize, n: u64) {
+    pub(super) fn add(&self, part: usize, n: u64) {
         self.plain.parts[part].fetch_add(n, Ordering::Relaxed);
         self.moved();
     }
@@ -179,14 +179,14 @@ impl Bar {
     }
 
     /// A word next to the bar (the media status, a retry).
-    pub fn note(&self, msg: &str) {
+    pub(super) fn note(&self, msg: &str) {
         match &self.fancy {
             Some(pb) => pb.set_message(msg.to_owned()),
             None => eprintln!("{}", self.plain_line(self.position(), Some(msg))),
         }
     }
 
-    pub fn finish(&self, msg: &str) {
+    pub(super) fn finish(&self, msg: &str) {
         match &self.fancy {
             Some(pb) => pb.finish_with_message(msg.to_owned()),
             None => eprintln!("{}", self.plain_line(self.position(), Some(msg))),

@@ -7,7 +7,7 @@ use super::progress::Bar;
 use super::tus::Failure;
 
 /// Calls `f` until it succeeds, fails for good, or has failed `retries` times.
-pub async fn with_retries<T, F, Fut>(
+pub(super) async fn with_retries<T, F, Fut>(
     retries: u32,
     bar: Option<&Bar>,
     mut f: F,
@@ -33,7 +33,7 @@ where
 }
 
 /// Waits before attempt `attempt + 1`, or gives up after `retries` failed attempts in a row.
-pub async fn pause(retries: u32, attempt: u32, why: &str, bar: &Bar) -> Result<(), Failure> {
+pub(super) async fn pause(retries: u32, attempt: u32, why: &str, bar: &Bar) -> Result<(), Failure> {
     if attempt > retries {
         return Err(Failure::Fatal(format!(
             "{why} (gave up after {retries} attempts)"

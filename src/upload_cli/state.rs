@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Entry {
+pub(super) struct Entry {
     /// The upload, or with `parts` the final upload once it is made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -25,13 +25,13 @@ struct Doc {
     uploads: BTreeMap<String, Entry>,
 }
 
-pub struct State {
+pub(super) struct State {
     path: PathBuf,
     doc: Doc,
 }
 
 /// The default place: `$XDG_CACHE_HOME/tuskd/uploads.json`, else `~/.cache/tuskd/uploads.json`.
-pub fn default_path() -> Result<PathBuf, String> {
+pub(super) fn default_path() -> Result<PathBuf, String> {
     let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => std::env::var_os("HOME")
@@ -43,7 +43,7 @@ pub fn default_path() -> Result<PathBuf, String> {
 }
 
 /// A file's fingerprint for `endpoint`: its canonical path, size and modification time.
-pub fn fingerprint(endpoint: &str, file: &Path) -> std::io::Result<String> {
+pub(super) fn fingerprint(endpoint: &str, file: &Path) -> std::io::Result<String> {
     let path = std::fs::canonicalize(file)?;
     let meta = std::fs::metadata(&path)?;
     let mtime = meta
@@ -61,7 +61,7 @@ fn hex(bytes: &[u8]) -> String {
 impl State {
     /// Reads the state at `path`; a missing file is an empty state, an unreadable one an error
     /// (it is not overwritten: it may hold other uploads' URLs).
-    pub fn load(path: &Path) -> Result<State, String> {
+    pub(super) fn load(path: &Path) -> Result<State, String> {
         let doc = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 format!(
@@ -78,12 +78,12 @@ impl State {
         })
     }
 
-    pub fn get(&self, fingerprint: &str) -> Option<&Entry> {
+    pub(super) fn get(&self, fingerprint: &str) -> Option<&Entry> {
         self.doc.uploads.get(fingerprint)
     }
 
     /// Records (or with `None` forgets) a file's entry and writes the state.
-    pub fn set(&mut self, fingerprint: &str, entry: Option<Entry>) -> Result<(), String> {
+    pub(super) fn set(&mut self, fingerprint: &str, entry: Option<Entry>) -> Result<(), String> {
         match entry {
             Some(e) => self.doc.uploads.insert(fingerprint.to_owned(), e),
             None => self.doc.uploads.remove(fingerprint),

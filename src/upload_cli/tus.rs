@@ -18,7 +18,7 @@ const TUS: &str = "1.0.0";
 
 /// Why a request did not do what was asked.
 #[derive(Debug)]
-pub enum Failure {
+pub(super) enum Failure {
     /// Worth trying again after a pause (connection errors, 5xx, 409, 423): the caller re-reads
     /// the offset and goes on from there.
     Retry(String),
@@ -39,27 +39,27 @@ impl std::fmt::Display for Failure {
 
 /// What the server's OPTIONS said.
 #[derive(Debug, Default)]
-pub struct Server {
+pub(super) struct Server {
     pub max_size: Option<u64>,
     pub extensions: Vec<String>,
     pub checksums: Vec<String>,
 }
 
 impl Server {
-    pub fn has(&self, extension: &str) -> bool {
+    pub(super) fn has(&self, extension: &str) -> bool {
         self.extensions.iter().any(|e| e == extension)
     }
 }
 
 #[derive(Clone)]
-pub struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     headers: reqwest::header::HeaderMap,
 }
 
 impl Client {
     /// A client sending `headers` (`Name: value`) with every request.
-    pub fn new(headers: &[String]) -> Result<Client, String> {
+    pub(super) fn new(headers: &[String]) -> Result<Client, String> {
         let mut map = reqwest::header::HeaderMap::new();
         for h in headers {
             let (name, value) = h
@@ -90,7 +90,7 @@ impl Client {
             .headers(self.headers.clone())
     }
 
-    pub async fn options(&self, endpoint: &Url) -> Result<Server, Failure> {
+    pub(super) async fn options(&self, endpoint: &Url) -> Result<Server, Failure> {
         let resp = call(
             self.request(reqwest::Method::OPTIONS, endpoint),
             |s| s.is_success(),
@@ -111,7 +111,7 @@ impl Client {
 
     /// Creates an upload of `length` bytes (`concat`: `partial`, or `final;URL URL…` with no
     /// length) and returns its URL.
-    pub async fn create(
+    pub(super) async fn create(
         &self,
         endpoint: &Url,
         length: Option<u64>,
@@ -138,7 +138,7 @@ impl Client {
     }
 
     /// The upload's offset and length (none while deferred).
-    pub async fn offset(&self, url: &Url) -> Result<(u64, Option<u64>), Failure> {
+    pub(super) async fn offset(&self, url: &Url) -> Result<(u64, Option<u64>), Failure> {
         let resp = call(
             self.request(reqwest::Method::HEAD, url),
             |s| s.is_success(),
@@ -155,7 +155,7 @@ impl Client {
     }
 
     /// A JSON document (the media status). A 404 is `Gone`; what else went wrong, `Retry`.
-    pub async fn get_json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
+    pub(super) async fn get_json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
         let resp = self
             .request(reqwest::Method::GET, url)
             .timeout(std::time::Duration::from_secs(30))
@@ -179,7 +179,7 @@ impl Client {
 
     /// Sends the bytes `range` of `file` as the upload's bytes from `offset`; `sent` is told of
     /// each piece handed to the connection. Returns the server's new offset.
-    pub async fn patch(
+    pub(super) async fn patch(
         &self,
         url: &Url,
         file: &Path,

@@ -15,7 +15,7 @@ const FINAL: [&str; 3] = ["READY", "REJECTED", "FAILED"];
 
 /// The last status document of `upload`'s media (with absolute variant URLs), or a document
 /// with `status` `TIMEOUT` when processing did not end within `--wait-timeout`.
-pub async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
+pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
     let id = upload
         .path_segments()
         .and_then(|mut s| s.rfind(|p| !p.is_empty()))
@@ -86,7 +86,7 @@ fn absolute(mut doc: Value, base: &Url) -> Value {
 }
 
 /// The outcome for people: the variants' URLs, or why there are none.
-pub fn print(display: &Display, file: &Path, doc: &Value) {
+pub(super) fn print(display: &Display, file: &Path, doc: &Value) {
     let status = doc
         .get("status")
         .and_then(Value::as_str)

@@ -14,7 +14,7 @@ use crate::http::headers as h;
 use crate::upload::checksum::Verifier;
 use crate::upload::{ByteSource, Created, NewUpload, Shaped};
 
-pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let (parts, body) = req.into_parts();
     let hs = &parts.headers;
     let metadata = h::metadata(hs)?;

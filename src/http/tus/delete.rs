@@ -9,7 +9,7 @@ use crate::domain::upload::UploadId;
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 
-pub async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(app: &App, req: &Parts, id: &UploadId) -> Result<Response<Body>, Error> {
     app.uploads.terminate(req, id).await?;
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;

@@ -55,7 +55,11 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-pub async fn handle(app: &App, req: &HeaderMap, id: &UploadId) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    app: &App,
+    req: &HeaderMap,
+    id: &UploadId,
+) -> Result<Response<Body>, Error> {
     let upload = app.uploads.load(id).await?;
     let length = match upload.length {
         Some(len) if upload.is_complete() => len,

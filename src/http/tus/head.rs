@@ -10,7 +10,7 @@ use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 use crate::http::headers as h;
 
-pub async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
     let upload = app.uploads.load(id).await?;
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::OK;

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::http::body::{Body, empty};
 use crate::http::headers as h;
 
-pub fn handle(app: &App) -> Response<Body> {
+pub(crate) fn handle(app: &App) -> Response<Body> {
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::OK;
     let hs = resp.headers_mut();

@@ -12,7 +12,7 @@ use crate::http::error::Error;
 use crate::http::headers as h;
 use crate::upload::checksum::Verifier;
 
-pub async fn handle(
+pub(crate) async fn handle(
     app: &App,
     req: Request<Incoming>,
     id: UploadId,

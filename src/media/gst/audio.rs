@@ -28,6 +28,7 @@ const RATE: i32 = 48_000;
 pub const BLOCK: usize = 480;
 
 /// What the measuring pass found.
+#[derive(Debug)]
 pub struct Measured {
     /// Integrated loudness, LUFS (-inf for silence).
     pub loudness: f64,
@@ -241,6 +242,7 @@ pub fn measure(input: &Path, channels: u32, w: &Watch<'_>) -> Result<Measured, S
 }
 
 /// Where the encoding pass writes.
+#[derive(Debug)]
 pub struct Encoded {
     /// The HLS rendition's directory (under the output directory).
     pub hls_dir: String,

@@ -7,7 +7,7 @@ use gstreamer::prelude::*;
 use crate::media::steps::StepError;
 
 /// Sets the pipeline to Null when dropped, however the run ends.
-pub struct NullOnDrop(pub gst::Pipeline);
+pub(super) struct NullOnDrop(pub gst::Pipeline);
 
 impl Drop for NullOnDrop {
     fn drop(&mut self) {
@@ -15,7 +15,7 @@ impl Drop for NullOnDrop {
     }
 }
 
-pub fn make(factory: &str) -> Result<gst::Element, StepError> {
+pub(super) fn make(factory: &str) -> Result<gst::Element, StepError> {
     gst::ElementFactory::make(factory).build().map_err(|_| {
         StepError::permanent(
             "missing_plugin",
@@ -24,19 +24,19 @@ pub fn make(factory: &str) -> Result<gst::Element, StepError> {
     })
 }
 
-pub fn caps_filter(caps: gst::Caps) -> Result<gst::Element, StepError> {
+pub(super) fn caps_filter(caps: gst::Caps) -> Result<gst::Element, StepError> {
     gst::ElementFactory::make("capsfilter")
         .property("caps", caps)
         .build()
         .map_err(|_| StepError::permanent("missing_plugin", "capsfilter is not installed"))
 }
 
-pub fn link_err(what: &str) -> impl Fn(gst::glib::BoolError) -> StepError + '_ {
+pub(super) fn link_err(what: &str) -> impl Fn(gst::glib::BoolError) -> StepError + '_ {
     move |e| StepError::permanent("pipeline", format!("cannot link {what}: {e}"))
 }
 
 /// Links `from`'s src pad to a new request pad of `to` from `template` (`audio`, `video_%u`).
-pub fn link_request(
+pub(super) fn link_request(
     from: &gst::Element,
     to: &gst::Element,
     template: &str,
@@ -58,7 +58,7 @@ pub fn link_request(
 /// Drops tag events (the source's metadata) passing `pad`. The probe takes the event and says
 /// it handled it: answering `Drop` instead makes GStreamer unref an event the bindings already
 /// released (a GStreamer-CRITICAL on every tag).
-pub fn drop_tags(pad: &gst::Pad) {
+pub(super) fn drop_tags(pad: &gst::Pad) {
     pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
         if info
             .event()
@@ -72,7 +72,7 @@ pub fn drop_tags(pad: &gst::Pad) {
 }
 
 /// The `videoflip` direction that shows the coded picture upright.
-pub fn direction(rotation: u32, flipped: bool) -> &'static str {
+pub(super) fn direction(rotation: u32, flipped: bool) -> &'static str {
     match (rotation, flipped) {
         (90, false) => "90r",
         (180, false) => "180",

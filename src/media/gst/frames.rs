@@ -16,7 +16,7 @@ use crate::media::steps::StepError;
 
 /// Adds a branch to `pipeline`, fed from `tee`, that keeps the frames at `wanted` (ascending
 /// nanoseconds) at `width`×`height`; they land in the returned vector.
-pub fn branch(
+pub(super) fn branch(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     width: u32,

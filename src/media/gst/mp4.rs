@@ -11,7 +11,7 @@ use crate::media::steps::StepError;
 
 /// mp4mux (index first, for progressive download) ! filesink `out_dir/name`, added to
 /// `pipeline`; returns the muxer, whose pads the streams are linked to.
-pub fn file(
+pub(super) fn file(
     pipeline: &gst::Pipeline,
     out_dir: &Path,
     name: &str,
@@ -37,7 +37,7 @@ pub fn file(
 
 /// h264parse (to MP4's avc form) ! `file` `fallback.mp4`, fed from `tee`. Returns the muxer,
 /// for the sound.
-pub fn branch(
+pub(super) fn branch(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     out_dir: &Path,

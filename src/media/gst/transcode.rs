@@ -40,6 +40,16 @@ pub struct Frame {
     pub rgb: Vec<u8>,
 }
 
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("pts_ns", &self.pts_ns)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a run produced, besides the files under the output directory.
 pub struct Output {
     /// Per rendition, in plan order: its directory under the output and the H.264 profile and
@@ -58,6 +68,14 @@ pub struct Output {
     pub decoded_ms: u64,
 }
 
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("renditions", &self.renditions)
+            .finish_non_exhaustive()
+    }
+}
+
 pub struct Job<'a> {
     pub input: &'a Path,
     pub out_dir: &'a Path,
@@ -72,6 +90,17 @@ pub struct Job<'a> {
     pub cancel: &'a AtomicBool,
     /// Called with the percentage done, about once a second.
     pub progress: &'a (dyn Fn(f32) + Sync),
+}
+
+impl std::fmt::Debug for Job<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("input", &self.input)
+            .field("out_dir", &self.out_dir)
+            .field("plan", &self.plan)
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn run(job: &Job<'_>) -> Result<Output, StepError> {

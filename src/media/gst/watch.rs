@@ -22,6 +22,16 @@ pub struct Watch<'a> {
     pub progress: &'a (dyn Fn(f32) + Sync),
 }
 
+impl std::fmt::Debug for Watch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("duration_ms", &self.duration_ms)
+            .field("budget", &self.budget)
+            .field("stall", &self.stall)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Waits for the end of the stream on the bus, under the budget, the stall watchdog and the
 /// cancel flag, reporting progress. `on_message` sees every other message (tags, say).
 pub fn watch(

@@ -26,6 +26,15 @@ pub struct Animation {
     pub frames: Vec<(RgbaImage, u32)>,
 }
 
+impl std::fmt::Debug for Animation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Animation")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The frames of an animated GIF or WebP scaled to at most `max_width`, or None for a still.
 pub fn frames(
     path: &Path,

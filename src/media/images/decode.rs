@@ -17,6 +17,16 @@ pub struct Picture {
     pub pixels: Vec<u8>,
 }
 
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picture")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("alpha", &self.alpha)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Picture {
     pub fn from_rgba(img: image::RgbaImage) -> Picture {
         let (width, height) = img.dimensions();

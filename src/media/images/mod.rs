@@ -32,6 +32,18 @@ pub struct ImageJob<'a> {
     pub progress: &'a dyn Fn(f32),
 }
 
+impl std::fmt::Debug for ImageJob<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageJob")
+            .field("input", &self.input)
+            .field("out_dir", &self.out_dir)
+            .field("mime", &self.mime)
+            .field("widths", &self.widths)
+            .field("max_pixels", &self.max_pixels)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The stills' variant kind and file prefix (`w320.jpg`).
 const STILLS: (&str, &str) = ("image", "w");
 

@@ -22,7 +22,7 @@ use crate::domain::lease::{Cluster, LeaseError};
 use crate::domain::upload::UploadId;
 
 /// How long a lease lasts without renewal (renewed every quarter of it).
-pub const LEASE: Duration = Duration::from_secs(12);
+pub(super) const LEASE: Duration = Duration::from_secs(12);
 /// "Let go of this upload": payload `node upload`.
 const RELEASE: &str = "tuskd_release";
 /// "This upload's lease was given back": payload `upload`.
@@ -30,7 +30,7 @@ const RELEASED: &str = "tuskd_released";
 /// "Work was released" (`Work`): payload `events` or `media`.
 pub(super) const WORK: &str = "tuskd_work";
 
-pub struct PgCluster {
+pub(super) struct PgCluster {
     pool: Pool,
     node: String,
     requests: broadcast::Sender<UploadId>,
@@ -38,6 +38,15 @@ pub struct PgCluster {
     work: broadcast::Sender<Work>,
     stop: CancellationToken,
     lease: Duration,
+}
+
+impl std::fmt::Debug for PgCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgCluster")
+            .field("node", &self.node)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for PgCluster {
@@ -49,7 +58,7 @@ impl Drop for PgCluster {
 impl PgCluster {
     /// Starts listening on a connection of its own (reconnecting if it breaks). `lease`: how
     /// long a lease lasts without renewal.
-    pub fn start(pool: Pool, config: tokio_postgres::Config, lease: Duration) -> PgCluster {
+    pub(super) fn start(pool: Pool, config: tokio_postgres::Config, lease: Duration) -> PgCluster {
         let (requests, _) = broadcast::channel(256);
         let (released, _) = broadcast::channel(1024);
         let (work, _) = broadcast::channel(256);
@@ -82,7 +91,7 @@ impl PgCluster {
     }
 
     /// Work any node released, as it is heard.
-    pub fn work(&self) -> broadcast::Receiver<Work> {
+    pub(super) fn work(&self) -> broadcast::Receiver<Work> {
         self.work.subscribe()
     }
 }

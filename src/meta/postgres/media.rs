@@ -11,7 +11,7 @@ use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
 
 /// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
 /// the change that finished the upload (`Effects::media_job`).
-pub async fn enqueue(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
+pub(super) async fn enqueue(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
     let stmt = c
         .prepare_cached(
             "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
@@ -48,7 +48,7 @@ fn row(r: &tokio_postgres::Row) -> Result<MediaRecord, MetaError> {
     .into_record()
 }
 
-pub async fn get(c: &impl Db, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
+pub(super) async fn get(c: &impl Db, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
     let stmt = c
         .prepare_cached(&format!("SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1"))
         .await?;
@@ -60,7 +60,7 @@ pub async fn get(c: &impl Db, id: &UploadId) -> Result<Option<MediaRecord>, Meta
 
 /// Takes the oldest due job that nobody holds a live lease on; a claim running at the same
 /// time on another node skips it.
-pub async fn claim(
+pub(super) async fn claim(
     c: &impl Db,
     owner: &str,
     now: i64,
@@ -85,7 +85,7 @@ pub async fn claim(
         .transpose()
 }
 
-pub async fn update(
+pub(super) async fn update(
     c: &impl Db,
     id: &UploadId,
     owner: &str,
@@ -124,7 +124,7 @@ pub async fn update(
 
 /// Ends a run of `owner`'s (see the SQLite twin); the row stays locked until the transaction
 /// ends, so a claim elsewhere cannot take it half-way.
-pub async fn done(
+pub(super) async fn done(
     tx: &impl Db,
     id: &UploadId,
     owner: &str,
@@ -200,7 +200,7 @@ async fn terminal(
     Ok(())
 }
 
-pub async fn list(c: &impl Db, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
+pub(super) async fn list(c: &impl Db, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
     let filter = if failed_only {
         "WHERE status = 'FAILED'"
     } else {
@@ -215,7 +215,7 @@ pub async fn list(c: &impl Db, failed_only: bool) -> Result<Vec<MediaRecord>, Me
     rows.iter().map(row).collect()
 }
 
-pub async fn retry(c: &impl Db, id: &UploadId, now: i64) -> Result<bool, MetaError> {
+pub(super) async fn retry(c: &impl Db, id: &UploadId, now: i64) -> Result<bool, MetaError> {
     let n = c
         .execute(
             "UPDATE media SET status = 'RECEIVED', attempts = 0, next_at = $2, progress = 0,

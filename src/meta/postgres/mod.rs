@@ -39,6 +39,12 @@ pub struct PgMeta {
     cluster: Arc<locks::PgCluster>,
 }
 
+impl std::fmt::Debug for PgMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgMeta").finish_non_exhaustive()
+    }
+}
+
 impl From<tokio_postgres::Error> for MetaError {
     fn from(e: tokio_postgres::Error) -> MetaError {
         let what = match e.as_db_error() {

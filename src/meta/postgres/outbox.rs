@@ -9,7 +9,7 @@ use crate::domain::event::Work;
 use crate::meta::rows::{EVENT_COLUMNS, EventRow};
 use crate::meta::{MetaError, OutboxEvent, StoredEvent};
 
-pub async fn put(c: &impl Db, events: &[OutboxEvent], now: i64) -> Result<(), MetaError> {
+pub(super) async fn put(c: &impl Db, events: &[OutboxEvent], now: i64) -> Result<(), MetaError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -48,7 +48,7 @@ fn row(r: &tokio_postgres::Row) -> Result<StoredEvent, MetaError> {
     .into_event()
 }
 
-pub async fn claim(
+pub(super) async fn claim(
     c: &impl Db,
     now: i64,
     lease_until: i64,
@@ -82,7 +82,7 @@ pub async fn claim(
     rows.iter().map(row).collect()
 }
 
-pub async fn list(c: &impl Db, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
+pub(super) async fn list(c: &impl Db, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
     let filter = if failed_only {
         "WHERE state = 'dead'"
     } else {

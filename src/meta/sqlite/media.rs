@@ -17,7 +17,7 @@ const OPEN: &str = crate::meta::rows::OPEN_STATUSES;
 /// of a concatenation (only the final upload is media). Idempotent.
 /// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
 /// the change that finished the upload (`Effects::media_job`).
-pub fn enqueue(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), MetaError> {
+pub(super) fn enqueue(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), MetaError> {
     tx.prepare_cached(
         "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
          SELECT id, 'RECEIVED', 1, ?2, offset, ?2, ?2 FROM uploads
@@ -28,7 +28,7 @@ pub fn enqueue(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), Meta
     Ok(())
 }
 
-pub fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
+pub(super) fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
     match upload {
         Some(u) => c.execute(
             "UPDATE media SET held = 0 WHERE id = ?1 AND held = 1",
@@ -39,7 +39,11 @@ pub fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaErro
     Ok(())
 }
 
-pub fn held_before(c: &Connection, before: i64, limit: usize) -> Result<Vec<UploadId>, MetaError> {
+pub(super) fn held_before(
+    c: &Connection,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<UploadId>, MetaError> {
     let mut stmt = c.prepare_cached(
         "SELECT id FROM media WHERE held = 1 AND created_at <= ?1 ORDER BY id LIMIT ?2",
     )?;
@@ -74,13 +78,13 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Result<MediaRecord, MetaError>> {
     .into_record())
 }
 
-pub fn get(c: &Connection, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
+pub(super) fn get(c: &Connection, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {
     let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM media WHERE id = ?1"))?;
     stmt.query_row([id.as_str()], row).optional()?.transpose()
 }
 
 /// Takes the oldest due job that nobody holds a live lease on.
-pub fn claim(
+pub(super) fn claim(
     c: &Connection,
     owner: &str,
     now: i64,
@@ -101,7 +105,7 @@ pub fn claim(
 }
 
 /// Records what a run found or where it is, if `owner` still holds the job's lease.
-pub fn update(
+pub(super) fn update(
     c: &Connection,
     id: &UploadId,
     owner: &str,
@@ -136,7 +140,7 @@ pub fn update(
 
 /// Ends a run of `owner`'s. Returns the record as it was before, or None if the lease was lost
 /// (another worker took the job over, or the upload was terminated).
-pub fn done(
+pub(super) fn done(
     tx: &Transaction<'_>,
     id: &UploadId,
     owner: &str,
@@ -209,7 +213,7 @@ fn terminal(
     Ok(())
 }
 
-pub fn list(c: &Connection, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
+pub(super) fn list(c: &Connection, failed_only: bool) -> Result<Vec<MediaRecord>, MetaError> {
     let filter = if failed_only {
         "WHERE status = 'FAILED'"
     } else {
@@ -222,7 +226,7 @@ pub fn list(c: &Connection, failed_only: bool) -> Result<Vec<MediaRecord>, MetaE
 }
 
 /// Queues a job again, attempts reset, unless it is running. Returns whether it did.
-pub fn retry(c: &Connection, id: &UploadId, now: i64) -> Result<bool, MetaError> {
+pub(super) fn retry(c: &Connection, id: &UploadId, now: i64) -> Result<bool, MetaError> {
     let n = c.execute(
         "UPDATE media SET status = 'RECEIVED', attempts = 0, next_at = ?2, progress = 0,
             reason_code = NULL, reason = NULL, updated_at = ?2
@@ -234,7 +238,7 @@ pub fn retry(c: &Connection, id: &UploadId, now: i64) -> Result<bool, MetaError>
     Ok(n == 1)
 }
 
-pub fn forget(tx: &Transaction<'_>, id: &UploadId) -> Result<(), MetaError> {
+pub(super) fn forget(tx: &Transaction<'_>, id: &UploadId) -> Result<(), MetaError> {
     tx.execute("DELETE FROM media WHERE id = ?1", [id.as_str()])?;
     Ok(())
 }

@@ -33,6 +33,12 @@ pub struct SqliteMeta {
     threads: Threads,
 }
 
+impl std::fmt::Debug for SqliteMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteMeta").finish_non_exhaustive()
+    }
+}
+
 impl SqliteMeta {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// `durable` makes every commit reach the disk before it returns (synchronous=FULL).

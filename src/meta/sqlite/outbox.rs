@@ -9,7 +9,7 @@ use crate::meta::{MetaError, OutboxEvent, StoredEvent};
 
 const COLUMNS: &str = crate::meta::rows::EVENT_COLUMNS;
 
-pub fn put(tx: &Transaction<'_>, events: &[OutboxEvent], now: i64) -> Result<(), MetaError> {
+pub(super) fn put(tx: &Transaction<'_>, events: &[OutboxEvent], now: i64) -> Result<(), MetaError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO hook_events (id, kind, upload_id, payload, state, created_at, next_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -49,7 +49,7 @@ fn collect(
     rows.map(|r| r?).collect()
 }
 
-pub fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
+pub(super) fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaError> {
     match upload {
         Some(u) => c.execute(
             "UPDATE hook_events SET state = 'pending' WHERE upload_id = ?1 AND state = 'held'",
@@ -63,7 +63,11 @@ pub fn release(c: &Connection, upload: Option<&UploadId>) -> Result<(), MetaErro
     Ok(())
 }
 
-pub fn held_uploads(c: &Connection, before: i64, limit: usize) -> Result<Vec<UploadId>, MetaError> {
+pub(super) fn held_uploads(
+    c: &Connection,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<UploadId>, MetaError> {
     let mut stmt = c.prepare_cached(
         "SELECT DISTINCT upload_id FROM hook_events
          WHERE state = 'held' AND created_at <= ?1 ORDER BY upload_id LIMIT ?2",
@@ -75,7 +79,7 @@ pub fn held_uploads(c: &Connection, before: i64, limit: usize) -> Result<Vec<Upl
     Ok(ids)
 }
 
-pub fn claim(
+pub(super) fn claim(
     c: &mut Connection,
     now: i64,
     lease_until: i64,
@@ -104,12 +108,12 @@ pub fn claim(
     Ok(due)
 }
 
-pub fn delivered(c: &mut Connection, id: &str) -> Result<(), MetaError> {
+pub(super) fn delivered(c: &mut Connection, id: &str) -> Result<(), MetaError> {
     c.execute("DELETE FROM hook_events WHERE id = ?1", [id])?;
     Ok(())
 }
 
-pub fn failed(
+pub(super) fn failed(
     c: &mut Connection,
     id: &str,
     error: &str,
@@ -130,7 +134,7 @@ pub fn failed(
     Ok(())
 }
 
-pub fn list(c: &Connection, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
+pub(super) fn list(c: &Connection, failed_only: bool) -> Result<Vec<StoredEvent>, MetaError> {
     let filter = if failed_only {
         "WHERE state = 'dead'"
     } else {
@@ -142,7 +146,7 @@ pub fn list(c: &Connection, failed_only: bool) -> Result<Vec<StoredEvent>, MetaE
     collect(stmt.query_map([], row)?)
 }
 
-pub fn retry(c: &mut Connection, id: &str, now: i64) -> Result<bool, MetaError> {
+pub(super) fn retry(c: &mut Connection, id: &str, now: i64) -> Result<bool, MetaError> {
     let n = c.execute(
         "UPDATE hook_events SET state = 'pending', attempts = 0, next_at = ?2 WHERE id = ?1",
         params![id, now],

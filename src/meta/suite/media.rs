@@ -9,7 +9,7 @@ use crate::domain::event::Effects;
 use crate::domain::media::{MediaOutcome, MediaStatus, MediaUpdate, Published};
 use crate::meta::Meta;
 
-pub async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
+pub(super) async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
     let job = with_job();
     let u = upload("a");
     db.insert(&u, &Effects::default()).await.unwrap();
@@ -59,7 +59,7 @@ pub async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
     assert_eq!(db.media(&d.id).await.unwrap().map(|j| j.length), Some(6));
 }
 
-pub async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
+pub(super) async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
     let mut u = upload("b");
     u.offset = 10;
     db.insert(&u, &with_job()).await.unwrap();
@@ -128,7 +128,7 @@ pub async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
     assert!(!db.retry_media(&u.id).await.unwrap(), "not while it runs");
 }
 
-pub async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
+pub(super) async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     let mut u = upload("c");
     u.offset = 10;
     db.insert(&u, &with_job()).await.unwrap();
@@ -186,7 +186,7 @@ pub async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
 }
 
 /// Workers on several nodes claiming at once run each job once.
-pub async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
+pub(super) async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     const JOBS: usize = 16;
     for i in 0..JOBS {
         let mut u = upload(&format!("j{i}"));

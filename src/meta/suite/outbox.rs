@@ -19,7 +19,7 @@ fn event(id: &str, upload: &str, held: bool) -> OutboxEvent {
     }
 }
 
-pub async fn events_exist_exactly_when_their_change_does(db: &dyn Meta) {
+pub(super) async fn events_exist_exactly_when_their_change_does(db: &dyn Meta) {
     let u = upload("up1");
     db.insert(&u, &Effects::events(vec![event("e1", "up1", false)]))
         .await
@@ -76,7 +76,7 @@ async fn due_at(db: &dyn Meta, now: SystemTime) -> Vec<String> {
     due.into_iter().map(|e| e.event.id).collect()
 }
 
-pub async fn delivery_order_retries_dead_letters_and_release(db: &dyn Meta) {
+pub(super) async fn delivery_order_retries_dead_letters_and_release(db: &dyn Meta) {
     db.insert(
         &upload("a"),
         &Effects::events(vec![event("a1", "a", false)]),
@@ -140,7 +140,7 @@ pub async fn delivery_order_retries_dead_letters_and_release(db: &dyn Meta) {
 
 /// Many dispatchers claiming at once (on a shared store: on several nodes) never take the same
 /// event twice, and an upload's later event waits while its earlier one is out.
-pub async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<dyn Meta>) {
+pub(super) async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<dyn Meta>) {
     const UPLOADS: usize = 24;
     for i in 0..UPLOADS {
         let u = format!("u{i}");

@@ -6,7 +6,7 @@ use crate::domain::upload::{Concat, State, UploadId};
 use crate::meta::rows::from_ms;
 use crate::meta::{Meta, MetaError};
 
-pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
+pub(super) async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     let u = upload("abc");
     db.insert(&u, &Effects::default()).await.unwrap();
     assert!(matches!(
@@ -42,7 +42,7 @@ pub async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     db.ping().await.unwrap();
 }
 
-pub async fn deferred_length_is_set_once(db: &dyn Meta) {
+pub(super) async fn deferred_length_is_set_once(db: &dyn Meta) {
     let mut u = upload("def");
     u.length = None;
     db.insert(&u, &Effects::default()).await.unwrap();
@@ -51,7 +51,7 @@ pub async fn deferred_length_is_set_once(db: &dyn Meta) {
     assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
 }
 
-pub async fn expiry_queries(db: &dyn Meta) {
+pub(super) async fn expiry_queries(db: &dyn Meta) {
     db.insert(&upload("old"), &Effects::default())
         .await
         .unwrap();
@@ -75,7 +75,7 @@ pub async fn expiry_queries(db: &dyn Meta) {
     assert_eq!(db.get(&due[0]).await.unwrap(), None);
 }
 
-pub async fn records_parts_and_tails_until_forgotten(db: &dyn Meta) {
+pub(super) async fn records_parts_and_tails_until_forgotten(db: &dyn Meta) {
     let id = UploadId::parse("obj").unwrap();
     assert_eq!(db.state(&id).await.unwrap(), None);
     db.begin(&id, 5 << 20).await.unwrap();

@@ -35,6 +35,16 @@ pub(super) struct ObjectAppend {
     _permit: OwnedSemaphorePermit,
 }
 
+impl std::fmt::Debug for ObjectAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectAppend")
+            .field("id", &self.id)
+            .field("part_size", &self.part_size)
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ObjectAppend {
     /// Opens the upload at `offset`, reading back the tail that holds its last, partial part.
     pub(super) async fn open(

@@ -57,6 +57,12 @@ pub struct ObjectStorage {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage").finish_non_exhaustive()
+    }
+}
+
 struct Shared {
     store: Arc<dyn Backend>,
     prefix: Path,
