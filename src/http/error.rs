@@ -281,6 +281,7 @@ impl From<UploadError> for Error {
             UploadError::Expired => Error::Expired,
             UploadError::Locked => Error::Locked,
             UploadError::ModifyFinal => Error::ModifyFinal,
+            UploadError::NotFinished => Error::NotFinished("the upload"),
             UploadError::MismatchedOffset { given, current } => {
                 Error::MismatchedOffset { given, current }
             }

@@ -18,6 +18,8 @@ pub enum UploadError {
     Locked,
     #[error("a final upload cannot be modified")]
     ModifyFinal,
+    #[error("the upload is not finished")]
+    NotFinished,
     #[error("offset {given} does not match the upload's offset {current}")]
     MismatchedOffset { given: u64, current: u64 },
     #[error("the length of an upload may not change once it is set")]

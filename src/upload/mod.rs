@@ -31,6 +31,7 @@ mod create;
 mod error;
 mod events;
 pub mod expire;
+mod read;
 pub mod recover;
 mod source;
 mod terminate;

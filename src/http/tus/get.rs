@@ -60,16 +60,10 @@ pub(crate) async fn handle(
     req: &HeaderMap,
     id: &UploadId,
 ) -> Result<Response<Body>, Error> {
-    let upload = app.uploads.load(id).await?;
-    let length = match upload.length {
-        Some(len) if upload.is_complete() => len,
-        _ => return Err(Error::NotFinished("the upload")),
-    };
+    let (upload, length) = app.uploads.finished(id).await?;
     let range = requested_range(req, length)?;
     let span = range.clone().unwrap_or(0..length);
-    // Storage may not have heard of the completion if a crash came right after it.
-    app.storage.finish(id, length).await?;
-    let stream = app.storage.read(id, span.clone()).await?;
+    let stream = app.uploads.read(id, length, span.clone()).await?;
     let body: Body = StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync();
 
     let mut resp = Response::new(body);
