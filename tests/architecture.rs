@@ -10,7 +10,14 @@ const LOWER: &[&str] = &[
     "domain", "clock", "metrics", "health", "meta", "storage", "lock", "hooks", "media", "upload",
 ];
 const ABOVE: &[&str] = &[
-    "http", "app", "server", "worker", "commands", "config", "cli", "upload_cli",
+    "http",
+    "app",
+    "server",
+    "worker",
+    "commands",
+    "config",
+    "cli",
+    "upload_cli",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -29,7 +36,9 @@ fn is_test_file(rel: &Path) -> bool {
     let name = rel.file_name().unwrap().to_string_lossy();
     name == "tests.rs"
         || name == "suite.rs"
-        || rel.components().any(|c| c.as_os_str() == "suite" || c.as_os_str() == "tests")
+        || rel
+            .components()
+            .any(|c| c.as_os_str() == "suite" || c.as_os_str() == "tests")
 }
 
 /// The names that follow `crate::` in `text`, including those in `use crate::{a, b::c}`.
@@ -76,7 +85,12 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         if is_test_file(rel) {
             continue;
         }
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let module = first.trim_end_matches(".rs").to_owned();
         if module == "main" || module == "lib" {
             continue;
@@ -126,7 +140,11 @@ fn no_top_level_module_is_in_an_import_loop() {
     for module in edges.keys() {
         let mut path = vec![module.clone()];
         let found = loop_through(&edges, module, module, &mut path, &mut BTreeSet::new());
-        assert!(found.is_none(), "import loop: {}", found.unwrap().join(" -> "));
+        assert!(
+            found.is_none(),
+            "import loop: {}",
+            found.unwrap().join(" -> ")
+        );
     }
 }
 
