@@ -60,7 +60,7 @@ pub async fn process(
     cfg: &MediaConfig,
     progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
-    use super::gst::{audio, watch::Watch};
+    use super::gst::audio;
     use super::publish::{Output, Rendition};
     use crate::domain::media::Loudness;
     let facts = probe
@@ -77,26 +77,14 @@ pub async fn process(
         let half = super::job::budget(duration_ms) / 2;
         let measured = {
             let report = |p: f32| progress.report(p * 0.4);
-            let w = Watch {
-                duration_ms,
-                budget: half,
-                stall: STALL,
-                cancel: &progress.cancel,
-                progress: &report,
-            };
+            let w = pass_watch(duration_ms, half, &progress, &report);
             audio::measure(&input, facts.channels, &w)?
         };
         super::video::truncated(duration_ms, measured.decoded_ms)?;
         let gain = gain_db(measured.loudness, measured.true_peak, target);
         let encoded = {
             let report = |p: f32| progress.report(40.0 + p * 0.55);
-            let w = Watch {
-                duration_ms,
-                budget: half,
-                stall: STALL,
-                cancel: &progress.cancel,
-                progress: &report,
-            };
+            let w = pass_watch(duration_ms, half, &progress, &report);
             audio::encode(&input, &out, facts.channels, gain, segment, &w)?
         };
         let mut files = vec![Output {
@@ -107,30 +95,7 @@ pub async fn process(
             height: None,
             duration_ms: Some(encoded.decoded_ms),
         }];
-        let cols = columns(&measured.blocks, WAVEFORM.0 as usize);
-        let scale = 10f64.powf(gain / 20.0) as f32;
-        let cols: Vec<(f32, f32)> = cols
-            .iter()
-            .map(|(lo, hi)| ((lo * scale).max(-1.0), (hi * scale).min(1.0)))
-            .collect();
-        super::waveform::png(&cols, WAVEFORM, &out.join("waveform.png"))?;
-        files.push(Output::picture(
-            "waveform",
-            "waveform.png".into(),
-            "image/png",
-            WAVEFORM.0,
-            WAVEFORM.1,
-        ));
-        let samples_per_column = measured.blocks.len() * audio::BLOCK / cols.len().max(1);
-        super::waveform::json(&cols, samples_per_column, &out.join("waveform.json"))?;
-        files.push(Output {
-            kind: "waveform-data",
-            path: "waveform.json".into(),
-            mime: "application/json",
-            width: Some(WAVEFORM.0),
-            height: None,
-            duration_ms: None,
-        });
+        files.extend(waveform(&measured.blocks, gain, &out)?);
         if let Some(cover) = &measured.cover {
             match super::images::cover(cover, &widths, &out) {
                 Ok(made) => files.extend(made),
@@ -153,6 +118,61 @@ pub async fn process(
         })
     })
     .await
+}
+
+/// The watch of one of the two passes: `budget`, the stall limit, the job's cancel flag, and
+/// `report` for progress.
+#[cfg(feature = "media")]
+fn pass_watch<'a>(
+    duration_ms: Option<u64>,
+    budget: Duration,
+    progress: &'a Progress,
+    report: &'a (dyn Fn(f32) + Sync),
+) -> super::gst::watch::Watch<'a> {
+    super::gst::watch::Watch {
+        duration_ms,
+        budget,
+        stall: STALL,
+        cancel: &progress.cancel,
+        progress: report,
+    }
+}
+
+/// Draws the waveform of the measured `blocks`, with `gain` applied, as `waveform.png` and
+/// `waveform.json` under `out`; returns the two files.
+#[cfg(feature = "media")]
+fn waveform(
+    blocks: &[(f32, f32)],
+    gain: f64,
+    out: &Path,
+) -> Result<Vec<super::publish::Output>, StepError> {
+    use super::publish::Output;
+    let mut files = Vec::new();
+    let cols = columns(blocks, WAVEFORM.0 as usize);
+    let scale = 10f64.powf(gain / 20.0) as f32;
+    let cols: Vec<(f32, f32)> = cols
+        .iter()
+        .map(|(lo, hi)| ((lo * scale).max(-1.0), (hi * scale).min(1.0)))
+        .collect();
+    super::waveform::png(&cols, WAVEFORM, &out.join("waveform.png"))?;
+    files.push(Output::picture(
+        "waveform",
+        "waveform.png".into(),
+        "image/png",
+        WAVEFORM.0,
+        WAVEFORM.1,
+    ));
+    let samples_per_column = blocks.len() * super::gst::audio::BLOCK / cols.len().max(1);
+    super::waveform::json(&cols, samples_per_column, &out.join("waveform.json"))?;
+    files.push(Output {
+        kind: "waveform-data",
+        path: "waveform.json".into(),
+        mime: "application/json",
+        width: Some(WAVEFORM.0),
+        height: None,
+        duration_ms: None,
+    });
+    Ok(files)
 }
 
 #[cfg(not(feature = "media"))]

@@ -125,32 +125,7 @@ pub async fn run(
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
     ctx.status(MediaStatus::Validating).await?;
-
-    let head = read_head(cx, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
-    let detected = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m));
-    if let Ok(mime) = detected {
-        ctx.record(MediaUpdate {
-            detected: Some(mime.to_owned()),
-            ..Default::default()
-        })
-        .await?;
-    }
-    if let Some(scan) = &cfg.scan {
-        ctx.status(MediaStatus::Scanning).await?;
-        let last_attempt = job.attempts >= cfg.max_attempts;
-        let found = super::scan::run(cx, scan, job, last_attempt).await?;
-        let infected = found.outcome == ScanOutcome::Infected;
-        ctx.record(MediaUpdate {
-            scan: Some(found.clone()),
-            ..Default::default()
-        })
-        .await?;
-        if infected {
-            return Err(super::scan::infected(&found));
-        }
-    }
-    // Scanned first, whatever the type: malware is reported as such, not as a wrong type.
-    let mime = detected.map_err(|r| StepError::rejected(r.code, r.message))?;
+    let mime = ctx.validate(cfg, upload).await?;
     let kind = Kind::of(mime);
     check_size(cfg, kind, job.length)?;
     ctx.status(MediaStatus::Processing).await?;
@@ -170,75 +145,125 @@ pub async fn run(
     let produced = match kind {
         Kind::Image => images(&input, &out, mime, cfg, progress).await?,
         Kind::Document => super::document::process(&input, &out, mime, cfg, &progress).await?,
-        Kind::Video | Kind::Audio => {
-            let probe = probe(&input).await?;
-            // Recorded first: a rejection for size or length shows what was found.
-            ctx.record(MediaUpdate {
-                probe: Some(probe.clone()),
-                ..Default::default()
-            })
-            .await?;
-            match &probe.video {
-                Some(video) => {
-                    check_limits(cfg, Kind::Video, &probe)?;
-                    let produced =
-                        super::video::process(&input, &out, &probe, video, cfg, progress).await?;
-                    if produced.variable_frame_rate && !video.variable_frame_rate {
-                        // Seen while decoding: the frames' durations varied though the
-                        // container named a rate.
-                        let mut probe = probe.clone();
-                        if let Some(v) = probe.video.as_mut() {
-                            v.variable_frame_rate = true;
-                        }
-                        ctx.record(MediaUpdate {
-                            probe: Some(probe),
-                            ..Default::default()
-                        })
-                        .await?;
-                    }
-                    produced
-                }
-                None if probe.audio.is_some() => {
-                    check_limits(cfg, Kind::Audio, &probe)?;
-                    let produced =
-                        super::audio::process(&input, &out, &probe, cfg, progress).await?;
-                    let mut probe = probe.clone();
-                    if let Some(a) = probe.audio.as_mut() {
-                        a.loudness = produced.loudness;
-                    }
-                    ctx.record(MediaUpdate {
-                        probe: Some(probe),
-                        ..Default::default()
-                    })
-                    .await?;
-                    produced
-                }
-                None => {
-                    return Err(StepError::permanent(
-                        "no_streams",
-                        "the file holds neither video nor audio",
-                    ));
-                }
-            }
-        }
+        Kind::Video | Kind::Audio => ctx.audiovisual(&input, &out, cfg, progress).await?,
     };
     if produced.renditions.is_empty() && produced.files.is_empty() {
         return Ok(None);
     }
-    let version = format!(
-        "v{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis()
-    );
-    ctx.record(MediaUpdate {
-        pending_version: Some(version.clone()),
-        ..Default::default()
-    })
-    .await?;
-    let variants = super::publish::publish(cx, &job.id, &version, &out, &produced).await?;
-    Ok(Some(Published { version, variants }))
+    ctx.publish(&out, &produced).await.map(Some)
+}
+
+impl Ctx<'_> {
+    /// Detects the type (recorded when accepted) and scans the original; returns the type, or
+    /// the rejection.
+    async fn validate(
+        &self,
+        cfg: &MediaConfig,
+        upload: &Upload,
+    ) -> Result<&'static str, StepError> {
+        let (cx, job) = (self.cx, self.job);
+        let head = read_head(cx, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
+        let detected = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m));
+        if let Ok(mime) = detected {
+            self.record(MediaUpdate {
+                detected: Some(mime.to_owned()),
+                ..Default::default()
+            })
+            .await?;
+        }
+        if let Some(scan) = &cfg.scan {
+            self.status(MediaStatus::Scanning).await?;
+            let last_attempt = job.attempts >= cfg.max_attempts;
+            let found = super::scan::run(cx, scan, job, last_attempt).await?;
+            let infected = found.outcome == ScanOutcome::Infected;
+            self.record(MediaUpdate {
+                scan: Some(found.clone()),
+                ..Default::default()
+            })
+            .await?;
+            if infected {
+                return Err(super::scan::infected(&found));
+            }
+        }
+        // Scanned first, whatever the type: malware is reported as such, not as a wrong type.
+        detected.map_err(|r| StepError::rejected(r.code, r.message))
+    }
+
+    /// Probes a video or audio file (recording what was found), checks its limits and
+    /// transcodes it; the probe is recorded again with what decoding learned.
+    async fn audiovisual(
+        &self,
+        input: &Path,
+        out: &Path,
+        cfg: &MediaConfig,
+        progress: Arc<Progress>,
+    ) -> Result<Produced, StepError> {
+        let probe = probe(input).await?;
+        // Recorded first: a rejection for size or length shows what was found.
+        self.record(MediaUpdate {
+            probe: Some(probe.clone()),
+            ..Default::default()
+        })
+        .await?;
+        match &probe.video {
+            Some(video) => {
+                check_limits(cfg, Kind::Video, &probe)?;
+                let produced =
+                    super::video::process(input, out, &probe, video, cfg, progress).await?;
+                if produced.variable_frame_rate && !video.variable_frame_rate {
+                    // Seen while decoding: the frames' durations varied though the
+                    // container named a rate.
+                    let mut probe = probe.clone();
+                    if let Some(v) = probe.video.as_mut() {
+                        v.variable_frame_rate = true;
+                    }
+                    self.record(MediaUpdate {
+                        probe: Some(probe),
+                        ..Default::default()
+                    })
+                    .await?;
+                }
+                Ok(produced)
+            }
+            None if probe.audio.is_some() => {
+                check_limits(cfg, Kind::Audio, &probe)?;
+                let produced = super::audio::process(input, out, &probe, cfg, progress).await?;
+                let mut probe = probe.clone();
+                if let Some(a) = probe.audio.as_mut() {
+                    a.loudness = produced.loudness;
+                }
+                self.record(MediaUpdate {
+                    probe: Some(probe),
+                    ..Default::default()
+                })
+                .await?;
+                Ok(produced)
+            }
+            None => Err(StepError::permanent(
+                "no_streams",
+                "the file holds neither video nor audio",
+            )),
+        }
+    }
+
+    /// Publishes `out` as a new version, recorded as pending first.
+    async fn publish(&self, out: &Path, produced: &Produced) -> Result<Published, StepError> {
+        let version = format!(
+            "v{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        );
+        self.record(MediaUpdate {
+            pending_version: Some(version.clone()),
+            ..Default::default()
+        })
+        .await?;
+        let variants =
+            super::publish::publish(self.cx, &self.job.id, &version, out, produced).await?;
+        Ok(Published { version, variants })
+    }
 }
 
 fn check_size(cfg: &MediaConfig, kind: Kind, length: u64) -> Result<(), StepError> {

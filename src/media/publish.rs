@@ -81,73 +81,14 @@ pub async fn publish(
     let mut variants = Vec::new();
     let mut entries = Vec::new();
     for r in &produced.renditions {
-        let rdir = &r.dir;
-        let playlist_path = out.join(rdir).join("index.m3u8");
-        let text = tokio::fs::read_to_string(&playlist_path)
-            .await
-            .map_err(|e| {
-                StepError::permanent("transcode", format!("no playlist for {rdir}: {e}"))
-            })?;
-        let playlist = hls::vod(&text);
-        let segments = hls::segments(&playlist);
-        if segments.is_empty() {
-            return Err(StepError::permanent(
-                "transcode",
-                format!("rendition {rdir} has no segments"),
-            ));
-        }
-        let mut measured = Vec::with_capacity(segments.len());
-        for (duration, uri) in &segments {
-            // hlssink2 names segments by file name; anything else is not ours to publish.
-            if uri.contains('/') {
-                return Err(StepError::permanent(
-                    "transcode",
-                    format!("odd segment URI {uri}"),
-                ));
-            }
-            let bytes = put(format!("{rdir}/{uri}")).await?;
-            measured.push((*duration, bytes));
-        }
-        tokio::fs::write(&playlist_path, &playlist).await?;
-        let playlist_bytes = put(format!("{rdir}/index.m3u8")).await?;
-        let (peak, average) = hls::bandwidth(&measured);
-        let total_ms = (segments.iter().map(|(d, _)| d).sum::<f64>() * 1000.0).round() as u64;
-        entries.push(hls::Entry {
-            uri: format!("{rdir}/index.m3u8"),
-            picture: r.picture,
-            peak_bps: peak,
-            average_bps: average,
-            codecs: r.codecs.clone(),
-        });
-        variants.push(Variant {
-            kind: "rendition".into(),
-            path: format!("{rdir}/index.m3u8"),
-            mime: Some(hls::MIME.into()),
-            width: r.picture.map(|p| p.0),
-            height: r.picture.map(|p| p.1),
-            bitrate: Some(average),
-            bytes: playlist_bytes + measured.iter().map(|(_, b)| b).sum::<u64>(),
-            duration_ms: Some(total_ms),
-        });
+        let (entry, variant) = publish_rendition(out, r, &put).await?;
+        entries.push(entry);
+        variants.push(variant);
     }
     if !entries.is_empty() {
-        let master = hls::master(&entries);
-        tokio::fs::write(out.join("master.m3u8"), &master).await?;
-        let bytes = put("master.m3u8".into()).await?;
-        let top = entries.last().expect("not empty");
-        variants.insert(
-            0,
-            Variant {
-                kind: "hls".into(),
-                path: "master.m3u8".into(),
-                mime: Some(hls::MIME.into()),
-                width: top.picture.map(|p| p.0),
-                height: top.picture.map(|p| p.1),
-                bitrate: Some(top.peak_bps),
-                bytes,
-                duration_ms: variants.first().and_then(|v| v.duration_ms),
-            },
-        );
+        let duration_ms = variants.first().and_then(|v| v.duration_ms);
+        let master = publish_master(out, &entries, duration_ms, &put).await?;
+        variants.insert(0, master);
     }
     for f in &produced.files {
         let bytes = put(f.path.clone()).await?;
@@ -163,4 +104,84 @@ pub async fn publish(
         });
     }
     Ok(variants)
+}
+
+/// Finishes one rendition's playlist and stores it with its segments through `put`; returns
+/// its master playlist entry and its variant.
+async fn publish_rendition<F: Future<Output = Result<u64, StepError>>>(
+    out: &Path,
+    r: &Rendition,
+    put: &impl Fn(String) -> F,
+) -> Result<(hls::Entry, Variant), StepError> {
+    let rdir = &r.dir;
+    let playlist_path = out.join(rdir).join("index.m3u8");
+    let text = tokio::fs::read_to_string(&playlist_path)
+        .await
+        .map_err(|e| StepError::permanent("transcode", format!("no playlist for {rdir}: {e}")))?;
+    let playlist = hls::vod(&text);
+    let segments = hls::segments(&playlist);
+    if segments.is_empty() {
+        return Err(StepError::permanent(
+            "transcode",
+            format!("rendition {rdir} has no segments"),
+        ));
+    }
+    let mut measured = Vec::with_capacity(segments.len());
+    for (duration, uri) in &segments {
+        // hlssink2 names segments by file name; anything else is not ours to publish.
+        if uri.contains('/') {
+            return Err(StepError::permanent(
+                "transcode",
+                format!("odd segment URI {uri}"),
+            ));
+        }
+        let bytes = put(format!("{rdir}/{uri}")).await?;
+        measured.push((*duration, bytes));
+    }
+    tokio::fs::write(&playlist_path, &playlist).await?;
+    let playlist_bytes = put(format!("{rdir}/index.m3u8")).await?;
+    let (peak, average) = hls::bandwidth(&measured);
+    let total_ms = (segments.iter().map(|(d, _)| d).sum::<f64>() * 1000.0).round() as u64;
+    let entry = hls::Entry {
+        uri: format!("{rdir}/index.m3u8"),
+        picture: r.picture,
+        peak_bps: peak,
+        average_bps: average,
+        codecs: r.codecs.clone(),
+    };
+    let variant = Variant {
+        kind: "rendition".into(),
+        path: format!("{rdir}/index.m3u8"),
+        mime: Some(hls::MIME.into()),
+        width: r.picture.map(|p| p.0),
+        height: r.picture.map(|p| p.1),
+        bitrate: Some(average),
+        bytes: playlist_bytes + measured.iter().map(|(_, b)| b).sum::<u64>(),
+        duration_ms: Some(total_ms),
+    };
+    Ok((entry, variant))
+}
+
+/// Writes and stores the master playlist over `entries` (not empty); returns its variant,
+/// described by the top entry and lasting `duration_ms`.
+async fn publish_master<F: Future<Output = Result<u64, StepError>>>(
+    out: &Path,
+    entries: &[hls::Entry],
+    duration_ms: Option<u64>,
+    put: &impl Fn(String) -> F,
+) -> Result<Variant, StepError> {
+    let master = hls::master(entries);
+    tokio::fs::write(out.join("master.m3u8"), &master).await?;
+    let bytes = put("master.m3u8".into()).await?;
+    let top = entries.last().expect("not empty");
+    Ok(Variant {
+        kind: "hls".into(),
+        path: "master.m3u8".into(),
+        mime: Some(hls::MIME.into()),
+        width: top.picture.map(|p| p.0),
+        height: top.picture.map(|p| p.1),
+        bitrate: Some(top.peak_bps),
+        bytes,
+        duration_ms,
+    })
 }

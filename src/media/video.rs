@@ -33,7 +33,6 @@ pub async fn process(
     progress: Arc<Progress>,
 ) -> Result<Produced, StepError> {
     use super::gst::transcode;
-    use super::publish::Rendition;
     let plan = super::plan::plan(video, &cfg.ladder, cfg.hls_segment);
     let duration_ms = probe.duration_ms.unwrap_or(0);
     let extras = super::extras::plan(&plan, duration_ms, cfg.mp4_fallback);
@@ -54,29 +53,8 @@ pub async fn process(
             progress: &report,
         })?;
         truncated(probe.duration_ms, result.decoded_ms)?;
-        let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
-        let audio = if result.has_audio { ",mp4a.40.2" } else { "" };
-        let renditions = result
-            .renditions
-            .iter()
-            .zip(&plan.renditions)
-            .map(|((dir, profile, level), r)| Rendition {
-                dir: dir.clone(),
-                picture: Some((r.width, r.height, fps)),
-                codecs: format!("{}{audio}", super::hls::avc1(profile, level)),
-            })
-            .collect();
-        let mut files: Vec<Output> = match super::poster::pick(result.frames) {
-            Some(frame) => super::poster::write(frame, &widths, &out)?
-                .into_iter()
-                .enumerate()
-                .map(|(i, (file, w, h))| {
-                    let kind = if i == 0 { "poster" } else { "thumbnail" };
-                    Output::picture(kind, file, "image/jpeg", w, h)
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let renditions = hls_renditions(&result, &plan);
+        let mut files = poster_files(result.frames, &widths, &out)?;
         // The shorter of what the file says and what was decoded.
         let length = duration_ms.min(result.decoded_ms).max(1);
         files.extend(super::previews::preview(&result.preview, &out)?);
@@ -108,6 +86,49 @@ pub async fn process(
         })
     })
     .await
+}
+
+/// The HLS renditions the transcode wrote, described from the plan: picture size, frame rate
+/// and codecs.
+#[cfg(feature = "media")]
+fn hls_renditions(
+    result: &super::gst::transcode::Output,
+    plan: &super::plan::Plan,
+) -> Vec<super::publish::Rendition> {
+    use super::publish::Rendition;
+    let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
+    let audio = if result.has_audio { ",mp4a.40.2" } else { "" };
+    result
+        .renditions
+        .iter()
+        .zip(&plan.renditions)
+        .map(|((dir, profile, level), r)| Rendition {
+            dir: dir.clone(),
+            picture: Some((r.width, r.height, fps)),
+            codecs: format!("{}{audio}", super::hls::avc1(profile, level)),
+        })
+        .collect()
+}
+
+/// The poster and its thumbnails, from the best of the candidate `frames`; none without a
+/// frame.
+#[cfg(feature = "media")]
+fn poster_files(
+    frames: Vec<super::gst::transcode::Frame>,
+    widths: &[u32],
+    out: &Path,
+) -> Result<Vec<Output>, StepError> {
+    Ok(match super::poster::pick(frames) {
+        Some(frame) => super::poster::write(frame, widths, out)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, (file, w, h))| {
+                let kind = if i == 0 { "poster" } else { "thumbnail" };
+                Output::picture(kind, file, "image/jpeg", w, h)
+            })
+            .collect(),
+        None => Vec::new(),
+    })
 }
 
 #[cfg(not(feature = "media"))]

@@ -71,19 +71,7 @@ pub async fn run(args: &UploadArgs) -> Result<u8, String> {
     let server = with_retries(args.retries, None, || client.options(&endpoint))
         .await
         .map_err(|e| format!("asking {endpoint} what it offers: {e}"))?;
-    if let Some(algo) = args.checksum {
-        let name = algo.algorithm().name();
-        if !server.has("checksum") || !server.checksums.iter().any(|c| c == name) {
-            return Err(format!(
-                "the server does not take {name} checksums (it offers: {})",
-                if server.checksums.is_empty() {
-                    "none".to_owned()
-                } else {
-                    server.checksums.join(", ")
-                }
-            ));
-        }
-    }
+    check_checksum(args, &server)?;
     let display = Display::new(args.json);
     let mut parallel = usize::from(args.parallel);
     if parallel > 1 && !server.has("concatenation") {
@@ -108,34 +96,67 @@ pub async fn run(args: &UploadArgs) -> Result<u8, String> {
     let mut results = Vec::new();
     let mut ok = true;
     for file in &args.files {
-        let mut result = json!({ "file": file.display().to_string() });
-        match upload_file(&ctx, &mut state, file, &metadata_extra).await {
-            Ok(url) => {
-                result["url"] = json!(url.as_str());
-                if !args.json {
-                    ctx.display.println(url.as_str());
-                }
-                if args.wait {
-                    let doc = wait::follow(&ctx, file, &url).await;
-                    ok &= doc.get("status").and_then(Value::as_str) == Some("READY");
-                    if !args.json {
-                        wait::print(&ctx.display, file, &doc);
-                    }
-                    result["media"] = doc;
-                }
-            }
-            Err(e) => {
-                ok = false;
-                eprintln!("tuskd upload: {}: {e}", file.display());
-                result["error"] = json!(e);
-            }
-        }
+        let (result, file_ok) = report_file(&ctx, &mut state, file, &metadata_extra).await;
+        ok &= file_ok;
         results.push(result);
     }
     if args.json {
         println!("{}", Value::Array(results));
     }
     Ok(if ok { 0 } else { 1 })
+}
+
+/// Refuses `--checksum` with an algorithm the server does not take.
+fn check_checksum(args: &UploadArgs, server: &Server) -> Result<(), String> {
+    if let Some(algo) = args.checksum {
+        let name = algo.algorithm().name();
+        if !server.has("checksum") || !server.checksums.iter().any(|c| c == name) {
+            return Err(format!(
+                "the server does not take {name} checksums (it offers: {})",
+                if server.checksums.is_empty() {
+                    "none".to_owned()
+                } else {
+                    server.checksums.join(", ")
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Uploads one file and reports it (its URL, with `--wait` its media, or its error); returns
+/// its JSON result and whether it went well.
+async fn report_file(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    file: &Path,
+    extra: &[(String, String)],
+) -> (Value, bool) {
+    let args = ctx.args;
+    let mut ok = true;
+    let mut result = json!({ "file": file.display().to_string() });
+    match upload_file(ctx, state, file, extra).await {
+        Ok(url) => {
+            result["url"] = json!(url.as_str());
+            if !args.json {
+                ctx.display.println(url.as_str());
+            }
+            if args.wait {
+                let doc = wait::follow(ctx, file, &url).await;
+                ok &= doc.get("status").and_then(Value::as_str) == Some("READY");
+                if !args.json {
+                    wait::print(&ctx.display, file, &doc);
+                }
+                result["media"] = doc;
+            }
+        }
+        Err(e) => {
+            ok = false;
+            eprintln!("tuskd upload: {}: {e}", file.display());
+            result["error"] = json!(e);
+        }
+    }
+    (result, ok)
 }
 
 /// Uploads one file (or finds it uploaded) and returns its upload URL.

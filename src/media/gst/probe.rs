@@ -18,50 +18,8 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
     let path = std::path::absolute(path)?;
     let uri = gst::glib::filename_to_uri(&path, None)
         .map_err(|e| StepError::transient("probe_failed", format!("bad input path: {e}")))?;
-    // GStreamer 1.22's synchronous discovery has been seen, rarely and only under load, to miss
-    // the end of a file's discovery and sit out its whole timeout; a fresh Discoverer then
-    // answers at once. So a timeout gets one more try before it counts.
-    let mut tries = 0;
-    let info = loop {
-        tries += 1;
-        let discoverer =
-            pbutils::Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
-                .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
-        let info = discoverer.discover_uri(&uri).map_err(|e| {
-            StepError::permanent(
-                "probe_failed",
-                format!("the file could not be read as media: {}", e.message()),
-            )
-        })?;
-        if info.result() != pbutils::DiscovererResult::Timeout || tries == 2 {
-            break info;
-        }
-        tracing::warn!(path = %path.display(), "media probe timed out; trying once more");
-    };
-    match info.result() {
-        pbutils::DiscovererResult::Ok => {}
-        pbutils::DiscovererResult::Timeout => {
-            return Err(StepError::permanent(
-                "probe_timeout",
-                "reading the file's headers took too long",
-            ));
-        }
-        pbutils::DiscovererResult::MissingPlugins => {
-            return Err(StepError::permanent(
-                "unsupported_codec",
-                format!(
-                    "no decoder for {}",
-                    info.missing_elements_installer_details().join(", ")
-                ),
-            ));
-        }
-        other => {
-            return Err(StepError::permanent(
-                "probe_failed",
-                format!("the file could not be read as media ({other:?})"),
-            ));
-        }
-    }
+    let info = discover(&path, &uri, timeout)?;
+    check_result(&info)?;
     let container = info
         .container_streams()
         .first()
@@ -100,6 +58,56 @@ pub fn probe(path: &Path, timeout: Duration) -> Result<Probe, StepError> {
         video,
         audio,
     })
+}
+
+/// Runs the Discoverer on `uri` (the file at `path`), with one more try after a timeout.
+fn discover(
+    path: &Path,
+    uri: &str,
+    timeout: Duration,
+) -> Result<pbutils::DiscovererInfo, StepError> {
+    // GStreamer 1.22's synchronous discovery has been seen, rarely and only under load, to miss
+    // the end of a file's discovery and sit out its whole timeout; a fresh Discoverer then
+    // answers at once. So a timeout gets one more try before it counts.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let discoverer =
+            pbutils::Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
+                .map_err(|e| StepError::transient("probe_failed", e.to_string()))?;
+        let info = discoverer.discover_uri(uri).map_err(|e| {
+            StepError::permanent(
+                "probe_failed",
+                format!("the file could not be read as media: {}", e.message()),
+            )
+        })?;
+        if info.result() != pbutils::DiscovererResult::Timeout || tries == 2 {
+            break Ok(info);
+        }
+        tracing::warn!(path = %path.display(), "media probe timed out; trying once more");
+    }
+}
+
+/// Turns a discovery that did not succeed (timeout, missing decoder, unreadable) into its error.
+fn check_result(info: &pbutils::DiscovererInfo) -> Result<(), StepError> {
+    match info.result() {
+        pbutils::DiscovererResult::Ok => Ok(()),
+        pbutils::DiscovererResult::Timeout => Err(StepError::permanent(
+            "probe_timeout",
+            "reading the file's headers took too long",
+        )),
+        pbutils::DiscovererResult::MissingPlugins => Err(StepError::permanent(
+            "unsupported_codec",
+            format!(
+                "no decoder for {}",
+                info.missing_elements_installer_details().join(", ")
+            ),
+        )),
+        other => Err(StepError::permanent(
+            "probe_failed",
+            format!("the file could not be read as media ({other:?})"),
+        )),
+    }
 }
 
 fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) -> VideoFacts {

@@ -218,6 +218,81 @@ impl Shared {
             Err(e) => Err(remote(e)),
         }
     }
+
+    /// Stores the last `rest` bytes after `full` whole parts from their tail (as the object
+    /// itself, or as its last part), when the tail holds all of them.
+    async fn last_from_tail(
+        &self,
+        id: &UploadId,
+        state: &mut ObjectState,
+        data: &Path,
+        full: u64,
+        rest: u64,
+    ) -> Result<(), StorageError> {
+        let tail = self.tail(id, full);
+        if self.size(&tail).await?.is_some_and(|n| n >= rest) {
+            let last = self
+                .call(self.store.get_range(&tail, 0..rest))
+                .await
+                .map_err(remote)?;
+            if full == 0 {
+                self.call(self.store.put(data, last.into()))
+                    .await
+                    .map_err(remote)?;
+            } else {
+                let multipart = state.multipart.clone().ok_or_else(|| {
+                    StorageError::Backend(format!("upload {id} has parts but no multipart"))
+                })?;
+                let part = self
+                    .call(
+                        self.store
+                            .put_part(data, &multipart, full as usize, last.into()),
+                    )
+                    .await
+                    .map_err(remote)?;
+                self.log.add_part(id, full, &part.content_id).await?;
+                state.parts.insert(full, part.content_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the multipart upload of an object of `length` bytes from its recorded parts.
+    async fn complete(
+        &self,
+        id: &UploadId,
+        state: &ObjectState,
+        data: &Path,
+        length: u64,
+    ) -> Result<(), StorageError> {
+        let multipart = state.multipart.as_deref().ok_or_else(|| {
+            StorageError::Backend(format!("upload {id} has no multipart upload to complete"))
+        })?;
+        let parts = (0..length.div_ceil(state.part_size))
+            .map(|i| match state.parts.get(&i) {
+                Some(c) => Ok(PartId {
+                    content_id: c.clone(),
+                }),
+                None => Err(StorageError::Backend(format!(
+                    "part {i} of upload {id} was never recorded"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self
+            .call(
+                self.store
+                    .complete_multipart(data, &multipart.to_owned(), parts),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Completed before a crash that came before the bookkeeping was dropped.
+            Err(object_store::Error::NotFound { .. }) if self.size(data).await? == Some(length) => {
+                Ok(())
+            }
+            Err(e) => Err(remote(e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -262,59 +337,10 @@ impl Storage for ObjectStorage {
         // length became known only after they were stored (a deferred length), they are still
         // in the tail: a tail holding all of them can only be that.
         if rest > 0 && state.tails.contains(&full) {
-            let tail = s.tail(id, full);
-            if s.size(&tail).await?.is_some_and(|n| n >= rest) {
-                let last = s
-                    .call(s.store.get_range(&tail, 0..rest))
-                    .await
-                    .map_err(remote)?;
-                if full == 0 {
-                    s.call(s.store.put(&data, last.into()))
-                        .await
-                        .map_err(remote)?;
-                } else {
-                    let multipart = state.multipart.clone().ok_or_else(|| {
-                        StorageError::Backend(format!("upload {id} has parts but no multipart"))
-                    })?;
-                    let part = s
-                        .call(
-                            s.store
-                                .put_part(&data, &multipart, full as usize, last.into()),
-                        )
-                        .await
-                        .map_err(remote)?;
-                    s.log.add_part(id, full, &part.content_id).await?;
-                    state.parts.insert(full, part.content_id);
-                }
-            }
+            s.last_from_tail(id, &mut state, &data, full, rest).await?;
         }
         if full > 0 {
-            let multipart = state.multipart.as_deref().ok_or_else(|| {
-                StorageError::Backend(format!("upload {id} has no multipart upload to complete"))
-            })?;
-            let parts = (0..length.div_ceil(state.part_size))
-                .map(|i| match state.parts.get(&i) {
-                    Some(c) => Ok(PartId {
-                        content_id: c.clone(),
-                    }),
-                    None => Err(StorageError::Backend(format!(
-                        "part {i} of upload {id} was never recorded"
-                    ))),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            match s
-                .call(
-                    s.store
-                        .complete_multipart(&data, &multipart.to_owned(), parts),
-                )
-                .await
-            {
-                Ok(_) => {}
-                // Completed before a crash that came before the bookkeeping was dropped.
-                Err(object_store::Error::NotFound { .. })
-                    if s.size(&data).await? == Some(length) => {}
-                Err(e) => return Err(remote(e)),
-            }
+            s.complete(id, &state, &data, length).await?;
         } else {
             // Smaller than a part: put whole, by the last commit or just above.
             if length == 0 {
