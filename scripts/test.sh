@@ -139,7 +139,7 @@ need_cargo_fuzz
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
 # The images row's reference: vips, timed by GNU time.
 apt_install libvips-tools time
-cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --images --observability \
+cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --images --observability --wake \
   --tuskd target/debug/tuskd
 
 # Last: this build replaces target/debug/tuskd with one that has no media pipeline.

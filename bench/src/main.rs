@@ -4,9 +4,11 @@
 //! The sink answers every tus request the way a server that stores nothing would (it reads and
 //! discards bodies), so the ratio tuskd/sink shows what tuskd's own work costs on this machine.
 //! Each scenario runs against fresh processes, so the peak RSS (VmHWM in /proc) is its own.
+//! With `--baseline PATH`, a second tuskd binary (an earlier build) runs beside both on some
+//! rows, runs interleaved, so that a change can be shown within noise or better in one run.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +33,7 @@ mod media;
 mod observability;
 mod s3;
 mod stalled;
+mod wake;
 
 const MIB: u64 = 1 << 20;
 
@@ -51,7 +54,7 @@ struct Args {
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
     /// 11 the load row, with --stalled; 12 the media row, with --media; 13 the images row,
     /// with --images; 14 the observability row, with --observability; 15 the cluster rows, with
-    /// --cluster).
+    /// --cluster; 16 the wake row, with --wake).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -85,6 +88,17 @@ struct Args {
     /// (PostgreSQL 15 and HAProxy from Debian, started here).
     #[arg(long)]
     cluster: bool,
+    /// Also measure cross-node media job start latency: uploads to a node that runs no media
+    /// jobs, until a worker on a second node (same Postgres, shared store) starts each job.
+    /// Its reference is --baseline (there is no sink analogue).
+    #[arg(long)]
+    wake: bool,
+    /// A second tuskd binary (e.g. built from an earlier commit) measured beside --tuskd in the
+    /// same run, runs interleaved, on the 1 GiB one-PATCH, 1 KiB uploads and HEADs rows (rows
+    /// 1, 4, 5) and the wake row: each prints a second line with its figures and the ratio
+    /// tuskd/baseline.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -110,6 +124,13 @@ async fn main() {
         args.fsync,
         cores()
     );
+    if let Some(baseline) = &args.baseline {
+        println!(
+            "baseline: {} beside it, runs interleaved (tuskd, baseline, sink); rows 1, 4 and 5 \
+             add a line with the baseline in the second column and the ratio tuskd/baseline",
+            baseline.display()
+        );
+    }
     println!(
         "{:<44} {:>9} {:>9} {:>6}  {:>10} {:>10}  {:>9} {:>9}",
         "scenario (median of runs)",
@@ -125,16 +146,27 @@ async fn main() {
         if args.only.is_some_and(|only| only != i + 1) {
             continue;
         }
-        let mut figures: Vec<Vec<Figures>> = vec![Vec::new(), Vec::new()];
+        // The servers of each run, in this order: tuskd, the baseline where the row compares
+        // one, and the sink (None).
+        let mut servers: Vec<(&str, Option<&Path>)> = vec![("tuskd", Some(args.tuskd.as_path()))];
+        let baseline = args
+            .baseline
+            .as_deref()
+            .filter(|_| scenario.beside_baseline());
+        if let Some(b) = baseline {
+            servers.push(("baseline tuskd", Some(b)));
+        }
+        servers.push(("sink", None));
+        let mut figures: Vec<Vec<Figures>> = vec![Vec::new(); servers.len()];
         for _ in 0..args.runs {
-            for (slot, name) in ["tuskd", "sink"].into_iter().enumerate() {
+            for (slot, &(name, binary)) in servers.iter().enumerate() {
                 // A fresh data directory per run, removed after it: the page cache recycles its
                 // pages as on a server in steady state, instead of growing into untouched memory.
                 let data = tempfile::tempdir().expect("temp dir");
-                let mut target = if name == "tuskd" {
+                let mut target = if let Some(binary) = binary {
                     Target::start(
                         name,
-                        Command::new(&args.tuskd)
+                        Command::new(binary)
                             .args([
                                 "serve",
                                 "--listen",
@@ -164,7 +196,11 @@ async fn main() {
                 target.stop().await;
             }
         }
-        print_row(&scenario.label(), &figures);
+        let sink = figures.pop().expect("the sink's runs");
+        print_row(&scenario.label(), &[figures[0].clone(), sink]);
+        if baseline.is_some() {
+            print_baseline_row(&figures[0], &figures[1]);
+        }
     }
     if args.s3 {
         s3::run(&args, &sizes).await;
@@ -186,6 +222,9 @@ async fn main() {
     }
     if args.cluster && args.only.is_none_or(|n| n == 15) {
         cluster::run(&args, &sizes).await;
+    }
+    if args.wake && args.only.is_none_or(|n| n == 16) {
+        wake::run(&args, args.quick).await;
     }
 }
 
@@ -210,6 +249,40 @@ fn print_row(label: &str, figures: &[Vec<Figures>]) {
         or_dash(b.rss_mib, " MiB"),
         a.cpu_s,
         or_dash(b.cpu_s, " s"),
+    );
+}
+
+/// The line under a row that --baseline adds: tuskd again, the baseline binary in the second
+/// column, the ratio tuskd/baseline, and the range of each one's runs (how noisy they were).
+fn print_baseline_row(tuskd: &[Figures], baseline: &[Figures]) {
+    let (a, b) = (Figures::median(tuskd), Figures::median(baseline));
+    let range = |runs: &[Figures]| {
+        let min = runs.iter().map(|f| f.rate).fold(f64::INFINITY, f64::min);
+        let max = runs
+            .iter()
+            .map(|f| f.rate)
+            .fold(f64::NEG_INFINITY, f64::max);
+        format!("{min:.1}-{max:.1}")
+    };
+    let runs = if tuskd.len() > 1 {
+        format!(
+            "  runs: tuskd {}, baseline {}",
+            range(tuskd),
+            range(baseline)
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "{:<44} {:>9.1} {:>9.1} {:>6.2}  {:>6.1} MiB {:>6.1} MiB  {:>7.2} s {:>7.2} s{runs}",
+        "  beside --baseline (2nd column)",
+        a.rate,
+        b.rate,
+        a.rate / b.rate,
+        a.rss_mib,
+        b.rss_mib,
+        a.cpu_s,
+        b.cpu_s,
     );
 }
 
@@ -284,6 +357,15 @@ impl Scenario {
             Scenario::Small(s.small_count, 32),
             Scenario::Heads(s.heads, 32),
         ]
+    }
+
+    /// Whether --baseline is measured beside this row: the big upload in one PATCH, 1 KiB
+    /// uploads and HEADs.
+    fn beside_baseline(&self) -> bool {
+        matches!(
+            self,
+            Scenario::OnePatch(_) | Scenario::Small(..) | Scenario::Heads(..)
+        )
     }
 
     fn label(&self) -> String {
