@@ -131,17 +131,7 @@ fn raw_chain(
             let _ = pad.link(&target);
             return;
         }
-        if let Ok(fake) = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .property("async", false)
-            .build()
-        {
-            let _ = pipeline.add(&fake);
-            let _ = fake.sync_state_with_parent();
-            if let Some(p) = fake.static_pad("sink") {
-                let _ = pad.link(&p);
-            }
-        }
+        super::elements::link_fakesink(&pipeline, pad);
     });
     let l = linked;
     decode.connect_no_more_pads(move |_| {

@@ -84,3 +84,18 @@ pub(super) fn direction(rotation: u32, flipped: bool) -> &'static str {
         _ => "identity",
     }
 }
+
+/// Links a decoder pad nothing wants to a fakesink of its own.
+pub(super) fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) {
+    if let Ok(fake) = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()
+    {
+        let _ = pipeline.add(&fake);
+        let _ = fake.sync_state_with_parent();
+        if let Some(p) = fake.static_pad("sink") {
+            let _ = pad.link(&p);
+        }
+    }
+}

@@ -24,7 +24,9 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::elements::{NullOnDrop, caps_filter, direction, drop_tags, link_err, make};
+use super::elements::{
+    NullOnDrop, caps_filter, direction, drop_tags, link_err, link_fakesink, make,
+};
 
 use crate::domain::media::Probe;
 use crate::media::extras::Extras;
@@ -584,21 +586,6 @@ impl Routes {
             && !self.linked_audio.load(Ordering::SeqCst)
         {
             a.send_event(gst::event::Eos::new());
-        }
-    }
-}
-
-/// Links a decoder pad nothing wants to a fakesink of its own.
-fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) {
-    if let Ok(fake) = gst::ElementFactory::make("fakesink")
-        .property("sync", false)
-        .property("async", false)
-        .build()
-    {
-        let _ = pipeline.add(&fake);
-        let _ = fake.sync_state_with_parent();
-        if let Some(p) = fake.static_pad("sink") {
-            let _ = pad.link(&p);
         }
     }
 }
