@@ -1,6 +1,7 @@
-//! The module graph stays as `docs/ARCHITECTURE.md` draws it: the top-level modules of `src/`
-//! import each other (`crate::x` outside test code) without a loop, and the layers below the
-//! edge import neither the edge, the composition root nor a process.
+//! The shape stays as `docs/ARCHITECTURE.md` draws it: the top-level modules of `src/` import
+//! each other (`crate::x` outside test code) without a loop, the layers below the edge import
+//! neither the edge, the composition root nor a process, and no function outside test code is
+//! longer than `LONGEST_FN` lines.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,9 @@ const ABOVE: &[&str] = &[
     "cli",
     "upload_cli",
 ];
+
+/// The most lines a function outside test code may take, from `fn` to its closing brace.
+const LONGEST_FN: usize = 80;
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -169,4 +173,126 @@ fn the_reader_finds_grouped_imports() {
     let refs = referenced("use crate::{a::B, c, d::{e, f}};\nlet x = crate::g::h();");
     let names: Vec<&str> = refs.iter().map(String::as_str).collect();
     assert_eq!(names, ["a", "c", "d", "g"]);
+}
+
+/// `line` without string and char literals and `//` comments, for counting braces.
+fn code_only(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            // A char literal ('{', '\''), not a lifetime ('a).
+            '\'' => {
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with('\\') {
+                    chars.nth(2);
+                } else if rest.chars().nth(1) == Some('\'') {
+                    chars.nth(1);
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `line` starts a function: `fn name`, after any visibility and qualifiers.
+fn starts_fn(line: &str) -> Option<&str> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "async ",
+        "const ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    for prefix in ["async ", "const ", "unsafe "] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    rest.strip_prefix("fn ")
+}
+
+/// The functions of `text` (test code cut off) longer than `most` lines: (line, name, length).
+fn long_functions(text: &str, most: usize) -> Vec<(usize, String, usize)> {
+    let code = text.split("#[cfg(test)]").next().unwrap();
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = starts_fn(line) else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut opened) = (0i64, false);
+        for (j, l) in lines[i..].iter().enumerate() {
+            let l = code_only(l);
+            for c in l.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if !opened && l.trim_end().ends_with(';') {
+                break;
+            }
+            if opened && depth == 0 {
+                if j + 1 > most {
+                    found.push((i + 1, name.clone(), j + 1));
+                }
+                break;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_outside_tests_is_longer_than_the_limit() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut long = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(&src).unwrap();
+        if is_test_file(rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (line, name, len) in long_functions(&text, LONGEST_FN) {
+            long.push(format!("src/{}:{line} {name}: {len} lines", rel.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions longer than {LONGEST_FN} lines; split them along their seams:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_length_counter_sees_braces_in_code_only() {
+    let text = "fn a() {\n    let s = \"}{\";\n    let c = '{';\n    // }\n    x(|y: &'static str| y);\n}\nfn b();\n";
+    assert_eq!(long_functions(text, 5), vec![(1, "a".to_owned(), 6)]);
+    assert!(long_functions(text, 6).is_empty());
 }
