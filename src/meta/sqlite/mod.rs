@@ -517,7 +517,13 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert!(events[0].event.payload.contains("kept-4"));
         for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            // The connections close on their own threads after the store is dropped, and the
+            // last one removes the -wal and -shm files: a file gone by now holds nothing.
+            let bytes = match std::fs::read(entry.unwrap().path()) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("{e}"),
+            };
             let text = String::from_utf8_lossy(&bytes);
             assert!(!text.contains("sekrit"), "a secret is left in a file");
         }
