@@ -25,15 +25,9 @@ pub struct App(Arc<Inner>);
 #[derive(Debug)]
 pub struct Inner {
     pub config: Config,
-    pub meta: Arc<dyn MetaStore>,
-    pub storage: Arc<dyn Storage>,
-    pub locks: Locks,
-    pub hooks: Hooks,
-    /// Cancelled when the server shuts down; every lock holder's token is a child of it.
-    pub shutdown: CancellationToken,
-    /// Wakes an idle media worker: a job was released.
-    pub media_jobs: Arc<tokio::sync::Notify>,
-    /// The upload core every front door calls.
+    /// The upload core every front door calls; it holds the stores, the locks, the hooks, the
+    /// shutdown signal (every lock holder's token is a child of it) and the media workers'
+    /// wake-up, which the rest of the process shares.
     pub uploads: Uploads,
     /// Readiness checks and the media workers' signs of life.
     pub health: Arc<crate::health::Health>,
@@ -146,12 +140,11 @@ impl App {
             metrics.clone(),
             store_backend,
         ));
-        let media_jobs = Arc::new(tokio::sync::Notify::new());
         let uploads = Uploads::new(crate::upload::Inner {
-            meta: meta.clone(),
-            storage: storage.clone(),
-            locks: locks.clone(),
-            hooks: hooks.clone(),
+            meta,
+            storage,
+            locks,
+            hooks,
             limits: Limits {
                 max_size: config.max_size,
                 expire_after: config.expire_after,
@@ -160,18 +153,12 @@ impl App {
             clock: config.clock.clone(),
             metrics: metrics.clone(),
             media_jobs: config.media.is_some(),
-            shutdown: shutdown.clone(),
+            shutdown,
             repair: tokio::sync::Notify::new(),
-            media_wake: media_jobs.clone(),
+            media_wake: Default::default(),
         });
         App(Arc::new(Inner {
             config,
-            meta,
-            storage,
-            locks,
-            hooks,
-            shutdown,
-            media_jobs,
             uploads,
             health: Arc::new(crate::health::Health::new(workers)),
             metrics,
@@ -183,16 +170,17 @@ impl App {
 impl App {
     /// What the media workers work with, when the media pipeline is on.
     pub fn media(&self) -> Option<crate::media::Context> {
+        let core = &self.uploads;
         Some(crate::media::Context {
-            meta: self.meta.clone(),
-            storage: self.storage.clone(),
-            hooks: self.hooks.clone(),
+            meta: core.meta.clone(),
+            storage: core.storage.clone(),
+            hooks: core.hooks.clone(),
             config: self.config.media.clone()?,
             data_dir: self.config.data_dir.clone(),
             metrics: self.metrics.clone(),
             health: self.health.clone(),
-            shutdown: self.shutdown.clone(),
-            wake: self.media_jobs.clone(),
+            shutdown: core.shutdown.clone(),
+            wake: core.media_wake.clone(),
         })
     }
 }
@@ -202,21 +190,21 @@ impl App {
 /// start it at once instead of at their next poll. Runs until shutdown; a store no other process
 /// shares has nothing to relay.
 pub async fn relay_work(app: App) {
-    let Some(mut heard) = app.meta.work() else {
+    let Some(mut heard) = app.uploads.meta.work() else {
         return;
     };
     loop {
         let work = tokio::select! {
-            () = app.shutdown.cancelled() => return,
+            () = app.uploads.shutdown.cancelled() => return,
             w = heard.recv() => w,
         };
         match work {
-            Ok(crate::meta::Work::Events) => app.hooks.wake(),
-            Ok(crate::meta::Work::MediaJobs) => app.media_jobs.notify_one(),
+            Ok(crate::meta::Work::Events) => app.uploads.hooks.wake(),
+            Ok(crate::meta::Work::MediaJobs) => app.uploads.media_wake.notify_one(),
             // Missed some: wake both, they look for themselves.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                app.hooks.wake();
-                app.media_jobs.notify_one();
+                app.uploads.hooks.wake();
+                app.uploads.media_wake.notify_one();
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }

@@ -43,10 +43,10 @@ pub async fn run(
         tokio::spawn(crate::upload::expire::run(app.uploads.clone())),
         tokio::spawn(
             crate::hooks::dispatch::Dispatcher {
-                meta: app.meta.clone(),
-                hooks: app.hooks.clone(),
-                locks: app.locks.clone(),
-                shutdown: app.shutdown.clone(),
+                meta: app.uploads.meta.clone(),
+                hooks: app.uploads.hooks.clone(),
+                locks: app.uploads.locks.clone(),
+                shutdown: app.uploads.shutdown.clone(),
             }
             .run(),
         ),
@@ -82,7 +82,7 @@ pub async fn run(
 
     drop(listener);
     tracing::info!("shutting down: saving running uploads");
-    app.shutdown.cancel();
+    app.uploads.shutdown.cancel();
     // Connections and background loops together get the shutdown timeout, no more.
     let everything = async {
         graceful.shutdown().await;
@@ -94,7 +94,7 @@ pub async fn run(
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("shutdown timeout reached with connections still open"),
     }
-    app.locks.give_back().await;
+    app.uploads.locks.give_back().await;
     if let Some(m) = metrics_listener {
         m.abort();
     }
@@ -124,7 +124,7 @@ fn serve_connection(
     graceful: &GracefulShutdown,
 ) {
     let _ = stream.set_nodelay(true);
-    let (first_bytes, stop) = (app.config.read_timeout, app.shutdown.clone());
+    let (first_bytes, stop) = (app.config.read_timeout, app.uploads.shutdown.clone());
     let app = app.clone();
     let metrics = app.metrics.clone();
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {

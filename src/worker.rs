@@ -32,7 +32,7 @@ pub async fn run(app: App, shutdown: impl Future<Output = ()>) {
     tokio::spawn(crate::app::relay_work(app.clone()));
     shutdown.await;
     tracing::info!("shutting down: stopping media jobs");
-    app.shutdown.cancel();
+    app.uploads.shutdown.cancel();
     if tokio::time::timeout(app.config.shutdown_timeout, workers)
         .await
         .is_err()

@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use crate::upload::Read;
+
 /// The body of every response tuskd sends.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -25,22 +27,9 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-/// One step of reading a request body.
-#[derive(Debug)]
-pub enum Read {
-    Data(Bytes),
-    /// The body ended; trailers, if the client sent any.
-    End(Option<http::HeaderMap>),
-    /// No byte arrived within the read timeout.
-    TimedOut,
-    /// The connection failed or the client aborted mid-body.
-    Lost,
-    /// Someone with the right asked this reader to stop (a newer request, or shutdown).
-    Cancelled,
-}
-
-/// Reads a request body with a read timeout and a cancel token. `next` is cancel-safe: the
-/// caller may drop it inside a `select!` without losing data or resetting the timeout.
+/// Reads a request body with a read timeout and, if given, a cancel token: the upload core's
+/// `ByteSource` (`next` is cancel-safe: the caller may drop it inside a `select!` without
+/// losing data or resetting the timeout).
 pub struct BodyReader {
     body: Option<Incoming>,
     timeout: Duration,
@@ -49,7 +38,8 @@ pub struct BodyReader {
     /// Armed for the earliest moment the body could time out and moved on only when it fires,
     /// so a busy body costs a clock read per frame rather than a timer.
     timer: Pin<Box<Sleep>>,
-    cancel: CancellationToken,
+    /// None when the caller stops the reading itself (the core, through the upload's lock).
+    cancel: Option<CancellationToken>,
 }
 
 impl std::fmt::Debug for BodyReader {
@@ -62,7 +52,7 @@ impl std::fmt::Debug for BodyReader {
 }
 
 impl BodyReader {
-    pub fn new(body: Incoming, timeout: Duration, cancel: CancellationToken) -> Self {
+    pub fn new(body: Incoming, timeout: Duration, cancel: Option<CancellationToken>) -> Self {
         let now = Instant::now();
         BodyReader {
             body: Some(body),
@@ -72,16 +62,38 @@ impl BodyReader {
             cancel,
         }
     }
+}
 
-    /// The next piece of the body. After `End`, `Lost` or `TimedOut` it keeps returning `End(None)`.
-    pub async fn next(&mut self) -> Read {
+/// Resolves when `token` is cancelled; never without one.
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::upload::ByteSource for BodyReader {
+    fn exact_len(&self) -> Option<u64> {
+        self.body
+            .as_ref()
+            .and_then(|b| http_body::Body::size_hint(b).exact())
+    }
+
+    fn is_end(&self) -> bool {
+        self.body
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    async fn next(&mut self) -> Read {
         loop {
             let Some(body) = self.body.as_mut() else {
                 return Read::End(None);
             };
             let frame = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Read::Cancelled,
+                () = cancelled(self.cancel.as_ref()) => return Read::Cancelled,
                 () = self.timer.as_mut() => {
                     let due = self.last_data + self.timeout;
                     if Instant::now() < due {
@@ -108,33 +120,6 @@ impl BodyReader {
             };
             self.body = None;
             return read;
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::upload::ByteSource for BodyReader {
-    fn exact_len(&self) -> Option<u64> {
-        self.body
-            .as_ref()
-            .and_then(|b| http_body::Body::size_hint(b).exact())
-    }
-
-    fn is_end(&self) -> bool {
-        self.body
-            .as_ref()
-            .is_none_or(http_body::Body::is_end_stream)
-    }
-
-    async fn next(&mut self) -> crate::upload::Read {
-        use crate::upload::Read as R;
-        match BodyReader::next(self).await {
-            Read::Data(d) => R::Data(d),
-            Read::End(t) => R::End(t),
-            Read::TimedOut => R::TimedOut,
-            // The core stops an append through the upload's lock, not through this reader's
-            // token; a cancelled reader is a body that cannot go on.
-            Read::Lost | Read::Cancelled => R::Lost,
         }
     }
 }

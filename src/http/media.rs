@@ -22,7 +22,7 @@ pub(crate) async fn status(
     id: &UploadId,
 ) -> Result<Response<Body>, Error> {
     let path = &app.config.media.as_ref().ok_or(Error::RouteNotFound)?.path;
-    let (record, upload) = tokio::try_join!(app.meta.media(id), app.meta.get(id))?;
+    let (record, upload) = tokio::try_join!(app.uploads.meta.media(id), app.uploads.meta.get(id))?;
     if record.is_none() && upload.as_ref().is_none_or(|u| u.is_complete()) {
         // Unknown, or finished without media (a partial upload of a concatenation).
         return Err(Error::MediaNotFound);
@@ -66,6 +66,7 @@ pub(crate) async fn file(
         .and_then(|k| k.join(rest))
         .ok_or(Error::MediaNotFound)?;
     let size = app
+        .uploads
         .storage
         .media_size(&key)
         .await?
@@ -75,7 +76,7 @@ pub(crate) async fn file(
     let body: Body = if *method == Method::HEAD {
         full(String::new())
     } else {
-        let stream = app.storage.read_media(&key, span.clone()).await?;
+        let stream = app.uploads.storage.read_media(&key, span.clone()).await?;
         StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync()
     };
     let mut resp = Response::new(body);

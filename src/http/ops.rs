@@ -29,7 +29,7 @@ pub(crate) fn healthz() -> Response<Body> {
 pub(crate) async fn readyz(app: &App) -> Response<Body> {
     let report = app
         .health
-        .ready(app.meta.as_ref(), app.storage.as_ref())
+        .ready(app.uploads.meta.as_ref(), app.uploads.storage.as_ref())
         .await;
     let checks: serde_json::Map<String, serde_json::Value> = report
         .checks
@@ -64,7 +64,7 @@ pub(crate) async fn readyz(app: &App) -> Response<Body> {
 /// `GET /metrics`: the figures read from the metadata store refreshed, then everything.
 pub(crate) async fn metrics(app: &App) -> Response<Body> {
     let m = &app.metrics;
-    match app.meta.stats().await {
+    match app.uploads.meta.stats().await {
         Ok(s) => {
             m.outbox_pending.set(s.outbox_pending as i64);
             m.outbox_dead.set(s.dead_letters as i64);

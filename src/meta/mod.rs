@@ -198,14 +198,6 @@ impl MetaError {
             source: Some(Box::new(source)),
         }
     }
-
-    /// A backend failure with no error value behind it.
-    pub fn backend_text(what: impl Into<String>) -> MetaError {
-        MetaError::Backend {
-            what: what.into(),
-            source: None,
-        }
-    }
 }
 
 /// What `MetaStore::stats` reports.

@@ -14,8 +14,9 @@ use http::request::Parts;
 use tokio::time::Instant;
 
 use super::checksum::Verifier;
-use super::source::{self, ByteSource, Read};
+use super::source::{ByteSource, Read};
 use super::{Shaped, UploadError, Uploads};
+use crate::domain::event::Effects;
 use crate::domain::upload::{MAX_LENGTH, Upload};
 use crate::hooks::{HookType, HttpResponse};
 use crate::lock::Guard;
@@ -75,16 +76,20 @@ impl Uploads {
         if declared == Some(0) {
             return Ok(Shaped::default());
         }
+        let stop = guard.token();
         if room.bytes == 0 {
             // Nothing may be added (a finished upload): storage is not opened for data that
             // can only be empty or too much.
-            return match source::is_empty(data.as_mut()).await {
-                Ok(true) => Ok(Shaped::default()),
-                Ok(false) => Err(room.too_much()),
-                Err(read) => Err(self.read_failed(read, guard)),
+            let empty = tokio::select! {
+                biased;
+                () = stop.cancelled() => return Err(self.stopped_holder(guard)),
+                empty = data.is_empty() => empty?,
+            };
+            return match empty {
+                true => Ok(Shaped::default()),
+                false => Err(room.too_much()),
             };
         }
-        let stop = guard.token();
         // Opening may wait for a part buffer (object stores); a takeover or shutdown ends the
         // wait.
         let append = tokio::select! {
@@ -123,15 +128,6 @@ impl Uploads {
         Room {
             bytes,
             deferred: upload.length.is_none(),
-        }
-    }
-
-    /// The error for data that did not arrive whole.
-    fn read_failed(&self, read: Read, guard: &Guard) -> UploadError {
-        match read {
-            Read::TimedOut => UploadError::ReadTimeout,
-            Read::Lost => UploadError::ConnectionLost,
-            Read::Data(_) | Read::End(_) => self.stopped_holder(guard),
         }
     }
 
@@ -232,6 +228,7 @@ impl Stream<'_> {
                 Read::End(trailers) => return Ok((None, trailers)),
                 Read::TimedOut => return Ok((Some(UploadError::ReadTimeout), None)),
                 Read::Lost => return Ok((Some(UploadError::ConnectionLost), None)),
+                Read::Cancelled => return Ok((Some(self.core.stopped_holder(guard)), None)),
             };
             let left = room.bytes - self.received;
             let overflow = piece.len() as u64 > left;
@@ -274,17 +271,20 @@ impl Stream<'_> {
             true => Some(HookType::PostFinish),
             false => self.progress.due().then_some(HookType::PostReceive),
         };
-        let after = Upload {
-            offset: new_offset,
-            expires_at,
-            ..upload.clone()
+        // Only a checkpoint that causes something needs the upload as it will be (a media job
+        // comes with post-finish: both follow from finishing the upload).
+        let effects = match kind {
+            Some(kind) => {
+                let after = Upload {
+                    offset: new_offset,
+                    expires_at,
+                    ..upload.clone()
+                };
+                core.effects(core.post(&[kind], self.req, &after), &after)
+            }
+            None => Effects::default(),
         };
-        let posted = match kind {
-            Some(kind) => core.post(&[kind], self.req, &after),
-            None => Vec::new(),
-        };
-        let wake_hooks = !posted.is_empty();
-        let effects = core.effects(posted, &after);
+        let wake_hooks = !effects.events.is_empty();
         if !core
             .meta
             .advance(&upload.id, upload.offset, new_offset, expires_at, &effects)

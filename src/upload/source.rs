@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::UploadError;
+
 /// One step of reading the data.
 #[derive(Debug)]
 pub enum Read {
@@ -16,6 +18,8 @@ pub enum Read {
     TimedOut,
     /// The connection failed or the client aborted mid-body.
     Lost,
+    /// The door stopped reading (the server is shutting down).
+    Cancelled,
 }
 
 /// The data of one append. `next` must be cancel-safe: the core drops it inside a `select!`
@@ -31,18 +35,20 @@ pub trait ByteSource: std::fmt::Debug + Send {
     /// The next piece of the data. After `End`, `Lost` or `TimedOut` it keeps returning
     /// `End(None)`.
     async fn next(&mut self) -> Read;
-}
 
-/// Whether a source is empty: an undeclared one is read until its first piece.
-pub(crate) async fn is_empty(source: &mut dyn ByteSource) -> Result<bool, Read> {
-    match source.exact_len() {
-        _ if source.is_end() => return Ok(true),
-        Some(n) => return Ok(n == 0),
-        None => {}
-    }
-    match source.next().await {
-        Read::End(_) => Ok(true),
-        Read::Data(_) => Ok(false),
-        other => Err(other),
+    /// Whether the data is empty: an undeclared length is read until its first piece.
+    async fn is_empty(&mut self) -> Result<bool, UploadError> {
+        match self.exact_len() {
+            _ if self.is_end() => return Ok(true),
+            Some(n) => return Ok(n == 0),
+            None => {}
+        }
+        match self.next().await {
+            Read::End(_) => Ok(true),
+            Read::Data(_) => Ok(false),
+            Read::TimedOut => Err(UploadError::ReadTimeout),
+            Read::Lost => Err(UploadError::ConnectionLost),
+            Read::Cancelled => Err(UploadError::ShuttingDown),
+        }
     }
 }

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use crate::http::error::Error;
 use crate::http::headers::{UPLOAD_CHECKSUM, single};
 use crate::upload::ChecksumError;
-pub use crate::upload::checksum::{Algorithm, Hasher};
+use crate::upload::checksum::{Algorithm, Hasher};
 
 /// Advertised in `Tus-Checksum-Algorithm`, most preferred first.
 pub const ALGORITHMS: &str = "sha1,sha256,sha512,md5";

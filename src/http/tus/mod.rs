@@ -6,11 +6,9 @@
 use http::{HeaderMap, HeaderValue, header};
 use hyper::body::Incoming;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::app::App;
 use crate::domain::upload::{Upload, UploadId};
-use crate::http::body::{Body, BodyReader, Read};
+use crate::http::body::{Body, BodyReader};
 use crate::http::error::Error;
 use crate::http::headers as h;
 use crate::upload::{ByteSource, Shaped};
@@ -24,33 +22,20 @@ pub(crate) mod options;
 pub(crate) mod patch;
 
 /// Whether a body not declared as upload data is empty. A body of unknown length (chunked) is
-/// read to its end to find out.
+/// read until its first piece to find out.
 async fn body_is_empty(app: &App, body: Incoming) -> Result<bool, Error> {
-    if http_body::Body::is_end_stream(&body) || http_body::Body::size_hint(&body).exact() == Some(0)
-    {
-        return Ok(true);
-    }
-    if http_body::Body::size_hint(&body).lower() > 0 {
-        return Ok(false);
-    }
-    let mut reader = BodyReader::new(body, app.config.read_timeout, app.shutdown.child_token());
-    match reader.next().await {
-        Read::End(_) => Ok(true),
-        Read::Data(_) => Ok(false),
-        Read::TimedOut => Err(Error::ReadTimeout),
-        Read::Lost => Err(Error::ConnectionLost),
-        Read::Cancelled => Err(Error::ShuttingDown),
-    }
+    let mut reader = BodyReader::new(
+        body,
+        app.config.read_timeout,
+        Some(app.uploads.shutdown.child_token()),
+    );
+    Ok(reader.is_empty().await?)
 }
 
 /// The body of a request as the upload core reads it: with the read timeout, and stopped by
 /// the core itself when the upload's holder is asked to let go.
 fn data(app: &App, body: Incoming) -> Box<dyn ByteSource> {
-    Box::new(BodyReader::new(
-        body,
-        app.config.read_timeout,
-        CancellationToken::new(),
-    ))
+    Box::new(BodyReader::new(body, app.config.read_timeout, None))
 }
 
 /// What a hook set for the answer of a request that went ahead, applied to it.
