@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
+use crate::auth::signed::Signer;
 use crate::config::Config;
 use crate::hooks::Hooks;
 use crate::lock::{Cluster, Locks};
@@ -25,6 +27,10 @@ pub struct App(Arc<Inner>);
 #[derive(Debug)]
 pub struct Inner {
     pub config: Config,
+    /// The gate in front of every request (`--auth`).
+    pub auth: Auth,
+    /// Signs and checks media URLs (`--media-access signed`).
+    pub signer: Option<Signer>,
     /// The upload core every front door calls; it holds the stores, the locks, the hooks, the
     /// shutdown signal (every lock holder's token is a child of it) and the media workers'
     /// wake-up, which the rest of the process shares.
@@ -54,6 +60,8 @@ pub enum OpenError {
     Meta(#[from] crate::meta::MetaError),
     #[error("{0}")]
     Store(#[from] ConnectError),
+    #[error("--auth: {0}")]
+    Auth(String),
 }
 
 impl App {
@@ -102,10 +110,14 @@ impl App {
                 )
             }
         };
-        Ok(App::assemble(config, meta, storage, opened.cluster))
+        App::assemble(config, meta, storage, opened.cluster)
     }
 
-    pub fn with_parts(config: Config, meta: Arc<dyn MetaStore>, storage: Arc<dyn Storage>) -> App {
+    pub fn with_parts(
+        config: Config,
+        meta: Arc<dyn MetaStore>,
+        storage: Arc<dyn Storage>,
+    ) -> Result<App, OpenError> {
         App::assemble(config, meta, storage, None)
     }
 
@@ -115,7 +127,7 @@ impl App {
         meta: Arc<dyn MetaStore>,
         storage: Arc<dyn Storage>,
         cluster: Option<Arc<dyn Cluster>>,
-    ) -> App {
+    ) -> Result<App, OpenError> {
         let shutdown = CancellationToken::new();
         let mut locks = Locks::new(shutdown.clone(), LOCK_WAIT);
         if let Some(cluster) = cluster {
@@ -123,6 +135,21 @@ impl App {
         }
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let hooks = Hooks::new(config.hooks.clone(), metrics.clone());
+        let auth = Auth::build(&config.access.auth, &hooks).map_err(OpenError::Auth)?;
+        let signer = match &config.access.media_access {
+            crate::config::MediaAccess::Signed { key_file, ttl } => {
+                let text = std::fs::read(key_file)
+                    .map_err(|e| OpenError::Auth(format!("{}: {e}", key_file.display())))?;
+                let signer = Signer::from_file_text(&text, *ttl).map_err(|e| {
+                    OpenError::Auth(format!(
+                        "--media-signing-key-file {}: {e}",
+                        key_file.display()
+                    ))
+                })?;
+                Some(signer)
+            }
+            _ => None,
+        };
         let store_backend = match &config.store {
             StoreLocation::Local(_) => "local",
             StoreLocation::Object(url) => match url.scheme() {
@@ -149,6 +176,7 @@ impl App {
                 max_size: config.max_size,
                 expire_after: config.expire_after,
                 repair_interval: config.repair_interval,
+                quota: config.access.quota.clone(),
             },
             clock: config.clock.clone(),
             metrics: metrics.clone(),
@@ -157,13 +185,15 @@ impl App {
             repair: tokio::sync::Notify::new(),
             media_wake: Default::default(),
         });
-        App(Arc::new(Inner {
+        Ok(App(Arc::new(Inner {
             config,
+            auth,
+            signer,
             uploads,
             health: Arc::new(crate::health::Health::new(workers)),
             metrics,
             store_backend,
-        }))
+        })))
     }
 }
 

@@ -32,6 +32,35 @@ pub enum Command {
     Health(HealthArgs),
     /// Upload files to a tus server, resumably: a rerun continues where the last one stopped.
     Upload(crate::upload_cli::args::UploadArgs),
+    /// Print an HS256 bearer token signed with the secret of --auth-jwt-secret-file, for
+    /// trying --auth jwt out and for scripts (production tokens come from an identity provider).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The secret file the server reads (--auth-jwt-secret-file).
+    #[arg(long, env = "TUSKD_AUTH_JWT_SECRET_FILE")]
+    pub secret_file: PathBuf,
+    /// The owner (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// How long the token is valid.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    #[arg(long)]
+    pub iss: Option<String>,
+    #[arg(long)]
+    pub aud: Option<String>,
+    /// Space-separated scopes, e.g. tuskd:admin.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The largest upload the token may create.
+    #[arg(long)]
+    pub max_size: Option<String>,
+    /// A media kind the token may upload (repeatable; none: any).
+    #[arg(long = "media-kind")]
+    pub media_kinds: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -400,6 +429,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub media: MediaArgs,
 
+    #[command(flatten)]
+    pub access: AccessArgs,
+
     /// Log filter, e.g. info, tuskd=debug, or info,tuskd::access=off (no access lines).
     #[arg(long, env = "TUSKD_LOG", default_value = "info")]
     pub log: String,
@@ -421,4 +453,102 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Who may do what: authentication, owners' quotas, the listing and media URLs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccessArgs {
+    /// How requests are authenticated: `none` (anyone, the default), `jwt` (bearer tokens
+    /// verified with --auth-jwt-secret-file, --auth-jwt-public-key-file or --auth-jwks), `hook`
+    /// (a pre-access hook, through --hooks-dir or --hooks-http, decides and names the owner).
+    #[arg(long, env = "TUSKD_AUTH", value_enum, default_value = "none")]
+    pub auth: AuthArg,
+
+    /// HMAC secret (at least 32 bytes) for HS256/384/512 tokens, read from this file.
+    #[arg(long, env = "TUSKD_AUTH_JWT_SECRET_FILE")]
+    pub auth_jwt_secret_file: Option<PathBuf>,
+
+    /// PEM public key (RSA, EC P-256/P-384 or Ed25519) for RS*/PS*/ES*/EdDSA tokens.
+    #[arg(long, env = "TUSKD_AUTH_JWT_PUBLIC_KEY_FILE")]
+    pub auth_jwt_public_key_file: Option<PathBuf>,
+
+    /// A JSON Web Key Set: a file, or an https:// (or http://) URL fetched and kept fresh,
+    /// e.g. an identity provider's jwks_uri.
+    #[arg(long, env = "TUSKD_AUTH_JWKS")]
+    pub auth_jwks: Option<String>,
+
+    /// How often a JWKS URL is fetched again (a token with an unknown kid fetches it sooner,
+    /// at most every 30 s).
+    #[arg(long, env = "TUSKD_AUTH_JWKS_REFRESH", default_value = "10m")]
+    pub auth_jwks_refresh: String,
+
+    /// Tokens must carry this `iss`.
+    #[arg(long, env = "TUSKD_AUTH_JWT_ISSUER")]
+    pub auth_jwt_issuer: Option<String>,
+
+    /// Tokens must carry this `aud`.
+    #[arg(long, env = "TUSKD_AUTH_JWT_AUDIENCE")]
+    pub auth_jwt_audience: Option<String>,
+
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[arg(long, env = "TUSKD_AUTH_JWT_LEEWAY", default_value = "30s")]
+    pub auth_jwt_leeway: String,
+
+    /// The scope (in `scope` or `scp`) that lets a token list and read every owner's uploads.
+    #[arg(long, env = "TUSKD_AUTH_ADMIN_SCOPE", default_value = "tuskd:admin")]
+    pub auth_admin_scope: String,
+
+    /// How long a pre-access hook's decision is reused for the same credentials, method,
+    /// route and upload; 0 asks the hook every time.
+    #[arg(long, env = "TUSKD_AUTH_HOOK_CACHE", default_value = "10s")]
+    pub auth_hook_cache: String,
+
+    /// /metrics needs an admin caller too (health and readiness stay open for probes).
+    #[arg(long, env = "TUSKD_AUTH_METRICS")]
+    pub auth_metrics: bool,
+
+    /// Most bytes one owner's uploads may hold at once, e.g. 50GiB; 0: no limit.
+    #[arg(long, env = "TUSKD_QUOTA_BYTES", default_value = "0")]
+    pub quota_bytes: String,
+
+    /// Most unfinished uploads one owner may have at once; 0: no limit.
+    #[arg(long, env = "TUSKD_QUOTA_UNFINISHED", default_value_t = 0)]
+    pub quota_unfinished: u64,
+
+    /// Most uploads one owner may create per minute; 0: no limit.
+    #[arg(long, env = "TUSKD_QUOTA_PER_MINUTE", default_value_t = 0)]
+    pub quota_per_minute: u64,
+
+    /// Who may read derived media files: `public` (anyone with the URL; the default with
+    /// --auth none), `private` (the owner's credentials; the default otherwise), `signed` (the
+    /// status document's URLs carry an expiring signature that is the only credential needed).
+    #[arg(long, env = "TUSKD_MEDIA_ACCESS", value_enum)]
+    pub media_access: Option<MediaAccessArg>,
+
+    /// Keys for signed media URLs, one per line (at least 32 bytes each): the first signs,
+    /// every one verifies, so a new key is put first and the old one removed later.
+    #[arg(long, env = "TUSKD_MEDIA_SIGNING_KEY_FILE")]
+    pub media_signing_key_file: Option<PathBuf>,
+
+    /// How long a signed media URL stays valid.
+    #[arg(long, env = "TUSKD_MEDIA_URL_TTL", default_value = "1h")]
+    pub media_url_ttl: String,
+
+    /// Where an authenticated caller lists its uploads (GET).
+    #[arg(long, env = "TUSKD_LIST_PATH", default_value = "/uploads")]
+    pub list_path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MediaAccessArg {
+    Public,
+    Private,
+    Signed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    None,
+    Jwt,
+    Hook,
 }

@@ -38,6 +38,7 @@
 #![warn(unreachable_pub, missing_debug_implementations)]
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Health(args) => {
             return admin_command("health", tuskd::commands::health::run(&args));
         }
+        Command::Token(args) => return admin_command("token", tuskd::commands::token::run(&args)),
         Command::Upload(args) => {
             return admin_command("upload", tuskd::upload_cli::run_until_interrupted(&args));
         }

@@ -3,9 +3,10 @@
 //! credentials object_store's builders read when the store is opened); the rest of the server
 //! takes `Config` as true. The lower layers define their settings as plain types
 //! (`hooks::HookConfig`, `media::config::MediaConfig`, `storage::object::open::S3Options`);
-//! the submodules build them: `cors` (whose settings type is config's own), `hooks`, `media`
-//! and `store`.
+//! the submodules build them: `access` (authentication, quotas, the listing; its settings type
+//! is config's own), `cors` (likewise), `hooks`, `media` and `store`.
 
+mod access;
 mod cors;
 mod hooks;
 mod media;
@@ -21,6 +22,7 @@ use crate::meta::MetaLocation;
 use crate::storage::object::DEFAULT_PART_SIZE;
 use crate::storage::object::open::{CredentialsSet, S3Options, StoreLocation};
 
+pub use access::{AccessConfig, MediaAccess};
 pub use cors::Cors;
 
 #[derive(Clone, Debug)]
@@ -62,6 +64,8 @@ pub struct Config {
     pub media: Option<MediaConfig>,
     /// Where `/metrics` is served.
     pub metrics: MetricsAt,
+    /// Authentication, owners' quotas, the listing.
+    pub access: AccessConfig,
 }
 
 /// Where the Prometheus metrics are served.
@@ -135,6 +139,7 @@ impl Config {
             hooks: None,
             media: cfg!(feature = "media").then(MediaConfig::new),
             metrics: MetricsAt::Main,
+            access: AccessConfig::default(),
             max_size: None,
             expire_after: Some(Duration::from_secs(24 * 3600)),
             cors: Cors::default(),
@@ -157,7 +162,18 @@ impl Config {
         let base_path = base_path(&a.base_path)?;
         let media = media::from_args(&a.media, &base_path)?;
         let metrics = metrics_at(a)?;
+        let access = access::from_args(&a.access)?;
+        if access.auth != crate::auth::AuthSettings::None
+            && access
+                .list_path
+                .starts_with(base_path.trim_end_matches('/'))
+            && base_path != "/"
+        {
+            // The listing must not shadow an upload's URL.
+            return Err(bad("--list-path", "must lie outside --base-path"));
+        }
         Ok(Config {
+            access,
             meta,
             meta_pool: a.meta_pool,
             media,

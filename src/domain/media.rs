@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::access::Owner;
 use crate::domain::upload::UploadId;
 
 /// Where a finished upload is in the pipeline, as clients see it. An upload still receiving
@@ -175,6 +176,8 @@ pub struct Published {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaRecord {
     pub id: UploadId,
+    /// The upload's owner, kept with the record (a rejected upload's record outlives it).
+    pub owner: Option<Owner>,
     pub status: MediaStatus,
     /// Waiting for the request that finished the upload to finish its storage.
     pub held: bool,

@@ -5,6 +5,8 @@ use std::fmt;
 use std::time::SystemTime;
 
 use base64::Engine as _;
+
+use super::access::Owner;
 use base64::engine::general_purpose::STANDARD;
 
 /// The longest `Upload-Metadata` header accepted, in bytes.
@@ -196,6 +198,8 @@ pub struct Upload {
     /// When the unfinished upload expires; `None` if it never does (or is finished).
     pub expires_at: Option<SystemTime>,
     pub state: State,
+    /// Who created it (`None`: made while authentication was off).
+    pub owner: Option<Owner>,
 }
 
 impl Upload {

@@ -155,26 +155,48 @@ impl Hooks {
         payload: &[u8],
         event_id: Option<&str>,
     ) -> Result<HookResponse, HookError> {
-        let Some(config) = self.config.as_ref() else {
+        if self.config.is_none() {
             return Ok(HookResponse::default());
+        }
+        let answer = self.exchange(kind, payload, event_id).await;
+        let parsed = answer.and_then(|a| parse_response(kind.name(), &a));
+        if parsed.is_err() {
+            self.failed(kind);
+        }
+        parsed
+    }
+
+    /// Sends an event and returns the hook's answer as it is (the pre-access hook reads its
+    /// own fields from it). An unconfigured target answers nothing.
+    pub async fn exchange(
+        &self,
+        kind: HookType,
+        payload: &[u8],
+        event_id: Option<&str>,
+    ) -> Result<Vec<u8>, HookError> {
+        let Some(config) = self.config.as_ref() else {
+            return Ok(Vec::new());
         };
         let name = kind.name();
         let label = crate::metrics::EventLabels {
             event: name.to_owned(),
         };
         self.metrics.hook_invocations.get_or_create(&label).inc();
-        let answer = match (&config.target, &self.http) {
+        match (&config.target, &self.http) {
             (Target::Scripts(dir), _) => {
                 script::run(dir, name, payload, event_id, config.timeout).await
             }
             (Target::Http { .. }, Some(http)) => http.post(name, payload, event_id).await,
             (Target::Http { .. }, None) => unreachable!("webhook client built with the config"),
-        };
-        let parsed = answer.and_then(|a| parse_response(name, &a));
-        if parsed.is_err() {
-            self.metrics.hook_failures.get_or_create(&label).inc();
         }
-        parsed
+    }
+
+    /// Counts a failed hook call.
+    pub fn failed(&self, kind: HookType) {
+        let label = crate::metrics::EventLabels {
+            event: kind.name().to_owned(),
+        };
+        self.metrics.hook_failures.get_or_create(&label).inc();
     }
 }
 

@@ -18,6 +18,10 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 pub enum HookType {
     #[serde(rename = "pre-create")]
     PreCreate,
+    /// Asked for every request when `--auth hook`: may the caller do this, and who is it.
+    /// Sent only then, whatever `--hooks-enabled-events` says.
+    #[serde(rename = "pre-access")]
+    PreAccess,
     #[serde(rename = "post-create")]
     PostCreate,
     #[serde(rename = "post-receive")]
@@ -59,6 +63,7 @@ impl HookType {
     pub fn name(self) -> &'static str {
         match self {
             HookType::PreCreate => "pre-create",
+            HookType::PreAccess => "pre-access",
             HookType::PostCreate => "post-create",
             HookType::PostReceive => "post-receive",
             HookType::PreFinish => "pre-finish",
@@ -133,6 +138,9 @@ pub struct FileInfo {
     pub partial_uploads: Option<Vec<String>>,
     #[serde(rename = "Storage")]
     pub storage: BTreeMap<String, String>,
+    /// tuskd's: who owns the upload (absent while authentication is off).
+    #[serde(rename = "Owner", skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl FileInfo {
@@ -155,6 +163,7 @@ impl FileInfo {
                 _ => None,
             },
             storage,
+            owner: upload.owner.as_ref().map(|o| o.to_string()),
         }
     }
 }

@@ -60,6 +60,7 @@ pub fn describe(route: &Route) -> (&'static str, Option<&str>) {
         Route::Health => ("healthz", None),
         Route::Ready => ("readyz", None),
         Route::Metrics => ("metrics", None),
+        Route::List => ("list", None),
     }
 }
 

@@ -6,6 +6,9 @@
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
+use crate::auth::AuthError;
+use crate::auth::signed::SignatureError;
+use crate::domain::quota::QuotaExceeded;
 use crate::domain::upload::MetadataError;
 use crate::hooks::HookError;
 use crate::http::body::{Body, full};
@@ -92,6 +95,18 @@ pub enum Error {
     Rejected(Box<Rejection>),
     #[error("the {} hook failed", .0.hook())]
     HookFailed(HookError),
+    #[error("{0}")]
+    Auth(AuthError),
+    #[error("{0}")]
+    OverQuota(QuotaExceeded),
+    #[error("{0}")]
+    Signature(SignatureError),
+    #[error("uploads of type {0:?} are not allowed with these credentials")]
+    KindNotAllowed(String),
+    #[error("listing needs authentication (--auth jwt or hook)")]
+    ListingOff,
+    #[error("invalid listing query: {0}")]
+    InvalidQuery(&'static str),
     #[error("internal server error")]
     Internal(String),
     /// An error whose answer carries more headers (where an upload created before the error
@@ -99,6 +114,45 @@ pub enum Error {
     #[error("{0}")]
     WithHeaders(Box<Error>, HeaderMap),
 }
+
+/// The challenge of a 401 (RFC 6750), and what a pre-access hook set for its refusal.
+fn challenge(e: AuthError, h: &mut HeaderMap) {
+    let www = |v: String| HeaderValue::from_str(&v).ok();
+    match e {
+        AuthError::Missing => {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+        }
+        AuthError::Invalid(why) => {
+            let why: String = why.chars().filter(|c| *c != '"' && *c != '\\').collect();
+            let v = format!("{REALM}, error=\"invalid_token\", error_description=\"{why}\"");
+            if let Some(v) = www(v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        AuthError::Denied {
+            status, headers, ..
+        } => {
+            for (k, v) in headers {
+                if let Some(k) = k {
+                    h.insert(k, v);
+                }
+            }
+            if status == StatusCode::UNAUTHORIZED && !h.contains_key(header::WWW_AUTHENTICATE) {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+            }
+        }
+        AuthError::Unavailable(_) => {
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        AuthError::Forbidden(_) => {}
+    }
+}
+
+/// The challenge every 401 carries.
+const REALM: &str = "Bearer realm=\"tuskd\"";
 
 fn rejection_text(hook: &str) -> &'static str {
     match hook {
@@ -150,6 +204,16 @@ impl Error {
             StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Rejected(r) => r.status.unwrap_or(StatusCode::BAD_REQUEST),
             HookFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Auth(AuthError::Missing | AuthError::Invalid(_)) => StatusCode::UNAUTHORIZED,
+            Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            Auth(AuthError::Denied { status, .. }) => *status,
+            Auth(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            OverQuota(QuotaExceeded::Bytes { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
+            KindNotAllowed(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Signature(_) => StatusCode::FORBIDDEN,
+            ListingOff => StatusCode::NOT_FOUND,
+            InvalidQuery(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -194,6 +258,19 @@ impl Error {
             Rejected(_) => "ERR_UPLOAD_REJECTED",
             HookFailed(_) => "ERR_HOOK_FAILED",
             Internal(_) => "ERR_INTERNAL_SERVER_ERROR",
+            Auth(AuthError::Missing) => "ERR_UNAUTHORIZED",
+            Auth(AuthError::Invalid(_)) => "ERR_INVALID_TOKEN",
+            Auth(AuthError::Forbidden(_)) => "ERR_FORBIDDEN",
+            Auth(AuthError::Denied { .. }) => "ERR_ACCESS_DENIED",
+            Auth(AuthError::Unavailable(_)) => "ERR_AUTH_UNAVAILABLE",
+            OverQuota(QuotaExceeded::Bytes { .. }) => "ERR_QUOTA_BYTES",
+            OverQuota(QuotaExceeded::Unfinished { .. }) => "ERR_QUOTA_UNFINISHED",
+            OverQuota(QuotaExceeded::Rate { .. }) => "ERR_RATE_LIMITED",
+            KindNotAllowed(_) => "ERR_MEDIA_KIND_NOT_ALLOWED",
+            Signature(SignatureError::Expired) => "ERR_SIGNATURE_EXPIRED",
+            Signature(SignatureError::Invalid) => "ERR_SIGNATURE_INVALID",
+            ListingOff => "ERR_NOT_FOUND",
+            InvalidQuery(_) => "ERR_INVALID_QUERY",
         }
     }
 
@@ -219,6 +296,9 @@ impl Error {
         }
         let text = match &self {
             Error::Rejected(r) if !r.body.is_empty() => r.body.clone(),
+            Error::Auth(AuthError::Denied { message, .. }) => {
+                format!("{}: {message}\n", self.code())
+            }
             _ => format!("{}: {}\n", self.code(), self),
         };
         let mut resp = Response::new(full(text));
@@ -233,6 +313,14 @@ impl Error {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         match self {
+            Error::Auth(e) => challenge(e, h),
+            Error::OverQuota(q) => {
+                let secs = match q {
+                    QuotaExceeded::Rate { retry_after, .. } => retry_after.as_secs().max(1),
+                    _ => 60,
+                };
+                h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
             Error::StoreUnavailable(_) | Error::ShuttingDown => {
                 h.insert(
                     header::RETRY_AFTER,
@@ -299,6 +387,8 @@ impl From<UploadError> for Error {
             UploadError::HookFailed(e) => Error::HookFailed(e),
             UploadError::Storage(e) => e.into(),
             UploadError::Meta(e) => e.into(),
+            UploadError::OverQuota(q) => Error::OverQuota(q),
+            UploadError::KindNotAllowed(t) => Error::KindNotAllowed(t),
             UploadError::Inconsistent(detail) => Error::Internal(detail),
         }
     }

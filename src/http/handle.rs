@@ -13,9 +13,12 @@ use super::access;
 use super::body::Body;
 use super::error::Error;
 use super::headers::{self as h, check_tus_resumable};
-use super::route::{Route, route};
+use super::route::{Paths, Route, route};
 use super::tus;
 use crate::app::App;
+use crate::auth::{Access, AuthError};
+use crate::config::MediaAccess;
+use crate::domain::access::{Caller, Owner};
 
 /// Handles one request end to end; never fails (errors become responses here). Logs one access
 /// line for it.
@@ -146,17 +149,76 @@ fn finish(
     resp
 }
 
+/// The caller of a request, from the gate (`--auth`). Discovery, CORS preflights and the
+/// probes need none; `/metrics` needs an admin when `--auth-metrics` says so. With `--auth
+/// none` and quotas, each client address is an owner of its own for the quotas.
+async fn gate(
+    app: &App,
+    route: &Route,
+    req: &Request<Incoming>,
+    method: &Method,
+    kind: &'static str,
+    upload: Option<&str>,
+) -> Result<Caller, Error> {
+    let open = match route {
+        Route::Options | Route::Health | Route::Ready => true,
+        Route::Metrics => !app.config.access.metrics_need_admin,
+        // Public media, or a signed URL: the file handler checks the signature.
+        Route::MediaFile(_, file) => {
+            app.config.access.media_access == MediaAccess::Public || file.starts_with('~')
+        }
+        _ => false,
+    };
+    if open {
+        return Ok(if app.auth.is_on() {
+            Caller::nobody()
+        } else {
+            Caller::anyone()
+        });
+    }
+    let remote = req
+        .extensions()
+        .get::<crate::hooks::RemoteAddr>()
+        .map(|a| a.0.ip());
+    let mut caller = app
+        .auth
+        .check(&Access {
+            method,
+            route: kind,
+            upload,
+            uri: req.uri(),
+            headers: req.headers(),
+            remote,
+        })
+        .await
+        .map_err(Error::Auth)?;
+    if matches!(route, Route::Metrics) && !caller.sees_all {
+        return Err(Error::Auth(AuthError::Forbidden(
+            "metrics need an admin's credentials",
+        )));
+    }
+    if !app.auth.is_on() && !app.config.access.quota.is_unlimited() {
+        caller.owner = remote.and_then(|ip| Owner::parse(&format!("addr:{ip}")));
+    }
+    Ok(caller)
+}
+
 async fn dispatch(
     app: &App,
     req: Request<Incoming>,
     method: &Method,
     seen: &mut Seen,
 ) -> Result<Response<Body>, Error> {
-    let media_path = app.config.media.as_ref().map(|m| m.path.as_str());
-    let route = route(method, req.uri().path(), &app.config.base_path, media_path)?;
+    let paths = Paths {
+        base: &app.config.base_path,
+        media: app.config.media.as_ref().map(|m| m.path.as_str()),
+        list: &app.config.access.list_path,
+    };
+    let route = route(method, req.uri().path(), paths)?;
     let (kind, upload) = access::describe(&route);
     seen.kind = Some(kind);
     seen.upload = upload.map(str::to_owned);
+    let caller = gate(app, &route, &req, method, kind, upload).await?;
     let _receiving = matches!(route, Route::Patch(_))
         .then(|| crate::metrics::InFlight::new(&app.metrics.patches_in_progress));
     // G4: every tus request but discovery and downloads names the protocol version.
@@ -169,6 +231,7 @@ async fn dispatch(
             | Route::Health
             | Route::Ready
             | Route::Metrics
+            | Route::List
     ) {
         check_tus_resumable(req.headers())?;
     }
@@ -178,15 +241,18 @@ async fn dispatch(
     let req = Request::from_parts(parts, body);
     match route {
         Route::Options => Ok(tus::options::handle(app)),
-        Route::Create => tus::create::handle(app, req).await,
-        Route::Head(id) => tus::head::handle(app, &id).await,
-        Route::Patch(id) => tus::patch::handle(app, req, id).await,
-        Route::Delete(id) => tus::delete::handle(app, &req.into_parts().0, &id).await,
-        Route::Get(id) => tus::get::handle(app, req.headers(), &id).await,
-        Route::MediaStatus(id) => super::media::status(app, req.headers(), req.uri(), &id).await,
-        Route::MediaFile(id, file) => {
-            super::media::file(app, method, req.headers(), &id, &file).await
+        Route::Create => tus::create::handle(app, &caller, req).await,
+        Route::Head(id) => tus::head::handle(app, &caller, &id).await,
+        Route::Patch(id) => tus::patch::handle(app, &caller, req, id).await,
+        Route::Delete(id) => tus::delete::handle(app, &caller, &req.into_parts().0, &id).await,
+        Route::Get(id) => tus::get::handle(app, &caller, req.headers(), &id).await,
+        Route::MediaStatus(id) => {
+            super::media::status(app, &caller, req.headers(), req.uri(), &id).await
         }
+        Route::MediaFile(id, file) => {
+            super::media::file(app, &caller, method, req.headers(), &id, &file).await
+        }
+        Route::List => super::list::handle(app, &caller, req.headers(), req.uri()).await,
         Route::Health => Ok(super::ops::healthz()),
         Route::Ready => Ok(super::ops::readyz(app).await),
         Route::Metrics if app.config.metrics == crate::config::MetricsAt::Main => {

@@ -354,8 +354,15 @@ mod fuzz {
             for m in [http::Method::HEAD, http::Method::PATCH, http::Method::POST] {
                 if let Ok(
                     crate::http::route::Route::Head(id) | crate::http::route::Route::Patch(id),
-                ) = route(&m, &format!("/files/{s}"), "/files/", None)
-                {
+                ) = route(
+                    &m,
+                    &format!("/files/{s}"),
+                    crate::http::route::Paths {
+                        base: "/files/",
+                        media: None,
+                        list: "/uploads",
+                    },
+                ) {
                     assert!(
                         id.as_str()
                             .bytes()

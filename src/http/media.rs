@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
 use crate::app::App;
+use crate::domain::access::Caller;
 use crate::domain::upload::UploadId;
 use crate::http::body::{Body, full};
 use crate::http::error::Error;
@@ -17,18 +18,37 @@ use crate::storage::MediaKey;
 /// The status document of `id`.
 pub(crate) async fn status(
     app: &App,
+    caller: &Caller,
     req: &HeaderMap,
     uri: &http::Uri,
     id: &UploadId,
 ) -> Result<Response<Body>, Error> {
     let path = &app.config.media.as_ref().ok_or(Error::RouteNotFound)?.path;
     let (record, upload) = tokio::try_join!(app.uploads.meta.media(id), app.uploads.meta.get(id))?;
+    // Another owner's media is media that does not exist.
+    let owner = record
+        .as_ref()
+        .and_then(|r| r.owner.as_ref())
+        .or(upload.as_ref().and_then(|u| u.owner.as_ref()));
+    if !caller.may_see(owner) {
+        return Err(Error::MediaNotFound);
+    }
     if record.is_none() && upload.as_ref().is_none_or(|u| u.is_complete()) {
         // Unknown, or finished without media (a partial upload of a concatenation).
         return Err(Error::MediaNotFound);
     }
     let base = crate::http::tus::absolute_url(app, req, uri, path);
-    let doc = status::document(id.as_str(), record.as_ref(), upload.as_ref(), &base);
+    let signature = app
+        .signer
+        .as_ref()
+        .map(|s| s.sign(id.as_str(), app.uploads.clock.now()));
+    let doc = status::document(
+        id.as_str(),
+        record.as_ref(),
+        upload.as_ref(),
+        &base,
+        signature.as_deref(),
+    );
     let mut resp = Response::new(full(doc.to_string()));
     let hs = resp.headers_mut();
     hs.insert(
@@ -54,14 +74,33 @@ fn content_type(file: &str) -> &'static str {
     }
 }
 
-/// A derived file: `rest` is what follows `{id}/` in the URL.
+/// A derived file: `rest` is what follows `{id}/` in the URL, a signature first if the URL is
+/// signed (`~{expiry}.{mac}/`), which is then the only credential checked.
 pub(crate) async fn file(
     app: &App,
+    caller: &Caller,
     method: &Method,
     req: &HeaderMap,
     id: &UploadId,
     rest: &str,
 ) -> Result<Response<Body>, Error> {
+    let (rest, signed_until) = match rest.split_once('/') {
+        Some((sig, file)) if sig.starts_with('~') => {
+            let signer = app.signer.as_ref().ok_or(Error::MediaNotFound)?;
+            let until = signer
+                .verify(id.as_str(), sig, app.uploads.clock.now())
+                .map_err(Error::Signature)?;
+            (file, Some(until))
+        }
+        _ => (rest, None),
+    };
+    let public = app.config.access.media_access == crate::config::MediaAccess::Public;
+    if signed_until.is_none() && !public && !caller.sees_all {
+        let record = app.uploads.meta.media(id).await?;
+        if !caller.may_see(record.as_ref().and_then(|r| r.owner.as_ref())) {
+            return Err(Error::MediaNotFound);
+        }
+    }
     let key = MediaKey::parse(id.as_str())
         .and_then(|k| k.join(rest))
         .ok_or(Error::MediaNotFound)?;
@@ -85,11 +124,20 @@ pub(crate) async fn file(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(rest)),
     );
-    // A version's files are written once and never change: caches may keep them for ever.
-    hs.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    // A version's files are written once and never change: caches may keep them for ever,
+    // shared caches only when no credential was needed to read them, and a signed URL's only
+    // until it expires.
+    let cache = match signed_until {
+        Some(until) => {
+            let left = until
+                .duration_since(app.uploads.clock.now())
+                .map_or(0, |d| d.as_secs());
+            HeaderValue::from_str(&format!("public, max-age={left}, immutable")).expect("digits")
+        }
+        None if public => HeaderValue::from_static("public, max-age=31536000, immutable"),
+        None => HeaderValue::from_static("private, max-age=31536000, immutable"),
+    };
+    hs.insert(header::CACHE_CONTROL, cache);
     crate::http::tus::get::ranged(&mut resp, &span, size, range.is_some());
     Ok(resp)
 }

@@ -9,6 +9,7 @@ pub mod cors;
 pub mod error;
 mod handle;
 pub mod headers;
+mod list;
 pub(crate) mod media;
 pub(crate) mod ops;
 pub mod route;

@@ -27,6 +27,8 @@ pub enum Route {
     Ready,
     /// GET `/metrics`: Prometheus metrics (when served on this listener).
     Metrics,
+    /// GET on the list path: the caller's uploads.
+    List,
 }
 
 const COLLECTION_METHODS: &str = "OPTIONS, POST";
@@ -36,13 +38,20 @@ const MEDIA_METHODS: &str = "OPTIONS, GET, HEAD";
 
 const PROBE_METHODS: &str = "GET, HEAD";
 
-/// Routes a request. `base_path` and `media_path` (if media is on) start and end with `/`.
-pub fn route(
-    method: &Method,
-    path: &str,
-    base_path: &str,
-    media_path: Option<&str>,
-) -> Result<Route, Error> {
+const LIST_METHODS: &str = "OPTIONS, GET";
+
+/// Where the routes live: `base` and `media` (if media is on) start and end with `/`; `list`
+/// starts with `/` and has no trailing one.
+#[derive(Debug, Clone, Copy)]
+pub struct Paths<'a> {
+    pub base: &'a str,
+    pub media: Option<&'a str>,
+    pub list: &'a str,
+}
+
+/// Routes a request.
+pub fn route(method: &Method, path: &str, paths: Paths<'_>) -> Result<Route, Error> {
+    let (base_path, media_path) = (paths.base, paths.media);
     if path == "/metrics" {
         return match *method {
             Method::GET | Method::HEAD => Ok(Route::Metrics),
@@ -54,6 +63,13 @@ pub fn route(
             Method::GET | Method::HEAD if probe == "/healthz" => Ok(Route::Health),
             Method::GET | Method::HEAD => Ok(Route::Ready),
             _ => Err(Error::MethodNotAllowed(PROBE_METHODS)),
+        };
+    }
+    if path == paths.list || path.strip_suffix('/') == Some(paths.list) {
+        return match *method {
+            Method::GET => Ok(Route::List),
+            Method::OPTIONS => Ok(Route::Options),
+            _ => Err(Error::MethodNotAllowed(LIST_METHODS)),
         };
     }
     if let Some(rest) = media_path.and_then(|m| path.strip_prefix(m)) {
@@ -112,8 +128,31 @@ mod tests {
 
     const ID: &str = "0123456789abcdef0123456789abcdef";
 
+    fn paths(base: &str, media: Option<&'static str>) -> Paths<'static> {
+        Paths {
+            base: Box::leak(base.to_owned().into_boxed_str()),
+            media,
+            list: "/uploads",
+        }
+    }
+
     fn r(m: Method, p: &str) -> Result<Route, Error> {
-        route(&m, p, "/files/", Some("/media/"))
+        route(&m, p, paths("/files/", Some("/media/")))
+    }
+
+    #[test]
+    fn the_list_route() {
+        assert_eq!(r(Method::GET, "/uploads").unwrap(), Route::List);
+        assert_eq!(r(Method::GET, "/uploads/").unwrap(), Route::List);
+        assert!(matches!(
+            r(Method::POST, "/uploads"),
+            Err(Error::MethodNotAllowed(_))
+        ));
+        // It comes before ids, even under a root base path.
+        assert_eq!(
+            route(&Method::GET, "/uploads", paths("/", None)).unwrap(),
+            Route::List
+        );
     }
 
     #[test]
@@ -132,7 +171,7 @@ mod tests {
         assert_eq!(r(Method::GET, "/healthz").unwrap(), Route::Health);
         assert_eq!(r(Method::HEAD, "/readyz").unwrap(), Route::Ready);
         assert!(matches!(
-            route(&Method::GET, "/readyz", "/", None).unwrap(),
+            route(&Method::GET, "/readyz", paths("/", None)).unwrap(),
             Route::Ready
         ));
         assert!(matches!(
@@ -194,7 +233,11 @@ mod tests {
         ));
         // Media off: the path is nobody's.
         assert!(matches!(
-            route(&Method::GET, &format!("/media/{ID}"), "/files/", None),
+            route(
+                &Method::GET,
+                &format!("/media/{ID}"),
+                paths("/files/", None)
+            ),
             Err(Error::RouteNotFound)
         ));
     }

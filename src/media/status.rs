@@ -6,13 +6,19 @@ use crate::domain::media::{MediaRecord, MediaStatus};
 use crate::domain::upload::Upload;
 
 /// The status of `id`: its media record if it has one (else it is still uploading), the upload
-/// if it is still stored. `base` is the URL prefix of derived files (`/media/` or absolute).
+/// if it is still stored. `base` is the URL prefix of derived files (`/media/` or absolute);
+/// `signature`, a path segment that follows the id in every file URL (signed media URLs).
 pub fn document(
     id: &str,
     record: Option<&MediaRecord>,
     upload: Option<&Upload>,
     base: &str,
+    signature: Option<&str>,
 ) -> Value {
+    let files = match signature {
+        Some(sig) => format!("{base}{id}/{sig}/"),
+        None => format!("{base}{id}/"),
+    };
     let status = record.map_or(MediaStatus::Uploading, |r| r.status);
     let length = upload.and_then(|u| u.length).or(record.map(|r| r.length));
     let offset = upload.map(|u| u.offset).or(record.map(|r| r.length));
@@ -36,7 +42,7 @@ pub fn document(
                     json!({
                         "kind": v.kind,
                         "type": v.mime,
-                        "url": format!("{base}{id}/{}/{}", p.version, v.path),
+                        "url": format!("{files}{}/{}", p.version, v.path),
                         "width": v.width,
                         "height": v.height,
                         "bitrate": v.bitrate,

@@ -343,7 +343,7 @@ fn events(
         return Vec::new();
     }
     let base = &cx.config.path;
-    let doc = super::status::document(job.id.as_str(), Some(&after), upload, base);
+    let doc = super::status::document(job.id.as_str(), Some(&after), upload, base, None);
     let file = match upload {
         Some(u) => FileInfo::of(u, cx.storage.location(&u.id)),
         None => FileInfo {
@@ -356,6 +356,7 @@ fn events(
             is_final: false,
             partial_uploads: None,
             storage: Default::default(),
+            owner: job.owner.as_ref().map(|o| o.to_string()),
         },
     };
     let request = HookRequest {

@@ -22,11 +22,15 @@ use async_trait::async_trait;
 
 pub use crate::domain::event::{Effects, EventState, OutboxEvent, StoredEvent, Work};
 use crate::domain::lease::Cluster;
+use crate::domain::listing::{ListQuery, Listed};
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
 use crate::domain::parts::PartLog;
+use crate::domain::quota::{Quota, QuotaExceeded};
 use crate::domain::upload::{Upload, UploadId};
 
+mod listing;
 pub mod postgres;
+mod quota;
 mod rows;
 pub mod sqlite;
 #[cfg(test)]
@@ -180,6 +184,9 @@ pub enum MetaError {
     },
     #[error("an upload with id {0} already exists")]
     Exists(UploadId),
+    /// A quota would be passed: nothing was written.
+    #[error("quota exceeded: {0}")]
+    OverQuota(#[from] QuotaExceeded),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database task failed: {0}")]
@@ -214,10 +221,21 @@ pub struct MetaStats {
 
 #[async_trait]
 pub trait MetaStore: std::fmt::Debug + Send + Sync + 'static {
-    /// Records a new upload, with what it causes. Fails with `Exists` if the id is taken.
-    async fn insert(&self, upload: &Upload, effects: &Effects) -> Result<(), MetaError>;
+    /// Records a new upload, with what it causes. Fails with `Exists` if the id is taken, and
+    /// with `OverQuota` (writing nothing) if the upload's owner would pass `quota`: checked in
+    /// the insert's transaction, serialised per owner across every process sharing the store.
+    async fn insert(
+        &self,
+        upload: &Upload,
+        effects: &Effects,
+        quota: &Quota,
+    ) -> Result<(), MetaError>;
 
     async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError>;
+
+    /// A page of uploads, newest first (`created_at`, then `id`, both descending), strictly
+    /// after `query.after`, each with its media record. Expired uploads are not listed.
+    async fn list_uploads(&self, query: &ListQuery) -> Result<Vec<Listed>, MetaError>;
 
     /// Moves the offset from `expected` to `new` and sets the expiry, only if the offset is
     /// still `expected`. Returns whether it did; the effects are written only if it did.
@@ -231,12 +249,14 @@ pub trait MetaStore: std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<bool, MetaError>;
 
     /// Sets the length of an upload whose length was deferred. Returns whether it did; the
-    /// effects are written only if it did.
+    /// effects are written only if it did. Fails with `OverQuota` if the owner's bytes would
+    /// pass `quota.max_bytes`.
     async fn set_length(
         &self,
         id: &UploadId,
         length: u64,
         effects: &Effects,
+        quota: &Quota,
     ) -> Result<bool, MetaError>;
 
     /// Forgets an upload and its media record. Returns whether the upload existed; the events

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{EventState, MetaError, OutboxEvent, StoredEvent};
+use crate::domain::access::Owner;
 use crate::domain::media::{MediaRecord, MediaStatus};
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
@@ -18,8 +19,55 @@ pub(super) fn from_ms(v: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(v.max(0) as u64)
 }
 
+/// A result row of either database, read cell by cell (0-based); NULL is `None`.
+pub(super) trait Cells {
+    fn text(&self, i: usize) -> Result<Option<String>, MetaError>;
+    fn int(&self, i: usize) -> Result<Option<i64>, MetaError>;
+    fn real(&self, i: usize) -> Result<Option<f64>, MetaError>;
+    fn flag(&self, i: usize) -> Result<Option<bool>, MetaError>;
+}
+
+impl Cells for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>, MetaError> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>, MetaError> {
+        Ok(self.get(i)?)
+    }
+    fn real(&self, i: usize) -> Result<Option<f64>, MetaError> {
+        Ok(self.get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<Option<bool>, MetaError> {
+        Ok(self.get(i)?)
+    }
+}
+
+impl Cells for tokio_postgres::Row {
+    fn text(&self, i: usize) -> Result<Option<String>, MetaError> {
+        Ok(self.try_get(i)?)
+    }
+    /// BIGINT, or INTEGER (`attempts`).
+    fn int(&self, i: usize) -> Result<Option<i64>, MetaError> {
+        if self.columns()[i].type_() == &tokio_postgres::types::Type::INT4 {
+            return Ok(self.try_get::<_, Option<i32>>(i)?.map(i64::from));
+        }
+        Ok(self.try_get(i)?)
+    }
+    fn real(&self, i: usize) -> Result<Option<f64>, MetaError> {
+        Ok(self.try_get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<Option<bool>, MetaError> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+/// A cell of a NOT NULL column.
+fn required<T>(v: Option<T>, i: usize) -> Result<T, MetaError> {
+    v.ok_or_else(|| MetaError::Corrupt(format!("column {i} is NULL")))
+}
+
 /// The `uploads` columns, in this order: id, length, offset, metadata, concat, partials,
-/// created_at, expires_at, state.
+/// created_at, expires_at, state, owner (`UPLOAD_COLUMNS`).
 pub(super) struct UploadRow {
     pub id: String,
     pub length: Option<i64>,
@@ -30,9 +78,26 @@ pub(super) struct UploadRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub state: String,
+    pub owner: Option<String>,
 }
 
 impl UploadRow {
+    /// The `UPLOAD_COLUMNS` of row `r`, starting at cell `at`.
+    pub(super) fn read(r: &impl Cells, at: usize) -> Result<UploadRow, MetaError> {
+        Ok(UploadRow {
+            id: required(r.text(at)?, at)?,
+            length: r.int(at + 1)?,
+            offset: required(r.int(at + 2)?, at + 2)?,
+            metadata: r.text(at + 3)?,
+            concat: r.text(at + 4)?,
+            partials: r.text(at + 5)?,
+            created_at: required(r.int(at + 6)?, at + 6)?,
+            expires_at: r.int(at + 7)?,
+            state: required(r.text(at + 8)?, at + 8)?,
+            owner: r.text(at + 9)?,
+        })
+    }
+
     pub(super) fn of(u: &Upload) -> UploadRow {
         UploadRow {
             id: u.id.as_str().to_owned(),
@@ -53,6 +118,7 @@ impl UploadRow {
                 State::Expired => "expired",
             }
             .to_owned(),
+            owner: u.owner.as_ref().map(|o| o.as_str().to_owned()),
         }
     }
 
@@ -79,6 +145,10 @@ impl UploadRow {
             "expired" => State::Expired,
             _ => return Err(corrupt("state")),
         };
+        let owner = self
+            .owner
+            .map(|o| Owner::parse(&o).ok_or_else(|| corrupt("owner")))
+            .transpose()?;
         Ok(Upload {
             id,
             length: self.length.map(|l| l as u64),
@@ -89,6 +159,7 @@ impl UploadRow {
             created_at: from_ms(self.created_at),
             expires_at: self.expires_at.map(from_ms),
             state,
+            owner,
         })
     }
 }
@@ -136,7 +207,7 @@ impl EventRow {
 
 /// The `media` columns: id, status, held, attempts, next_at, lease_owner, lease_until,
 /// progress, reason_code, reason, detected, probe, published, pending_version, length,
-/// created_at, updated_at, scan.
+/// created_at, updated_at, scan, owner (`MEDIA_COLUMNS`).
 pub(super) struct MediaRow {
     pub id: String,
     pub status: String,
@@ -156,9 +227,44 @@ pub(super) struct MediaRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub scan: Option<String>,
+    pub owner: Option<String>,
 }
 
 impl MediaRow {
+    /// The `MEDIA_COLUMNS` of row `r`, starting at cell `at`.
+    pub(super) fn read(r: &impl Cells, at: usize) -> Result<MediaRow, MetaError> {
+        Ok(MediaRow {
+            id: required(r.text(at)?, at)?,
+            status: required(r.text(at + 1)?, at + 1)?,
+            held: required(r.flag(at + 2)?, at + 2)?,
+            attempts: required(r.int(at + 3)?, at + 3)?,
+            next_at: required(r.int(at + 4)?, at + 4)?,
+            lease_owner: r.text(at + 5)?,
+            lease_until: r.int(at + 6)?,
+            progress: required(r.real(at + 7)?, at + 7)?,
+            reason_code: r.text(at + 8)?,
+            reason: r.text(at + 9)?,
+            detected: r.text(at + 10)?,
+            probe: r.text(at + 11)?,
+            published: r.text(at + 12)?,
+            pending_version: r.text(at + 13)?,
+            length: required(r.int(at + 14)?, at + 14)?,
+            created_at: required(r.int(at + 15)?, at + 15)?,
+            updated_at: required(r.int(at + 16)?, at + 16)?,
+            scan: r.text(at + 17)?,
+            owner: r.text(at + 18)?,
+        })
+    }
+
+    /// The record in row `r` from cell `at`, or `None` if its id is NULL (an outer join that
+    /// found none).
+    pub(super) fn read_joined(r: &impl Cells, at: usize) -> Result<Option<MediaRecord>, MetaError> {
+        match r.text(at)? {
+            None => Ok(None),
+            Some(_) => MediaRow::read(r, at)?.into_record().map(Some),
+        }
+    }
+
     pub(super) fn into_record(self) -> Result<MediaRecord, MetaError> {
         let corrupt = |what: &str| MetaError::Corrupt(format!("media {}: {what}", self.id));
         fn json<T: serde::de::DeserializeOwned>(
@@ -170,6 +276,11 @@ impl MediaRow {
         }
         Ok(MediaRecord {
             id: UploadId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            owner: self
+                .owner
+                .as_deref()
+                .map(|o| Owner::parse(o).ok_or_else(|| corrupt("owner")))
+                .transpose()?,
             status: MediaStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             held: self.held,
             attempts: self.attempts as u32,
@@ -202,9 +313,20 @@ pub(super) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
 pub(super) const OPEN_STATUSES: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
 
 pub(super) const UPLOAD_COLUMNS: &str =
-    "id, length, \"offset\", metadata, concat, partials, created_at, expires_at, state";
+    "id, length, \"offset\", metadata, concat, partials, created_at, expires_at, state, owner";
+/// How many `UPLOAD_COLUMNS` there are: where a joined row's next table starts.
+pub(super) const UPLOAD_COLUMN_COUNT: usize = 10;
 pub(super) const EVENT_COLUMNS: &str =
     "id, kind, upload_id, payload, state, attempts, created_at, next_at, last_error";
 pub(super) const MEDIA_COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, \
     progress, reason_code, reason, detected, probe, published, pending_version, length, \
-    created_at, updated_at, scan";
+    created_at, updated_at, scan, owner";
+
+/// `columns` (a list above) with each name qualified by the table alias `table`.
+pub(super) fn qualified(table: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

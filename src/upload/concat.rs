@@ -14,6 +14,7 @@ use http::HeaderMap;
 use http::request::Parts;
 
 use super::{Shaped, UploadError, Uploads};
+use crate::domain::access::Caller;
 use crate::domain::upload::{Concat, MAX_LENGTH, Metadata, State, Upload, UploadId};
 use crate::hooks::HookType;
 use crate::lock::Guard;
@@ -23,6 +24,7 @@ impl Uploads {
     pub async fn create_final(
         &self,
         req: &Parts,
+        caller: &Caller,
         parts: Vec<UploadId>,
         concat_raw: String,
         metadata: Option<Metadata>,
@@ -32,7 +34,7 @@ impl Uploads {
         // locked: that would stop its upload.
         let mut found = HashMap::with_capacity(distinct.len());
         for id in &distinct {
-            found.insert(id.clone(), self.partial(id).await?);
+            found.insert(id.clone(), self.partial(caller, id).await?);
         }
         let ready = found.values().all(Upload::is_complete);
         // Finished partials are held while copying so none is deleted under us; locks are taken in
@@ -41,10 +43,11 @@ impl Uploads {
         if ready {
             for id in &distinct {
                 _guards.push(self.locks.acquire(id).await.ok_or(UploadError::Locked)?);
-                found.insert(id.clone(), self.partial(id).await?);
+                found.insert(id.clone(), self.partial(caller, id).await?);
             }
         }
-        let length = self.total_length(&parts, &found)?;
+        let length = self.total_length(caller, &parts, &found)?;
+        self.check_kind(caller, metadata.as_ref())?;
 
         // Recorded at offset 0 first, so a crash mid-copy leaves a pending final that repair
         // assembles again, never a final upload that claims bytes it lacks. A pending final does not
@@ -63,6 +66,7 @@ impl Uploads {
                 None
             },
             state: State::Active,
+            owner: caller.owner.clone(),
         };
         let mut extra = self.pre_create(req, &mut upload).await?;
         // Held until it is assembled: background repair leaves a half-made upload alone.
@@ -72,7 +76,11 @@ impl Uploads {
             .await
             .ok_or(UploadError::Locked)?;
         self.meta
-            .insert(&upload, &self.effects(self.created(req, &upload), &upload))
+            .insert(
+                &upload,
+                &self.effects(self.created(req, &upload), &upload),
+                &self.limits.quota,
+            )
             .await?;
         self.hooks.wake();
         if ready {
@@ -103,10 +111,15 @@ impl Uploads {
         if upload.is_complete() || upload.state != State::Active {
             return Ok(false);
         }
+        // The partials are the final's owner's, as when it was created.
+        let creator = match &upload.owner {
+            Some(owner) => Caller::owner(owner.clone()),
+            None => Caller::anyone(),
+        };
         let distinct = distinct(&parts);
         let mut found = HashMap::with_capacity(distinct.len());
         for pid in &distinct {
-            match self.partial(pid).await {
+            match self.partial(&creator, pid).await {
                 Ok(p) if p.is_complete() => {
                     found.insert(pid.clone(), p);
                 }
@@ -127,14 +140,16 @@ impl Uploads {
                 return Ok(false);
             };
             _guards.push(guard);
-            match self.partial(pid).await {
+            match self.partial(&creator, pid).await {
                 Ok(p) if p.is_complete() => {
                     found.insert(pid.clone(), p);
                 }
                 _ => return Ok(false),
             }
         }
-        let total = match self.total_length(&parts, &found) {
+        // The partials were the creator's, checked when the final was created; the server's
+        // size limit holds again now that their lengths are known.
+        let total = match self.total_length(&Caller::anyone(), &parts, &found) {
             Ok(Some(total)) => total,
             Ok(None) => return Ok(false),
             Err(e) => {
@@ -149,7 +164,12 @@ impl Uploads {
             };
             if !self
                 .meta
-                .set_length(id, total, &self.effects(Vec::new(), &sized))
+                .set_length(
+                    id,
+                    total,
+                    &self.effects(Vec::new(), &sized),
+                    &self.limits.quota,
+                )
                 .await?
             {
                 return Ok(false);
@@ -214,6 +234,7 @@ impl Uploads {
     /// every one is known. Too large for the server is refused.
     fn total_length(
         &self,
+        caller: &Caller,
         parts: &[UploadId],
         found: &HashMap<UploadId, Upload>,
     ) -> Result<Option<u64>, UploadError> {
@@ -227,15 +248,14 @@ impl Uploads {
                 .filter(|&t| t <= MAX_LENGTH)
                 .ok_or(UploadError::MaxSizeExceeded)?;
         }
-        if self.limits.max_size.is_some_and(|max| total > max) {
-            return Err(UploadError::MaxSizeExceeded);
-        }
+        self.check_size(caller, Some(total))?;
         Ok(Some(total))
     }
 
-    /// A partial upload a final names; an error naming what is wrong otherwise.
-    async fn partial(&self, id: &UploadId) -> Result<Upload, UploadError> {
-        let part = self.load(id).await.map_err(|e| match e {
+    /// A partial upload a final names, the caller's own; an error naming what is wrong
+    /// otherwise (another owner's partial does not exist).
+    async fn partial(&self, caller: &Caller, id: &UploadId) -> Result<Upload, UploadError> {
+        let part = self.load(caller, id).await.map_err(|e| match e {
             UploadError::NotFound | UploadError::Expired => {
                 UploadError::InvalidConcat(format!("partial upload {id} does not exist"))
             }

@@ -6,6 +6,7 @@ use http::HeaderMap;
 use http::request::Parts;
 
 use super::{UploadError, Uploads};
+use crate::domain::access::Caller;
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 use crate::lock::Guard;
 
@@ -32,17 +33,57 @@ pub struct Created {
 }
 
 impl Uploads {
-    /// Refuses a length beyond the server's maximum.
-    pub fn check_size(&self, length: Option<u64>) -> Result<(), UploadError> {
-        match (self.limits.max_size, length) {
+    /// Refuses a length beyond the server's maximum or the caller's.
+    pub fn check_size(&self, caller: &Caller, length: Option<u64>) -> Result<(), UploadError> {
+        let max = match (self.limits.max_size, caller.max_size) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (max, length) {
             (Some(max), Some(len)) if len > max => Err(UploadError::MaxSizeExceeded),
             _ => Ok(()),
         }
     }
 
-    /// Creates an upload. An upload of length 0 is complete at once: the caller completes it.
-    pub async fn create(&self, req: &Parts, new: NewUpload) -> Result<Created, UploadError> {
-        self.check_size(new.length)?;
+    /// Refuses a declared type the caller may not upload (a token's `media_kinds`). The
+    /// declared type is the client's word (`filetype`, `type` or `contentType` metadata); one
+    /// that declares none may not upload at all when kinds are narrowed.
+    pub fn check_kind(
+        &self,
+        caller: &Caller,
+        metadata: Option<&Metadata>,
+    ) -> Result<(), UploadError> {
+        if caller.media_kinds.is_none() {
+            return Ok(());
+        }
+        let declared = metadata
+            .and_then(|m| {
+                ["filetype", "type", "contentType"]
+                    .iter()
+                    .find_map(|k| m.get_str(k))
+            })
+            .unwrap_or_default();
+        let kind = match declared.split('/').next().unwrap_or_default() {
+            k @ ("video" | "audio" | "image") => k,
+            _ if declared.contains('/') => "document",
+            _ => "",
+        };
+        match caller.may_upload_kind(kind) {
+            true => Ok(()),
+            false => Err(UploadError::KindNotAllowed(declared.to_owned())),
+        }
+    }
+
+    /// Creates an upload owned by `caller`. An upload of length 0 is complete at once: the
+    /// caller completes it.
+    pub async fn create(
+        &self,
+        req: &Parts,
+        caller: &Caller,
+        new: NewUpload,
+    ) -> Result<Created, UploadError> {
+        self.check_size(caller, new.length)?;
+        self.check_kind(caller, new.metadata.as_ref())?;
         let mut upload = Upload {
             id: UploadId::random(),
             length: new.length,
@@ -53,6 +94,7 @@ impl Uploads {
             created_at: self.clock.now(),
             expires_at: self.expiry(new.length == Some(0)),
             state: State::Active,
+            owner: caller.owner.clone(),
         };
         let headers = self.pre_create(req, &mut upload).await?;
         // Held from before anything is stored: background repair leaves a half-made upload
@@ -64,7 +106,11 @@ impl Uploads {
             .ok_or(UploadError::Locked)?;
         self.storage.create(&upload.id).await?;
         self.meta
-            .insert(&upload, &self.effects(self.created(req, &upload), &upload))
+            .insert(
+                &upload,
+                &self.effects(self.created(req, &upload), &upload),
+                &self.limits.quota,
+            )
             .await?;
         self.hooks.wake();
         tracing::info!(id = %upload.id, length = ?upload.length, "upload created");

@@ -3,6 +3,7 @@
 
 use http::{HeaderMap, StatusCode};
 
+use crate::domain::quota::QuotaExceeded;
 use crate::domain::upload::UploadId;
 use crate::hooks::HookError;
 use crate::meta::MetaError;
@@ -50,11 +51,26 @@ pub enum UploadError {
     HookFailed(#[source] HookError),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// The owner would pass a quota: nothing was created.
+    #[error("quota exceeded: {0}")]
+    OverQuota(QuotaExceeded),
+    /// The caller may not upload this kind of media (a token's `media_kinds`).
+    #[error("uploads of type {0:?} are not allowed for this caller")]
+    KindNotAllowed(String),
     #[error("metadata store: {0}")]
-    Meta(#[from] MetaError),
+    Meta(MetaError),
     /// A state the core's own rules exclude (an offset changed under its lock).
     #[error("{0}")]
     Inconsistent(String),
+}
+
+impl From<MetaError> for UploadError {
+    fn from(e: MetaError) -> UploadError {
+        match e {
+            MetaError::OverQuota(q) => UploadError::OverQuota(q),
+            e => UploadError::Meta(e),
+        }
+    }
 }
 
 /// Why a chunk's checksum (or digest) was not accepted. The chunk is discarded in every case.

@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::domain::access::Caller;
+use crate::domain::quota::Quota;
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::Hooks;
 use crate::lock::Locks;
@@ -51,6 +53,8 @@ pub struct Limits {
     pub expire_after: Option<Duration>,
     /// How often the repair loop runs (`recover`).
     pub repair_interval: Duration,
+    /// What each owner may hold and start (`--quota-*`).
+    pub quota: Quota,
 }
 
 /// The upload core, cheap to clone (an `Arc` inside).
@@ -91,9 +95,14 @@ impl Uploads {
         Uploads(Arc::new(inner))
     }
 
-    /// Loads an upload a client names: `NotFound` if unknown, `Expired` if it expired.
-    pub async fn load(&self, id: &UploadId) -> Result<Upload, UploadError> {
+    /// Loads an upload a client names: `NotFound` if unknown or not the caller's to see (the
+    /// two are indistinguishable), `Expired` if it expired. Every operation on an upload a
+    /// client names goes through here: the one place ownership is checked.
+    pub async fn load(&self, caller: &Caller, id: &UploadId) -> Result<Upload, UploadError> {
         let upload = self.meta.get(id).await?.ok_or(UploadError::NotFound)?;
+        if !caller.may_see(upload.owner.as_ref()) {
+            return Err(UploadError::NotFound);
+        }
         if upload.is_expired_at(self.clock.now()) {
             return Err(UploadError::Expired);
         }

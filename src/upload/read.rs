@@ -3,14 +3,19 @@
 use std::ops::Range;
 
 use super::{UploadError, Uploads};
+use crate::domain::access::Caller;
 use crate::domain::upload::{Upload, UploadId};
 use crate::storage::ByteStream;
 
 impl Uploads {
     /// A finished upload, ready to be read: its record and its length. `NotFinished` while it
     /// is being uploaded (or, for a final upload, while its partial uploads are).
-    pub async fn finished(&self, id: &UploadId) -> Result<(Upload, u64), UploadError> {
-        let upload = self.load(id).await?;
+    pub async fn finished(
+        &self,
+        caller: &Caller,
+        id: &UploadId,
+    ) -> Result<(Upload, u64), UploadError> {
+        let upload = self.load(caller, id).await?;
         let length = match upload.length {
             Some(len) if upload.is_complete() => len,
             _ => return Err(UploadError::NotFinished),

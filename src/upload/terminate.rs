@@ -4,14 +4,20 @@
 use http::request::Parts;
 
 use super::{UploadError, Uploads};
+use crate::domain::access::Caller;
 use crate::domain::upload::UploadId;
 use crate::hooks::HookType;
 use crate::storage::MediaKey;
 
 impl Uploads {
-    pub async fn terminate(&self, req: &Parts, id: &UploadId) -> Result<(), UploadError> {
+    pub async fn terminate(
+        &self,
+        req: &Parts,
+        caller: &Caller,
+        id: &UploadId,
+    ) -> Result<(), UploadError> {
         let _guard = self.locks.acquire(id).await.ok_or(UploadError::Locked)?;
-        let upload = self.load(id).await?;
+        let upload = self.load(caller, id).await?;
         self.pre_terminate(req, &upload).await?;
         // Forget first: if storage deletion then fails, the id already answers 404 and the
         // bytes are an orphan, never a half-present upload.

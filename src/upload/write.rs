@@ -5,6 +5,7 @@ use http::request::Parts;
 
 use super::checksum::Verifier;
 use super::{ByteSource, Shaped, UploadError, Uploads};
+use crate::domain::access::Caller;
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::HookType;
 
@@ -14,6 +15,7 @@ impl Uploads {
     pub async fn append_at(
         &self,
         req: &Parts,
+        caller: &Caller,
         id: &UploadId,
         offset: u64,
         length: Option<u64>,
@@ -21,7 +23,7 @@ impl Uploads {
         verifier: Option<Box<dyn Verifier>>,
     ) -> Result<(Upload, Shaped), UploadError> {
         let guard = self.locks.acquire(id).await.ok_or(UploadError::Locked)?;
-        let mut upload = self.load(id).await?;
+        let mut upload = self.load(caller, id).await?;
         if upload.is_final() {
             return Err(UploadError::ModifyFinal);
         }
@@ -34,7 +36,11 @@ impl Uploads {
         let shaped = match length {
             // P9/D2: a length equal to the bytes already stored finishes the upload; data
             // with bytes in it is then too much (append says so).
-            Some(length) if self.declare_length(req, &mut upload, length).await? => {
+            Some(length)
+                if self
+                    .declare_length(req, caller, &mut upload, length)
+                    .await? =>
+            {
                 let shaped = self.complete(req, &upload).await?;
                 self.append(req, &mut upload, data, verifier, &guard)
                     .await?;
@@ -53,6 +59,7 @@ impl Uploads {
     async fn declare_length(
         &self,
         req: &Parts,
+        caller: &Caller,
         upload: &mut Upload,
         length: u64,
     ) -> Result<bool, UploadError> {
@@ -65,9 +72,7 @@ impl Uploads {
                         "smaller than what was already uploaded",
                     ));
                 }
-                if self.limits.max_size.is_some_and(|max| length > max) {
-                    return Err(UploadError::MaxSizeExceeded);
-                }
+                self.check_size(caller, Some(length))?;
                 let finished = Upload {
                     length: Some(length),
                     ..upload.clone()
@@ -78,7 +83,11 @@ impl Uploads {
                 };
                 let posted = self.post(kinds, req, &finished);
                 let effects = self.effects(posted, &finished);
-                if !self.meta.set_length(&upload.id, length, &effects).await? {
+                if !self
+                    .meta
+                    .set_length(&upload.id, length, &effects, &self.limits.quota)
+                    .await?
+                {
                     return Err(UploadError::changed_under_lock(&upload.id, "the length"));
                 }
                 upload.length = Some(length);

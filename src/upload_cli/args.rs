@@ -29,9 +29,14 @@ pub struct UploadArgs {
     /// Metadata to send, `key=value` (repeatable); `filename` and `filetype` are sent by default.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub meta: Vec<String>,
-    /// A header to send with every request, `Name: value` (repeatable), e.g. for authorisation.
+    /// A header to send with every request, `Name: value` (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// A bearer token sent with every request (`Authorization: Bearer TOKEN`), e.g. from
+    /// `tuskd token` or the platform's identity provider. It is never printed, logged or
+    /// written to the state file.
+    #[arg(long, env = "TUSKD_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = token)]
+    pub token: Option<Token>,
     /// Attempts per request before giving up on a file (connection errors, 5xx, 409, 423).
     #[arg(long, default_value_t = 10)]
     pub retries: u32,
@@ -48,6 +53,28 @@ pub struct UploadArgs {
     /// Print one JSON document with every file's result on stdout (for scripts).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--token`: kept out of `Debug` (and of clap's messages: it is checked by the command, whose
+/// errors never repeat it).
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token itself, without a `Bearer ` the user may have put in front.
+    pub(super) fn secret(&self) -> &str {
+        let t = self.0.trim();
+        match t.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            _ => t,
+        }
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -75,4 +102,9 @@ fn chunk_size(s: &str) -> Result<u64, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(format!("invalid --chunk-size: {e}")),
     }
+}
+
+/// `--token`: taken as it is; the command checks it (clap's own errors would repeat it).
+fn token(s: &str) -> Result<Token, std::convert::Infallible> {
+    Ok(Token(s.to_owned()))
 }

@@ -3,7 +3,9 @@
 //! the server for its offset and goes on from there; connection errors, 5xx, 409 and 423 are
 //! retried with exponential backoff, the offset re-read each time. `--parallel N` sends N ranges
 //! as partial uploads and joins them (concatenation); `--wait` follows the media processing
-//! (`wait`). Progress: `progress`. The requests: `tus`.
+//! (`wait`). Progress: `progress`. The requests: `tus`. With `--token` every request carries
+//! it; a 401 stops the command (the same credentials will not do better for the next file),
+//! and a remembered upload the server answers 404 (gone, or another owner's) is made anew.
 
 pub mod args;
 mod metadata;
@@ -62,7 +64,7 @@ pub async fn run(args: &UploadArgs) -> Result<u8, String> {
         return Err(format!("--url {:?}: not an http(s) URL", args.url));
     }
     let metadata_extra = parse_meta(&args.meta)?;
-    let client = Client::new(&args.headers)?;
+    let client = Client::new(&args.headers, args.token.as_ref())?;
     let state_path = match &args.state {
         Some(p) => p.clone(),
         None => state::default_path()?,
@@ -95,9 +97,17 @@ pub async fn run(args: &UploadArgs) -> Result<u8, String> {
 
     let mut results = Vec::new();
     let mut ok = true;
+    let mut refused = false;
     for file in &args.files {
-        let (result, file_ok) = report_file(&ctx, &mut state, file, &metadata_extra).await;
-        ok &= file_ok;
+        if refused {
+            let e = "not tried: the server refused the credentials";
+            eprintln!("tuskd upload: {}: {e}", file.display());
+            results.push(json!({ "file": file.display().to_string(), "error": e }));
+            continue;
+        }
+        let (result, outcome) = report_file(&ctx, &mut state, file, &metadata_extra).await;
+        ok &= outcome == Outcome::Ok;
+        refused = outcome == Outcome::Refused;
         results.push(result);
     }
     if args.json {
@@ -124,16 +134,25 @@ fn check_checksum(args: &UploadArgs, server: &Server) -> Result<(), String> {
     Ok(())
 }
 
+/// How one file went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Failed,
+    /// The server refused the credentials: the files after it are not tried.
+    Refused,
+}
+
 /// Uploads one file and reports it (its URL, with `--wait` its media, or its error); returns
-/// its JSON result and whether it went well.
+/// its JSON result and how it went.
 async fn report_file(
     ctx: &Ctx<'_>,
     state: &mut State,
     file: &Path,
     extra: &[(String, String)],
-) -> (Value, bool) {
+) -> (Value, Outcome) {
     let args = ctx.args;
-    let mut ok = true;
+    let mut outcome = Outcome::Ok;
     let mut result = json!({ "file": file.display().to_string() });
     match upload_file(ctx, state, file, extra).await {
         Ok(url) => {
@@ -143,7 +162,11 @@ async fn report_file(
             }
             if args.wait {
                 let doc = wait::follow(ctx, file, &url).await;
-                ok &= doc.get("status").and_then(Value::as_str) == Some("READY");
+                if doc["reason"]["code"] == wait::REFUSED {
+                    outcome = Outcome::Refused;
+                } else if doc.get("status").and_then(Value::as_str) != Some("READY") {
+                    outcome = Outcome::Failed;
+                }
                 if !args.json {
                     wait::print(&ctx.display, file, &doc);
                 }
@@ -151,12 +174,15 @@ async fn report_file(
             }
         }
         Err(e) => {
-            ok = false;
+            outcome = match e {
+                Failure::Refused(_) => Outcome::Refused,
+                _ => Outcome::Failed,
+            };
             eprintln!("tuskd upload: {}: {e}", file.display());
-            result["error"] = json!(e);
+            result["error"] = json!(e.to_string());
         }
     }
-    (result, ok)
+    (result, outcome)
 }
 
 /// Uploads one file (or finds it uploaded) and returns its upload URL.
@@ -165,19 +191,20 @@ async fn upload_file(
     state: &mut State,
     file: &Path,
     extra: &[(String, String)],
-) -> Result<Url, String> {
-    let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
+) -> Result<Url, Failure> {
+    let fatal = Failure::Fatal;
+    let meta = std::fs::metadata(file).map_err(|e| fatal(e.to_string()))?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(fatal("not a regular file".into()));
     }
     let size = meta.len();
     if let Some(max) = ctx.server.max_size.filter(|&m| m > 0 && size > m) {
-        return Err(format!(
+        return Err(fatal(format!(
             "{size} bytes is more than the server accepts ({max} bytes)"
-        ));
+        )));
     }
-    let fp = state::fingerprint(ctx.endpoint.as_str(), file).map_err(|e| e.to_string())?;
-    let metadata = metadata_header(file, extra)?;
+    let fp = state::fingerprint(ctx.endpoint.as_str(), file).map_err(|e| fatal(e.to_string()))?;
+    let metadata = metadata_header(file, extra).map_err(fatal)?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -185,7 +212,14 @@ async fn upload_file(
     // At least 1 MiB per range: smaller ranges cost more requests than they save.
     let parts = ctx.parallel.min((size / (1024 * 1024)).max(1) as usize);
     let bar = ctx.display.bytes(&name, size, parts);
-    // A remembered upload that the server no longer has is made again, once.
+    // A remembered upload that the server no longer has (or, with credentials, that is not
+    // theirs to see: another owner's answers 404) is made again, once.
+    let gone = if ctx.client.has_credentials() {
+        "the server does not have the upload (any more), or not for these credentials; \
+         starting a new one"
+    } else {
+        "the server no longer has the upload; starting again"
+    };
     for _ in 0..2 {
         let outcome = if parts > 1 {
             parallel(ctx, state, &fp, file, size, parts, &metadata, &bar).await
@@ -198,16 +232,16 @@ async fn upload_file(
                 return Ok(url);
             }
             Err(Failure::Gone) => {
-                bar.note("the server no longer has the upload; starting again");
-                state.set(&fp, None)?;
+                bar.note(gone);
+                state.set(&fp, None).map_err(fatal)?;
             }
             Err(e) => {
                 bar.finish("failed");
-                return Err(e.to_string());
+                return Err(e);
             }
         }
     }
-    Err("the server lost the upload twice".into())
+    Err(fatal("the server lost the upload twice".into()))
 }
 
 /// One upload for the whole file.

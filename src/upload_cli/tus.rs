@@ -1,6 +1,8 @@
 //! The tus requests `tuskd upload` makes: discovery (OPTIONS), creation (POST, also of
 //! partial and final uploads), the offset (HEAD) and a PATCH of a range of a file. Each answer
-//! becomes a value or a [`Failure`] that says what the caller does next.
+//! becomes a value or a [`Failure`] that says what the caller does next. Every request carries
+//! the `--header`s and the `--token` (as `Authorization: Bearer`, marked sensitive); a 401 is
+//! [`Failure::Refused`], never retried.
 
 use std::ops::Range;
 use std::path::Path;
@@ -11,7 +13,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
-use super::args::ChecksumArg;
+use super::args::{ChecksumArg, Token};
 use crate::upload::checksum::Algorithm;
 
 const TUS: &str = "1.0.0";
@@ -22,8 +24,13 @@ pub(super) enum Failure {
     /// Worth trying again after a pause (connection errors, 5xx, 409, 423): the caller re-reads
     /// the offset and goes on from there.
     Retry(String),
-    /// The upload is not on the server (any more): a new one is to be made.
+    /// The upload is not on the server (any more), or with credentials not one they may see
+    /// (the server answers another owner's upload as one it does not have): a new one is to be
+    /// made.
     Gone,
+    /// The server refused the credentials (401): no request with them will do better, so the
+    /// command stops. The message is the server's, which never repeats the credential.
+    Refused(String),
     /// Trying again will not help; the message says why.
     Fatal(String),
 }
@@ -31,7 +38,7 @@ pub(super) enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Retry(m) | Failure::Fatal(m) => f.write_str(m),
+            Failure::Retry(m) | Failure::Refused(m) | Failure::Fatal(m) => f.write_str(m),
             Failure::Gone => f.write_str("the upload is no longer on the server"),
         }
     }
@@ -58,8 +65,9 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// A client sending `headers` (`Name: value`) with every request.
-    pub(super) fn new(headers: &[String]) -> Result<Client, String> {
+    /// A client sending `headers` (`Name: value`) and the bearer `token` with every request.
+    /// An error never repeats the token.
+    pub(super) fn new(headers: &[String], token: Option<&Token>) -> Result<Client, String> {
         let mut map = reqwest::header::HeaderMap::new();
         for h in headers {
             let (name, value) = h
@@ -70,6 +78,27 @@ impl Client {
             let value = reqwest::header::HeaderValue::from_str(value.trim())
                 .map_err(|e| format!("--header {h:?}: {e}"))?;
             map.append(name, value);
+        }
+        if let Some(token) = token.map(Token::secret).filter(|t| !t.is_empty()) {
+            if map.contains_key(reqwest::header::AUTHORIZATION) {
+                return Err(
+                    "--token (or TUSKD_TOKEN) and --header 'Authorization: …' both set the \
+                     Authorization header: give one of them"
+                        .into(),
+                );
+            }
+            if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(
+                    "--token (or TUSKD_TOKEN): a bearer token is printable ASCII \
+                     without spaces (as a JWT is); this one is not"
+                        .into(),
+                );
+            }
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| "--token (or TUSKD_TOKEN): not usable in a header".to_owned())?;
+            // Kept out of HTTP/2 header compression tables and of debug output.
+            value.set_sensitive(true);
+            map.insert(reqwest::header::AUTHORIZATION, value);
         }
         map.insert(
             "Tus-Resumable",
@@ -90,13 +119,34 @@ impl Client {
             .headers(self.headers.clone())
     }
 
+    /// Whether requests carry credentials (`--token`, or an Authorization `--header`).
+    pub(super) fn has_credentials(&self) -> bool {
+        self.headers.contains_key(reqwest::header::AUTHORIZATION)
+    }
+
+    /// Sends `req`; an answer `expect` does not accept becomes the Failure it means.
+    async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+        expect: impl Fn(StatusCode) -> bool,
+        doing: &str,
+    ) -> Result<reqwest::Response, Failure> {
+        let resp = req.send().await.map_err(connection)?;
+        if expect(resp.status()) {
+            Ok(resp)
+        } else {
+            Err(answer(resp, doing, self.has_credentials()).await)
+        }
+    }
+
     pub(super) async fn options(&self, endpoint: &Url) -> Result<Server, Failure> {
-        let resp = call(
-            self.request(reqwest::Method::OPTIONS, endpoint),
-            |s| s.is_success(),
-            "OPTIONS",
-        )
-        .await?;
+        let resp = self
+            .call(
+                self.request(reqwest::Method::OPTIONS, endpoint),
+                |s| s.is_success(),
+                "OPTIONS",
+            )
+            .await?;
         let list = |name: &str| -> Vec<String> {
             header(&resp, name)
                 .map(|v| v.split(',').map(|e| e.trim().to_owned()).collect())
@@ -128,7 +178,9 @@ impl Client {
         if let Some(c) = concat {
             req = req.header("Upload-Concat", c);
         }
-        let resp = call(req, |s| s == StatusCode::CREATED, "creating the upload").await?;
+        let resp = self
+            .call(req, |s| s == StatusCode::CREATED, "creating the upload")
+            .await?;
         let location = header(&resp, "Location").ok_or_else(|| {
             Failure::Fatal("the server created an upload without a Location".into())
         })?;
@@ -139,12 +191,13 @@ impl Client {
 
     /// The upload's offset and length (none while deferred).
     pub(super) async fn offset(&self, url: &Url) -> Result<(u64, Option<u64>), Failure> {
-        let resp = call(
-            self.request(reqwest::Method::HEAD, url),
-            |s| s.is_success(),
-            "asking for the offset",
-        )
-        .await?;
+        let resp = self
+            .call(
+                self.request(reqwest::Method::HEAD, url),
+                |s| s.is_success(),
+                "asking for the offset",
+            )
+            .await?;
         let offset = header(&resp, "Upload-Offset")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| Failure::Fatal("the server's HEAD has no Upload-Offset".into()))?;
@@ -154,7 +207,8 @@ impl Client {
         ))
     }
 
-    /// A JSON document (the media status). A 404 is `Gone`; what else went wrong, `Retry`.
+    /// A JSON document (the media status). A 404 is `Gone`, a 401 `Refused`; what else went
+    /// wrong, `Retry`.
     pub(super) async fn get_json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
         let resp = self
             .request(reqwest::Method::GET, url)
@@ -163,6 +217,9 @@ impl Client {
             .await
             .map_err(connection)?;
         let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(answer(resp, "asking for the media status", self.has_credentials()).await);
+        }
         let body = resp
             .bytes()
             .await
@@ -205,29 +262,16 @@ impl Client {
             .map_err(|e| Failure::Fatal(format!("reading {}: {e}", file.display())))?;
         let body = tokio_util::io::ReaderStream::with_capacity(bytes, 256 * 1024)
             .inspect_ok(move |chunk| sent(chunk.len() as u64));
-        let resp = call(
-            req.body(reqwest::Body::wrap_stream(body)),
-            |s| s == StatusCode::NO_CONTENT,
-            "sending bytes",
-        )
-        .await?;
+        let resp = self
+            .call(
+                req.body(reqwest::Body::wrap_stream(body)),
+                |s| s == StatusCode::NO_CONTENT,
+                "sending bytes",
+            )
+            .await?;
         header(&resp, "Upload-Offset")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| Failure::Fatal("the server's PATCH answer has no Upload-Offset".into()))
-    }
-}
-
-/// Sends `req`; an answer `expect` does not accept becomes the Failure it means.
-async fn call(
-    req: reqwest::RequestBuilder,
-    expect: impl Fn(StatusCode) -> bool,
-    doing: &str,
-) -> Result<reqwest::Response, Failure> {
-    let resp = req.send().await.map_err(connection)?;
-    if expect(resp.status()) {
-        Ok(resp)
-    } else {
-        Err(answer(resp, doing).await)
     }
 }
 
@@ -259,10 +303,12 @@ fn connection(e: reqwest::Error) -> Failure {
     Failure::Retry(text)
 }
 
-/// What an answer other than the expected one means.
-async fn answer(resp: reqwest::Response, doing: &str) -> Failure {
+/// What an answer other than the expected one means; `credentials`: whether the request carried
+/// any (a 401 to a request without says how to give them).
+async fn answer(resp: reqwest::Response, doing: &str, credentials: bool) -> Failure {
     let status = resp.status();
     let max = header(&resp, "Tus-Max-Size");
+    let challenge = header(&resp, "WWW-Authenticate");
     let body: String = resp
         .text()
         .await
@@ -277,6 +323,10 @@ async fn answer(resp: reqwest::Response, doing: &str) -> Failure {
         format!("{doing}: the server answered {status}: {body}")
     };
     match status.as_u16() {
+        401 => Failure::Refused(refused(&body, challenge.as_deref(), credentials)),
+        403 => Failure::Fatal(format!(
+            "the server does not allow this with these credentials: {said}"
+        )),
         404 | 410 => Failure::Gone,
         409 | 423 => Failure::Retry(said),
         s if s >= 500 => Failure::Retry(said),
@@ -289,6 +339,29 @@ async fn answer(resp: reqwest::Response, doing: &str) -> Failure {
              changed while it was read): {said}"
         )),
         _ => Failure::Fatal(said),
+    }
+}
+
+/// What a 401 says: the server's message (its body; a HEAD has none, then the challenge's
+/// `error_description`), and how to give credentials when none were sent.
+fn refused(body: &str, challenge: Option<&str>, credentials: bool) -> String {
+    let description = challenge.and_then(|c| {
+        let (_, rest) = c.split_once("error_description=\"")?;
+        rest.split_once('"').map(|(d, _)| d.to_owned())
+    });
+    let why = match (body.is_empty(), description) {
+        (false, _) => body.to_owned(),
+        (true, Some(d)) => format!("invalid token: {d}"),
+        (true, None) if credentials => "401 Unauthorized".to_owned(),
+        (true, None) => "authentication required".to_owned(),
+    };
+    if credentials {
+        format!("the server refused the credentials: {why}")
+    } else {
+        format!(
+            "the server needs credentials: {why} (no token was sent: give --token TOKEN or set \
+             TUSKD_TOKEN)"
+        )
     }
 }
 
@@ -309,4 +382,67 @@ async fn digest(file: &Path, range: Range<u64>, algo: Algorithm) -> std::io::Res
         algo.name(),
         base64::engine::general_purpose::STANDARD.encode(hasher.finish())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(t: &str) -> Token {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: super::super::args::UploadArgs,
+        }
+        let cli = Cli::try_parse_from(["x", "f", "--url", "http://h/", "--token", t]).unwrap();
+        cli.args.token.unwrap()
+    }
+
+    #[test]
+    fn the_token_goes_in_a_sensitive_bearer_header_and_errors_never_repeat_it() {
+        let c = Client::new(&[], Some(&token("Bearer abc.def-_.ghi"))).unwrap();
+        let v = &c.headers[reqwest::header::AUTHORIZATION];
+        assert_eq!(v, "Bearer abc.def-_.ghi");
+        assert!(v.is_sensitive());
+        assert!(c.has_credentials());
+        assert!(!format!("{:?}", token("abc.def")).contains("abc"));
+
+        let e = Client::new(&[], Some(&token("abc def\u{7f}")))
+            .err()
+            .unwrap();
+        assert!(e.contains("printable ASCII") && !e.contains("abc"), "{e}");
+        let both = ["Authorization: Bearer x".to_owned()];
+        let e = Client::new(&both, Some(&token("secret.t"))).err().unwrap();
+        assert!(
+            e.contains("give one of them") && !e.contains("secret.t"),
+            "{e}"
+        );
+        // An empty TUSKD_TOKEN is no token.
+        assert!(
+            !Client::new(&[], Some(&token(" ")))
+                .unwrap()
+                .has_credentials()
+        );
+    }
+
+    #[test]
+    fn a_401_says_why_from_the_body_or_the_challenge() {
+        let body = "ERR_INVALID_TOKEN: invalid token: the token has expired";
+        assert_eq!(
+            refused(body, None, true),
+            format!("the server refused the credentials: {body}")
+        );
+        let challenge = r#"Bearer realm="tuskd", error="invalid_token", error_description="the token has expired""#;
+        assert_eq!(
+            refused("", Some(challenge), true),
+            "the server refused the credentials: invalid token: the token has expired"
+        );
+        let none = refused("", Some(r#"Bearer realm="tuskd""#), false);
+        assert!(
+            none.starts_with("the server needs credentials: authentication required")
+                && none.contains("--token"),
+            "{none}"
+        );
+    }
 }

@@ -13,6 +13,9 @@ use super::tus::Failure;
 
 const FINAL: [&str; 3] = ["READY", "REJECTED", "FAILED"];
 
+/// The reason code of a status the server would not show for the credentials (401).
+pub(super) const REFUSED: &str = "unauthorized";
+
 /// The last status document of `upload`'s media (with absolute variant URLs), or a document
 /// with `status` `TIMEOUT` when processing did not end within `--wait-timeout`.
 pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
@@ -59,6 +62,13 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
                     "reason": { "code": "no_status", "message": format!(
                         "the server has no media status at {status_url} (is its media pipeline on, \
                          and --media-path its media path?)") },
+                });
+            }
+            Err(Failure::Refused(m)) => {
+                bar.finish("credentials refused");
+                return json!({
+                    "status": "UNKNOWN",
+                    "reason": { "code": REFUSED, "message": m },
                 });
             }
             // The server restarting, or a moment's trouble: ask again.

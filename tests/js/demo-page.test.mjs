@@ -1,9 +1,13 @@
 // The demo page (examples/web, bundled by `npm run build` there) in headless Chromium, served
-// from another origin than tuskd: a 1080p video and a JPEG go through Uppy's Dashboard, the
-// page shows their processing to READY, the video plays through hls.js, the picture's variants
-// are shown. A screenshot of the finished page goes to target/demo-page.png. Then a reload in
-// the middle of an upload: Golden Retriever brings the file back and tus goes on from the
-// server's offset; the random bytes are rejected, with the reason on the page.
+// from another origin than tuskd, which runs on --auth jwt as scripts/demo.sh starts it: the
+// page gets its token from the address (#token=…, as demo.sh prints it) and sends it with
+// every request to tuskd (tus, the media status, hls.js's playlists and segments, the pictures).
+// A 1080p video and a JPEG go through Uppy's Dashboard, the page shows their processing to
+// READY, the video plays through hls.js, the picture's variants are shown. A screenshot of the
+// finished page goes to target/demo-page.png. Then a reload in the middle of an upload: Golden
+// Retriever brings the file back (and the tab still has the token) and tus goes on from the
+// server's offset; the random bytes are rejected, with the reason on the page. Last, the page
+// without a token against a server on --auth none: no Authorization header at all.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
@@ -13,14 +17,14 @@ import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { extname, join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
-import { startTuskd } from './harness.mjs'
+import { startTuskd, bearer } from './harness.mjs'
 
 const here = new URL('.', import.meta.url).pathname
 const web = resolve(here, '../../examples/web')
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' }
 
-let tuskd, pages, browser, page, media
+let tuskd, token, open, pages, browser, page, media
 
 function gst (...args) {
   const r = spawnSync('gst-launch-1.0', ['-q', ...args], { encoding: 'utf8' })
@@ -38,7 +42,8 @@ before(async () => {
   gst('videotestsrc', 'num-buffers=1', 'pattern=smpte', '!', 'video/x-raw,width=1600,height=1200', '!',
     'jpegenc', '!', 'filesink', `location=${join(media, 'photo.jpg')}`)
 
-  tuskd = await startTuskd(['--media', 'on', '--hls-segment', '2s'])
+  tuskd = await startTuskd(['--media', 'on', '--hls-segment', '2s'], { auth: true })
+  token = await tuskd.token({ sub: 'demo' })
   pages = http.createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname
     const file = join(web, path === '/' ? 'index.html' : path)
@@ -54,25 +59,52 @@ before(async () => {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--autoplay-policy=no-user-gesture-required']
   })
-  page = await openPage()
+  page = await openPage(tuskd, token)
 })
 
-// The page in a browser context of its own (its own storage for Golden Retriever).
-async function openPage () {
+// The page in a browser context of its own (its own storage for Golden Retriever), pointed at
+// `server`, with `withToken` in the address as scripts/demo.sh prints it. `p.sent` collects the
+// requests to tuskd, `p.refused` the URLs it answered 401.
+async function openPage (server, withToken) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
   const p = await context.newPage()
   p.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()) })
+  const tuskdOrigin = new URL(server.endpoint).origin
+  p.sent = []
+  p.refused = []
+  p.on('request', (r) => { if (new URL(r.url()).origin === tuskdOrigin) p.sent.push(r) })
+  p.on('response', (r) => { if (r.status() === 401) p.refused.push(r.url()) })
   const origin = `http://localhost:${pages.address().port}`
-  assert.notEqual(new URL(origin).origin, new URL(tuskd.endpoint).origin, 'another origin')
-  await p.goto(`${origin}/?endpoint=${encodeURIComponent(tuskd.endpoint)}`)
+  assert.notEqual(new URL(origin).origin, tuskdOrigin, 'another origin')
+  const fragment = withToken ? `#token=${withToken}` : ''
+  await p.goto(`${origin}/?endpoint=${encodeURIComponent(server.endpoint)}${fragment}`)
   await p.waitForFunction(() => window.demo?.uppy)
   return p
+}
+
+// What each request but the preflights sent as Authorization, by URL path.
+async function authorizations (p) {
+  const real = p.sent.filter((r) => r.method() !== 'OPTIONS')
+  const headers = await Promise.all(real.map((r) => r.allHeaders()))
+  return real.map((r, i) => [new URL(r.url()).pathname, headers[i].authorization])
+}
+
+// Waits until every picture in the card of `name` is decoded (with a token they arrive as
+// blob: URLs, fetched with it); returns their count.
+async function decoded (p, name) {
+  const h = await p.waitForFunction((name) => {
+    const card = [...document.querySelectorAll('.card')].find((c) => c.querySelector('h3').textContent === name)
+    const imgs = [...card.querySelectorAll('.gallery img')]
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0) && imgs.length
+  }, name, { timeout: 30000, polling: 250 })
+  return h.jsonValue()
 }
 
 after(async () => {
   await browser?.close()
   pages?.close()
   await tuskd?.stop()
+  await open?.stop()
   if (media) rmSync(media, { recursive: true, force: true })
 })
 
@@ -108,12 +140,24 @@ test('the page uploads, shows processing to READY, plays the video and shows the
   assert.equal(played.options.length, played.levels.length + 1, `quality options ${played.options}`)
 
   // The picture's variants are on the page, decoded.
-  const images = await page.$$eval('.card', (cs) => {
-    const card = cs.find((c) => c.querySelector('h3').textContent === 'photo.jpg')
-    return [...card.querySelectorAll('.gallery img')].map((i) => [i.complete, i.naturalWidth])
-  })
-  assert.ok(images.length >= 8, `${images.length} image variants`)
-  for (const [complete, width] of images) assert.ok(complete && width > 0, 'each variant decoded')
+  const images = await decoded(page, 'photo.jpg')
+  assert.ok(images >= 8, `${images} image variants`)
+  await decoded(page, 'phone.mp4')
+
+  // The token: out of the address, shown as whose it is, and on every request to tuskd (the
+  // uploads, the status, hls.js's playlists and segments, the pictures); none was refused.
+  assert.ok(!page.url().includes('token'), page.url())
+  assert.match(await page.textContent('#who'), /uploading as demo/)
+  const sent = await authorizations(page)
+  for (const [path, authorization] of sent) assert.equal(authorization, `Bearer ${token}`, path)
+  const paths = sent.map(([path]) => path)
+  for (const want of [/^\/files\/$/, /^\/media\/[^/]+$/, /\.m3u8$/, /\.(ts|m4s|mp4)$/, /\.(webp|jpg)$/]) {
+    assert.ok(paths.some((p) => want.test(p)), `a request for ${want} with the token`)
+  }
+  assert.deepEqual(page.refused, [])
+  // And tuskd does want it: without, the same status is refused.
+  const status = paths.find((p) => /^\/media\/[^/]+$/.test(p))
+  assert.equal((await fetch(new URL(status, tuskd.endpoint))).status, 401)
 
   await page.screenshot({ path: resolve(here, '../../target/demo-page.png'), fullPage: true })
 })
@@ -121,7 +165,7 @@ test('the page uploads, shows processing to READY, plays the video and shows the
 test('a reload mid-upload resumes where the server is, and a rejection shows its reason', async () => {
   const size = 24 * 1024 * 1024
   writeFileSync(join(media, 'notes.bin'), randomBytes(size))
-  const page = await openPage()
+  const page = await openPage(tuskd, token)
   const cdp = await page.context().newCDPSession(page)
   // A slow uplink (6 MiB/s), so that the reload comes in the middle.
   await cdp.send('Network.enable')
@@ -136,7 +180,7 @@ test('a reload mid-upload resumes where the server is, and a rejection shows its
   const deadline = Date.now() + 60000
   while (offset < size / 4) {
     assert.ok(Date.now() < deadline, `the upload got to ${offset} only`)
-    const h = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })
+    const h = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...bearer(token) } })
     offset = Number(h.headers.get('upload-offset'))
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
@@ -162,4 +206,23 @@ test('a reload mid-upload resumes where the server is, and a rejection shows its
   // Random bytes are no media: the page says why the pipeline refused them.
   assert.equal(card[0], 'REJECTED')
   assert.match(card[1], /rejected: .*\(unknown_type\)/)
+  // The reload kept the token (the tab's session storage), though the address no longer has it.
+  assert.deepEqual(page.refused, [])
+})
+
+test('without a token the page works with a server on --auth none, and sends no Authorization', async () => {
+  open = await startTuskd(['--media', 'on', '--hls-segment', '2s'])
+  const page = await openPage(open, null)
+  assert.match(await page.textContent('#who'), /no token/)
+  await page.locator('input.uppy-Dashboard-input').first().setInputFiles([join(media, 'photo.jpg')])
+  await page.waitForFunction(() => {
+    const card = document.querySelector('.card')
+    return card && ['READY', 'REJECTED', 'FAILED'].includes(card.dataset.status)
+  }, null, { timeout: 120000, polling: 250 })
+  const [status, text] = await page.$eval('.card', (c) => [c.dataset.status, c.querySelector('.status').textContent])
+  assert.equal(status, 'READY', text)
+  assert.ok(await decoded(page, 'photo.jpg') >= 8)
+  const sent = await authorizations(page)
+  assert.ok(sent.length > 3, `${sent.length} requests`)
+  for (const [path, authorization] of sent) assert.equal(authorization, undefined, path)
 })

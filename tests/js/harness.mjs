@@ -1,11 +1,13 @@
-// Starts the tuskd binary on a free port with a fresh data directory, and small helpers the
-// client tests share.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+// Starts the tuskd binary on a free port with a fresh data directory (with `{ auth: true }`:
+// on --auth jwt with a random secret, and mints tokens with `tuskd token`), and small helpers
+// the client tests share.
+import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
+import { promisify } from 'node:util'
 
 const here = new URL('.', import.meta.url).pathname
 export const BIN = process.env.TUSKD_BIN || resolve(here, '../../target/debug/tuskd')
@@ -13,9 +15,17 @@ export const BIN = process.env.TUSKD_BIN || resolve(here, '../../target/debug/tu
 // TUSKD_EXTRA_ARGS adds flags to every server, e.g. "--store s3://bucket/prefix".
 const EXTRA = (process.env.TUSKD_EXTRA_ARGS || '').split(' ').filter(Boolean)
 
-export async function startTuskd (extraArgs = []) {
+// auth: true starts it with --auth jwt and an HMAC secret made for it (mode 600, beside its
+// data); the server's token({ sub, ttl }) mints a token with `tuskd token`.
+export async function startTuskd (extraArgs = [], { auth = false } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tuskd-js-'))
-  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--fsync', 'off', ...EXTRA, ...extraArgs]
+  const secret = join(dataDir, 'jwt-secret')
+  const authArgs = []
+  if (auth) {
+    writeFileSync(secret, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+    authArgs.push('--auth', 'jwt', '--auth-jwt-secret-file', secret)
+  }
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--fsync', 'off', ...EXTRA, ...authArgs, ...extraArgs]
   const child = spawn(BIN, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     // The media pipeline would reject (and delete) the random bytes the client tests upload.
@@ -32,6 +42,11 @@ export async function startTuskd (extraArgs = []) {
   return {
     endpoint,
     dataDir,
+    async token ({ sub, ttl = '1h' }) {
+      if (!auth) throw new Error('this server was started without auth')
+      const { stdout } = await run(BIN, ['token', '--secret-file', secret, '--sub', sub, '--ttl', ttl])
+      return stdout.trim()
+    },
     async stop () {
       const exited = new Promise((resolve) => child.on('exit', resolve))
       child.kill('SIGTERM')
@@ -39,6 +54,18 @@ export async function startTuskd (extraArgs = []) {
       rmSync(dataDir, { recursive: true, force: true })
     }
   }
+}
+
+const run = promisify(execFile)
+
+// The claims of a JWT (not verified: for the tests' own bookkeeping, e.g. its exp).
+export function claims (token) {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
+}
+
+// { Authorization: 'Bearer …' }, or no headers without a token.
+export function bearer (token) {
+  return token ? { Authorization: `Bearer ${token}` } : {}
 }
 
 export function sha256 (buf) {
@@ -49,13 +76,13 @@ export function randomFile (size) {
   return randomBytes(size)
 }
 
-export async function download (url) {
-  const res = await fetch(url)
+export async function download (url, token) {
+  const res = await fetch(url, { headers: bearer(token) })
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`)
   return Buffer.from(await res.arrayBuffer())
 }
 
-export async function head (url) {
-  const res = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } })
+export async function head (url, token) {
+  const res = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...bearer(token) } })
   return res
 }

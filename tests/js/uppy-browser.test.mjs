@@ -1,17 +1,18 @@
-// Uppy (with @uppy/tus) in headless Chromium against a real tuskd, across origins.
+// Uppy (with @uppy/tus) in headless Chromium against a real tuskd, across origins; and against
+// one on --auth jwt with a token in @uppy/tus's headers option.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
-import { startTuskd, sha256, download } from './harness.mjs'
+import { startTuskd, sha256, download, head } from './harness.mjs'
 
 const here = new URL('.', import.meta.url).pathname
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
 const MiB = 1024 * 1024
 
-let tuskd, pages, browser, page
+let tuskd, secured, pages, browser, page
 
 function bytes (size) {
   const b = Buffer.alloc(size)
@@ -21,6 +22,7 @@ function bytes (size) {
 
 before(async () => {
   tuskd = await startTuskd()
+  secured = await startTuskd([], { auth: true })
   const files = {
     '/': ['text/html', readFileSync(join(here, 'page/index.html'))],
     '/uppy.min.mjs': ['text/javascript', readFileSync(join(here, 'node_modules/uppy/dist/uppy.min.mjs'))]
@@ -48,6 +50,7 @@ after(async () => {
   await browser?.close()
   pages?.close()
   await tuskd?.stop()
+  await secured?.stop()
 })
 
 test('Uppy uploads a file in chunks from another origin', async () => {
@@ -69,4 +72,22 @@ test('Uppy pauses and resumes from the server offset', async () => {
     `resumed at ${r.firstPatchAfterResume}, server had ${r.serverOffset}`)
   const stored = await download(r.urls[0])
   assert.equal(sha256(stored), sha256(bytes(size)))
+})
+
+test('Uppy uploads with a bearer token in its tus headers to a server on --auth jwt', async () => {
+  const size = 2 * MiB + 77
+  const token = await secured.token({ sub: 'erin' })
+  const r = await page.evaluate(([e, s, h]) => window.uploadOnce(e, s, h),
+    [secured.endpoint, size, { Authorization: `Bearer ${token}` }])
+  assert.deepEqual(r.failed, [])
+  assert.equal(r.urls.length, 1)
+  assert.equal(sha256(await download(r.urls[0], token)), sha256(bytes(size)))
+  const other = await secured.token({ sub: 'frank' })
+  assert.equal((await head(r.urls[0], other)).status, 404, 'another owner does not see it')
+
+  // Without the token the server refuses the upload, and Uppy says so.
+  const refused = await page.evaluate(([e, s]) => window.uploadOnce(e, s), [secured.endpoint, 1000])
+  assert.equal(refused.urls.length, 0)
+  assert.equal(refused.failed.length, 1)
+  assert.equal(refused.statuses[0], 401, refused.failed[0])
 })

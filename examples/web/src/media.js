@@ -1,8 +1,11 @@
 // One card per finished upload: its media status, polled from GET /media/{id} until READY,
 // REJECTED or FAILED (with the progress and the reason), then what the pipeline made: an HLS
 // player with a quality selector, poster, preview and thumbnails for video; the variants of a
-// picture; a player and the waveform for audio; the page previews of a PDF.
+// picture; a player and the waveform for audio; the page previews of a PDF. With a token
+// (auth.js) the status and every file are asked for with it: fetch sends the header, hls.js
+// through xhrSetup/fetchSetup, and what an element loads itself comes as a blob: URL.
 import Hls from 'hls.js'
+import { token, authHeaders, mediaUrl } from './auth.js'
 
 const FINAL = ['READY', 'REJECTED', 'FAILED']
 const WORDS = {
@@ -41,7 +44,16 @@ export async function follow (name, uploadUrl, container) {
   let doc = null
   for (;;) {
     try {
-      const res = await fetch(statusUrl)
+      const res = await fetch(statusUrl, { headers: authHeaders() })
+      if (res.status === 401) {
+        card.dataset.status = 'UNAUTHORIZED'
+        card.classList.add('bad')
+        bar.hidden = true
+        status.textContent = token
+          ? 'the server refused the token (has it expired?): open the address scripts/demo.sh printed again'
+          : 'the server wants a token: open the address scripts/demo.sh printed (with #token=…)'
+        return
+      }
       if (res.ok) doc = await res.json()
     } catch (e) {
       status.textContent = `cannot reach the server (${e.message}); trying again`
@@ -85,21 +97,49 @@ function render (doc, base, body) {
   const files = el('ul', { class: 'files' })
   for (const v of doc.variants) {
     const size = v.width ? ` ${v.width}×${v.height}` : ''
-    files.append(el('li', {}, el('a', { href: abs(v.url), text: `${v.kind}${size}` }), ` ${v.type}`))
+    files.append(el('li', {}, link(abs(v.url), `${v.kind}${size}`), ` ${v.type}`))
   }
   body.append(el('details', {}, el('summary', { text: `All ${doc.variants.length} files` }), files))
+}
+
+// A link to a file. A plain link cannot send the token: with one, a click fetches the file with
+// it and saves it.
+function link (url, text) {
+  const a = el('a', { href: url, text })
+  if (token) {
+    a.addEventListener('click', async (e) => {
+      e.preventDefault()
+      const save = el('a', { href: await mediaUrl(url), download: url.split('/').pop() })
+      save.click()
+    })
+  }
+  return a
+}
+
+// hls.js with the token on each playlist and segment request.
+function newHls () {
+  if (!token) return new Hls()
+  const headers = authHeaders()
+  return new Hls({
+    xhrSetup: (xhr) => { xhr.setRequestHeader('Authorization', headers.Authorization) },
+    fetchSetup: (context, init) => {
+      const h = new Headers(init.headers)
+      h.set('Authorization', headers.Authorization)
+      return new Request(context.url, { ...init, headers: h })
+    }
+  })
 }
 
 function video (src, poster, renditions) {
   const v = el('video', { controls: '', playsinline: '', preload: 'metadata' })
   v.muted = true
-  if (poster) v.poster = poster
+  if (poster) mediaUrl(poster).then((u) => { v.poster = u }, () => {})
   const select = el('select', { 'aria-label': 'Quality' }, el('option', { value: '-1', text: 'Auto' }))
   const label = el('label', { class: 'quality' }, 'Quality ', select)
   const player = { video: v, hls: null, select }
   window.demo?.players.push(player)
   if (Hls.isSupported()) {
-    const hls = new Hls()
+    const hls = newHls()
     player.hls = hls
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       hls.levels.forEach((level, i) => {
@@ -111,7 +151,7 @@ function video (src, poster, renditions) {
     hls.loadSource(src)
     hls.attachMedia(v)
   } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
-    // Safari plays HLS itself (and chooses the rendition itself).
+    // Safari plays HLS itself (and chooses the rendition itself); it cannot send a token.
     v.src = src
     for (const r of renditions) select.append(el('option', { value: '-1', text: `${r.height}p` }))
     select.disabled = true
@@ -121,9 +161,9 @@ function video (src, poster, renditions) {
 
 function audio (m4a, hls, abs) {
   const a = el('audio', { controls: '', preload: 'metadata' })
-  if (m4a) a.src = abs(m4a.url)
+  if (m4a) mediaUrl(abs(m4a.url)).then((u) => { a.src = u }, () => {})
   else if (hls && Hls.isSupported()) {
-    const h = new Hls()
+    const h = newHls()
     h.loadSource(abs(hls.url))
     h.attachMedia(a)
   }
@@ -135,8 +175,9 @@ function gallery (body, title, variants, abs) {
   const list = el('div', { class: 'gallery' })
   for (const v of variants) {
     const size = v.width ? `${v.width}×${v.height}` : ''
-    list.append(el('figure', {},
-      el('img', { src: abs(v.url), alt: `${title.toLowerCase()} ${size}`.trim(), width: String(Math.min(v.width || 320, 320)) }),
+    const img = el('img', { alt: `${title.toLowerCase()} ${size}`.trim(), width: String(Math.min(v.width || 320, 320)) })
+    mediaUrl(abs(v.url)).then((u) => { img.src = u }, (e) => { img.alt = `${img.alt} (${e.message})` })
+    list.append(el('figure', {}, img,
       el('figcaption', { text: `${size} ${v.type.replace('image/', '')}`.trim() })))
   }
   body.append(el('h4', { text: title }), list)

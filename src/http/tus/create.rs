@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 
 use super::{body_is_empty, checksum, data, put_expires, upload_url};
 use crate::app::App;
+use crate::domain::access::Caller;
 use crate::domain::upload::{Concat, Metadata, Upload, UploadId};
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
@@ -14,7 +15,11 @@ use crate::http::headers as h;
 use crate::upload::checksum::Verifier;
 use crate::upload::{ByteSource, Created, NewUpload, Shaped};
 
-pub(crate) async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    app: &App,
+    caller: &Caller,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     let (parts, body) = req.into_parts();
     let hs = &parts.headers;
     let metadata = h::metadata(hs)?;
@@ -36,13 +41,13 @@ pub(crate) async fn handle(app: &App, req: Request<Incoming>) -> Result<Response
             if body.is_some() {
                 return Err(Error::ModifyFinal);
             }
-            return final_upload(app, &parts, partials, raw, metadata).await;
+            return final_upload(app, caller, &parts, partials, raw, metadata).await;
         }
         Some((c, raw)) => (c, Some(raw)),
         None => (Concat::None, None),
     };
     let length = h::creation_length(hs)?;
-    app.uploads.check_size(length)?;
+    app.uploads.check_size(caller, length)?;
     let verifier =
         checksum::source(hs)?.map(|s| Box::new(checksum::Verifier::new(s)) as Box<dyn Verifier>);
     if let (Some(len), Some(body_len)) = (length, body_len)
@@ -61,13 +66,14 @@ pub(crate) async fn handle(app: &App, req: Request<Incoming>) -> Result<Response
         source: data(app, b),
         verifier,
     });
-    create(app, &parts, new, data).await
+    create(app, caller, &parts, new, data).await
 }
 
 /// A final upload of the concatenation extension (X6: its length is the sum of its
 /// partials'; the client must not send one).
 async fn final_upload(
     app: &App,
+    caller: &Caller,
     parts: &Parts,
     partials: Vec<UploadId>,
     raw: String,
@@ -81,7 +87,7 @@ async fn final_upload(
     }
     let (upload, extra) = app
         .uploads
-        .create_final(parts, partials, raw, metadata)
+        .create_final(parts, caller, partials, raw, metadata)
         .await?;
     Ok(created(app, parts, &upload, extra))
 }
@@ -95,6 +101,7 @@ struct Data {
 /// Creates the upload and takes the data that came with the request, if any.
 async fn create(
     app: &App,
+    caller: &Caller,
     parts: &Parts,
     new: NewUpload,
     data: Option<Data>,
@@ -103,7 +110,7 @@ async fn create(
         mut upload,
         headers: mut extra,
         guard,
-    } = app.uploads.create(parts, new).await?;
+    } = app.uploads.create(parts, caller, new).await?;
     let finished = if upload.is_complete() {
         app.uploads.complete(parts, &upload).await
     } else if let Some(Data { source, verifier }) = data {

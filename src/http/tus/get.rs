@@ -11,6 +11,7 @@ use hyper::body::Frame;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::app::App;
+use crate::domain::access::Caller;
 use crate::domain::upload::{Upload, UploadId};
 use crate::http::body::Body;
 use crate::http::error::Error;
@@ -57,10 +58,11 @@ const ATTR: &AsciiSet = &NON_ALPHANUMERIC
 
 pub(crate) async fn handle(
     app: &App,
+    caller: &Caller,
     req: &HeaderMap,
     id: &UploadId,
 ) -> Result<Response<Body>, Error> {
-    let (upload, length) = app.uploads.finished(id).await?;
+    let (upload, length) = app.uploads.finished(caller, id).await?;
     let range = requested_range(req, length)?;
     let span = range.clone().unwrap_or(0..length);
     let stream = app.uploads.read(id, length, span.clone()).await?;
@@ -247,6 +249,7 @@ mod tests {
             created_at: std::time::SystemTime::now(),
             expires_at: None,
             state: State::Active,
+            owner: None,
         }
     }
 

@@ -5,13 +5,18 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use super::put_expires;
 use crate::app::App;
+use crate::domain::access::Caller;
 use crate::domain::upload::UploadId;
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 use crate::http::headers as h;
 
-pub(crate) async fn handle(app: &App, id: &UploadId) -> Result<Response<Body>, Error> {
-    let upload = app.uploads.load(id).await?;
+pub(crate) async fn handle(
+    app: &App,
+    caller: &Caller,
+    id: &UploadId,
+) -> Result<Response<Body>, Error> {
+    let upload = app.uploads.load(caller, id).await?;
     let mut resp = Response::new(empty());
     *resp.status_mut() = StatusCode::OK;
     let hs = resp.headers_mut();

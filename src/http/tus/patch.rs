@@ -6,6 +6,7 @@ use hyper::body::Incoming;
 
 use super::{apply, checksum, data, put_expires};
 use crate::app::App;
+use crate::domain::access::Caller;
 use crate::domain::upload::UploadId;
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
@@ -14,6 +15,7 @@ use crate::upload::checksum::Verifier;
 
 pub(crate) async fn handle(
     app: &App,
+    caller: &Caller,
     req: Request<Incoming>,
     id: UploadId,
 ) -> Result<Response<Body>, Error> {
@@ -29,7 +31,7 @@ pub(crate) async fn handle(
     let data = data(app, body);
     let (upload, shaped) = app
         .uploads
-        .append_at(&parts, &id, offset, declared_length, data, verifier)
+        .append_at(&parts, caller, &id, offset, declared_length, data, verifier)
         .await?;
 
     let mut resp = Response::new(empty());

@@ -10,12 +10,13 @@ use crate::meta::MetaError;
 use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
 
 /// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
-/// the change that finished the upload (`Effects::media_job`).
+/// the change that finished the upload (`Effects::media_job`). The record takes the upload's
+/// owner.
 pub(super) async fn enqueue(c: &impl Db, id: &UploadId, now: i64) -> Result<(), MetaError> {
     let stmt = c
         .prepare_cached(
-            "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
-             SELECT id, 'RECEIVED', true, $2, \"offset\", $2, $2 FROM uploads
+            "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at, owner)
+             SELECT id, 'RECEIVED', true, $2, \"offset\", $2, $2, owner FROM uploads
              WHERE id = $1
              ON CONFLICT (id) DO NOTHING",
         )
@@ -25,27 +26,7 @@ pub(super) async fn enqueue(c: &impl Db, id: &UploadId, now: i64) -> Result<(), 
 }
 
 fn row(r: &tokio_postgres::Row) -> Result<MediaRecord, MetaError> {
-    MediaRow {
-        id: r.try_get(0)?,
-        status: r.try_get(1)?,
-        held: r.try_get(2)?,
-        attempts: r.try_get::<_, i32>(3)? as i64,
-        next_at: r.try_get(4)?,
-        lease_owner: r.try_get(5)?,
-        lease_until: r.try_get(6)?,
-        progress: r.try_get(7)?,
-        reason_code: r.try_get(8)?,
-        reason: r.try_get(9)?,
-        detected: r.try_get(10)?,
-        probe: r.try_get(11)?,
-        published: r.try_get(12)?,
-        pending_version: r.try_get(13)?,
-        length: r.try_get(14)?,
-        created_at: r.try_get(15)?,
-        updated_at: r.try_get(16)?,
-        scan: r.try_get(17)?,
-    }
-    .into_record()
+    MediaRow::read(r, 0)?.into_record()
 }
 
 pub(super) async fn get(c: &impl Db, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {

@@ -18,13 +18,17 @@ use tokio_postgres::error::SqlState;
 use super::rows::{UPLOAD_COLUMNS, UploadRow, from_ms, ms};
 use super::{Effects, MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent, Work};
 use crate::domain::lease::Cluster;
+use crate::domain::listing::{ListQuery, Listed};
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::quota::Quota;
 use crate::domain::upload::{Upload, UploadId};
 
+mod listing;
 mod locks;
 mod media;
 mod outbox;
 mod parts;
+mod quota;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -163,18 +167,42 @@ impl PgMeta {
 }
 
 fn upload_row(r: &tokio_postgres::Row) -> Result<Upload, MetaError> {
-    UploadRow {
-        id: r.try_get(0)?,
-        length: r.try_get(1)?,
-        offset: r.try_get(2)?,
-        metadata: r.try_get(3)?,
-        concat: r.try_get(4)?,
-        partials: r.try_get(5)?,
-        created_at: r.try_get(6)?,
-        expires_at: r.try_get(7)?,
-        state: r.try_get(8)?,
+    UploadRow::read(r, 0)?.into_upload()
+}
+
+/// Records upload `u` in `tx`; `Exists` if its id is taken.
+async fn put_upload(tx: &impl Db, u: &Upload) -> Result<(), MetaError> {
+    let row = UploadRow::of(u);
+    let stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO uploads ({UPLOAD_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .await?;
+    let r = tx
+        .execute(
+            &stmt,
+            &[
+                &row.id,
+                &row.length,
+                &row.offset,
+                &row.metadata,
+                &row.concat,
+                &row.partials,
+                &row.created_at,
+                &row.expires_at,
+                &row.state,
+                &row.owner,
+            ],
+        )
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            Err(MetaError::Exists(u.id.clone()))
+        }
+        Err(e) => Err(e.into()),
     }
-    .into_upload()
 }
 
 fn limit(n: usize) -> i64 {
@@ -183,40 +211,19 @@ fn limit(n: usize) -> i64 {
 
 #[async_trait]
 impl MetaStore for PgMeta {
-    async fn insert(&self, u: &Upload, effects: &Effects) -> Result<(), MetaError> {
+    async fn insert(&self, u: &Upload, effects: &Effects, quota: &Quota) -> Result<(), MetaError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let row = UploadRow::of(u);
-        let stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            ))
-            .await?;
-        let r = tx
-            .execute(
-                &stmt,
-                &[
-                    &row.id,
-                    &row.length,
-                    &row.offset,
-                    &row.metadata,
-                    &row.concat,
-                    &row.partials,
-                    &row.created_at,
-                    &row.expires_at,
-                    &row.state,
-                ],
-            )
-            .await;
-        match r {
-            Ok(_) => {}
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                return Err(MetaError::Exists(u.id.clone()));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        // An error returns before the commit, and dropping `tx` rolls everything back.
+        quota::admit(&tx, u, quota).await?;
+        put_upload(&tx, u).await?;
         self.commit_if(tx, true, &u.id, effects).await?;
         Ok(())
+    }
+
+    async fn list_uploads(&self, query: &ListQuery) -> Result<Vec<Listed>, MetaError> {
+        let c = self.client().await?;
+        listing::page(&c, query).await
     }
 
     async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError> {
@@ -267,9 +274,11 @@ impl MetaStore for PgMeta {
         id: &UploadId,
         length: u64,
         effects: &Effects,
+        quota: &Quota,
     ) -> Result<bool, MetaError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        let owner = quota::length_owner(&tx, id, quota).await?;
         let stmt = tx
             .prepare_cached(
                 "UPDATE uploads SET length = $2
@@ -277,6 +286,10 @@ impl MetaStore for PgMeta {
             )
             .await?;
         let n = tx.execute(&stmt, &[&id.as_str(), &(length as i64)]).await?;
+        if let Some(owner) = owner.filter(|_| n == 1) {
+            // Refused: `tx` is dropped, the length is not set.
+            quota::length_fits(&tx, &owner, quota).await?;
+        }
         self.commit_if(tx, n == 1, id, effects).await
     }
 

@@ -95,6 +95,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
         until       TIMESTAMPTZ NOT NULL
     );
     CREATE INDEX upload_locks_owner ON upload_locks (owner);",
+    // 2: SQLite's migration 9: the owner of an upload, the listings' indexes, and what one
+    // owner's active uploads hold (the quotas), read from the index alone.
+    "ALTER TABLE uploads ADD COLUMN owner TEXT;
+    CREATE INDEX uploads_owner_listed ON uploads (owner, created_at DESC, id DESC)
+        WHERE state = 'active';
+    CREATE INDEX uploads_listed ON uploads (created_at DESC, id DESC) WHERE state = 'active';
+    CREATE INDEX uploads_owner_quota ON uploads (owner, state) INCLUDE (length, \"offset\")
+        WHERE owner IS NOT NULL;",
+    // 3: SQLite's migration 10: the upload's owner on its media record.
+    "ALTER TABLE media ADD COLUMN owner TEXT;
+    UPDATE media m SET owner = u.owner FROM uploads u WHERE u.id = m.id;",
+    // 4: SQLite's migration 11: uploads each owner created per fixed minute.
+    "CREATE TABLE owner_rates (
+        owner           TEXT NOT NULL,
+        window_start_ms BIGINT NOT NULL,
+        count           BIGINT NOT NULL,
+        PRIMARY KEY (owner, window_start_ms)
+    );",
 ];
 
 pub(super) async fn migrate(c: &mut Client) -> Result<(), MetaError> {

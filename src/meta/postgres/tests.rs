@@ -10,7 +10,7 @@ use super::locks::PgCluster;
 use super::{PgMeta, schema};
 use crate::domain::upload::UploadId;
 use crate::lock::{Cluster, Locks};
-use crate::meta::suite;
+use crate::meta::suite::{self, NO_QUOTA};
 use crate::meta::{Meta, MetaStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -55,7 +55,9 @@ async fn work_released_on_one_node_is_heard_on_another(pg: &testkit::postgres::P
             payload: "{}".into(),
             held: false,
         };
-        a.insert(&u, &Effects::events(vec![event])).await.unwrap();
+        a.insert(&u, &Effects::events(vec![event]), &NO_QUOTA)
+            .await
+            .unwrap();
         if let Some(w) = next(&mut work, Duration::from_millis(200)).await {
             break w;
         }
@@ -68,7 +70,7 @@ async fn work_released_on_one_node_is_heard_on_another(pg: &testkit::postgres::P
         events: Vec::new(),
         media_job: true,
     };
-    a.insert(&u, &job).await.unwrap();
+    a.insert(&u, &job, &NO_QUOTA).await.unwrap();
     while work.try_recv().is_ok() {}
     a.release_events(Some(&u.id)).await.unwrap();
     assert_eq!(

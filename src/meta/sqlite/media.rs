@@ -13,14 +13,13 @@ use crate::meta::rows::{MediaRow, to_json};
 const COLUMNS: &str = crate::meta::rows::MEDIA_COLUMNS;
 const OPEN: &str = crate::meta::rows::OPEN_STATUSES;
 
-/// Queues a (held) media job for `id` if the upload is finished now and is not a partial upload
-/// of a concatenation (only the final upload is media). Idempotent.
 /// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
-/// the change that finished the upload (`Effects::media_job`).
+/// the change that finished the upload (`Effects::media_job`). The record takes the upload's
+/// owner.
 pub(super) fn enqueue(tx: &Transaction<'_>, id: &UploadId, now: i64) -> Result<(), MetaError> {
     tx.prepare_cached(
-        "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
-         SELECT id, 'RECEIVED', 1, ?2, offset, ?2, ?2 FROM uploads
+        "INSERT INTO media (id, status, held, next_at, length, created_at, updated_at, owner)
+         SELECT id, 'RECEIVED', 1, ?2, offset, ?2, ?2, owner FROM uploads
          WHERE id = ?1
          ON CONFLICT (id) DO NOTHING",
     )?
@@ -55,27 +54,7 @@ pub(super) fn held_before(
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Result<MediaRecord, MetaError>> {
-    Ok(MediaRow {
-        id: r.get(0)?,
-        status: r.get(1)?,
-        held: r.get(2)?,
-        attempts: r.get(3)?,
-        next_at: r.get(4)?,
-        lease_owner: r.get(5)?,
-        lease_until: r.get(6)?,
-        progress: r.get(7)?,
-        reason_code: r.get(8)?,
-        reason: r.get(9)?,
-        detected: r.get(10)?,
-        probe: r.get(11)?,
-        published: r.get(12)?,
-        pending_version: r.get(13)?,
-        length: r.get(14)?,
-        created_at: r.get(15)?,
-        updated_at: r.get(16)?,
-        scan: r.get(17)?,
-    }
-    .into_record())
+    Ok(MediaRow::read(r, 0).and_then(MediaRow::into_record))
 }
 
 pub(super) fn get(c: &Connection, id: &UploadId) -> Result<Option<MediaRecord>, MetaError> {

@@ -6,19 +6,25 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{Effects, MetaError, MetaStore, OutboxEvent, StoredEvent};
+use crate::domain::listing::{ListQuery, Listed};
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::quota::Quota;
 use crate::domain::upload::{Upload, UploadId};
 use crate::meta::rows::UploadRow;
 use schema::migrate;
 use threads::Threads;
 
+mod listing;
 mod media;
 mod outbox;
 mod parts;
+mod quota;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod threads;
 
 const READERS: usize = 4;
@@ -121,58 +127,59 @@ pub(super) use crate::meta::rows::{from_ms, ms};
 const COLUMNS: &str = crate::meta::rows::UPLOAD_COLUMNS;
 
 fn row_to_upload(r: &Row<'_>) -> rusqlite::Result<Result<Upload, MetaError>> {
-    Ok(UploadRow {
-        id: r.get(0)?,
-        length: r.get(1)?,
-        offset: r.get(2)?,
-        metadata: r.get(3)?,
-        concat: r.get(4)?,
-        partials: r.get(5)?,
-        created_at: r.get(6)?,
-        expires_at: r.get(7)?,
-        state: r.get(8)?,
+    Ok(UploadRow::read(r, 0).and_then(UploadRow::into_upload))
+}
+
+/// Records upload `u` in `tx`; `Exists` if its id is taken.
+fn put_upload(tx: &rusqlite::Transaction<'_>, u: &Upload) -> Result<(), MetaError> {
+    let row = UploadRow::of(u);
+    let r = tx
+        .prepare_cached(&format!(
+            "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ))?
+        .execute(params![
+            row.id,
+            row.length,
+            row.offset,
+            row.metadata,
+            row.concat,
+            row.partials,
+            row.created_at,
+            row.expires_at,
+            row.state,
+            row.owner,
+        ]);
+    match r {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(MetaError::Exists(u.id.clone()))
+        }
+        Err(e) => Err(e.into()),
     }
-    .into_upload())
 }
 
 #[async_trait]
 impl MetaStore for SqliteMeta {
-    async fn insert(&self, u: &Upload, effects: &Effects) -> Result<(), MetaError> {
-        let u = u.clone();
-        let effects = effects.clone();
+    async fn insert(&self, u: &Upload, effects: &Effects, quota: &Quota) -> Result<(), MetaError> {
+        let (u, effects, quota) = (u.clone(), effects.clone(), quota.clone());
         self.write(move |c| {
-            let tx = c.transaction()?;
-            let row = UploadRow::of(&u);
-            let r = tx.execute(
-                &format!(
-                    "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
-                    row.id,
-                    row.length,
-                    row.offset,
-                    row.metadata,
-                    row.concat,
-                    row.partials,
-                    row.created_at,
-                    row.expires_at,
-                    row.state,
-                ],
-            );
-            match r {
-                Ok(_) => {}
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    return Err(MetaError::Exists(u.id.clone()));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            // Immediate: the quota's figures are read under the write lock (see `quota`). An
+            // error returns before the commit, and dropping `tx` rolls everything back.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            quota::admit(&tx, &u, &quota)?;
+            put_upload(&tx, &u)?;
             put_effects(&tx, &u.id, &effects)?;
             tx.commit()?;
             Ok(())
         })
         .await
+    }
+
+    async fn list_uploads(&self, query: &ListQuery) -> Result<Vec<Listed>, MetaError> {
+        let query = query.clone();
+        self.read(move |c| listing::page(c, &query)).await
     }
 
     async fn get(&self, id: &UploadId) -> Result<Option<Upload>, MetaError> {
@@ -220,15 +227,19 @@ impl MetaStore for SqliteMeta {
         id: &UploadId,
         length: u64,
         effects: &Effects,
+        quota: &Quota,
     ) -> Result<bool, MetaError> {
-        let id = id.clone();
-        let effects = effects.clone();
+        let (id, effects, quota) = (id.clone(), effects.clone(), quota.clone());
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute(
                 "UPDATE uploads SET length = ?2 WHERE id = ?1 AND length IS NULL AND offset <= ?2",
                 params![id.as_str(), length as i64],
             )?;
+            if n == 1 {
+                // Refused: `tx` is dropped, the length is not set.
+                quota::length_fits(&tx, &id, &quota)?;
+            }
             commit_if(tx, n == 1, &id, &effects)
         })
         .await
@@ -463,95 +474,5 @@ impl MetaStore for SqliteMeta {
         let id = id.clone();
         self.write(move |c| media::retry(c, &id, ms(SystemTime::now())))
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::schema::MIGRATIONS;
-    use super::*;
-    use crate::meta::Meta;
-    use crate::meta::suite::{self, upload};
-
-    #[tokio::test]
-    async fn sqlite_meets_the_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = std::sync::atomic::AtomicUsize::new(0);
-        suite::run(async || {
-            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let path = dir.path().join(format!("t{i}.db"));
-            Arc::new(SqliteMeta::open(&path, false).unwrap()) as Arc<dyn Meta>
-        })
-        .await;
-    }
-
-    #[test]
-    fn the_migration_scrubs_credentials_from_stored_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        {
-            // A database as tuskd left it before migration 4, with an event holding secrets.
-            let c = Connection::open(&path).unwrap();
-            configure(&c, false).unwrap();
-            for sql in &MIGRATIONS[..3] {
-                c.execute_batch(sql).unwrap();
-            }
-            c.pragma_update(None, "user_version", 3).unwrap();
-            let payload = r#"{"Type":"post-create","Event":{"HTTPRequest":{"Header":{
-                "Authorization":["Bearer sekrit-token-1"],"Cookie":["sid=sekrit-cookie-2"],
-                "Proxy-Authorization":["Basic sekrit-proxy-3"],"X-Trace":["kept-4"]}}}}"#;
-            c.execute(
-                "INSERT INTO hook_events (id, kind, upload_id, payload, state, created_at, next_at)
-                 VALUES ('e1', 'post-create', 'u1', ?1, 'dead', 0, 0)",
-                [payload],
-            )
-            .unwrap();
-        }
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let events = rt.block_on(async {
-            let db = SqliteMeta::open(&path, false).unwrap();
-            db.list_events(false).await.unwrap()
-        });
-        assert_eq!(events.len(), 1);
-        assert!(events[0].event.payload.contains("kept-4"));
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            // The connections close on their own threads after the store is dropped, and the
-            // last one removes the -wal and -shm files: a file gone by now holds nothing.
-            let bytes = match std::fs::read(entry.unwrap().path()) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => panic!("{e}"),
-            };
-            let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.contains("sekrit"), "a secret is left in a file");
-        }
-    }
-
-    #[test]
-    fn reopening_keeps_schema_and_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            SqliteMeta::open(&path, true)
-                .unwrap()
-                .insert(&upload("keep"), &Effects::default())
-                .await
-                .unwrap();
-            let db = SqliteMeta::open(&path, true).unwrap();
-            assert!(
-                db.get(&UploadId::parse("keep").unwrap())
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
-        });
-        let c = Connection::open(&path).unwrap();
-        let v: i64 = c
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v as usize, MIGRATIONS.len());
     }
 }

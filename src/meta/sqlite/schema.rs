@@ -94,6 +94,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE held = 0 AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING');",
     // 8: one row that readiness checks write (/readyz: the database takes writes).
     "CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;",
+    // 9: who created an upload (crate::domain::access::Owner; NULL: made while authentication
+    // was off); the listings of one owner's and of every owner's active uploads, newest first
+    // (meta::listing); what one owner's active uploads hold, for the quotas (meta::quota),
+    // read from the index alone.
+    "ALTER TABLE uploads ADD COLUMN owner TEXT;
+    CREATE INDEX uploads_owner_listed ON uploads (owner, created_at DESC, id DESC)
+        WHERE state = 'active';
+    CREATE INDEX uploads_listed ON uploads (created_at DESC, id DESC) WHERE state = 'active';
+    CREATE INDEX uploads_owner_quota ON uploads (owner, state, length, offset)
+        WHERE owner IS NOT NULL;",
+    // 10: the upload's owner on its media record, which can outlive the upload; records from
+    // before take their upload's owner if the upload is still there.
+    "ALTER TABLE media ADD COLUMN owner TEXT;
+    UPDATE media SET owner = (SELECT u.owner FROM uploads u WHERE u.id = media.id);",
+    // 11: uploads each owner created per fixed minute (window_start_ms: unix ms, a multiple of
+    // 60000), for the rate quota; an owner's past windows are deleted by its next upload.
+    "CREATE TABLE owner_rates (
+        owner           TEXT NOT NULL,
+        window_start_ms INTEGER NOT NULL,
+        count           INTEGER NOT NULL,
+        PRIMARY KEY (owner, window_start_ms)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{id, upload};
+use super::{NO_QUOTA, id, upload};
 use crate::domain::event::Effects;
 use crate::domain::media::{MediaOutcome, MediaStatus, MediaUpdate, Published};
 use crate::meta::Meta;
@@ -12,7 +12,7 @@ use crate::meta::Meta;
 pub(super) async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Meta) {
     let job = with_job();
     let u = upload("a");
-    db.insert(&u, &Effects::default()).await.unwrap();
+    db.insert(&u, &Effects::default(), &NO_QUOTA).await.unwrap();
     assert!(
         db.media(&u.id).await.unwrap().is_none(),
         "not asked for: no job"
@@ -48,21 +48,21 @@ pub(super) async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Me
     // An empty upload is finished at once: its job comes with its creation.
     let mut e = upload("e");
     e.length = Some(0);
-    db.insert(&e, &job).await.unwrap();
+    db.insert(&e, &job, &NO_QUOTA).await.unwrap();
     assert_eq!(db.media(&e.id).await.unwrap().map(|j| j.length), Some(0));
     // A deferred length that finishes the upload brings its job.
     let mut d = upload("d");
     d.length = None;
     d.offset = 6;
-    db.insert(&d, &Effects::default()).await.unwrap();
-    assert!(db.set_length(&d.id, 6, &job).await.unwrap());
+    db.insert(&d, &Effects::default(), &NO_QUOTA).await.unwrap();
+    assert!(db.set_length(&d.id, 6, &job, &NO_QUOTA).await.unwrap());
     assert_eq!(db.media(&d.id).await.unwrap().map(|j| j.length), Some(6));
 }
 
 pub(super) async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn Meta) {
     let mut u = upload("b");
     u.offset = 10;
-    db.insert(&u, &with_job()).await.unwrap();
+    db.insert(&u, &with_job(), &NO_QUOTA).await.unwrap();
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
@@ -131,7 +131,7 @@ pub(super) async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn 
 pub(super) async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     let mut u = upload("c");
     u.offset = 10;
-    db.insert(&u, &with_job()).await.unwrap();
+    db.insert(&u, &with_job(), &NO_QUOTA).await.unwrap();
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
@@ -180,7 +180,7 @@ pub(super) async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     // Terminating an upload forgets its media record.
     let mut v = upload("d");
     v.offset = 10;
-    db.insert(&v, &with_job()).await.unwrap();
+    db.insert(&v, &with_job(), &NO_QUOTA).await.unwrap();
     assert!(db.remove(&v.id, &[]).await.unwrap());
     assert!(db.media(&id("d")).await.unwrap().is_none());
 }
@@ -191,7 +191,7 @@ pub(super) async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     for i in 0..JOBS {
         let mut u = upload(&format!("j{i}"));
         u.offset = 10;
-        db.insert(&u, &with_job()).await.unwrap();
+        db.insert(&u, &with_job(), &NO_QUOTA).await.unwrap();
     }
     db.release_events(None).await.unwrap();
     let now = SystemTime::now();

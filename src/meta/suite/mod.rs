@@ -5,11 +5,22 @@ use std::sync::Arc;
 
 use super::Meta;
 use super::rows::from_ms;
+use crate::domain::access::Owner;
+use crate::domain::quota::Quota;
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
+mod listing;
 mod media;
 mod outbox;
+mod quota;
 mod uploads;
+
+/// No limits: every insert and declared length goes through.
+pub const NO_QUOTA: Quota = Quota {
+    max_bytes: None,
+    max_unfinished: None,
+    max_per_minute: None,
+};
 
 /// Runs every case; `open()` gives a fresh, empty store.
 pub async fn run(open: impl AsyncFn() -> Arc<dyn Meta>) {
@@ -17,6 +28,14 @@ pub async fn run(open: impl AsyncFn() -> Arc<dyn Meta>) {
     uploads::deferred_length_is_set_once(&*open().await).await;
     uploads::expiry_queries(&*open().await).await;
     uploads::records_parts_and_tails_until_forgotten(&*open().await).await;
+    uploads::owners_are_kept(&*open().await).await;
+    listing::owners_see_their_own_newest_first(&*open().await).await;
+    listing::pages_return_every_upload_once_while_uploads_arrive(&*open().await).await;
+    listing::filters_by_status_and_media_kind(&*open().await).await;
+    quota::the_rate_counts_accepted_uploads_per_minute(&*open().await).await;
+    quota::unfinished_and_bytes_limits(&*open().await).await;
+    quota::a_refused_change_writes_nothing(&*open().await).await;
+    quota::concurrent_inserts_of_one_owner_keep_to_the_quota(open().await).await;
     outbox::events_exist_exactly_when_their_change_does(&*open().await).await;
     outbox::delivery_order_retries_dead_letters_and_release(&*open().await).await;
     outbox::a_claimed_event_is_taken_once_until_its_lease_ends(open().await).await;
@@ -38,6 +57,16 @@ pub fn upload(id: &str) -> Upload {
         created_at: from_ms(1_000),
         expires_at: Some(from_ms(5_000)),
         state: State::Active,
+        owner: None,
+    }
+}
+
+/// `upload(id)` of `owner`, created at `created_ms`.
+pub fn owned(id: &str, owner: &str, created_ms: i64) -> Upload {
+    Upload {
+        owner: Some(Owner::parse(owner).unwrap()),
+        created_at: from_ms(created_ms),
+        ..upload(id)
     }
 }
 

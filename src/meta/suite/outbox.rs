@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{id, upload};
+use super::{NO_QUOTA, id, upload};
 use crate::domain::event::Effects;
 use crate::meta::{EventState, Meta, OutboxEvent};
 
@@ -21,14 +21,22 @@ fn event(id: &str, upload: &str, held: bool) -> OutboxEvent {
 
 pub(super) async fn events_exist_exactly_when_their_change_does(db: &dyn Meta) {
     let u = upload("up1");
-    db.insert(&u, &Effects::events(vec![event("e1", "up1", false)]))
-        .await
-        .unwrap();
+    db.insert(
+        &u,
+        &Effects::events(vec![event("e1", "up1", false)]),
+        &NO_QUOTA,
+    )
+    .await
+    .unwrap();
     // A second insert of the same id fails, and so does its event.
     assert!(
-        db.insert(&u, &Effects::events(vec![event("e2", "up1", false)]))
-            .await
-            .is_err()
+        db.insert(
+            &u,
+            &Effects::events(vec![event("e2", "up1", false)]),
+            &NO_QUOTA
+        )
+        .await
+        .is_err()
     );
     // A compare-and-set that does not happen writes no event.
     assert!(
@@ -80,6 +88,7 @@ pub(super) async fn delivery_order_retries_dead_letters_and_release(db: &dyn Met
     db.insert(
         &upload("a"),
         &Effects::events(vec![event("a1", "a", false)]),
+        &NO_QUOTA,
     )
     .await
     .unwrap();
@@ -95,6 +104,7 @@ pub(super) async fn delivery_order_retries_dead_letters_and_release(db: &dyn Met
     db.insert(
         &upload("b"),
         &Effects::events(vec![event("b1", "b", false)]),
+        &NO_QUOTA,
     )
     .await
     .unwrap();
@@ -147,6 +157,7 @@ pub(super) async fn a_claimed_event_is_taken_once_until_its_lease_ends(db: Arc<d
         db.insert(
             &upload(&u),
             &Effects::events(vec![event(&format!("{u}-1"), &u, false)]),
+            &NO_QUOTA,
         )
         .await
         .unwrap();

@@ -1,16 +1,19 @@
 //! Uploads and the object store's bookkeeping.
 
-use super::{id, upload};
+use std::time::{Duration, SystemTime};
+
+use super::{NO_QUOTA, id, owned, upload};
 use crate::domain::event::Effects;
+use crate::domain::media::MediaOutcome;
 use crate::domain::upload::{Concat, State, UploadId};
 use crate::meta::rows::from_ms;
 use crate::meta::{Meta, MetaError};
 
 pub(super) async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     let u = upload("abc");
-    db.insert(&u, &Effects::default()).await.unwrap();
+    db.insert(&u, &Effects::default(), &NO_QUOTA).await.unwrap();
     assert!(matches!(
-        db.insert(&u, &Effects::default()).await,
+        db.insert(&u, &Effects::default(), &NO_QUOTA).await,
         Err(MetaError::Exists(_))
     ));
     assert_eq!(db.get(&u.id).await.unwrap().unwrap(), u);
@@ -33,7 +36,7 @@ pub(super) async fn round_trip_and_compare_and_set(db: &dyn Meta) {
     f.concat_raw = Some("final;/files/p2 /files/p1".into());
     f.length = None;
     f.metadata = None;
-    db.insert(&f, &Effects::default()).await.unwrap();
+    db.insert(&f, &Effects::default(), &NO_QUOTA).await.unwrap();
     assert_eq!(db.get(&f.id).await.unwrap().unwrap(), f);
     assert_eq!(db.pending_finals(10).await.unwrap(), vec![f.id.clone()]);
     assert!(db.remove(&u.id, &[]).await.unwrap());
@@ -45,19 +48,29 @@ pub(super) async fn round_trip_and_compare_and_set(db: &dyn Meta) {
 pub(super) async fn deferred_length_is_set_once(db: &dyn Meta) {
     let mut u = upload("def");
     u.length = None;
-    db.insert(&u, &Effects::default()).await.unwrap();
-    assert!(db.set_length(&u.id, 7, &Effects::default()).await.unwrap());
-    assert!(!db.set_length(&u.id, 9, &Effects::default()).await.unwrap());
+    db.insert(&u, &Effects::default(), &NO_QUOTA).await.unwrap();
+    assert!(
+        db.set_length(&u.id, 7, &Effects::default(), &NO_QUOTA)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.set_length(&u.id, 9, &Effects::default(), &NO_QUOTA)
+            .await
+            .unwrap()
+    );
     assert_eq!(db.get(&u.id).await.unwrap().unwrap().length, Some(7));
 }
 
 pub(super) async fn expiry_queries(db: &dyn Meta) {
-    db.insert(&upload("old"), &Effects::default())
+    db.insert(&upload("old"), &Effects::default(), &NO_QUOTA)
         .await
         .unwrap();
     let mut fresh = upload("fresh");
     fresh.expires_at = Some(from_ms(50_000));
-    db.insert(&fresh, &Effects::default()).await.unwrap();
+    db.insert(&fresh, &Effects::default(), &NO_QUOTA)
+        .await
+        .unwrap();
     let due = db.due_to_expire(from_ms(10_000), 10).await.unwrap();
     assert_eq!(due, vec![UploadId::parse("old").unwrap()]);
     db.mark_expired(&due[0], from_ms(10_000)).await.unwrap();
@@ -97,4 +110,48 @@ pub(super) async fn records_parts_and_tails_until_forgotten(db: &dyn Meta) {
     db.forget(&id).await.unwrap();
     assert_eq!(db.state(&id).await.unwrap(), None);
     assert!(db.all().await.unwrap().is_empty());
+}
+
+/// An upload's owner, or its lack of one, is kept; its media record takes the upload's owner
+/// and keeps it after the upload is forgotten.
+pub(super) async fn owners_are_kept(db: &dyn Meta) {
+    let job = Effects {
+        events: Vec::new(),
+        media_job: true,
+    };
+    let mine = owned("mine", "alice@example.com", 2_000);
+    let anon = upload("anon");
+    for u in [&mine, &anon] {
+        db.insert(u, &Effects::default(), &NO_QUOTA).await.unwrap();
+        assert_eq!(db.get(&u.id).await.unwrap().as_ref(), Some(u));
+        assert!(db.advance(&u.id, 0, 10, None, &job).await.unwrap());
+        let record = db.media(&u.id).await.unwrap().expect("finished: a job");
+        assert_eq!(record.owner, u.owner);
+    }
+    db.release_events(None).await.unwrap();
+    let now = SystemTime::now();
+    let lease_until = now + Duration::from_secs(60);
+    while let Some(job) = db.claim_media("w", now, lease_until).await.unwrap() {
+        let rejected = MediaOutcome::Rejected {
+            code: "type_mismatch".into(),
+            message: "no".into(),
+            forget_upload: true,
+        };
+        db.end_media(&job.id, "w", &rejected, &[]).await.unwrap();
+    }
+    assert_eq!(db.get(&mine.id).await.unwrap(), None);
+    let kept = db.media(&mine.id).await.unwrap().unwrap();
+    assert_eq!(
+        kept.owner.map(|o| o.to_string()).as_deref(),
+        Some("alice@example.com")
+    );
+    let mut owners: Vec<_> = db
+        .list_media(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner)
+        .collect();
+    owners.sort();
+    assert_eq!(owners, [None, mine.owner.clone()]);
 }
