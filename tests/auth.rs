@@ -788,3 +788,191 @@ fn signed_media_urls_open_one_uploads_files_until_they_expire() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A small HTTP/1.1 server on 127.0.0.1: `answer` gets the request's head (lowercased) and
+/// body and returns the status and a JSON body. Returns its base URL.
+fn serve(answer: impl Fn(&str, &[u8]) -> (u16, String) + Send + Sync + 'static) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (head, body) = loop {
+                    let n = conn.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                        while buf.len() < end + 4 + len {
+                            let n = conn.read(&mut chunk).unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        break (head, buf[end + 4..end + 4 + len].to_vec());
+                    }
+                };
+                let (status, text) = answer(&head, &body);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_pre_access_hook_names_the_owner_and_its_decisions_are_cached() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let url = serve(move |head, body| {
+        assert!(head.starts_with("post /hooks"), "{head}");
+        let event: Value = serde_json::from_slice(body).unwrap();
+        if event["Type"] != "pre-access" {
+            return (200, "{}".into());
+        }
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let cookie = event["Event"]["HTTPRequest"]["Header"]["Cookie"][0]
+            .as_str()
+            .unwrap_or("");
+        let answer = match cookie.strip_prefix("session=") {
+            Some(user) if !user.is_empty() => json!({"Allow": true, "Owner": user}),
+            _ => {
+                json!({"Allow": false, "HTTPResponse": {"StatusCode": 401, "Body": "sign in first"}})
+            }
+        };
+        (200, answer.to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(
+        &dir.path().join("data"),
+        &[
+            "--auth",
+            "hook",
+            "--hooks-http",
+            &format!("{url}/hooks"),
+            "--auth-hook-cache",
+            "60s",
+        ],
+    );
+    let addr = &server.addr;
+    let create = |cookie: Option<&str>| {
+        let mut h = vec![("Upload-Length", "3")];
+        if let Some(c) = cookie {
+            h.push(("Cookie", c));
+        }
+        request(addr, "POST", "/files/", &h, b"")
+    };
+    let (s, head, body) = create(None);
+    assert_eq!(s, 401);
+    assert!(head.contains("www-authenticate"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("sign in first"));
+    let (s, head, _) = create(Some("session=alice"));
+    assert_eq!(s, 201);
+    let path = format!(
+        "/files/{}",
+        header(&head, "location")
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+    );
+    assert_eq!(
+        request(addr, "HEAD", &path, &[("Cookie", "session=alice")], b"").0,
+        200
+    );
+    assert_eq!(
+        request(addr, "HEAD", &path, &[("Cookie", "session=bob")], b"").0,
+        404
+    );
+    // The same cookie, method, route and upload again: answered from the cache.
+    let before = calls.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..5 {
+        assert_eq!(
+            request(addr, "HEAD", &path, &[("Cookie", "session=alice")], b"").0,
+            200
+        );
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before);
+}
+
+#[test]
+fn a_jwks_url_is_fetched_again_when_a_key_rotates_but_not_for_every_unknown_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let ec = |kid| {
+        keypair(
+            &keys,
+            kid,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ],
+            Algorithm::ES256,
+        )
+    };
+    let (old, new) = (ec("old"), ec("new"));
+    let published = std::sync::Arc::new(std::sync::Mutex::new(json!({"keys": [old.jwk]})));
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (p, f) = (published.clone(), fetches.clone());
+    let url = serve(move |_, _| {
+        f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (200, p.lock().unwrap().to_string())
+    });
+    let server = spawn(
+        &dir.path().join("data"),
+        &[
+            "--auth",
+            "jwt",
+            "--auth-jwks",
+            &format!("{url}/.well-known/jwks.json"),
+        ],
+    );
+    let addr = &server.addr;
+    let c = json!({"sub": "alice", "exp": now() + 600});
+    let post = |t: &str| {
+        call(
+            addr,
+            "POST",
+            "/files/",
+            Some(t),
+            &[("Upload-Length", "1")],
+            b"",
+        )
+        .0
+    };
+    assert_eq!(post(&sign(&old, &c)), 201);
+    // The provider rotates: the new kid is fetched on first sight.
+    *published.lock().unwrap() = json!({"keys": [old.jwk, new.jwk]});
+    assert_eq!(post(&sign(&new, &c)), 201);
+    // Made-up kids: at most one fetch however many there are.
+    let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..20 {
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some(format!("made-up-{i}"));
+        let t = jsonwebtoken::encode(&h, &c, &EncodingKey::from_ec_pem(&new.private_pem).unwrap())
+            .unwrap();
+        assert_eq!(post(&t), 401);
+    }
+    assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) <= before + 1);
+}

@@ -53,8 +53,10 @@ pub struct Remote {
     client: reqwest::Client,
     refresh: Duration,
     keys: RwLock<(Vec<Key>, Option<Instant>)>,
-    /// Serialises fetches; holds when the last one was tried.
-    fetching: Mutex<Option<Instant>>,
+    /// Serialises fetches.
+    fetching: Mutex<()>,
+    /// When a token's unknown key id last caused a fetch.
+    unknown_kid: Mutex<Option<Instant>>,
     refreshing: AtomicBool,
 }
 
@@ -131,7 +133,8 @@ impl Remote {
                 .unwrap_or_default(),
             refresh,
             keys: RwLock::new((keys, fetched)),
-            fetching: Mutex::new(None),
+            fetching: Mutex::new(()),
+            unknown_kid: Mutex::new(None),
             refreshing: AtomicBool::new(false),
         }
     }
@@ -182,13 +185,14 @@ impl Remote {
         });
     }
 
-    /// Fetches again unless a fetch was tried within `REFETCH_FLOOR`.
+    /// Fetches again for an unknown key id, unless one did within `REFETCH_FLOOR`.
     async fn refetch(&self) {
         {
-            let last = self.fetching.lock().await;
+            let mut last = self.unknown_kid.lock().await;
             if last.is_some_and(|t| t.elapsed() < REFETCH_FLOOR) {
                 return;
             }
+            *last = Some(Instant::now());
         }
         if let Err(e) = self.fetch().await {
             tracing::warn!("JWKS fetch failed: {e}");
@@ -199,8 +203,7 @@ impl Remote {
         let Some(url) = &self.url else {
             return Ok(());
         };
-        let mut last = self.fetching.lock().await;
-        *last = Some(Instant::now());
+        let _one_at_a_time = self.fetching.lock().await;
         let resp = self
             .client
             .get(url)
