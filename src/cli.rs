@@ -39,9 +39,20 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
-    /// The secret file the server reads (--auth-jwt-secret-file).
-    #[arg(long, env = "TUSKD_AUTH_JWT_SECRET_FILE")]
-    pub secret_file: PathBuf,
+    /// The secret file the server reads (--auth-jwt-secret-file): an HS256 token.
+    #[arg(
+        long,
+        env = "TUSKD_AUTH_JWT_SECRET_FILE",
+        required_unless_present = "private_key_file"
+    )]
+    pub secret_file: Option<PathBuf>,
+    /// A PEM private key (PKCS#8: EC P-256, RSA or Ed25519) whose public half the server
+    /// holds (--auth-jwt-public-key-file): an ES256, RS256 or EdDSA token.
+    #[arg(long, conflicts_with = "secret_file")]
+    pub private_key_file: Option<PathBuf>,
+    /// The key id (`kid`) to put in the header (for a JWKS).
+    #[arg(long)]
+    pub kid: Option<String>,
     /// The owner (`sub`).
     #[arg(long)]
     pub sub: String,

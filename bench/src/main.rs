@@ -26,6 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+mod auth;
 mod cluster;
 mod hooks;
 mod images;
@@ -54,7 +55,7 @@ struct Args {
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
     /// 11 the load row, with --stalled; 12 the media row, with --media; 13 the images row,
     /// with --images; 14 the observability row, with --observability; 15 the cluster rows, with
-    /// --cluster; 16 the wake row, with --wake).
+    /// --cluster; 16 the wake row, with --wake; 17 the auth rows, with --auth).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -93,6 +94,10 @@ struct Args {
     /// Its reference is --baseline (there is no sink analogue).
     #[arg(long)]
     wake: bool,
+    /// Also measure authentication: 1 KiB uploads and HEADs with `--auth jwt` (an HS256 secret,
+    /// an ES256 public key) beside `--auth none`, in the same run.
+    #[arg(long)]
+    auth: bool,
     /// A second tuskd binary (e.g. built from an earlier commit) measured beside --tuskd in the
     /// same run, runs interleaved, on the 1 GiB one-PATCH, 1 KiB uploads and HEADs rows (rows
     /// 1, 4, 5) and the wake row: each prints a second line with its figures and the ratio
@@ -225,6 +230,9 @@ async fn main() {
     }
     if args.wake && args.only.is_none_or(|n| n == 16) {
         wake::run(&args, args.quick).await;
+    }
+    if args.auth && args.only.is_none_or(|n| n == 17) {
+        auth::run(&args, &sizes).await;
     }
 }
 
@@ -474,6 +482,8 @@ struct Driver {
     endpoint: Arc<String>,
     client: Client<HttpConnector, ReqBody>,
     block: Bytes,
+    /// `Authorization` for every request (the auth row).
+    bearer: Option<http::HeaderValue>,
 }
 
 impl Target {
@@ -510,6 +520,7 @@ impl Target {
                 endpoint: Arc::new(endpoint),
                 client,
                 block,
+                bearer: None,
             },
         }
     }
@@ -582,7 +593,11 @@ impl Driver {
         }
     }
 
-    async fn send(&self, req: Request<ReqBody>) -> Response<Incoming> {
+    async fn send(&self, mut req: Request<ReqBody>) -> Response<Incoming> {
+        if let Some(b) = &self.bearer {
+            req.headers_mut()
+                .insert(http::header::AUTHORIZATION, b.clone());
+        }
         self.client.request(req).await.expect("request")
     }
 

@@ -1,10 +1,11 @@
-//! `tuskd token`: mints an HS256 bearer token with the secret `--auth-jwt-secret-file` reads,
-//! for trying `--auth jwt` out, the demo and scripts. Production tokens come from the
+//! `tuskd token`: mints a bearer token, HS256 with the secret `--auth-jwt-secret-file` reads or
+//! ES256/RS256/EdDSA with a private key whose public half the server holds, for trying `--auth
+//! jwt` out, the demo, scripts and the benchmark. Production tokens come from the
 //! platform's identity provider.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use crate::cli::TokenArgs;
@@ -16,16 +17,41 @@ pub async fn run(args: &TokenArgs) -> Result<u8, String> {
     Ok(0)
 }
 
-/// The token `args` describe.
-pub fn mint(args: &TokenArgs) -> Result<String, String> {
-    let mut secret = std::fs::read(&args.secret_file)
-        .map_err(|e| format!("cannot read {}: {e}", args.secret_file.display()))?;
+/// The key and algorithm `args` name.
+fn key(args: &TokenArgs) -> Result<(EncodingKey, Algorithm), String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    if let Some(p) = &args.private_key_file {
+        let pem = read(p)?;
+        return EncodingKey::from_ec_pem(&pem)
+            .map(|k| (k, Algorithm::ES256))
+            .or_else(|_| EncodingKey::from_ed_pem(&pem).map(|k| (k, Algorithm::EdDSA)))
+            .or_else(|_| EncodingKey::from_rsa_pem(&pem).map(|k| (k, Algorithm::RS256)))
+            .map_err(|_| {
+                format!(
+                    "{}: not a PKCS#8 EC, Ed25519 or RSA private key",
+                    p.display()
+                )
+            });
+    }
+    let p = args
+        .secret_file
+        .as_ref()
+        .ok_or("--secret-file or --private-key-file")?;
+    let mut secret = read(p)?;
     while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         secret.pop();
     }
     if secret.len() < 32 {
         return Err("the secret must be at least 32 bytes".into());
     }
+    let key = EncodingKey::from_secret(&secret).map_err(|e| e.to_string())?;
+    Ok((key, Algorithm::HS256))
+}
+
+/// The token `args` describe.
+pub fn mint(args: &TokenArgs) -> Result<String, String> {
     Owner::parse(&args.sub).ok_or("--sub must be 1 to 256 printable characters")?;
     let ttl: Duration = humantime::parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?;
     let now = SystemTime::now()
@@ -63,6 +89,8 @@ pub fn mint(args: &TokenArgs) -> Result<String, String> {
         }
         c.insert("media_kinds".into(), json!(args.media_kinds));
     }
-    let key = EncodingKey::from_secret(&secret).map_err(|e| e.to_string())?;
-    jsonwebtoken::encode(&Header::default(), &claims, &key).map_err(|e| e.to_string())
+    let (key, alg) = key(args)?;
+    let mut header = Header::new(alg);
+    header.kid = args.kid.clone();
+    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| e.to_string())
 }
