@@ -75,8 +75,11 @@ impl Verifier {
         let found = self.config.keys.find(header.kid.as_deref()).await?;
         let claims = self.check(token, header.alg, &found)?;
         let caller = self.caller(&claims)?;
-        let left = claims.exp.saturating_sub(unix_now());
-        let until = now + Duration::from_secs(left).min(CACHE_FOR);
+        // Kept no longer than the token is valid (to the instant of `exp`), nor than CACHE_FOR.
+        let left = (UNIX_EPOCH + Duration::from_secs(claims.exp))
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let until = now + left.min(CACHE_FOR);
         self.cache.put(key, caller.clone(), until, now);
         Ok(caller)
     }
@@ -136,12 +139,6 @@ impl Verifier {
             media_kinds: claims.media_kinds.clone(),
         })
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// What went wrong, in words safe to show (never the token).

@@ -1,4 +1,4 @@
-//! Who is asking: the caller a front door's gate (`crate::auth`) found for a request, and the
+//! Who is asking: the caller the gate in front of every request (the `auth` module) found, and the
 //! rules every layer applies with it. An upload belongs to the owner that created it; a caller
 //! sees an upload only if it is the owner's or the caller may see every owner's. Another
 //! owner's upload is, to the caller, an upload that does not exist.
@@ -68,6 +68,12 @@ impl Caller {
             max_size: None,
             media_kinds: None,
         }
+    }
+
+    /// The caller that created an upload owned by `owner` (`None`: made while authentication
+    /// was off, by anyone), for work done later on its behalf.
+    pub fn creator_of(owner: Option<&Owner>) -> Caller {
+        owner.map_or_else(Caller::anyone, |o| Caller::owner(o.clone()))
     }
 
     /// An authenticated owner with no narrower limits.

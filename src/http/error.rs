@@ -274,6 +274,22 @@ impl Error {
         }
     }
 
+    /// What the log says of an error: server-side details go there, never to the client.
+    fn log(&self, status: StatusCode) {
+        if let Error::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        } else if let Error::StoreUnavailable(detail) = self {
+            tracing::warn!(code = self.code(), %detail, "store unavailable");
+        } else if let Error::HookFailed(e) = self {
+            // What the hook printed may hold secrets: the log gets it, the client does not.
+            tracing::error!("{e}");
+        } else if status.is_server_error() {
+            tracing::warn!(code = self.code(), "{self}");
+        } else {
+            tracing::debug!(code = self.code(), %status, "{self}");
+        }
+    }
+
     /// The one place where an error becomes a response.
     pub fn into_response(self) -> Response<Body> {
         if let Error::WithHeaders(e, headers) = self {
@@ -282,18 +298,7 @@ impl Error {
             return resp;
         }
         let status = self.status();
-        if let Error::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
-        } else if let Error::StoreUnavailable(detail) = &self {
-            tracing::warn!(code = self.code(), %detail, "store unavailable");
-        } else if let Error::HookFailed(e) = &self {
-            // What the hook printed may hold secrets: the log gets it, the client does not.
-            tracing::error!("{e}");
-        } else if status.is_server_error() {
-            tracing::warn!(code = self.code(), "{self}");
-        } else {
-            tracing::debug!(code = self.code(), %status, "{self}");
-        }
+        self.log(status);
         let text = match &self {
             Error::Rejected(r) if !r.body.is_empty() => r.body.clone(),
             Error::Auth(AuthError::Denied { message, .. }) => {

@@ -112,10 +112,7 @@ impl Uploads {
             return Ok(false);
         }
         // The partials are the final's owner's, as when it was created.
-        let creator = match &upload.owner {
-            Some(owner) => Caller::owner(owner.clone()),
-            None => Caller::anyone(),
-        };
+        let creator = Caller::creator_of(upload.owner.as_ref());
         let distinct = distinct(&parts);
         let mut found = HashMap::with_capacity(distinct.len());
         for pid in &distinct {
@@ -147,9 +144,8 @@ impl Uploads {
                 _ => return Ok(false),
             }
         }
-        // The partials were the creator's, checked when the final was created; the server's
-        // size limit holds again now that their lengths are known.
-        let total = match self.total_length(&Caller::anyone(), &parts, &found) {
+        // The server's size limit holds again now that the partials' lengths are known.
+        let total = match self.total_length(&creator, &parts, &found) {
             Ok(Some(total)) => total,
             Ok(None) => return Ok(false),
             Err(e) => {
@@ -176,8 +172,7 @@ impl Uploads {
             }
             upload.length = Some(total);
         }
-        // Nobody asked: the hooks see an empty request.
-        let (req, ()) = http::Request::new(()).into_parts();
+        let (req, ()) = http::Request::new(()).into_parts(); // nobody asked: an empty request
         let sized = sized(&upload, &found);
         self.concatenate(&req, &mut upload, &sized).await?;
         Ok(true)

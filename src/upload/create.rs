@@ -105,13 +105,22 @@ impl Uploads {
             .await
             .ok_or(UploadError::Locked)?;
         self.storage.create(&upload.id).await?;
-        self.meta
+        let inserted = self
+            .meta
             .insert(
                 &upload,
                 &self.effects(self.created(req, &upload), &upload),
                 &self.limits.quota,
             )
-            .await?;
+            .await;
+        if let Err(e) = inserted {
+            // Refused (a quota) or failed: nothing of the upload is left behind. A storage
+            // delete that fails leaves an orphan no record names, which no client can reach.
+            if let Err(d) = self.storage.delete(&upload.id).await {
+                tracing::warn!(id = %upload.id, "storage of an upload never recorded not deleted: {d}");
+            }
+            return Err(e.into());
+        }
         self.hooks.wake();
         tracing::info!(id = %upload.id, length = ?upload.length, "upload created");
         Ok(Created {
