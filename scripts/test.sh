@@ -19,6 +19,8 @@ need_moto
 need_postgres
 need_haproxy
 command -v curl >/dev/null 2>&1 || apt_install curl
+# The auth tests make their keys with openssl.
+command -v openssl >/dev/null 2>&1 || apt_install openssl
 # The upload command's progress bar is tested in a terminal that tmux records.
 command -v tmux >/dev/null 2>&1 || apt_install tmux
 
@@ -139,7 +141,7 @@ need_cargo_fuzz
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
 # The images row's reference: vips, timed by GNU time.
 apt_install libvips-tools time
-cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --images --observability --wake \
+cargo run -q -p tuskd-bench --locked -- --quick --runs 1 --s3 --hooks --stalled --images --observability --wake --auth \
   --tuskd target/debug/tuskd
 
 # Last: this build replaces target/debug/tuskd with one that has no media pipeline.

@@ -7,13 +7,17 @@
 //!   settings types of the lower layers and is the only reader of the environment).
 //! - `server`: accept loop, connection limit, timeouts, graceful shutdown, and the background
 //!   loops; calls `http::handle` per request. `worker`: `tuskd worker`, media jobs only.
-//!   `commands`: `tuskd hooks list|retry`, `tuskd media list|retry|reprocess`, `tuskd health`.
+//!   `commands`: `tuskd hooks list|retry`, `tuskd media list|retry|reprocess`, `tuskd health`,
+//!   `tuskd token`.
 //!   `upload_cli`: `tuskd upload`, a resumable tus client.
 //! - `app`: `App`, the composition root: opens the stores and builds everything once.
 //! - `http`: the edge. `handle` (method override, CORS, common headers, the access line,
-//!   routing with `route`), `error` (the one place an error becomes a response), `body`,
-//!   `headers`; the front doors: `http::tus` (one handler per tus request kind), and the media
-//!   (`http::media`) and operators' routes (`http::ops`: health, readiness, metrics).
+//!   routing with `route`, the gate's caller), `error` (the one place an error becomes a
+//!   response), `body`, `headers`; the front doors: `http::tus` (one handler per tus request
+//!   kind), the listing (`http::list`), and the media (`http::media`) and operators' routes
+//!   (`http::ops`: health, readiness, metrics).
+//! - `auth`: the gate every request passes (`--auth none|jwt|hook`): who is asking, as a
+//!   `domain::access::Caller`; signed media URLs (`auth::signed`).
 //! - `upload`: the upload core, protocol-neutral: create, append from a `ByteSource` with a
 //!   pluggable checksum `Verifier`, declare length, complete, terminate, concatenate, read,
 //!   and the expiry (`upload::expire`) and repair (`upload::recover`) loops; `UploadError`.
@@ -32,8 +36,8 @@
 //!   store) and the contract suite every backend runs.
 //! - `metrics` (the registry), `health` (readiness checks), `clock` (the wall clock tests move
 //!   forward).
-//! - `domain`: the shared types every layer speaks: uploads, media records, outbox events and
-//!   effects, leases, object-store parts.
+//! - `domain`: the shared types every layer speaks: callers and owners, uploads, listings,
+//!   quotas, media records, outbox events and effects, leases, object-store parts.
 
 #![warn(unreachable_pub, missing_debug_implementations)]
 
