@@ -42,8 +42,16 @@ fn create(addr: &str, who: Option<&str>, length: u64) -> (u16, String, String) {
     (s, head, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Files under the local store (sharded into directories by the id's first characters).
 fn stored_files(data: &Path) -> usize {
-    std::fs::read_dir(data.join("uploads")).map_or(0, |d| d.count())
+    fn walk(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |d| {
+            d.map(|e| e.unwrap().path())
+                .map(|p| if p.is_dir() { walk(&p) } else { 1 })
+                .sum()
+        })
+    }
+    walk(&data.join("uploads"))
 }
 
 fn listed(addr: &str, who: &str) -> usize {
