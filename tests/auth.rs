@@ -841,9 +841,15 @@ fn serve(answer: impl Fn(&str, &[u8]) -> (u16, String) + Send + Sync + 'static) 
 fn a_pre_access_hook_names_the_owner_and_its_decisions_are_cached() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = calls.clone();
+    let owners = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = owners.clone();
     let url = serve(move |head, body| {
         assert!(head.starts_with("post /hooks"), "{head}");
         let event: Value = serde_json::from_slice(body).unwrap();
+        if event["Type"] == "post-create" {
+            let owner = event["Event"]["Upload"]["Owner"].as_str().unwrap_or("none");
+            seen.lock().unwrap().push(owner.to_owned());
+        }
         if event["Type"] != "pre-access" {
             return (200, "{}".into());
         }
@@ -910,6 +916,13 @@ fn a_pre_access_hook_names_the_owner_and_its_decisions_are_cached() {
         );
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before);
+    // Events carry the owner (post-create is delivered from the outbox: wait for it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owners.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no post-create event");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(*owners.lock().unwrap(), ["alice"]);
 }
 
 #[test]
