@@ -303,6 +303,9 @@ fn jwks_server() -> Jwks {
     }
 }
 
+/// A request of the matrix: method, path, headers, body, the status an owner gets.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+
 #[test]
 fn every_route_answers_every_kind_of_credential_as_it_should() {
     let j = jwks_server();
@@ -333,7 +336,7 @@ fn every_route_answers_every_kind_of_credential_as_it_should() {
         // Fresh uploads of alice's for the routes that change them.
         let unfinished = upload(&addr, &alice, &[7u8; 10], false, "u.png");
         let doomed = upload(&addr, &alice, &[7u8; 10], false, "d.png");
-        let cases: Vec<(&str, String, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "POST",
                 "/files/".into(),

@@ -96,7 +96,7 @@ pub enum Error {
     #[error("the {} hook failed", .0.hook())]
     HookFailed(HookError),
     #[error("{0}")]
-    Auth(AuthError),
+    Auth(Box<AuthError>),
     #[error("{0}")]
     OverQuota(QuotaExceeded),
     #[error("{0}")]
@@ -204,10 +204,12 @@ impl Error {
             StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Rejected(r) => r.status.unwrap_or(StatusCode::BAD_REQUEST),
             HookFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Auth(AuthError::Missing | AuthError::Invalid(_)) => StatusCode::UNAUTHORIZED,
-            Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
-            Auth(AuthError::Denied { status, .. }) => *status,
-            Auth(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Auth(e) => match &**e {
+                AuthError::Missing | AuthError::Invalid(_) => StatusCode::UNAUTHORIZED,
+                AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+                AuthError::Denied { status, .. } => *status,
+                AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
             OverQuota(QuotaExceeded::Bytes { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
             KindNotAllowed(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -258,11 +260,13 @@ impl Error {
             Rejected(_) => "ERR_UPLOAD_REJECTED",
             HookFailed(_) => "ERR_HOOK_FAILED",
             Internal(_) => "ERR_INTERNAL_SERVER_ERROR",
-            Auth(AuthError::Missing) => "ERR_UNAUTHORIZED",
-            Auth(AuthError::Invalid(_)) => "ERR_INVALID_TOKEN",
-            Auth(AuthError::Forbidden(_)) => "ERR_FORBIDDEN",
-            Auth(AuthError::Denied { .. }) => "ERR_ACCESS_DENIED",
-            Auth(AuthError::Unavailable(_)) => "ERR_AUTH_UNAVAILABLE",
+            Auth(e) => match &**e {
+                AuthError::Missing => "ERR_UNAUTHORIZED",
+                AuthError::Invalid(_) => "ERR_INVALID_TOKEN",
+                AuthError::Forbidden(_) => "ERR_FORBIDDEN",
+                AuthError::Denied { .. } => "ERR_ACCESS_DENIED",
+                AuthError::Unavailable(_) => "ERR_AUTH_UNAVAILABLE",
+            },
             OverQuota(QuotaExceeded::Bytes { .. }) => "ERR_QUOTA_BYTES",
             OverQuota(QuotaExceeded::Unfinished { .. }) => "ERR_QUOTA_UNFINISHED",
             OverQuota(QuotaExceeded::Rate { .. }) => "ERR_RATE_LIMITED",
@@ -301,9 +305,6 @@ impl Error {
         self.log(status);
         let text = match &self {
             Error::Rejected(r) if !r.body.is_empty() => r.body.clone(),
-            Error::Auth(AuthError::Denied { message, .. }) => {
-                format!("{}: {message}\n", self.code())
-            }
             _ => format!("{}: {}\n", self.code(), self),
         };
         let mut resp = Response::new(full(text));
@@ -318,7 +319,7 @@ impl Error {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         match self {
-            Error::Auth(e) => challenge(e, h),
+            Error::Auth(e) => challenge(*e, h),
             Error::OverQuota(q) => {
                 let secs = match q {
                     QuotaExceeded::Rate { retry_after, .. } => retry_after.as_secs().max(1),

@@ -191,11 +191,11 @@ async fn gate(
             remote,
         })
         .await
-        .map_err(Error::Auth)?;
+        .map_err(|e| Error::Auth(Box::new(e)))?;
     if matches!(route, Route::Metrics) && !caller.sees_all {
-        return Err(Error::Auth(AuthError::Forbidden(
+        return Err(Error::Auth(Box::new(AuthError::Forbidden(
             "metrics need an admin's credentials",
-        )));
+        ))));
     }
     if !app.auth.is_on() && !app.config.access.quota.is_unlimited() {
         caller.owner = remote.and_then(|ip| Owner::parse(&format!("addr:{ip}")));

@@ -42,7 +42,7 @@ mod write;
 pub use create::{Created, NewUpload};
 pub use error::{ChecksumError, Rejection, UploadError};
 pub use events::Shaped;
-pub use source::{ByteSource, Read};
+pub use source::{ByteSource, Data, Read};
 
 /// What limits uploads, whatever door they come through.
 #[derive(Debug, Clone, Default)]

@@ -52,3 +52,10 @@ pub trait ByteSource: std::fmt::Debug + Send {
         }
     }
 }
+
+/// The data of an append and the check a door plugs in for it.
+#[derive(Debug)]
+pub struct Data {
+    pub source: Box<dyn ByteSource>,
+    pub verifier: Option<Box<dyn super::checksum::Verifier>>,
+}

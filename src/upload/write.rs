@@ -3,8 +3,7 @@
 
 use http::request::Parts;
 
-use super::checksum::Verifier;
-use super::{ByteSource, Shaped, UploadError, Uploads};
+use super::{Data, Shaped, UploadError, Uploads};
 use crate::domain::access::Caller;
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::HookType;
@@ -19,8 +18,7 @@ impl Uploads {
         id: &UploadId,
         offset: u64,
         length: Option<u64>,
-        data: Box<dyn ByteSource>,
-        verifier: Option<Box<dyn Verifier>>,
+        Data { source, verifier }: Data,
     ) -> Result<(Upload, Shaped), UploadError> {
         let guard = self.locks.acquire(id).await.ok_or(UploadError::Locked)?;
         let mut upload = self.load(caller, id).await?;
@@ -42,12 +40,12 @@ impl Uploads {
                     .await? =>
             {
                 let shaped = self.complete(req, &upload).await?;
-                self.append(req, &mut upload, data, verifier, &guard)
+                self.append(req, &mut upload, source, verifier, &guard)
                     .await?;
                 shaped
             }
             _ => {
-                self.append(req, &mut upload, data, verifier, &guard)
+                self.append(req, &mut upload, source, verifier, &guard)
                     .await?
             }
         };

@@ -13,7 +13,7 @@ use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 use crate::http::headers as h;
 use crate::upload::checksum::Verifier;
-use crate::upload::{ByteSource, Created, NewUpload, Shaped};
+use crate::upload::{Created, Data, NewUpload, Shaped};
 
 pub(crate) async fn handle(
     app: &App,
@@ -90,12 +90,6 @@ async fn final_upload(
         .create_final(parts, caller, partials, raw, metadata)
         .await?;
     Ok(created(app, parts, &upload, extra))
-}
-
-/// The upload data a creation request carries (creation-with-upload), and its check.
-struct Data {
-    source: Box<dyn ByteSource>,
-    verifier: Option<Box<dyn Verifier>>,
 }
 
 /// Creates the upload and takes the data that came with the request, if any.

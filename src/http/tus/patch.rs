@@ -11,6 +11,7 @@ use crate::domain::upload::UploadId;
 use crate::http::body::{Body, empty};
 use crate::http::error::Error;
 use crate::http::headers as h;
+use crate::upload::Data;
 use crate::upload::checksum::Verifier;
 
 pub(crate) async fn handle(
@@ -28,10 +29,13 @@ pub(crate) async fn handle(
     let declared_length = h::upload_length(hs)?;
     let verifier =
         checksum::source(hs)?.map(|s| Box::new(checksum::Verifier::new(s)) as Box<dyn Verifier>);
-    let data = data(app, body);
+    let data = Data {
+        source: data(app, body),
+        verifier,
+    };
     let (upload, shaped) = app
         .uploads
-        .append_at(&parts, caller, &id, offset, declared_length, data, verifier)
+        .append_at(&parts, caller, &id, offset, declared_length, data)
         .await?;
 
     let mut resp = Response::new(empty());
