@@ -658,6 +658,19 @@ fn hmac_secrets_verify_hs_tokens_only() {
         .0,
         201
     );
+    // Azure AD's `scp` is one string; some providers send a fractional `exp`.
+    let admin = hs256(
+        key,
+        None,
+        &json!({"sub": "root", "exp": now() as f64 + 60.5, "scp": "user.read tuskd:admin"}),
+    );
+    let (s, _, body) = call(addr, "GET", "/uploads?limit=1000", Some(&admin), &[], b"");
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        doc["uploads"].as_array().unwrap().len() >= 4,
+        "an admin lists every owner's: {doc}"
+    );
     // Listing is served only with authentication; here it is.
     let (s, _, body) = call(addr, "GET", "/uploads", Some(t.trim()), &[], b"");
     assert_eq!(s, 200);
@@ -919,6 +932,10 @@ fn a_pre_access_hook_names_the_owner_and_its_decisions_are_cached() {
         );
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before);
+    // Any other header may carry a credential: it is part of the decision's key.
+    let h = [("Cookie", "session=alice"), ("X-Api-Key", "k2")];
+    assert_eq!(request(addr, "HEAD", &path, &h, b"").0, 200);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), before + 1);
     // Events carry the owner (post-create is delivered from the outbox: wait for it).
     let deadline = Instant::now() + Duration::from_secs(30);
     while owners.lock().unwrap().is_empty() {

@@ -229,3 +229,26 @@ fn limits_hold_across_two_nodes_on_postgres() {
         "3"
     );
 }
+
+#[test]
+fn behind_a_proxy_the_forwarded_address_has_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(
+        &dir.path().join("data"),
+        &["--quota-unfinished", "1", "--behind-proxy"],
+    );
+    let addr = &server.addr;
+    let from = |ip: &str| {
+        request(
+            addr,
+            "POST",
+            "/files/",
+            &[("Upload-Length", "5"), ("X-Forwarded-For", ip)],
+            b"",
+        )
+        .0
+    };
+    assert_eq!(from("203.0.113.7"), 201);
+    assert_eq!(from("203.0.113.8, 10.0.0.1"), 201);
+    assert_eq!(from("203.0.113.7"), 429);
+}

@@ -7,19 +7,37 @@
 //! is never stored), and answers `{"Allow": true, "Owner": "…"}` (optionally `"Admin": true`,
 //! `"MaxSize": bytes`, `"MediaKinds": […]`) or `{"Allow": false}` with an optional tusd-style
 //! `HTTPResponse` (status, default 401; headers; body). An answer that allows without a usable
-//! owner, or that is not JSON, refuses the request (500): the gate fails closed. Decisions are
-//! cached for `cache_for`, keyed by the method, the route, the upload and the credentials
-//! (`Authorization`, `Cookie`).
+//! owner, or that is not JSON, refuses the request (503, `ERR_AUTH_UNAVAILABLE`): the gate fails
+//! closed. Decisions are cached for `cache_for`, keyed by the method, the route, the upload and
+//! every request header but those that change from one request of an upload to the next
+//! (`VOLATILE`), so whatever header a platform's credentials travel in is part of the key.
 
 use std::time::{Duration, Instant};
 
-use http::{StatusCode, header};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::cache::Cache;
 use super::{Access, AuthError};
 use crate::domain::access::{Caller, MEDIA_KINDS, Owner};
 use crate::hooks::{HookType, Hooks, HttpRequestInfo, HttpResponse};
+
+/// Headers left out of a decision's cache key: they change from one request of an upload to
+/// the next and carry no credential.
+const VOLATILE: &[&str] = &[
+    "content-length",
+    "content-type",
+    "upload-offset",
+    "upload-length",
+    "upload-checksum",
+    "upload-metadata",
+    "upload-concat",
+    "upload-defer-length",
+    "x-request-id",
+    "range",
+    "if-none-match",
+    "if-modified-since",
+];
 
 /// The pre-access hook and its decisions' cache.
 #[derive(Debug)]
@@ -80,22 +98,23 @@ impl AccessHook {
     }
 
     pub async fn ask(&self, access: &Access<'_>) -> Result<Caller, AuthError> {
-        let h = access.headers;
-        let cred = |name: header::HeaderName| {
-            h.get_all(name)
-                .iter()
-                .flat_map(|v| [v.as_bytes(), b"\n"])
-                .flatten()
-                .copied()
-                .collect::<Vec<u8>>()
-        };
-        let key = Cache::<Caller>::key(&[
+        let mut parts: Vec<&[u8]> = vec![
             access.method.as_str().as_bytes(),
             access.route.as_bytes(),
             access.upload.unwrap_or_default().as_bytes(),
-            &cred(header::AUTHORIZATION),
-            &cred(header::COOKIE),
-        ]);
+        ];
+        let mut headers: Vec<_> = access
+            .headers
+            .iter()
+            .filter(|(n, _)| !VOLATILE.contains(&n.as_str()))
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        headers.sort();
+        for (name, value) in headers {
+            parts.push(name.as_bytes());
+            parts.push(value);
+        }
+        let key = Cache::<Caller>::key(&parts);
         let now = Instant::now();
         if let Some(decision) = self.cache.get(&key, now) {
             return decision;

@@ -40,18 +40,37 @@ pub struct Verifier {
     cache: Cache<Caller>,
 }
 
+/// A claim that providers send either as one space-separated string or as a list (`scp`: a
+/// string from Azure AD, a list from Okta).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Words {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Words {
+    fn contains(&self, word: &str) -> bool {
+        match self {
+            Words::One(s) => s.split(' ').any(|w| w == word),
+            Words::Many(v) => v.iter().any(|w| w == word),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
-    exp: u64,
+    /// Seconds since the epoch; some providers send a fraction.
+    exp: f64,
     #[serde(default)]
     max_size: Option<u64>,
     #[serde(default)]
     media_kinds: Option<Vec<String>>,
     #[serde(default)]
-    scope: Option<String>,
+    scope: Option<Words>,
     #[serde(default)]
-    scp: Option<Vec<String>>,
+    scp: Option<Words>,
 }
 
 impl Verifier {
@@ -76,7 +95,8 @@ impl Verifier {
         let claims = self.check(token, header.alg, &found)?;
         let caller = self.caller(&claims)?;
         // Kept no longer than the token is valid (to the instant of `exp`), nor than CACHE_FOR.
-        let left = (UNIX_EPOCH + Duration::from_secs(claims.exp))
+        let exp = Duration::try_from_secs_f64(claims.exp).unwrap_or_default();
+        let left = (UNIX_EPOCH + exp)
             .duration_since(SystemTime::now())
             .unwrap_or_default();
         let until = now + left.min(CACHE_FOR);
@@ -124,14 +144,9 @@ impl Verifier {
             )));
         }
         let admin = &self.config.admin_scope;
-        let sees_all = claims
-            .scope
-            .as_deref()
-            .is_some_and(|s| s.split(' ').any(|x| x == admin))
-            || claims
-                .scp
-                .as_ref()
-                .is_some_and(|s| s.iter().any(|x| x == admin));
+        let sees_all = [&claims.scope, &claims.scp]
+            .iter()
+            .any(|w| w.as_ref().is_some_and(|w| w.contains(admin)));
         Ok(Caller {
             owner: Some(owner),
             sees_all,

@@ -14,7 +14,8 @@ const ALLOW_HEADERS: &str = "Authorization, Origin, X-Requested-With, X-Request-
 const EXPOSE_HEADERS: &str = "Upload-Offset, Location, Upload-Length, Tus-Version, \
     Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, \
     Upload-Defer-Length, Upload-Concat, Upload-Expires, Upload-Complete, \
-    Upload-Draft-Interop-Version, Content-Range, Content-Disposition, X-Request-Id";
+    Upload-Draft-Interop-Version, Content-Range, Content-Disposition, X-Request-Id, \
+    WWW-Authenticate, Retry-After";
 const MAX_AGE: &str = "86400";
 
 /// Adds the CORS headers of `cors` for a request carrying an allowed `Origin`.

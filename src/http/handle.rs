@@ -176,10 +176,7 @@ async fn gate(
             Caller::anyone()
         });
     }
-    let remote = req
-        .extensions()
-        .get::<crate::hooks::RemoteAddr>()
-        .map(|a| a.0.ip());
+    let remote = client_address(app, req);
     let mut caller = app
         .auth
         .check(&Access {
@@ -201,6 +198,34 @@ async fn gate(
         caller.owner = remote.and_then(|ip| Owner::parse(&format!("addr:{ip}")));
     }
     Ok(caller)
+}
+
+/// The client's address: the connection's, or behind a proxy (`--behind-proxy`) the first
+/// `X-Forwarded-For` (or `Forwarded: for=`) address the proxy passed on.
+fn client_address(app: &App, req: &Request<Incoming>) -> Option<std::net::IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<crate::hooks::RemoteAddr>()
+        .map(|a| a.0.ip());
+    if !app.config.behind_proxy {
+        return peer;
+    }
+    let first = |name: &str| {
+        let v = req.headers().get(name)?.to_str().ok()?;
+        Some(v.split(',').next()?.trim().to_owned())
+    };
+    let forwarded = first("x-forwarded-for").or_else(|| {
+        let f = first("forwarded")?;
+        let v = f.split(';').find_map(|p| p.trim().strip_prefix("for="))?;
+        Some(
+            v.trim_matches('"')
+                .trim_start_matches('[')
+                .split(']')
+                .next()?
+                .to_owned(),
+        )
+    });
+    forwarded.and_then(|a| a.parse().ok()).or(peer)
 }
 
 async fn dispatch(
