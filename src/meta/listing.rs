@@ -66,8 +66,18 @@ pub(super) fn page(q: &ListQuery, dialect: Dialect) -> PageSql {
         filters.push(kind_filter(kind, dialect));
     }
     let limit = bind(Arg::Int(q.limit.min(MAX_PAGE) as i64));
+    let media = match dialect {
+        // SQLite keeps the left table of a LEFT JOIN as the outer loop.
+        Dialect::Sqlite => "LEFT JOIN media m ON m.id = u.id",
+        // A kind filter would let Postgres make the join an inner one and start from media
+        // (a scan of every record, then a sort); the lateral subquery, which OFFSET 0 keeps
+        // from being flattened, looks each record up by its upload's id, in the index's order.
+        Dialect::Postgres => {
+            "LEFT JOIN LATERAL (SELECT * FROM media WHERE media.id = u.id OFFSET 0) m ON true"
+        }
+    };
     let sql = format!(
-        "SELECT {}, {} FROM uploads u LEFT JOIN media m ON m.id = u.id
+        "SELECT {}, {} FROM uploads u {media}
          WHERE {} ORDER BY u.created_at DESC, u.id DESC LIMIT {limit}",
         qualified("u", UPLOAD_COLUMNS),
         qualified("m", MEDIA_COLUMNS),

@@ -10,9 +10,17 @@
 //!
 //! Media jobs follow the same rule: the upload core asks for one (`Effects::media_job`) with the
 //! change that finishes an upload the pipeline processes (`insert`, `advance`, `set_length`);
-//! the store queues it, held, in that change's transaction, and `release_events` lets it run. A worker claims a job
-//! with a lease (`claim_media`), records progress under it (`update_media`) and ends it with
-//! the events its outcome causes (`end_media`); a job whose lease ran out is claimed again.
+//! the store queues it, held, in that change's transaction, and `release_events` lets it run.
+//! A worker claims a job with a lease (`claim_media`), records progress under it
+//! (`update_media`) and ends it with the events its outcome causes (`end_media`); a job whose
+//! lease ran out is claimed again.
+//!
+//! Uploads have owners (`Upload::owner`, copied to the media record when its job is queued).
+//! `list_uploads` pages through one owner's active uploads, or every owner's, newest first
+//! after a keyset cursor, each with its media record (`listing`: one statement for both
+//! backends, walking an index in the order it returns rows). `insert` and `set_length` check
+//! the owner's `Quota` in their own transaction, serialised per owner across every process
+//! sharing the store, and write nothing when they refuse (`quota`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,6 +10,15 @@ use crate::meta::MetaError;
 use crate::meta::quota;
 use crate::meta::rows::ms;
 
+/// How many unfinished uploads `$1` has (read from the index `uploads_owner_quota`).
+pub(super) const UNFINISHED: &str = "SELECT count(*) FROM uploads
+    WHERE owner = $1 AND state = 'active' AND (length IS NULL OR \"offset\" < length)";
+
+/// What `$1`'s active uploads hold: each its length, or its offset while the length is
+/// deferred (read from the index `uploads_owner_quota`).
+pub(super) const HELD: &str = "SELECT coalesce(sum(coalesce(length, \"offset\")), 0)::BIGINT
+    FROM uploads WHERE owner = $1 AND state = 'active'";
+
 /// The first key of the owners' advisory locks ("quot"), so that they are apart from every
 /// other advisory lock (the migrations' takes one 64-bit key, a space of its own).
 const OWNER_LOCKS: i32 = 0x71_75_6f_74;
@@ -39,12 +48,7 @@ pub(super) async fn admit(tx: &impl Db, u: &Upload, q: &Quota) -> Result<(), Met
         quota::rate(limit, count, now)?;
     }
     if let Some(limit) = q.max_unfinished {
-        let stmt = tx
-            .prepare_cached(
-                "SELECT count(*) FROM uploads WHERE owner = $1 AND state = 'active'
-                   AND (length IS NULL OR \"offset\" < length)",
-            )
-            .await?;
+        let stmt = tx.prepare_cached(UNFINISHED).await?;
         let count: i64 = tx.query_one(&stmt, &[&owner]).await?.try_get(0)?;
         quota::unfinished(limit, count, !u.is_complete())?;
     }
@@ -107,11 +111,6 @@ pub(super) async fn length_fits(tx: &impl Db, owner: &str, q: &Quota) -> Result<
 /// What `owner`'s active uploads hold: each its length, or its offset while the length is
 /// deferred.
 async fn held_bytes(tx: &impl Db, owner: &str) -> Result<i64, MetaError> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT coalesce(sum(coalesce(length, \"offset\")), 0)::BIGINT FROM uploads
-             WHERE owner = $1 AND state = 'active'",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(HELD).await?;
     Ok(tx.query_one(&stmt, &[&owner]).await?.try_get(0)?)
 }

@@ -22,6 +22,115 @@ async fn postgres_meets_the_contract_and_holds_across_nodes() {
     leases_are_given_back_asked_for_and_run_out(&pg).await;
     a_request_on_another_node_takes_over_the_upload(&pg).await;
     work_released_on_one_node_is_heard_on_another(&pg).await;
+    migrated_media_records_take_their_uploads_owner(&pg).await;
+    listings_and_quotas_read_their_indexes(&pg).await;
+}
+
+/// Media records from before migration 3 take their upload's owner, or none when the upload
+/// is gone.
+async fn migrated_media_records_take_their_uploads_owner(pg: &testkit::postgres::Postgres) {
+    let url = pg.database();
+    let name = url.rsplit('/').next().unwrap();
+    let before: String = schema::MIGRATIONS[..2].concat();
+    pg.sql(name, &before);
+    pg.sql(
+        name,
+        "CREATE TABLE tuskd_schema (version INTEGER NOT NULL);
+         INSERT INTO tuskd_schema VALUES (2);
+         INSERT INTO uploads (id, length, \"offset\", created_at, state, owner)
+             VALUES ('kept', 10, 10, 1000, 'active', 'alice');
+         INSERT INTO media (id, status, held, next_at, length, created_at, updated_at)
+             VALUES ('kept', 'READY', false, 0, 10, 1000, 1000),
+                    ('gone', 'REJECTED', false, 0, 10, 1000, 1000);",
+    );
+    let db = PgMeta::open(&url, 2).await.unwrap();
+    let kept = db.media(&UploadId::parse("kept").unwrap()).await.unwrap();
+    assert_eq!(kept.unwrap().owner.unwrap().as_str(), "alice");
+    let gone = db.media(&UploadId::parse("gone").unwrap()).await.unwrap();
+    assert_eq!(gone.unwrap().owner, None);
+}
+
+/// Over 100,000 uploads of 100 owners (analysed), the listings walk their indexes in the order
+/// they return rows, with no sort; the quotas read the owner's quota index.
+async fn listings_and_quotas_read_their_indexes(pg: &testkit::postgres::Postgres) {
+    use crate::domain::access::Owner;
+    use crate::domain::listing::{Cursor, ListQuery};
+    use crate::meta::listing::{Arg, Dialect, page};
+    use tokio_postgres::types::ToSql;
+    let url = pg.database();
+    let db = PgMeta::open(&url, 2).await.unwrap();
+    pg.sql(
+        url.rsplit('/').next().unwrap(),
+        "INSERT INTO uploads (id, length, \"offset\", created_at, state, owner)
+             SELECT 'u' || lpad(i::text, 7, '0'), 100,
+                    CASE WHEN i / 100 % 10 = 0 THEN 40 ELSE 100 END,
+                    1700000000000 + i * 10, 'active', 'owner' || (i % 100)
+             FROM generate_series(0, 99999) i;
+         INSERT INTO media (id, status, held, next_at, length, created_at, updated_at, detected,
+                            owner)
+             SELECT id, 'READY', false, 0, 100, created_at, created_at,
+                    (ARRAY['video/mp4', 'audio/mpeg', 'image/png', 'application/pdf'])
+                        [1 + (created_at / 10 / 100 / 4) % 4], owner
+             FROM uploads WHERE (created_at / 10) / 100 % 4 = 0;
+         ANALYZE uploads; ANALYZE media;",
+    );
+    let c = db.client().await.unwrap();
+    let explain = async |sql: &str, args: &[Arg]| -> String {
+        let args: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Text(s) => s as &(dyn ToSql + Sync),
+                Arg::Int(i) => i as &(dyn ToSql + Sync),
+            })
+            .collect();
+        let rows = c.query(&format!("EXPLAIN {sql}"), &args).await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let alice = ListQuery {
+        owner: Owner::parse("owner7"),
+        after: Some(Cursor {
+            created_ms: 1_700_000_000_000 + 50_000 * 10,
+            id: UploadId::parse("u0050000").unwrap(),
+        }),
+        limit: 50,
+        status: None,
+        media_kind: None,
+    };
+    let admin = ListQuery {
+        owner: None,
+        ..alice.clone()
+    };
+    let video = ListQuery {
+        media_kind: Some("video".into()),
+        ..alice.clone()
+    };
+    let first = ListQuery {
+        after: None,
+        ..admin.clone()
+    };
+    for (q, index) in [
+        (&alice, "uploads_owner_listed"),
+        (&video, "uploads_owner_listed"),
+        (&admin, "uploads_listed"),
+        (&first, "uploads_listed"),
+    ] {
+        let p = page(q, Dialect::Postgres);
+        let plan = explain(&p.sql, &p.args).await;
+        println!("{q:?}\n{plan}\n");
+        assert!(
+            plan.contains(&format!("Index Scan using {index} on uploads u")),
+            "{plan}"
+        );
+        assert!(!plan.contains("Sort"), "{plan}");
+    }
+    for sql in [super::quota::UNFINISHED, super::quota::HELD] {
+        let plan = explain(sql, &[Arg::Text("owner7".into())]).await;
+        println!("{sql}\n{plan}\n");
+        assert!(plan.contains("uploads_owner_quota"), "{plan}");
+    }
 }
 
 /// Due events and runnable media jobs that node A releases wake node B's dispatcher and

@@ -12,6 +12,15 @@ use crate::domain::upload::{Upload, UploadId};
 use crate::meta::MetaError;
 use crate::meta::quota;
 
+/// How many unfinished uploads `?1` has (read from the index `uploads_owner_quota` alone).
+pub(super) const UNFINISHED: &str = "SELECT count(*) FROM uploads
+    WHERE owner = ?1 AND state = 'active' AND (length IS NULL OR offset < length)";
+
+/// What `?1`'s active uploads hold: each its length, or its offset while the length is
+/// deferred (read from the index `uploads_owner_quota` alone).
+pub(super) const HELD: &str = "SELECT coalesce(sum(coalesce(length, offset)), 0) FROM uploads
+    WHERE owner = ?1 AND state = 'active'";
+
 /// Whether the owner of the new upload `u` may create it under `quota`, in the insert's
 /// transaction, before the insert. Counts `u` toward the owner's rate; a refusal (or any other
 /// failure of the insert) rolls that back with the rest.
@@ -27,10 +36,7 @@ pub(super) fn admit(tx: &Transaction<'_>, u: &Upload, q: &Quota) -> Result<(), M
     }
     if let Some(limit) = q.max_unfinished {
         let count: i64 = tx
-            .prepare_cached(
-                "SELECT count(*) FROM uploads
-                 WHERE owner = ?1 AND state = 'active' AND (length IS NULL OR offset < length)",
-            )?
+            .prepare_cached(UNFINISHED)?
             .query_row([owner], |r| r.get(0))?;
         quota::unfinished(limit, count, !u.is_complete())?;
     }
@@ -73,13 +79,6 @@ pub(super) fn length_fits(tx: &Transaction<'_>, id: &UploadId, q: &Quota) -> Res
     }
 }
 
-/// What `owner`'s active uploads hold: each its length, or its offset while the length is
-/// deferred.
 fn held_bytes(tx: &Transaction<'_>, owner: &str) -> Result<i64, MetaError> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT coalesce(sum(coalesce(length, offset)), 0) FROM uploads
-             WHERE owner = ?1 AND state = 'active'",
-        )?
-        .query_row([owner], |r| r.get(0))?)
+    Ok(tx.prepare_cached(HELD)?.query_row([owner], |r| r.get(0))?)
 }

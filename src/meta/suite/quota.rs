@@ -262,11 +262,14 @@ pub(super) async fn concurrent_inserts_of_one_owner_keep_to_the_quota(db: Arc<dy
             3,
         ),
     ] {
-        let tries = (0..60).map(|i| {
-            let (db, q) = (db.clone(), q.clone());
-            let u = sized(&format!("{owner}{i}"), owner, 1_000, Some(10));
-            tokio::spawn(async move { db.insert(&u, &Effects::default(), &q).await })
-        });
+        // All started before any is awaited.
+        let tries: Vec<_> = (0..20)
+            .map(|i| {
+                let (db, q) = (db.clone(), q.clone());
+                let u = sized(&format!("{owner}{i}"), owner, 1_000, Some(10));
+                tokio::spawn(async move { db.insert(&u, &Effects::default(), &q).await })
+            })
+            .collect();
         let mut accepted = 0;
         for t in tries {
             match t.await.unwrap() {
