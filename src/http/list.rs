@@ -41,7 +41,7 @@ pub(crate) async fn handle(
         .iter()
         .map(|l| {
             let sig = sign(l.upload.id.as_str()).unwrap_or_default();
-            entry(l, &base, media.as_deref(), &sig)
+            entry(l, &base, media.as_deref(), &sig, now)
         })
         .collect();
     let doc = json!({ "uploads": uploads, "next_cursor": next });
@@ -108,7 +108,13 @@ fn query(caller: &Caller, qs: &str) -> Result<ListQuery, Error> {
 }
 
 /// One upload's entry; `sig` (empty, or a signature and `/`) follows the id in file URLs.
-fn entry(l: &Listed, base: &str, media: Option<&str>, sig: &str) -> Value {
+fn entry(
+    l: &Listed,
+    base: &str,
+    media: Option<&str>,
+    sig: &str,
+    now: std::time::SystemTime,
+) -> Value {
     let u = &l.upload;
     let id = u.id.as_str();
     let meta = |keys: &[&str]| {
@@ -130,7 +136,12 @@ fn entry(l: &Listed, base: &str, media: Option<&str>, sig: &str) -> Value {
         "type": meta(&["filetype", "type", "contentType"]),
         "length": u.length,
         "offset": u.offset,
-        "status": if u.is_complete() { "finished" } else { "uploading" },
+        "status": match (u.is_complete(), u.is_expired_at(now)) {
+            (true, _) => "finished",
+            // Past its expiry, not yet swept: it cannot be resumed.
+            (false, true) => "expired",
+            (false, false) => "uploading",
+        },
         "created": time(u.created_at),
         "expires": u.expires_at.map(time),
         "media": l.media.as_ref().map(|r| json!({
