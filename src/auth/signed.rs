@@ -87,6 +87,10 @@ impl Signer {
             .strip_prefix('~')
             .and_then(|s| s.split_once('.'))
             .ok_or(SignatureError::Invalid)?;
+        // One spelling per expiry (digits, no leading zero), so one signature is one URL.
+        if exp.is_empty() || !exp.bytes().all(|b| b.is_ascii_digit()) || exp.starts_with('0') {
+            return Err(SignatureError::Invalid);
+        }
         let exp: u64 = exp.parse().map_err(|_| SignatureError::Invalid)?;
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
@@ -151,6 +155,14 @@ mod tests {
         let (exp, mac) = seg[1..].split_once('.').unwrap();
         let later = format!("~{}.{mac}", exp.parse::<u64>().unwrap() + 3600);
         assert_eq!(s.verify("up1", &later, now), Err(SignatureError::Invalid));
+        let (exp, mac) = seg[1..].split_once('.').unwrap();
+        for other in [format!("~0{exp}.{mac}"), format!("~+{exp}.{mac}")] {
+            assert_eq!(
+                s.verify("up1", &other, now),
+                Err(SignatureError::Invalid),
+                "{other}"
+            );
+        }
         for junk in ["", "~", "~1.", "~x.AAAA", "1.AAAA", "~1.!!"] {
             assert_eq!(
                 s.verify("up1", junk, now),

@@ -115,7 +115,12 @@ fn media(method: &Method, rest: &str) -> Result<Route, Error> {
         (&Method::OPTIONS, _) => Ok(Route::Options),
         (&Method::GET, None) => Ok(Route::MediaStatus(id)),
         (&Method::GET | &Method::HEAD, Some(f)) if !f.is_empty() => {
-            Ok(Route::MediaFile(id, f.to_owned()))
+            // A signature's `~` as a client or proxy may have escaped it.
+            let f = match f.get(..3) {
+                Some(p) if p.eq_ignore_ascii_case("%7e") => format!("~{}", &f[3..]),
+                _ => f.to_owned(),
+            };
+            Ok(Route::MediaFile(id, f))
         }
         (&Method::GET | &Method::HEAD, _) => Err(Error::MediaNotFound),
         _ => Err(Error::MethodNotAllowed(MEDIA_METHODS)),
@@ -222,6 +227,10 @@ mod tests {
         assert_eq!(
             r(Method::HEAD, &format!("/media/{ID}/v1/master.m3u8")).unwrap(),
             Route::MediaFile(id, "v1/master.m3u8".into())
+        );
+        assert_eq!(
+            r(Method::GET, &format!("/media/{ID}/%7E1.sig/v1/master.m3u8")).unwrap(),
+            Route::MediaFile(UploadId::parse(ID).unwrap(), "~1.sig/v1/master.m3u8".into())
         );
         assert!(matches!(
             r(Method::GET, "/media/a.b"),

@@ -16,12 +16,10 @@ import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { extname, join, resolve } from 'node:path'
-import { chromium } from 'playwright-core'
-import { startTuskd, bearer } from './harness.mjs'
+import { startTuskd, bearer, launchChromium } from './harness.mjs'
 
 const here = new URL('.', import.meta.url).pathname
 const web = resolve(here, '../../examples/web')
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' }
 
 let tuskd, token, open, pages, browser, page, media
@@ -52,13 +50,7 @@ before(async () => {
       .end(readFileSync(file))
   })
   await new Promise((resolve) => pages.listen(0, '127.0.0.1', resolve))
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required']
-  })
+  browser = await launchChromium(['--autoplay-policy=no-user-gesture-required'])
   page = await openPage(tuskd, token)
 })
 

@@ -2,6 +2,7 @@
 // on --auth jwt with a random secret, and mints tokens with `tuskd token`), and small helpers
 // the client tests share.
 import { execFile, spawn } from 'node:child_process'
+import http from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -16,14 +17,21 @@ export const BIN = process.env.TUSKD_BIN || resolve(here, '../../target/debug/tu
 const EXTRA = (process.env.TUSKD_EXTRA_ARGS || '').split(' ').filter(Boolean)
 
 // auth: true starts it with --auth jwt and an HMAC secret made for it (mode 600, beside its
-// data); the server's token({ sub, ttl }) mints a token with `tuskd token`.
-export async function startTuskd (extraArgs = [], { auth = false } = {}) {
+// data); the server's token({ sub, ttl }) mints a token with `tuskd token`. signingKey: true
+// gives it a random key for signed media URLs the same way (--media-signing-key-file; the
+// --media-access and --media-url-ttl flags are the caller's, in extraArgs).
+export async function startTuskd (extraArgs = [], { auth = false, signingKey = false } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tuskd-js-'))
   const secret = join(dataDir, 'jwt-secret')
   const authArgs = []
   if (auth) {
     writeFileSync(secret, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
     authArgs.push('--auth', 'jwt', '--auth-jwt-secret-file', secret)
+  }
+  if (signingKey) {
+    const keyFile = join(dataDir, 'media-signing-key')
+    writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+    authArgs.push('--media-signing-key-file', keyFile)
   }
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--fsync', 'off', ...EXTRA, ...authArgs, ...extraArgs]
   const child = spawn(BIN, args, {
@@ -85,4 +93,29 @@ export async function download (url, token) {
 export async function head (url, token) {
   const res = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...bearer(token) } })
   return res
+}
+
+// Serves `files` ({ '/path': [contentType, body] }) on 127.0.0.1 and a free port: the pages the
+// browser tests load, from an origin of their own.
+export async function servePages (files) {
+  const server = http.createServer((req, res) => {
+    const f = files[req.url]
+    if (!f) { res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end(); return }
+    res.writeHead(200, { 'Content-Type': f[0] }).end(f[1])
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
+}
+
+// Headless Chromium (Debian's, or $CHROMIUM) as these machines need it: no background
+// networking (the network is closed), a fresh temporary profile of Playwright's own.
+export async function launchChromium (extraArgs = []) {
+  const { chromium } = await import('playwright-core')
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...extraArgs]
+  })
 }

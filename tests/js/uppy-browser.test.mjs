@@ -2,14 +2,11 @@
 // one on --auth jwt with a token in @uppy/tus's headers option.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
-import { startTuskd, sha256, download, head } from './harness.mjs'
+import { startTuskd, sha256, download, head, servePages, launchChromium } from './harness.mjs'
 
 const here = new URL('.', import.meta.url).pathname
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
 const MiB = 1024 * 1024
 
 let tuskd, secured, pages, browser, page
@@ -27,19 +24,9 @@ before(async () => {
     '/': ['text/html', readFileSync(join(here, 'page/index.html'))],
     '/uppy.min.mjs': ['text/javascript', readFileSync(join(here, 'node_modules/uppy/dist/uppy.min.mjs'))]
   }
-  pages = http.createServer((req, res) => {
-    const f = files[req.url]
-    if (!f) { res.writeHead(req.url === '/favicon.ico' ? 204 : 404).end(); return }
-    res.writeHead(200, { 'Content-Type': f[0] }).end(f[1])
-  })
-  await new Promise((resolve) => pages.listen(0, '127.0.0.1', resolve))
+  pages = await servePages(files)
   // Playwright starts Chromium with a fresh temporary profile of its own.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
+  browser = await launchChromium()
   page = await browser.newPage()
   page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()) })
   await page.goto(`http://127.0.0.1:${pages.address().port}/`)
