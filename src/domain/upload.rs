@@ -156,6 +156,24 @@ impl Metadata {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// The media type the client declares (`filetype`, `type`, `contentType` or `mimeType`, in
+    /// any case), lowercased and without parameters, if it is one (`application/octet-stream`,
+    /// which says nothing, is none).
+    pub fn declared_type(&self) -> Option<String> {
+        let raw = ["filetype", "type", "contenttype", "mimetype"]
+            .iter()
+            .find_map(|key| {
+                self.pairs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok())
+                    .map(|v| v.trim().to_ascii_lowercase())
+                    .filter(|v| !v.is_empty())
+            })?;
+        let bare = raw.split(';').next()?.trim().to_owned();
+        (bare.contains('/') && bare != "application/octet-stream").then_some(bare)
+    }
+
     /// A value that is valid UTF-8, as tus clients encode strings.
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(|v| std::str::from_utf8(v).ok())
@@ -260,6 +278,23 @@ mod tests {
         );
         let keys: Vec<_> = m.pairs().map(|(k, _)| k).collect();
         assert_eq!(keys, ["filename", "is_confidential"]);
+    }
+
+    #[test]
+    fn the_declared_type_is_read_as_the_pipeline_reads_it() {
+        let m = |raw: &str| Metadata::parse(raw).unwrap().declared_type();
+        // mimeType "Image/JPEG; q=1"
+        assert_eq!(
+            m("mimeType SW1hZ2UvSlBFRzsgcT0x").as_deref(),
+            Some("image/jpeg")
+        );
+        // filetype "application/octet-stream" says nothing; type "video/mp4" comes next.
+        assert_eq!(
+            m("filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt").as_deref(),
+            None
+        );
+        assert_eq!(m("type dmlkZW8vbXA0").as_deref(), Some("video/mp4"));
+        assert_eq!(m("filetype anBlZw==").as_deref(), None); // "jpeg": no slash
     }
 
     #[test]

@@ -90,11 +90,7 @@ fn value(metadata: Option<&Metadata>, key: &str) -> Option<String> {
 
 /// The client's `filetype` (or `type`, `contentType`), without parameters, if it is a MIME type.
 fn claimed_type(metadata: Option<&Metadata>) -> Option<String> {
-    let raw = ["filetype", "type", "contenttype", "mimetype"]
-        .iter()
-        .find_map(|k| value(metadata, k))?;
-    let bare = raw.split(';').next()?.trim().to_owned();
-    (bare.contains('/') && bare != "application/octet-stream").then_some(bare)
+    metadata?.declared_type()
 }
 
 fn claimed_extension(metadata: Option<&Metadata>) -> Option<String> {

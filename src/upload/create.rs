@@ -46,8 +46,9 @@ impl Uploads {
     }
 
     /// Refuses a declared type the caller may not upload (a token's `media_kinds`). The
-    /// declared type is the client's word (`filetype`, `type` or `contentType` metadata); one
-    /// that declares none may not upload at all when kinds are narrowed.
+    /// declared type is the client's word (`Metadata::declared_type`), which the media pipeline
+    /// holds the bytes to (a file whose contents are of another type is rejected); one that
+    /// declares none may not upload at all when kinds are narrowed.
     pub fn check_kind(
         &self,
         caller: &Caller,
@@ -57,11 +58,7 @@ impl Uploads {
             return Ok(());
         }
         let declared = metadata
-            .and_then(|m| {
-                ["filetype", "type", "contentType"]
-                    .iter()
-                    .find_map(|k| m.get_str(k))
-            })
+            .and_then(Metadata::declared_type)
             .unwrap_or_default();
         let kind = match declared.split('/').next().unwrap_or_default() {
             k @ ("video" | "audio" | "image") => k,
@@ -70,7 +67,7 @@ impl Uploads {
         };
         match caller.may_upload_kind(kind) {
             true => Ok(()),
-            false => Err(UploadError::KindNotAllowed(declared.to_owned())),
+            false => Err(UploadError::KindNotAllowed(declared)),
         }
     }
 
