@@ -4,7 +4,7 @@
 
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use tuskd::http::route::{Route, route};
+use tuskd::http::route::{Paths, Route, route};
 
 const METHODS: [Method; 8] = [
     Method::GET,
@@ -26,7 +26,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let method = &METHODS[m as usize % METHODS.len()];
     for (base, media) in [("/files/", Some("/media/")), ("/", None)] {
-        match route(method, path, base, media) {
+        let paths = Paths {
+            base,
+            media,
+            list: "/uploads",
+        };
+        match route(method, path, paths) {
             Ok(Route::Head(id) | Route::Patch(id) | Route::Delete(id) | Route::Get(id)) => {
                 assert!(path.starts_with(base));
                 assert!(
@@ -40,12 +45,17 @@ fuzz_target!(|data: &[u8]| {
                 assert!(path.starts_with("/media/"));
                 // The file part is checked as a key before storage sees it.
                 if let Some(k) = tuskd::storage::MediaKey::parse(&file) {
-                    assert!(!k.as_str().split('/').any(|s| s == ".." || s.starts_with('.')));
+                    assert!(
+                        !k.as_str()
+                            .split('/')
+                            .any(|s| s == ".." || s.starts_with('.'))
+                    );
                 }
             }
             Ok(Route::Health) => assert_eq!(path, "/healthz"),
             Ok(Route::Ready) => assert_eq!(path, "/readyz"),
             Ok(Route::Metrics) => assert_eq!(path, "/metrics"),
+            Ok(Route::List) => assert!(path == "/uploads" || path == "/uploads/"),
             Ok(Route::Create | Route::Options) | Err(_) => {}
         }
     }
