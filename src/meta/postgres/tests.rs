@@ -224,28 +224,42 @@ async fn leases_are_given_back_asked_for_and_run_out(pg: &testkit::postgres::Pos
     let lease = Duration::from_millis(1500);
     let (a, b) = (node(&url, lease).await, node(&url, lease).await);
     let id = UploadId::random();
+    // Each node hears the other's requests for what it holds. The listening connections (which
+    // hear "given back" too) may still be connecting: ask until heard, on an upload of its own,
+    // before any lease of `id` runs.
+    for (asker, holder, what) in [(&b, &a, "A hears B's request"), (&a, &b, "B hears A's")] {
+        let probe = UploadId::random();
+        let token = holder.take(&probe).await.unwrap().expect("free");
+        let mut asked = holder.release_requests();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                // Held (renewed) for as long as this takes: only a live lease is asked for.
+                assert!(
+                    holder
+                        .renew(std::slice::from_ref(&probe))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                asker.ask_release(&probe).await.unwrap();
+                if tokio::time::timeout(Duration::from_millis(200), asked.recv())
+                    .await
+                    .is_ok_and(|r| r.unwrap() == probe)
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect(what);
+        holder.release(&probe, token).await.unwrap();
+    }
     let ta = a.take(&id).await.unwrap().expect("free");
     assert!(b.take(&id).await.unwrap().is_none(), "A holds it");
     assert!(
         a.take(&id).await.unwrap().is_some(),
         "a node retakes its own"
     );
-    // B asks; A hears it.
-    let mut asked = a.release_requests();
-    // The listener may still be connecting: ask until A hears.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            b.ask_release(&id).await.unwrap();
-            if tokio::time::timeout(Duration::from_millis(200), asked.recv())
-                .await
-                .is_ok_and(|r| r.unwrap() == id)
-            {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("A hears B's request");
     // An old take's release gives nothing back; the current one's does, and B hears it.
     let mut given = b.released();
     a.release(&id, ta).await.unwrap();
