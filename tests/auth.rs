@@ -1,6 +1,8 @@
 //! Authentication and owners against the real binary: every route × every kind of credential
 //! (`--auth jwt` with a JWKS of EC, RSA and Ed25519 keys, issuer and audience required), the
 //! HMAC secret path, and credentials kept out of the log.
+// The matrix reads media status and files, so the whole suite runs with the media pipeline.
+#![cfg(feature = "media")]
 
 mod common;
 
