@@ -151,6 +151,17 @@ mod tests {
     }
 }
 
+/// An HMAC secret from a file (`--auth-jwt-secret-file`, `tuskd token`): a trailing newline
+/// from `echo` or an editor is not part of it.
+pub fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let mut secret =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        secret.pop();
+    }
+    Ok(secret)
+}
+
 /// What `--auth` is configured with (read and checked by `Auth::build`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthSettings {
@@ -197,14 +208,8 @@ impl Auth {
                     std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
                 };
                 let keys = match &s.keys {
-                    KeySource::SecretFile(p) => {
-                        let mut secret = read(p)?;
-                        // A trailing newline from `echo` or an editor is not part of the secret.
-                        while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                            secret.pop();
-                        }
-                        jwks::Jwks::secret(&secret).map_err(|e| format!("{}: {e}", p.display()))?
-                    }
+                    KeySource::SecretFile(p) => jwks::Jwks::secret(&read_secret(p)?)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
                     KeySource::PublicKeyFile(p) => jwks::Jwks::public_pem(&read(p)?)
                         .map_err(|e| format!("{}: {e}", p.display()))?,
                     KeySource::JwksFile(p) => jwks::Jwks::file(p)?,

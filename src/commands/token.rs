@@ -39,10 +39,7 @@ fn key(args: &TokenArgs) -> Result<(EncodingKey, Algorithm), String> {
         .secret_file
         .as_ref()
         .ok_or("--secret-file or --private-key-file")?;
-    let mut secret = read(p)?;
-    while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        secret.pop();
-    }
+    let secret = crate::auth::read_secret(p)?;
     if secret.len() < 32 {
         return Err("the secret must be at least 32 bytes".into());
     }

@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use http::{HeaderValue, Response, StatusCode, header};
+
 use crate::upload::Read;
 
 /// The body of every response tuskd sends.
@@ -122,4 +124,17 @@ impl crate::upload::ByteSource for BodyReader {
             return read;
         }
     }
+}
+
+/// A JSON answer that no cache keeps (status documents, listings, probes).
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    let hs = resp.headers_mut();
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }

@@ -6,13 +6,13 @@
 //! and poster. Served only when requests are authenticated: with `--auth none` there is no
 //! "mine" to list.
 
-use http::{HeaderMap, HeaderValue, Response, header};
+use http::{HeaderMap, Response};
 use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::domain::access::{Caller, MEDIA_KINDS, Owner};
 use crate::domain::listing::{Cursor, DEFAULT_PAGE, ListQuery, ListStatus, Listed, MAX_PAGE};
-use crate::http::body::{Body, full};
+use crate::http::body::{Body, json_response};
 use crate::http::error::Error;
 
 pub(crate) async fn handle(
@@ -45,14 +45,7 @@ pub(crate) async fn handle(
         })
         .collect();
     let doc = json!({ "uploads": uploads, "next_cursor": next });
-    let mut resp = Response::new(full(doc.to_string()));
-    let hs = resp.headers_mut();
-    hs.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    Ok(json_response(http::StatusCode::OK, doc))
 }
 
 /// The page a query string asks for, within what the caller may see.

@@ -10,7 +10,7 @@ use hyper::body::Frame;
 use crate::app::App;
 use crate::domain::access::Caller;
 use crate::domain::upload::UploadId;
-use crate::http::body::{Body, full};
+use crate::http::body::{Body, full, json_response};
 use crate::http::error::Error;
 use crate::media::status;
 use crate::storage::MediaKey;
@@ -49,14 +49,7 @@ pub(crate) async fn status(
         &base,
         signature.as_deref(),
     );
-    let mut resp = Response::new(full(doc.to_string()));
-    let hs = resp.headers_mut();
-    hs.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    Ok(json_response(http::StatusCode::OK, doc))
 }
 
 fn content_type(file: &str) -> &'static str {

@@ -2,23 +2,11 @@
 //! checks of `health::Health`), and `GET /metrics` (the registry of `metrics::Metrics`, with the
 //! figures read from the metadata store refreshed first).
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::body::{Body, full};
-
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(full(body.to_string()));
-    *resp.status_mut() = status;
-    let hs = resp.headers_mut();
-    hs.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+use crate::http::body::{Body, full, json_response};
 
 /// `GET /healthz`: answered while the process serves.
 pub(crate) fn healthz() -> Response<Body> {
