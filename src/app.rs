@@ -167,6 +167,7 @@ impl App {
             metrics.clone(),
             store_backend,
         ));
+        let space = crate::space::Space::new(config.min_free_space, watched(&config), metrics.clone());
         let uploads = Uploads::new(crate::upload::Inner {
             meta,
             storage,
@@ -182,6 +183,7 @@ impl App {
             metrics: metrics.clone(),
             media_jobs: config.media.is_some(),
             shutdown,
+            space,
             repair: tokio::sync::Notify::new(),
             media_wake: Default::default(),
         });
@@ -211,8 +213,27 @@ impl App {
             health: self.health.clone(),
             shutdown: core.shutdown.clone(),
             wake: core.media_wake.clone(),
+            space: core.space.clone(),
         })
     }
+}
+
+/// The directories on local disk that tuskd writes to, for the free-space reserve: the
+/// uploads (local storage), the SQLite database, the media workers' scratch files.
+fn watched(config: &Config) -> Vec<(crate::space::Role, std::path::PathBuf)> {
+    use crate::space::Role;
+    let mut dirs = Vec::new();
+    if let StoreLocation::Local(root) = &config.store {
+        dirs.push((Role::Uploads, root.join("uploads")));
+    }
+    if let crate::meta::MetaLocation::Sqlite(db) = &config.meta {
+        let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
+        dirs.push((Role::Metadata, dir.unwrap_or(std::path::Path::new(".")).to_owned()));
+    }
+    if config.media.is_some() {
+        dirs.push((Role::Work, crate::media::config::MediaConfig::work_dir(&config.data_dir)));
+    }
+    dirs
 }
 
 /// Wakes this process's background loops when another process that shares the metadata store

@@ -433,6 +433,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_HOOK_MAX_ATTEMPTS", default_value_t = 12)]
     pub hook_max_attempts: u32,
 
+    /// Free space kept on every filesystem tuskd writes to (uploads, the SQLite database,
+    /// media work files): a size (512MiB; 0 for none) or a share (2%). Below it new uploads
+    /// are refused and upload data stops (507); media work waits below twice as much.
+    /// Default: 5% of the filesystem, at most 1GiB.
+    #[arg(long, env = "TUSKD_MIN_FREE_SPACE")]
+    pub min_free_space: Option<String>,
+
     /// Flush bytes to disk before a PATCH is acknowledged.
     #[arg(long, env = "TUSKD_FSYNC", value_enum, default_value = "on")]
     pub fsync: OnOff,

@@ -1,12 +1,20 @@
 //! Readiness for orchestrators (served as `/readyz` by `http::ops`): the metadata store takes a
 //! write, the store answers a small request, every media worker has been seen lately.
+//!
+//! Free space is reported (`disk`: ok, low, full) but never makes the node unready: a full
+//! node still answers HEAD, GET, DELETE and the media status, and DELETE is how clients and
+//! operators free space through it; with local storage its uploads are reachable only through
+//! it. Taking it out of the load balancer would turn "no room for new data" (507, which
+//! clients retry) into "every upload on it is gone". A metadata store that refuses a write
+//! because its disk is full is reported the same way.
 //! Readiness is checked at most once a second, whatever the number of probes: concurrent probes
 //! wait for the one check and share its result.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::meta::MetaStore;
+use crate::meta::{MetaError, MetaStore};
+use crate::space::{Level, Space};
 use crate::storage::Storage;
 
 /// How long a readiness result is reused.
@@ -28,6 +36,8 @@ pub struct Health {
 pub struct Report {
     /// (check, None when it passed, else why not).
     pub checks: Vec<(&'static str, Option<String>)>,
+    /// (what, its state): reported, never failing readiness (free space).
+    pub notes: Vec<(&'static str, String)>,
 }
 
 impl Report {
@@ -59,14 +69,21 @@ impl Health {
         }
     }
 
-    pub async fn ready(&self, meta: &dyn MetaStore, storage: &dyn Storage) -> Report {
+    pub async fn ready(&self, meta: &dyn MetaStore, storage: &dyn Storage, space: &Space) -> Report {
         let mut cache = self.cache.lock().await;
         if let Some((at, report)) = cache.as_ref()
             && at.elapsed() < CACHE
         {
             return report.clone();
         }
-        let report = self.check(meta, storage).await;
+        let mut report = self.check(meta, storage).await;
+        report.notes.push(("disk", disk(space)));
+        if let Some(i) = report.checks.iter().position(|(n, e)| {
+            *n == "metadata" && e.as_deref().is_some_and(|e| e.starts_with(FULL_PREFIX))
+        }) {
+            let (_, e) = report.checks.remove(i);
+            report.notes.push(("metadata", e.unwrap_or_default()));
+        }
         *cache = Some((Instant::now(), report.clone()));
         report
     }
@@ -80,7 +97,10 @@ impl Health {
             }
         };
         let meta = tokio::time::timeout(CHECK_TIMEOUT, async {
-            meta.ping().await.map_err(|e| e.to_string())
+            meta.ping().await.map_err(|e| match e {
+                MetaError::Full(_) => format!("{FULL_PREFIX}{e}"),
+                e => e.to_string(),
+            })
         });
         let store = tokio::time::timeout(CHECK_TIMEOUT, async {
             storage.ping().await.map_err(|e| e.to_string())
@@ -116,6 +136,27 @@ impl Health {
                 tracing::warn!(check = name, "not ready: {e}");
             }
         }
-        Report { checks }
+        Report {
+            checks,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Marks a metadata check that failed only for a full disk.
+const FULL_PREFIX: &str = "full: ";
+
+/// `ok`, or the tightest filesystem's state (`low: …`, `full: …`), without its path.
+fn disk(space: &Space) -> String {
+    let worst = space
+        .read(&[])
+        .into_iter()
+        .max_by_key(|r| (r.level(), std::cmp::Reverse(r.room())));
+    match worst {
+        Some(r) if r.level() != Level::Ok => {
+            let level = if r.level() == Level::Full { "full" } else { "low" };
+            format!("{level}: {}", r.summary())
+        }
+        _ => "ok".to_owned(),
     }
 }

@@ -35,7 +35,8 @@
 //!   Azure, memory through object_store's multipart API, with its bookkeeping in the metadata
 //!   store) and the contract suite every backend runs.
 //! - `metrics` (the registry), `health` (readiness checks), `clock` (the wall clock tests move
-//!   forward).
+//!   forward), `space` (free space on the filesystems tuskd writes to, against the
+//!   `--min-free-space` reserve).
 //! - `domain`: the shared types every layer speaks: callers and owners, uploads, listings,
 //!   quotas, media records, outbox events and effects, leases, object-store parts.
 
@@ -56,6 +57,7 @@ pub mod media;
 pub mod meta;
 pub mod metrics;
 pub mod server;
+pub mod space;
 pub mod storage;
 pub mod upload;
 pub mod upload_cli;

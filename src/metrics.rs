@@ -36,6 +36,17 @@ pub struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirLabels {
+    /// What the directory holds: uploads, metadata, media-work.
+    pub dir: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreLabels {
     pub backend: &'static str,
     pub operation: &'static str,
@@ -82,6 +93,9 @@ pub struct Metrics {
     pub store_bytes_written: Family<StoreLabels, Counter>,
     pub store_bytes_read: Family<StoreLabels, Counter>,
     pub store_errors: Family<StoreLabels, Counter>,
+    pub disk_free_bytes: Family<DirLabels, Gauge>,
+    pub disk_reserve_bytes: Family<DirLabels, Gauge>,
+    pub storage_full: Family<ReasonLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -126,6 +140,9 @@ impl Metrics {
             store_bytes_written: Family::default(),
             store_bytes_read: Family::default(),
             store_errors: Family::default(),
+            disk_free_bytes: Family::default(),
+            disk_reserve_bytes: Family::default(),
+            storage_full: Family::default(),
             registry: Registry::default(),
         };
         m.register_requests(&mut r);
@@ -263,6 +280,23 @@ impl Metrics {
             "store_errors",
             "Store calls that failed, by backend and operation",
             self.store_errors.clone(),
+        );
+        r.register(
+            "disk_free_bytes",
+            "Bytes free on each filesystem tuskd writes to (uploads, metadata, media-work)",
+            self.disk_free_bytes.clone(),
+        );
+        r.register(
+            "disk_reserve_bytes",
+            "Bytes tuskd keeps free on each filesystem it writes to (--min-free-space)",
+            self.disk_reserve_bytes.clone(),
+        );
+        r.register(
+            "storage_full_refusals",
+            "Requests answered 507 for lack of space, by reason: reserve (refused before the \
+             free-space reserve), storage (the disk or object store was full), metadata (the \
+             metadata store was full)",
+            self.storage_full.clone(),
         );
     }
 

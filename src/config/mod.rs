@@ -47,6 +47,8 @@ pub struct Config {
     /// upload, deleting a terminated one's storage, releasing its held hook events).
     pub repair_interval: Duration,
     pub fsync: bool,
+    /// Free space kept on the filesystems tuskd writes to (`--min-free-space`).
+    pub min_free_space: crate::space::Reserve,
     /// Where the metadata lives (SQLite in the data directory by default).
     pub meta: MetaLocation,
     /// Postgres: connections in the pool.
@@ -151,6 +153,7 @@ impl Config {
             repair_interval: Duration::from_secs(30),
             clock: Default::default(),
             fsync: true,
+            min_free_space: crate::space::Reserve::Default,
         }
     }
 
@@ -199,6 +202,10 @@ impl Config {
             repair_interval: positive("--repair-interval", &a.repair_interval)?,
             clock: Default::default(),
             fsync: a.fsync == OnOff::On,
+            min_free_space: match a.min_free_space.as_deref() {
+                None => crate::space::Reserve::Default,
+                Some(s) => crate::space::Reserve::parse(s).map_err(|e| bad("--min-free-space", e))?,
+            },
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::hooks::HookError;
 use crate::http::body::{Body, full};
 use crate::meta::MetaError;
 use crate::storage::StorageError;
-use crate::upload::{ChecksumError, Rejection, UploadError};
+use crate::upload::{ChecksumError, FullReason, Rejection, UploadError};
 
 /// When a client should come back after a 503 (a store that is down, a shutdown).
 const RETRY_AFTER_SECS: &str = "5";
@@ -86,8 +86,13 @@ pub enum Error {
     OriginNotAllowed,
     #[error("requested range not satisfiable")]
     RangeNotSatisfiable { length: u64 },
-    #[error("server storage is full")]
-    StorageFull,
+    /// No room for the data (507). `offset`: what a PATCH kept, sent as `Upload-Offset` so the
+    /// client resumes from there once space returns; `reason` is the metrics label.
+    #[error("server storage is full; try again later")]
+    StorageFull {
+        reason: &'static str,
+        offset: Option<u64>,
+    },
     /// The store did not answer in time; the detail is for the log.
     #[error("the storage is not available right now; try again later")]
     StoreUnavailable(String),
@@ -201,7 +206,7 @@ impl Error {
             ReadTimeout | ConnectionLost | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Rejected(r) => r.status.unwrap_or(StatusCode::BAD_REQUEST),
             HookFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Auth(e) => match &**e {
@@ -253,7 +258,7 @@ impl Error {
             MethodNotAllowed(_) => "ERR_METHOD_NOT_ALLOWED",
             OriginNotAllowed => "ERR_ORIGIN_NOT_ALLOWED",
             RangeNotSatisfiable { .. } => "ERR_RANGE_NOT_SATISFIABLE",
-            StorageFull => "ERR_STORAGE_FULL",
+            StorageFull { .. } => "ERR_STORAGE_FULL",
             StoreUnavailable(_) => "ERR_STORE_UNAVAILABLE",
             Rejected(r) if r.hook == "pre-terminate" => "ERR_UPLOAD_TERMINATION_REJECTED",
             Rejected(r) if r.hook == "post-receive" => "ERR_UPLOAD_STOPPED",
@@ -351,7 +356,11 @@ impl Error {
             }
             // The current offset, so the client can resume without a HEAD (tusd, the IETF
             // draft).
-            Error::MismatchedOffset { current, .. } => {
+            Error::MismatchedOffset { current, .. }
+            | Error::StorageFull {
+                offset: Some(current),
+                ..
+            } => {
                 h.insert(
                     "upload-offset",
                     HeaderValue::from_str(&current.to_string()).expect("digits"),
@@ -392,6 +401,10 @@ impl From<UploadError> for Error {
             UploadError::Rejected(r) => Error::Rejected(r),
             UploadError::HookFailed(e) => Error::HookFailed(e),
             UploadError::Storage(e) => e.into(),
+            UploadError::Full { reason, offset } => Error::StorageFull {
+                reason: reason.as_str(),
+                offset,
+            },
             UploadError::Meta(e) => e.into(),
             UploadError::OverQuota(q) => Error::OverQuota(q),
             UploadError::KindNotAllowed(t) => Error::KindNotAllowed(t),
@@ -429,7 +442,10 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Full => Error::StorageFull,
+            StorageError::Full => Error::StorageFull {
+                reason: FullReason::Storage.as_str(),
+                offset: None,
+            },
             StorageError::Unavailable(detail) => Error::StoreUnavailable(detail),
             other => Error::Internal(format!("storage: {}", chain(&other))),
         }
@@ -438,7 +454,10 @@ impl From<StorageError> for Error {
 
 impl From<MetaError> for Error {
     fn from(e: MetaError) -> Self {
-        Error::Internal(format!("metadata store: {}", chain(&e)))
+        match e {
+            MetaError::Full(_) => UploadError::from(e).into(),
+            e => Error::Internal(format!("metadata store: {}", chain(&e))),
+        }
     }
 }
 

@@ -116,6 +116,12 @@ async fn respond(app: &App, req: Request<Incoming>, seen: &mut Seen) -> Response
         Ok(r) => r,
         Err(e) => {
             seen.error = Some(e.code());
+            if let Error::StorageFull { reason, .. } = &e {
+                app.metrics
+                    .storage_full
+                    .get_or_create(&crate::metrics::ReasonLabels { reason })
+                    .inc();
+            }
             let mut r = e.into_response();
             // The body may be unread or cut short (a timeout, a takeover, shutdown): the
             // connection cannot carry another request.

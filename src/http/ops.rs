@@ -17,7 +17,11 @@ pub(crate) fn healthz() -> Response<Body> {
 pub(crate) async fn readyz(app: &App) -> Response<Body> {
     let report = app
         .health
-        .ready(app.uploads.meta.as_ref(), app.uploads.storage.as_ref())
+        .ready(
+            app.uploads.meta.as_ref(),
+            app.uploads.storage.as_ref(),
+            &app.uploads.space,
+        )
         .await;
     let checks: serde_json::Map<String, serde_json::Value> = report
         .checks
@@ -29,6 +33,12 @@ pub(crate) async fn readyz(app: &App) -> Response<Body> {
             };
             ((*name).to_owned(), v)
         })
+        .chain(
+            report
+                .notes
+                .iter()
+                .map(|(name, state)| ((*name).to_owned(), json!(state))),
+        )
         .collect();
     let failing: Vec<&str> = report
         .checks
@@ -52,6 +62,7 @@ pub(crate) async fn readyz(app: &App) -> Response<Body> {
 /// `GET /metrics`: the figures read from the metadata store refreshed, then everything.
 pub(crate) async fn metrics(app: &App) -> Response<Body> {
     let m = &app.metrics;
+    app.uploads.space.refresh_metrics();
     match app.uploads.meta.stats().await {
         Ok(s) => {
             m.outbox_pending.set(s.outbox_pending as i64);

@@ -134,26 +134,60 @@ pub async fn run(
     // dead run left there goes now.
     let scratch = Scratch(MediaConfig::work_dir(&cx.data_dir).join(job.id.as_str()));
     let _ = tokio::fs::remove_dir_all(&scratch.0).await;
-    tokio::fs::create_dir_all(&scratch.0).await?;
-    let input = match cx.storage.local_path(&job.id) {
-        Some(p) => p,
-        None => download(cx, &job.id, job.length, &scratch.0.join("original")).await?,
-    };
-    let out = scratch.0.join("out");
-    tokio::fs::create_dir_all(&out).await?;
+    let worked = ctx.work(&scratch.0, cfg, kind, mime, progress).await;
+    // Judged while the scratch files still take their room.
+    worked.map_err(|e| out_of_room(cx, e))
+}
 
-    let produced = match kind {
-        Kind::Image => images(&input, &out, mime, cfg, progress).await?,
-        Kind::Document => super::document::process(&input, &out, mime, cfg, &progress).await?,
-        Kind::Video | Kind::Audio => ctx.audiovisual(&input, &out, cfg, progress).await?,
-    };
-    if produced.renditions.is_empty() && produced.files.is_empty() {
-        return Ok(None);
+/// A run that failed while its scratch filesystem is below the low mark, or on a full disk,
+/// ran out of room: it is retried (transient), whatever step noticed first.
+fn out_of_room(cx: &Context, e: StepError) -> StepError {
+    if e.kind == super::steps::Failure::Rejected {
+        return e;
     }
-    ctx.publish(&out, &produced).await.map(Some)
+    let no_space = e.message.contains("No space left") || e.message.contains("storage is full");
+    match cx.space.stops_media() {
+        Some(r) => StepError::transient(
+            "no_space",
+            format!("ran out of room for work files ({}): {e}", r.describe()),
+        ),
+        None if no_space => StepError::transient("no_space", e.to_string()),
+        None => e,
+    }
 }
 
 impl Ctx<'_> {
+    /// Makes the outputs in `scratch` (with the original copied there if it is not on local
+    /// disk) and publishes them.
+    async fn work(
+        &self,
+        scratch: &Path,
+        cfg: &MediaConfig,
+        kind: Kind,
+        mime: &'static str,
+        progress: Arc<Progress>,
+    ) -> Result<Option<Published>, StepError> {
+        let (cx, job) = (self.cx, self.job);
+        tokio::fs::create_dir_all(scratch).await?;
+        let input = match cx.storage.local_path(&job.id) {
+            Some(p) => p,
+            None => download(cx, &job.id, job.length, &scratch.join("original")).await?,
+        };
+        let out = scratch.join("out");
+        tokio::fs::create_dir_all(&out).await?;
+        let produced = match kind {
+            Kind::Image => images(&input, &out, mime, cfg, progress).await?,
+            Kind::Document => {
+                super::document::process(&input, &out, mime, cfg, &progress).await?
+            }
+            Kind::Video | Kind::Audio => self.audiovisual(&input, &out, cfg, progress).await?,
+        };
+        if produced.renditions.is_empty() && produced.files.is_empty() {
+            return Ok(None);
+        }
+        self.publish(&out, &produced).await.map(Some)
+    }
+
     /// Detects the type (recorded when accepted) and scans the original; returns the type, or
     /// the rejection.
     async fn validate(

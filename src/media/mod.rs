@@ -69,6 +69,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Wakes an idle worker: a job was released.
     pub wake: Arc<Notify>,
+    /// Free space: work starts and goes on only above twice the reserve.
+    pub space: crate::space::Space,
 }
 
 impl std::fmt::Debug for Context {

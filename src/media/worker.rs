@@ -3,6 +3,10 @@
 //! READY, REJECTED (the original deleted unless kept), FAILED, or queued again with backoff
 //! after a passing failure. A worker that dies leaves its lease to run out; the job is then
 //! claimed again, and a job claimed more often than `--media-max-attempts` fails.
+//!
+//! Media work keeps off the room uploads need: a worker claims nothing while its scratch
+//! filesystem is below twice the free-space reserve (`space`), and a run that takes it below
+//! stops and is retried (`no_space`) with its scratch files removed.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +26,8 @@ use crate::media::Context;
 /// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
 /// without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(2);
+/// How often a run's scratch filesystem is read against the low mark.
+const SPACE_WATCH: Duration = Duration::from_secs(1);
 
 /// Runs the workers until shutdown, when the media pipeline is on.
 pub async fn run_if_on(cx: Option<Context>) {
@@ -57,6 +63,15 @@ async fn worker(cx: Context, cfg: MediaConfig, owner: String, index: usize) {
         cx.health.beat(index);
         if cx.shutdown.is_cancelled() {
             return;
+        }
+        if cx.space.stops_media().is_some() {
+            // No room for work files: wait for space (the watcher wakes us) or shutdown.
+            tokio::select! {
+                _ = cx.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = cx.shutdown.cancelled() => return,
+            }
+            continue;
         }
         let now = SystemTime::now();
         match cx.meta.claim_media(&owner, now, now + cfg.lease).await {
@@ -130,6 +145,7 @@ async fn attempt(
             id.clone(),
             progress.clone(),
         ));
+        let room = tokio::spawn(watch_space(cx.clone(), progress.clone()));
         let stop = progress.clone();
         let shutdown = cx.shutdown.clone();
         let r = tokio::select! {
@@ -140,6 +156,7 @@ async fn attempt(
             }
         };
         beat.abort();
+        room.abort();
         r
     }
 }
@@ -268,6 +285,20 @@ fn log(id: &UploadId, outcome: &MediaOutcome) {
         }
         MediaOutcome::Retry { code, message, .. } => {
             tracing::warn!(%id, code, "media job will be retried: {message}")
+        }
+    }
+}
+
+/// Stops the run (its pipelines see the cancel flag) when its scratch filesystem falls below
+/// the low mark; the run then fails as `no_space` (`job::run`).
+async fn watch_space(cx: Context, progress: Arc<Progress>) {
+    loop {
+        tokio::time::sleep(SPACE_WATCH).await;
+        let space = cx.space.clone();
+        if let Ok(Some(r)) = tokio::task::spawn_blocking(move || space.stops_media()).await {
+            tracing::warn!("stopping a media run for lack of space: {}", r.describe());
+            progress.cancel.store(true, Ordering::Relaxed);
+            return;
         }
     }
 }

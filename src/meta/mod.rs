@@ -197,6 +197,9 @@ pub enum MetaError {
     OverQuota(#[from] QuotaExceeded),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The database's disk is full: nothing was written. The database's words.
+    #[error("the database's disk is full: {0}")]
+    Full(String),
     #[error("database task failed: {0}")]
     Task(String),
 }

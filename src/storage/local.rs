@@ -258,15 +258,17 @@ impl Storage for LocalStorage {
 enum Job {
     /// Frames to write, with the queue room they take (given back once written).
     Write(Vec<Bytes>, OwnedSemaphorePermit),
-    /// Reply once everything queued before is written (and synced if asked).
+    /// Reply once everything queued before is written (and synced if asked), with the file's
+    /// length. After a failed write the file is cut back to what was written whole, synced, and
+    /// the reply is the write's error with that length.
     Flush {
         sync: bool,
-        done: oneshot::Sender<io::Result<()>>,
+        done: oneshot::Sender<(io::Result<()>, u64)>,
     },
     /// Cut the file back to this length.
     Truncate {
         len: u64,
-        done: oneshot::Sender<io::Result<()>>,
+        done: oneshot::Sender<(io::Result<()>, u64)>,
     },
 }
 
@@ -276,6 +278,9 @@ enum Job {
 struct Writer {
     queue: Mutex<Queue>,
     file: Mutex<FileState>,
+    /// Set when a write failed, until a flush or truncate reports it: later writes are refused
+    /// at once rather than queued.
+    broken: Mutex<Option<io::ErrorKind>>,
 }
 
 struct Queue {
@@ -286,6 +291,8 @@ struct Queue {
 
 struct FileState {
     file: File,
+    /// The file's length: where the next write goes.
+    len: u64,
     /// The first write error since the last flush or truncate.
     failed: Option<io::Error>,
 }
@@ -316,24 +323,43 @@ impl Writer {
                     }
                 }
             };
-            let FileState { file, failed } = &mut *f;
+            let FileState { file, len, failed } = &mut *f;
             match job {
                 Job::Write(batch, _room) => {
                     if failed.is_none() {
-                        *failed = write_all_vectored(file, &batch).err();
+                        let (written, r) = write_all_vectored(file, &batch);
+                        *len += written;
+                        if let Err(e) = r {
+                            *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.kind());
+                            *failed = Some(e);
+                        }
                     }
                 }
                 Job::Flush { sync, done } => {
                     let r = match failed.take() {
-                        Some(e) => Err(e),
+                        // What was written whole is kept (a full disk): the rest of a partial
+                        // write goes, and the kept part is made durable before the error is told.
+                        Some(e) => file
+                            .set_len(*len)
+                            .and_then(|()| file.seek(SeekFrom::Start(*len)).map(drop))
+                            .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
+                            .and(Err(e)),
                         None if sync => file.sync_data(),
                         None => Ok(()),
                     };
-                    let _ = done.send(r);
+                    *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    let _ = done.send((r, *len));
                 }
-                Job::Truncate { len, done } => {
+                Job::Truncate { len: to, done } => {
                     *failed = None;
-                    let _ = done.send(file.set_len(len));
+                    *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    let r = file
+                        .set_len(to)
+                        .and_then(|()| file.seek(SeekFrom::Start(to)).map(drop));
+                    if r.is_ok() {
+                        *len = to;
+                    }
+                    let _ = done.send((r, *len));
                 }
             }
         }
@@ -369,7 +395,12 @@ impl LocalAppend {
                     jobs: VecDeque::new(),
                     running: false,
                 }),
-                file: Mutex::new(FileState { file, failed: None }),
+                file: Mutex::new(FileState {
+                    file,
+                    len: offset,
+                    failed: None,
+                }),
+                broken: Mutex::new(None),
             }),
             room: Arc::new(Semaphore::new(QUEUED_BATCHES)),
             batch: Vec::new(),
@@ -380,8 +411,14 @@ impl LocalAppend {
         }
     }
 
-    /// Hands the gathered frames to the writer, once there is room in its queue.
+    /// Hands the gathered frames to the writer, once there is room in its queue. Refused once
+    /// a write failed (a full disk): the caller commits what was kept.
     async fn send_batch(&mut self) -> Result<(), StorageError> {
+        if let Some(kind) = *self.writer.broken.lock().unwrap_or_else(|p| p.into_inner()) {
+            self.batch.clear();
+            self.batched = 0;
+            return Err(io::Error::from(kind).into());
+        }
         let room = self
             .room
             .clone()
@@ -394,22 +431,34 @@ impl LocalAppend {
         Ok(())
     }
 
+    /// Runs a flush or truncate; on success the file's length, else the error with the length
+    /// the file was left at (which this append then stands at: written and committed).
     async fn ask(
-        &self,
-        job: impl FnOnce(oneshot::Sender<io::Result<()>>) -> Job,
-    ) -> Result<(), StorageError> {
+        &mut self,
+        job: impl FnOnce(oneshot::Sender<(io::Result<()>, u64)>) -> Job,
+    ) -> Result<u64, StorageError> {
         let (tx, rx) = oneshot::channel();
         self.writer.push(job(tx));
-        rx.await
-            .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))??;
-        Ok(())
+        let (r, len) = rx
+            .await
+            .map_err(|_| StorageError::Io(io::Error::other("file writer stopped")))?;
+        if let Err(e) = r {
+            self.batch.clear();
+            self.batched = 0;
+            self.written = len;
+            self.committed = len;
+            return Err(e.into());
+        }
+        Ok(len)
     }
 }
 
-/// Writes the frames with as few system calls as possible. The slices live on the stack: the
-/// writer threads never allocate, so the allocator keeps no per-thread arenas for them.
-fn write_all_vectored(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
+/// Writes the frames with as few system calls as possible; returns how many bytes were
+/// written (all of them, unless it failed). The slices live on the stack: the writer threads
+/// never allocate, so the allocator keeps no per-thread arenas for them.
+fn write_all_vectored(file: &mut File, frames: &[Bytes]) -> (u64, io::Result<()>) {
     const MAX_SLICES: usize = 64;
+    let mut written = 0u64;
     for group in frames.chunks(MAX_SLICES) {
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         for (slot, frame) in slices.iter_mut().zip(group) {
@@ -418,14 +467,17 @@ fn write_all_vectored(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
         let mut rest = &mut slices[..group.len()];
         while !rest.is_empty() {
             match file.write_vectored(rest) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    written += n as u64;
+                    IoSlice::advance_slices(&mut rest, n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return (written, Err(e)),
             }
         }
     }
-    Ok(())
+    (written, Ok(()))
 }
 
 #[async_trait]
@@ -445,7 +497,8 @@ impl Append for LocalAppend {
 
     async fn commit(&mut self) -> Result<u64, StorageError> {
         if !self.batch.is_empty() {
-            self.send_batch().await?;
+            // A refused batch (a failed write) is reported by the flush.
+            let _ = self.send_batch().await;
         }
         let sync = self.fsync;
         self.ask(|done| Job::Flush { sync, done }).await?;
@@ -456,7 +509,16 @@ impl Append for LocalAppend {
     async fn rollback(mut self: Box<Self>) -> Result<(), StorageError> {
         self.batch.clear();
         let len = self.committed;
-        self.ask(|done| Job::Truncate { len, done }).await
+        self.ask(|done| Job::Truncate { len, done }).await.map(drop)
+    }
+
+    async fn truncate(&mut self, len: u64) -> Result<(), StorageError> {
+        self.batch.clear();
+        self.batched = 0;
+        self.ask(|done| Job::Truncate { len, done }).await?;
+        self.written = len;
+        self.committed = len;
+        Ok(())
     }
 }
 

@@ -125,6 +125,10 @@ impl Append for MeteredAppend {
     async fn rollback(self: Box<Self>) -> Result<(), StorageError> {
         self.inner.rollback().await
     }
+
+    async fn truncate(&mut self, len: u64) -> Result<(), StorageError> {
+        self.inner.truncate(len).await
+    }
 }
 
 #[async_trait]

@@ -8,6 +8,9 @@
 //!   makes everything written so far durable and returns the stored length, `rollback` throws
 //!   away everything since the last commit. Bytes written but never committed are not promised
 //!   to anyone; the caller records each length `commit` returns before it calls `commit` again.
+//!   A `write` or `commit` that fails with `Full` keeps what storage took before it filled: the
+//!   next `commit` makes that durable and returns its length. `truncate` cuts back to a length
+//!   the caller could record, when it could not record a later one.
 //! - `finish(id, length)` is called once the upload's final offset is recorded: the backend may
 //!   assemble the finished object and drop its bookkeeping. It is idempotent, and may come again
 //!   after a crash; `unfinished` names the uploads whose `finish` may still be due.
@@ -191,6 +194,14 @@ pub trait Append: std::fmt::Debug + Send {
 
     /// Discards everything written since the last commit.
     async fn rollback(self: Box<Self>) -> Result<(), StorageError>;
+
+    /// Cuts the stored upload back to `len`, at least the length of a commit the caller
+    /// recorded: it could not record a later one, and what lies past it frees its space now
+    /// (a full disk). By default nothing: the next `appender` ignores what lies past the
+    /// recorded offset.
+    async fn truncate(&mut self, _len: u64) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

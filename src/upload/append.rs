@@ -7,6 +7,12 @@
 //! connection, a read timeout, a takeover or shutdown is committed too: nothing received is
 //! lost, and HEAD sees progress during a long PATCH. With a checksum nothing is committed until
 //! the whole chunk is in and verified; a mismatch or an incomplete chunk is rolled back.
+//!
+//! Data stops at the free-space reserve (`space::Allowance`, checked before each write): what
+//! arrived until then is committed and the error (507) carries the offset kept. A disk that
+//! fills anyway (another writer) is met the same way: storage keeps what it took, which is
+//! committed and recorded; if even the record fails, storage is cut back to the recorded
+//! offset, so nothing past it holds space.
 
 use std::time::Duration;
 
@@ -15,12 +21,13 @@ use tokio::time::Instant;
 
 use super::checksum::Verifier;
 use super::source::{ByteSource, Read};
-use super::{Shaped, UploadError, Uploads};
+use super::{FullReason, Shaped, UploadError, Uploads};
 use crate::domain::event::Effects;
 use crate::domain::upload::{MAX_LENGTH, Upload};
 use crate::hooks::{HookType, HttpResponse};
 use crate::lock::Guard;
-use crate::storage::Append;
+use crate::space::Allowance;
+use crate::storage::{Append, StorageError};
 
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -53,6 +60,8 @@ struct Stream<'a> {
     received: u64,
     /// `received` at the last checkpoint.
     at_checkpoint: u64,
+    /// Room against the free-space reserve.
+    allowance: Allowance,
 }
 
 impl Uploads {
@@ -105,6 +114,7 @@ impl Uploads {
             start,
             received: 0,
             at_checkpoint: 0,
+            allowance: self.space.allowance(),
         };
         let outcome = stream
             .run(append, data.as_mut(), verifier, &room, guard)
@@ -115,7 +125,14 @@ impl Uploads {
             true => self.complete(req, upload).await?,
             false => Shaped::default(),
         };
-        outcome.map(|()| shaped)
+        outcome.map(|()| shaped).map_err(|e| match e {
+            // Out of room: the client resumes from what was kept once space returns.
+            UploadError::Full { reason, .. } => UploadError::Full {
+                reason,
+                offset: Some(upload.offset),
+            },
+            e => e,
+        })
     }
 
     /// How many bytes an append to `upload` may add.
@@ -235,12 +252,21 @@ impl Stream<'_> {
             if overflow {
                 piece.truncate(left as usize);
             }
+            // The reserve: what fits is written, then the data stops.
+            let allowed = self.allowance.take(piece.len() as u64) as usize;
+            let short = allowed < piece.len();
+            if short {
+                piece.truncate(allowed);
+            }
             if let Some(v) = verifier.as_mut() {
                 v.update(&piece);
             }
             self.received += piece.len() as u64;
             if let Err(e) = append.write(piece).await {
                 return Ok((Some(e.into()), None));
+            }
+            if short {
+                return Ok((Some(UploadError::full(FullReason::Reserve)), None));
             }
             if overflow {
                 return Ok((Some(room.too_much()), None));
@@ -253,13 +279,38 @@ impl Stream<'_> {
     }
 
     /// Makes what was written durable, then records the new offset (compare-and-set), with
-    /// the post-receive or post-finish event it causes.
+    /// the post-receive or post-finish event it causes. Storage that filled keeps what it took:
+    /// that is recorded, then the error returned.
     async fn checkpoint(&mut self, append: &mut dyn Append, save: Save) -> Result<(), UploadError> {
-        let new_offset = match save {
-            Save::All => append.commit().await?,
-            Save::Cheap => append.checkpoint().await?,
+        let saved = match save {
+            Save::All => append.commit().await,
+            Save::Cheap => append.checkpoint().await,
+        };
+        let (new_offset, full) = match saved {
+            Ok(n) => (n, false),
+            Err(StorageError::Full) => (append.commit().await?, true),
+            Err(e) => return Err(e.into()),
         };
         self.at_checkpoint = self.received;
+        let recorded = self.record(new_offset).await;
+        if let Some(e) = recorded.as_ref().err().filter(|e| e.is_full()) {
+            // The metadata store is full too: nothing past the recorded offset may hold space
+            // (a full disk must not stay full of bytes nobody can resume from).
+            let upload = &self.upload;
+            if let Err(t) = append.truncate(upload.offset).await {
+                tracing::warn!(id = %upload.id, "cannot cut storage back to the recorded offset after {e}: {t}");
+            }
+        }
+        recorded?;
+        match full {
+            true => Err(UploadError::full(FullReason::Storage)),
+            false => Ok(()),
+        }
+    }
+
+    /// Records `new_offset` (compare-and-set), with the post-receive or post-finish event it
+    /// causes.
+    async fn record(&mut self, new_offset: u64) -> Result<(), UploadError> {
         let core = self.core;
         let upload = &mut *self.upload;
         if new_offset == upload.offset {

@@ -48,6 +48,7 @@ impl Uploads {
         }
         let length = self.total_length(caller, &parts, &found)?;
         self.check_kind(caller, metadata.as_ref())?;
+        self.check_space(length.unwrap_or(0))?;
 
         // Recorded at offset 0 first, so a crash mid-copy leaves a pending final that repair
         // assembles again, never a final upload that claims bytes it lacks. A pending final does not

@@ -5,7 +5,7 @@
 use http::HeaderMap;
 use http::request::Parts;
 
-use super::{UploadError, Uploads};
+use super::{FullReason, UploadError, Uploads};
 use crate::domain::access::Caller;
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 use crate::lock::Guard;
@@ -41,6 +41,19 @@ impl Uploads {
         };
         match (max, length) {
             (Some(max), Some(len)) if len > max => Err(UploadError::MaxSizeExceeded),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses new work when a filesystem that upload data needs (its bytes, the metadata
+    /// store's records) has less free than the reserve, or less room than `bytes` (the length
+    /// a concatenation copies).
+    pub fn check_space(&self, bytes: u64) -> Result<(), UploadError> {
+        match self.space.tightest(crate::space::UPLOAD_DATA) {
+            Some(r) if r.level() == crate::space::Level::Full || r.room() < bytes => {
+                tracing::warn!("new upload refused: {}", r.describe());
+                Err(UploadError::full(FullReason::Reserve))
+            }
             _ => Ok(()),
         }
     }
@@ -81,6 +94,7 @@ impl Uploads {
     ) -> Result<Created, UploadError> {
         self.check_size(caller, new.length)?;
         self.check_kind(caller, new.metadata.as_ref())?;
+        self.check_space(0)?;
         let mut upload = Upload {
             id: UploadId::random(),
             length: new.length,

@@ -50,7 +50,14 @@ pub enum UploadError {
     #[error("the {} hook failed: {}", .0.hook(), .0)]
     HookFailed(#[source] HookError),
     #[error("storage: {0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+    /// No room: below the free-space reserve, or the disk, the object store or the metadata
+    /// store said it is full. `offset` is what an append kept, when there was one.
+    #[error("{reason}")]
+    Full {
+        reason: FullReason,
+        offset: Option<u64>,
+    },
     /// The owner would pass a quota: nothing was created.
     #[error("quota exceeded: {0}")]
     OverQuota(QuotaExceeded),
@@ -68,7 +75,47 @@ impl From<MetaError> for UploadError {
     fn from(e: MetaError) -> UploadError {
         match e {
             MetaError::OverQuota(q) => UploadError::OverQuota(q),
+            MetaError::Full(detail) => {
+                tracing::warn!("the metadata store is full: {detail}");
+                UploadError::full(FullReason::Metadata)
+            }
             e => UploadError::Meta(e),
+        }
+    }
+}
+
+impl From<StorageError> for UploadError {
+    fn from(e: StorageError) -> UploadError {
+        match e {
+            StorageError::Full => UploadError::full(FullReason::Storage),
+            // Its bytes are gone (a deletion a crash cut short): as good as gone.
+            StorageError::Missing(_) => UploadError::NotFound,
+            e => UploadError::Storage(e),
+        }
+    }
+}
+
+/// Why there is no room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FullReason {
+    /// Refused before the disk filled: free space is below `--min-free-space`.
+    #[error("free space is below the server's reserve")]
+    Reserve,
+    /// The disk or the object store refused the bytes.
+    #[error("the storage is full")]
+    Storage,
+    /// The metadata store could not record the change.
+    #[error("the metadata store is full")]
+    Metadata,
+}
+
+impl FullReason {
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FullReason::Reserve => "reserve",
+            FullReason::Storage => "storage",
+            FullReason::Metadata => "metadata",
         }
     }
 }
@@ -95,6 +142,17 @@ pub struct Rejection {
 }
 
 impl UploadError {
+    pub fn full(reason: FullReason) -> UploadError {
+        UploadError::Full {
+            reason,
+            offset: None,
+        }
+    }
+
+    /// Whether this is a lack of room.
+    pub fn is_full(&self) -> bool {
+        matches!(self, UploadError::Full { .. })
+    }
     /// A hook's refusal (pre-create, pre-terminate) or stop (post-receive), with the status,
     /// headers and body it set for the response.
     pub fn rejected(

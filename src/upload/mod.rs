@@ -40,7 +40,7 @@ mod terminate;
 mod write;
 
 pub use create::{Created, NewUpload};
-pub use error::{ChecksumError, Rejection, UploadError};
+pub use error::{ChecksumError, FullReason, Rejection, UploadError};
 pub use events::Shaped;
 pub use source::{ByteSource, Data, Read};
 
@@ -76,6 +76,8 @@ pub struct Inner {
     pub media_jobs: bool,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Free space against the reserve: new uploads and upload data stop there.
+    pub space: crate::space::Space,
     /// Wakes the repair loop before its next pass (a partial upload finished, so a pending
     /// final upload may be ready).
     pub repair: Notify,

@@ -27,6 +27,7 @@ fn open(dir: &std::path::Path, media_jobs: bool) -> Uploads {
         metrics: Default::default(),
         media_jobs,
         shutdown,
+        space: crate::space::Space::unwatched(Default::default()),
         repair: Default::default(),
         media_wake: Default::default(),
     })

@@ -59,6 +59,10 @@ impl From<tokio_postgres::Error> for MetaError {
                 None => format!("postgres: {e}"),
             },
         };
+        // 53100 disk_full: the server could not extend a file.
+        if e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL) {
+            return MetaError::Full(what);
+        }
         MetaError::backend(what, e)
     }
 }

@@ -31,6 +31,9 @@ const READERS: usize = 4;
 
 impl From<rusqlite::Error> for MetaError {
     fn from(e: rusqlite::Error) -> MetaError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return MetaError::Full(format!("sqlite: {e}"));
+        }
         MetaError::backend(format!("sqlite: {e}"), e)
     }
 }

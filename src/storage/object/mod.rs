@@ -99,11 +99,27 @@ impl Shared {
 #[error("no answer from the store within {0:?}")]
 struct TimedOut(Duration);
 
-/// A store error as storage reports it: unavailable when the store could not be reached or did
-/// not answer in time (clients should come back later), a failure otherwise.
+/// Words in a store's answer that mean it has no room: HTTP 507 (MinIO's `XMinioStorageFull`,
+/// WebDAV-style gateways), a bucket quota (MinIO's, Ceph RGW's S3 `QuotaExceeded`).
+/// object_store keeps the status and body of a failed request only in its error's text.
+const FULL_SIGNS: [&str; 4] = [
+    "507 Insufficient Storage",
+    "XMinioStorageFull",
+    "XMinioAdminBucketQuotaExceeded",
+    "<Code>QuotaExceeded</Code>",
+];
+
+/// A store error as storage reports it: full when the store says it has no room (507), unavailable
+/// when it could not be reached or did not answer in time (clients should come back later), a
+/// failure otherwise.
 pub(crate) fn remote(e: object_store::Error) -> StorageError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(c) = cause {
+        let text = c.to_string();
+        if FULL_SIGNS.iter().any(|s| text.contains(s)) {
+            tracing::warn!("the object store is full: {e}");
+            return StorageError::Full;
+        }
         let unreachable = c.is::<TimedOut>()
             || c.downcast_ref::<object_store::client::HttpError>()
                 .is_some_and(|h| {

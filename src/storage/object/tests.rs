@@ -246,3 +246,64 @@ fn memory_urls_connect_without_settings() {
     .expect_err("no Azure account is configured");
     assert!(e.to_string().contains("az://container/p"), "{e}");
 }
+
+/// A store that answers every request 507 with MinIO's error body.
+async fn full_store() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error>\
+                    <Code>XMinioStorageFull</Code><Message>Storage backend has reached its \
+                    minimum free drive threshold.</Message></Error>";
+                let mut buf = vec![0u8; 64 << 10];
+                // Enough of the request to answer it; the rest is dropped with the connection.
+                let _ = c.read(&mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 507 Insufficient Storage\r\nContent-Type: application/xml\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = c.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    endpoint
+}
+
+#[tokio::test]
+async fn a_store_without_room_is_full_not_a_failure() {
+    let endpoint = full_store().await;
+    let url = Url::parse("s3://bucket/p").unwrap();
+    let backend = object_store::aws::AmazonS3Builder::new()
+        .with_url(url.as_str())
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_access_key_id("tuskd-test")
+        .with_secret_access_key("tuskd-test-secret")
+        .with_region("us-east-1")
+        .with_retry(object_store::RetryConfig {
+            max_retries: 1,
+            retry_timeout: Duration::from_secs(2),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let e = backend
+        .put(&Path::from("p/x"), Bytes::from_static(b"data").into())
+        .await
+        .unwrap_err();
+    assert!(matches!(remote(e), StorageError::Full));
+    // Through the upload core's error, a full store is a 507 with its reason.
+    let e = backend
+        .put_multipart(&Path::from("p/y"))
+        .await
+        .err()
+        .map(remote)
+        .map(crate::upload::UploadError::from)
+        .expect("refused");
+    assert!(e.is_full(), "{e:?}");
+}
