@@ -167,7 +167,8 @@ impl App {
             metrics.clone(),
             store_backend,
         ));
-        let space = crate::space::Space::new(config.min_free_space, watched(&config), metrics.clone());
+        let space =
+            crate::space::Space::new(config.min_free_space, watched(&config), metrics.clone());
         let uploads = Uploads::new(crate::upload::Inner {
             meta,
             storage,
@@ -228,10 +229,16 @@ fn watched(config: &Config) -> Vec<(crate::space::Role, std::path::PathBuf)> {
     }
     if let crate::meta::MetaLocation::Sqlite(db) = &config.meta {
         let dir = db.parent().filter(|p| !p.as_os_str().is_empty());
-        dirs.push((Role::Metadata, dir.unwrap_or(std::path::Path::new(".")).to_owned()));
+        dirs.push((
+            Role::Metadata,
+            dir.unwrap_or(std::path::Path::new(".")).to_owned(),
+        ));
     }
     if config.media.is_some() {
-        dirs.push((Role::Work, crate::media::config::MediaConfig::work_dir(&config.data_dir)));
+        dirs.push((
+            Role::Work,
+            crate::media::config::MediaConfig::work_dir(&config.data_dir),
+        ));
     }
     dirs
 }

@@ -69,7 +69,12 @@ impl Health {
         }
     }
 
-    pub async fn ready(&self, meta: &dyn MetaStore, storage: &dyn Storage, space: &Space) -> Report {
+    pub async fn ready(
+        &self,
+        meta: &dyn MetaStore,
+        storage: &dyn Storage,
+        space: &Space,
+    ) -> Report {
         let mut cache = self.cache.lock().await;
         if let Some((at, report)) = cache.as_ref()
             && at.elapsed() < CACHE
@@ -154,7 +159,11 @@ fn disk(space: &Space) -> String {
         .max_by_key(|r| (r.level(), std::cmp::Reverse(r.room())));
     match worst {
         Some(r) if r.level() != Level::Ok => {
-            let level = if r.level() == Level::Full { "full" } else { "low" };
+            let level = if r.level() == Level::Full {
+                "full"
+            } else {
+                "low"
+            };
             format!("{level}: {}", r.summary())
         }
         _ => "ok".to_owned(),

@@ -55,10 +55,12 @@ pub async fn run(
         )),
         tokio::spawn(crate::media::worker::run_if_on(app.media())),
         tokio::spawn(crate::app::relay_work(app.clone())),
-        tokio::spawn(app.uploads.space.clone().watch(
-            app.uploads.shutdown.clone(),
-            app.uploads.media_wake.clone(),
-        )),
+        tokio::spawn(
+            app.uploads
+                .space
+                .clone()
+                .watch(app.uploads.shutdown.clone(), app.uploads.media_wake.clone()),
+        ),
     ];
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
     let metrics_listener = spawn_metrics_listener(&app).await?;

@@ -282,7 +282,11 @@ impl Space {
         let mut levels = self.0.levels.lock().unwrap_or_else(|p| p.into_inner());
         let mut returned = false;
         for r in readings {
-            let Some(i) = self.0.dirs.iter().position(|(role, p)| *role == r.role && *p == r.path)
+            let Some(i) = self
+                .0
+                .dirs
+                .iter()
+                .position(|(role, p)| *role == r.role && *p == r.path)
             else {
                 continue;
             };
@@ -363,7 +367,11 @@ fn statvfs(path: &Path) -> std::io::Result<(u64, u64)> {
     loop {
         match rustix::fs::statvfs(p) {
             Ok(s) => {
-                let unit = if s.f_frsize > 0 { s.f_frsize } else { s.f_bsize };
+                let unit = if s.f_frsize > 0 {
+                    s.f_frsize
+                } else {
+                    s.f_bsize
+                };
                 return Ok((
                     s.f_bavail.saturating_mul(unit),
                     s.f_blocks.saturating_mul(unit),

@@ -30,10 +30,12 @@ pub fn check(config: &crate::Config) -> Result<(), String> {
 pub async fn run(app: App, shutdown: impl Future<Output = ()>) {
     let workers = tokio::spawn(crate::media::worker::run_if_on(app.media()));
     tokio::spawn(crate::app::relay_work(app.clone()));
-    tokio::spawn(app.uploads.space.clone().watch(
-        app.uploads.shutdown.clone(),
-        app.uploads.media_wake.clone(),
-    ));
+    tokio::spawn(
+        app.uploads
+            .space
+            .clone()
+            .watch(app.uploads.shutdown.clone(), app.uploads.media_wake.clone()),
+    );
     shutdown.await;
     tracing::info!("shutting down: stopping media jobs");
     app.uploads.shutdown.cancel();

@@ -134,6 +134,30 @@ fn a_failing_part_upload_answers_500_and_keeps_what_was_acknowledged() {
 }
 
 #[test]
+fn a_store_that_is_full_answers_507_with_what_was_kept_and_the_upload_resumes() {
+    let t = setup();
+    let tuskd = t.spawn(&[]);
+    let total = 12 * MIB;
+    let data = data(total);
+    let path = create(&tuskd.addr, total);
+    assert_eq!(patch(&tuskd.addr, &path, 0, &data[..6 * MIB]).0, 204);
+
+    // MinIO over its free-space threshold, a bucket quota: 507 for every write.
+    t.proxy.inject(Match::put_part(), Fault::Status(507), None);
+    let (status, head, _) = patch(&tuskd.addr, &path, 6 * MIB, &data[6 * MIB..]);
+    assert_eq!(status, 507, "{head}");
+    let kept: usize = header(&head, "upload-offset")
+        .expect("the 507 says what was kept")
+        .parse()
+        .unwrap();
+    assert!(kept >= 6 * MIB, "acknowledged bytes kept: {kept}");
+    assert_eq!(offset(&tuskd.addr, &path) as usize, kept, "HEAD agrees");
+
+    t.proxy.clear();
+    resume_and_verify(&tuskd.addr, &path, kept as u64, &data);
+}
+
+#[test]
 fn a_store_that_is_down_answers_503_in_bounded_time_and_the_upload_resumes() {
     let t = setup();
     let tuskd = t.spawn(&[]);

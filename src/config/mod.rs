@@ -204,7 +204,9 @@ impl Config {
             fsync: a.fsync == OnOff::On,
             min_free_space: match a.min_free_space.as_deref() {
                 None => crate::space::Reserve::Default,
-                Some(s) => crate::space::Reserve::parse(s).map_err(|e| bad("--min-free-space", e))?,
+                Some(s) => {
+                    crate::space::Reserve::parse(s).map_err(|e| bad("--min-free-space", e))?
+                }
             },
         })
     }

@@ -149,7 +149,7 @@ fn out_of_room(cx: &Context, e: StepError) -> StepError {
     match cx.space.stops_media() {
         Some(r) => StepError::transient(
             "no_space",
-            format!("ran out of room for work files ({}): {e}", r.describe()),
+            format!("ran out of room for work files ({}): {e}", r.summary()),
         ),
         None if no_space => StepError::transient("no_space", e.to_string()),
         None => e,
@@ -177,9 +177,7 @@ impl Ctx<'_> {
         tokio::fs::create_dir_all(&out).await?;
         let produced = match kind {
             Kind::Image => images(&input, &out, mime, cfg, progress).await?,
-            Kind::Document => {
-                super::document::process(&input, &out, mime, cfg, &progress).await?
-            }
+            Kind::Document => super::document::process(&input, &out, mime, cfg, &progress).await?,
             Kind::Video | Kind::Audio => self.audiovisual(&input, &out, cfg, progress).await?,
         };
         if produced.renditions.is_empty() && produced.files.is_empty() {

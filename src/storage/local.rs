@@ -376,6 +376,8 @@ struct LocalAppend {
     written: u64,
     committed: u64,
     fsync: bool,
+    /// A write was refused for a failed one: the next flush's report of it is not news.
+    told: bool,
 }
 
 impl std::fmt::Debug for LocalAppend {
@@ -408,6 +410,7 @@ impl LocalAppend {
             written: offset,
             committed: offset,
             fsync,
+            told: false,
         }
     }
 
@@ -417,6 +420,7 @@ impl LocalAppend {
         if let Some(kind) = *self.writer.broken.lock().unwrap_or_else(|p| p.into_inner()) {
             self.batch.clear();
             self.batched = 0;
+            self.told = true;
             return Err(io::Error::from(kind).into());
         }
         let room = self
@@ -501,7 +505,14 @@ impl Append for LocalAppend {
             let _ = self.send_batch().await;
         }
         let sync = self.fsync;
-        self.ask(|done| Job::Flush { sync, done }).await?;
+        let told = std::mem::take(&mut self.told);
+        match self.ask(|done| Job::Flush { sync, done }).await {
+            Ok(_) => {}
+            // The write that failed was reported: what was kept (`ask` stands the append at
+            // it) is durable now.
+            Err(StorageError::Full) if told => return Ok(self.committed),
+            Err(e) => return Err(e),
+        }
         self.committed = self.written;
         Ok(self.committed)
     }
@@ -513,6 +524,7 @@ impl Append for LocalAppend {
     }
 
     async fn truncate(&mut self, len: u64) -> Result<(), StorageError> {
+        self.told = false;
         self.batch.clear();
         self.batched = 0;
         self.ask(|done| Job::Truncate { len, done }).await?;

@@ -4,6 +4,7 @@
 //! 127.0.0.1 and a free port, for one test; dropping it stops the process by its PID. The
 //! Python that has moto is `$TUSKD_TEST_PYTHON` (set by the script), else `python3`.
 //! `FaultProxy` stands in front of it and fails, delays, cuts or swallows requests on command.
+//! `Tmpfs` is a small filesystem of a test's own, to fill.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,6 +16,7 @@ pub mod faults;
 pub mod media;
 pub mod pictures;
 pub mod postgres;
+pub mod tmpfs;
 pub use faults::{Fault, FaultProxy, Match};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);

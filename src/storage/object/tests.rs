@@ -253,7 +253,9 @@ async fn full_store() -> String {
     let endpoint = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move {
         loop {
-            let Ok((mut c, _)) = l.accept().await else { return };
+            let Ok((mut c, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error>\
