@@ -119,7 +119,7 @@ fn a_patch_that_fills_the_disk_keeps_what_arrived_and_resumes_when_space_returns
 #[test]
 fn on_a_disk_with_no_byte_free_reads_deletes_expiry_and_a_restart_still_work() {
     let fs = Tmpfs::mount(48 << 20);
-    let args = [
+    let mut args = vec![
         "--min-free-space",
         "2MiB",
         "--fsync",
@@ -127,6 +127,10 @@ fn on_a_disk_with_no_byte_free_reads_deletes_expiry_and_a_restart_still_work() {
         "--expire-after",
         "4s",
     ];
+    if cfg!(feature = "media") {
+        // The test bytes are no media: rejected, and kept, so the status has something to say.
+        args.extend(["--media", "on", "--media-keep-rejected"]);
+    }
     let mut tuskd = spawn(fs.path(), &args);
     let body = data(4 * MIB);
     let finished = upload_whole(&tuskd.addr, &body);
@@ -146,6 +150,12 @@ fn on_a_disk_with_no_byte_free_reads_deletes_expiry_and_a_restart_still_work() {
     let (status, _, got) = request(addr, "GET", &finished, &[], b"");
     assert_eq!(status, 200);
     assert!(got == body, "downloads answer while full");
+    if cfg!(feature = "media") {
+        let id = finished.rsplit('/').next().unwrap();
+        let (status, _, doc) = request(addr, "GET", &format!("/media/{id}"), &[], b"");
+        assert_eq!(status, 200, "the media status answers while full");
+        assert!(String::from_utf8_lossy(&doc).contains(id));
+    }
     assert_eq!(
         request(addr, "POST", "/files/", &[("Upload-Length", "1")], b"").0,
         507
@@ -232,7 +242,7 @@ fn media_work_that_runs_out_of_room_is_retried_once_space_returns() {
     // The work files' filesystem is small; uploads and the database live elsewhere.
     let fs = Tmpfs::mount(24 << 20);
     let elsewhere = tempfile::tempdir().unwrap();
-    let clip = std::fs::read(Clip::new(1280, 720, 6).make(elsewhere.path(), "clip.mp4")).unwrap();
+    let clip = std::fs::read(Clip::new(1920, 1080, 6).make(elsewhere.path(), "clip.mp4")).unwrap();
     let store = elsewhere.path().join("store");
     let db = elsewhere.path().join("tuskd.db");
     let args = media_args(&[
@@ -246,7 +256,9 @@ fn media_work_that_runs_out_of_room_is_retried_once_space_returns() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let tuskd = spawn(fs.path(), &args);
     let addr = &tuskd.addr;
-    // Room to start (above twice the reserve), not to finish.
+    // Room to start (above twice the reserve), not to finish: the ladder's outputs (1080p,
+    // 720p, 360p) take more than the disk has at all, so the run fails on a full disk if the
+    // low-mark watch has not stopped it first.
     fs.fill((2 << 20) + (64 << 10));
 
     let id = upload(addr, &clip, "clip.mp4", "video/mp4");
