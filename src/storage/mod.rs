@@ -36,6 +36,7 @@ use futures_util::Stream;
 use crate::domain::upload::UploadId;
 
 pub mod local;
+mod local_append;
 mod local_media;
 pub mod metered;
 pub mod object;
