@@ -86,9 +86,6 @@ impl Role {
     }
 }
 
-/// What upload data needs room on: its bytes and the records of their offsets.
-pub const UPLOAD_DATA: &[Role] = &[Role::Uploads, Role::Metadata];
-
 /// One reading of a watched directory's filesystem.
 #[derive(Clone, Debug)]
 pub struct Reading {
@@ -214,9 +211,17 @@ impl Space {
             .collect()
     }
 
-    /// The tightest of the readings of `roles` (None: nothing watched there).
-    pub fn tightest(&self, roles: &[Role]) -> Option<Reading> {
-        self.read(roles).into_iter().min_by_key(Reading::room)
+    /// The room upload data has, and the reading that bounds it (None: nothing watched):
+    /// its bytes take room on the uploads' filesystem (local storage; an object store's parts
+    /// take none here), and its records need the metadata's filesystem above the reserve.
+    pub fn data_room(&self) -> Option<(u64, Reading)> {
+        self.read(&[Role::Uploads, Role::Metadata])
+            .into_iter()
+            .map(|r| match r.role {
+                Role::Metadata if r.level() != Level::Full => (u64::MAX, r),
+                _ => (r.room(), r),
+            })
+            .min_by_key(|(room, _)| *room)
     }
 
     /// Whether media work may start (or go on): its scratch filesystem is above the low mark.
@@ -341,13 +346,13 @@ impl Allowance {
             }
         };
         if stale {
-            match self.space.tightest(UPLOAD_DATA) {
+            match self.space.data_room() {
                 None => {
                     self.since_check = u64::MAX;
                     return n;
                 }
-                Some(r) => {
-                    self.left = Some(r.room());
+                Some((room, _)) => {
+                    self.left = Some(room);
                     self.since_check = 0;
                 }
             }
@@ -417,5 +422,37 @@ mod tests {
         assert_eq!(r(200).level(), Level::Ok);
         assert_eq!(r(150).room(), 50);
         assert_eq!(r(150).media_room(), 0);
+    }
+
+    #[test]
+    fn records_bound_upload_data_only_when_their_disk_is_below_the_reserve() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let metadata_only = |reserve| {
+            Space::new(
+                Reserve::Bytes(reserve),
+                vec![(Role::Metadata, dir.path().to_owned())],
+                metrics.clone(),
+            )
+        };
+        // An object store's bytes take no room here: only a full metadata disk stops them.
+        let (room, _) = metadata_only(0).data_room().unwrap();
+        assert_eq!(room, u64::MAX);
+        assert_eq!(metadata_only(0).allowance().take(1 << 40), 1 << 40);
+        let (room, r) = metadata_only(u64::MAX / 2).data_room().unwrap();
+        assert_eq!((room, r.level()), (0, Level::Full));
+        assert_eq!(metadata_only(u64::MAX / 2).allowance().take(1), 0);
+        // Local storage's bytes count against the uploads' filesystem.
+        let both = Space::new(
+            Reserve::Bytes(0),
+            vec![
+                (Role::Uploads, dir.path().join("uploads")),
+                (Role::Metadata, dir.path().to_owned()),
+            ],
+            metrics.clone(),
+        );
+        let (room, r) = both.data_room().unwrap();
+        assert_eq!(r.role, Role::Uploads);
+        assert!(room < u64::MAX);
     }
 }

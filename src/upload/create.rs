@@ -49,9 +49,9 @@ impl Uploads {
     /// store's records) has less free than the reserve, or less room than `bytes` (the length
     /// a concatenation copies).
     pub fn check_space(&self, bytes: u64) -> Result<(), UploadError> {
-        match self.space.tightest(crate::space::UPLOAD_DATA) {
-            Some(r) if r.level() == crate::space::Level::Full || r.room() < bytes => {
-                tracing::warn!("new upload refused: {}", r.describe());
+        match self.space.data_room() {
+            Some((room, r)) if room == 0 || room < bytes => {
+                tracing::debug!("new upload refused: {}", r.describe());
                 Err(UploadError::full(FullReason::Reserve))
             }
             _ => Ok(()),
