@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,9 @@ use crate::metrics::{DirLabels, Metrics};
 
 /// How often the watcher reads the filesystems.
 const WATCH_EVERY: Duration = Duration::from_secs(5);
+/// How long a reading is reused for a new upload's check (a stream of data always reads
+/// afresh, and its readings serve the checks that follow).
+const REUSE_FOR: Duration = Duration::from_millis(200);
 /// The default reserve: this share of the filesystem …
 const DEFAULT_PERCENT: f64 = 5.0;
 /// … but never more than this.
@@ -90,7 +93,7 @@ impl Role {
 #[derive(Clone, Debug)]
 pub struct Reading {
     pub role: Role,
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     /// Bytes an unprivileged writer may still use.
     pub free: u64,
     pub total: u64,
@@ -165,8 +168,10 @@ pub struct Space(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     reserve: Reserve,
-    dirs: Vec<(Role, PathBuf)>,
+    dirs: Vec<(Role, Arc<Path>)>,
     metrics: Arc<Metrics>,
+    /// The last reading of every directory, and when it was taken.
+    last: Mutex<Option<(Instant, Arc<[Reading]>)>>,
     /// The level each directory was last reported at (the watcher logs changes).
     levels: Mutex<Vec<Level>>,
 }
@@ -176,9 +181,10 @@ impl Space {
         let levels = Mutex::new(vec![Level::Ok; dirs.len()]);
         Space(Arc::new(Inner {
             reserve,
-            dirs,
+            dirs: dirs.into_iter().map(|(r, p)| (r, Arc::from(p))).collect(),
             metrics,
             levels,
+            last: Mutex::new(None),
         }))
     }
 
@@ -211,15 +217,32 @@ impl Space {
             .collect()
     }
 
+    /// Every directory read, or the last reading if it is younger than `REUSE_FOR` and
+    /// `fresh` is not asked for.
+    fn readings(&self, fresh: bool) -> Arc<[Reading]> {
+        let mut last = self.0.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, r)) = last.as_ref()
+            && !fresh
+            && at.elapsed() < REUSE_FOR
+        {
+            return r.clone();
+        }
+        let r: Arc<[Reading]> = self.read(&[]).into();
+        *last = Some((Instant::now(), r.clone()));
+        r
+    }
+
     /// The room upload data has, and the reading that bounds it (None: nothing watched):
     /// its bytes take room on the uploads' filesystem (local storage; an object store's parts
     /// take none here), and its records need the metadata's filesystem above the reserve.
-    pub fn data_room(&self) -> Option<(u64, Reading)> {
-        self.read(&[Role::Uploads, Role::Metadata])
-            .into_iter()
+    /// `fresh`: read the filesystems now rather than reuse a reading of the last moments.
+    pub fn data_room(&self, fresh: bool) -> Option<(u64, Reading)> {
+        self.readings(fresh)
+            .iter()
+            .filter(|r| matches!(r.role, Role::Uploads | Role::Metadata))
             .map(|r| match r.role {
-                Role::Metadata if r.level() != Level::Full => (u64::MAX, r),
-                _ => (r.room(), r),
+                Role::Metadata if r.level() != Level::Full => (u64::MAX, r.clone()),
+                _ => (r.room(), r.clone()),
             })
             .min_by_key(|(room, _)| *room)
     }
@@ -346,7 +369,7 @@ impl Allowance {
             }
         };
         if stale {
-            match self.space.data_room() {
+            match self.space.data_room(true) {
                 None => {
                     self.since_check = u64::MAX;
                     return n;
@@ -412,7 +435,7 @@ mod tests {
     fn levels_follow_the_reserve() {
         let r = |free| Reading {
             role: Role::Uploads,
-            path: PathBuf::from("/"),
+            path: Arc::from(Path::new("/")),
             free,
             total: 1000,
             reserve: 100,
@@ -436,10 +459,10 @@ mod tests {
             )
         };
         // An object store's bytes take no room here: only a full metadata disk stops them.
-        let (room, _) = metadata_only(0).data_room().unwrap();
+        let (room, _) = metadata_only(0).data_room(true).unwrap();
         assert_eq!(room, u64::MAX);
         assert_eq!(metadata_only(0).allowance().take(1 << 40), 1 << 40);
-        let (room, r) = metadata_only(u64::MAX / 2).data_room().unwrap();
+        let (room, r) = metadata_only(u64::MAX / 2).data_room(true).unwrap();
         assert_eq!((room, r.level()), (0, Level::Full));
         assert_eq!(metadata_only(u64::MAX / 2).allowance().take(1), 0);
         // Local storage's bytes count against the uploads' filesystem.
@@ -451,7 +474,7 @@ mod tests {
             ],
             metrics.clone(),
         );
-        let (room, r) = both.data_room().unwrap();
+        let (room, r) = both.data_room(true).unwrap();
         assert_eq!(r.role, Role::Uploads);
         assert!(room < u64::MAX);
     }

@@ -49,7 +49,7 @@ impl Uploads {
     /// store's records) has less free than the reserve, or less room than `bytes` (the length
     /// a concatenation copies).
     pub fn check_space(&self, bytes: u64) -> Result<(), UploadError> {
-        match self.space.data_room() {
+        match self.space.data_room(false) {
             Some((room, r)) if room == 0 || room < bytes => {
                 tracing::debug!("new upload refused: {}", r.describe());
                 Err(UploadError::full(FullReason::Reserve))
