@@ -382,6 +382,11 @@ impl Allowance {
         }
         let left = self.left.unwrap_or(0);
         let took = n.min(left);
+        if took < n {
+            // This stream used up the room the last reading showed: the next check reads
+            // afresh rather than reuse it.
+            *self.space.0.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         self.left = Some(left - took);
         self.since_check += took;
         took
@@ -462,9 +467,16 @@ mod tests {
         let (room, _) = metadata_only(0).data_room(true).unwrap();
         assert_eq!(room, u64::MAX);
         assert_eq!(metadata_only(0).allowance().take(1 << 40), 1 << 40);
-        let (room, r) = metadata_only(u64::MAX / 2).data_room(true).unwrap();
+        let full = metadata_only(u64::MAX / 2);
+        let (room, r) = full.data_room(false).unwrap();
         assert_eq!((room, r.level()), (0, Level::Full));
-        assert_eq!(metadata_only(u64::MAX / 2).allowance().take(1), 0);
+        assert!(
+            full.0.last.lock().unwrap().is_some(),
+            "the reading is kept for reuse"
+        );
+        assert_eq!(full.allowance().take(1), 0);
+        // A stream that ran out of room leaves nothing stale for the next check.
+        assert!(full.0.last.lock().unwrap().is_none());
         // Local storage's bytes count against the uploads' filesystem.
         let both = Space::new(
             Reserve::Bytes(0),
