@@ -81,19 +81,12 @@ impl Health {
         {
             return report.clone();
         }
-        let mut report = self.check(meta, storage).await;
-        report.notes.push(("disk", disk(space)));
-        if let Some(i) = report.checks.iter().position(|(n, e)| {
-            *n == "metadata" && e.as_deref().is_some_and(|e| e.starts_with(FULL_PREFIX))
-        }) {
-            let (_, e) = report.checks.remove(i);
-            report.notes.push(("metadata", e.unwrap_or_default()));
-        }
+        let report = self.check(meta, storage, space).await;
         *cache = Some((Instant::now(), report.clone()));
         report
     }
 
-    async fn check(&self, meta: &dyn MetaStore, storage: &dyn Storage) -> Report {
+    async fn check(&self, meta: &dyn MetaStore, storage: &dyn Storage, space: &Space) -> Report {
         let timed = |what: &'static str| {
             move |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
                 Ok(Ok(())) => None,
@@ -101,20 +94,22 @@ impl Health {
                 Err(_) => Some(format!("{what} did not answer within {CHECK_TIMEOUT:?}")),
             }
         };
-        let meta = tokio::time::timeout(CHECK_TIMEOUT, async {
-            meta.ping().await.map_err(|e| match e {
-                MetaError::Full(_) => format!("{FULL_PREFIX}{e}"),
-                e => e.to_string(),
-            })
-        });
+        let meta = tokio::time::timeout(CHECK_TIMEOUT, meta.ping());
         let store = tokio::time::timeout(CHECK_TIMEOUT, async {
             storage.ping().await.map_err(|e| e.to_string())
         });
         let (meta, store) = tokio::join!(meta, store);
-        let mut checks = vec![
-            ("metadata", timed("the metadata store")(meta)),
-            ("storage", timed("the store")(store)),
-        ];
+        let mut notes = vec![("disk", disk(space))];
+        let mut checks = Vec::new();
+        match meta {
+            // A database that refuses the write for a full disk is reported, not failing.
+            Ok(Err(e @ MetaError::Full(_))) => notes.push(("metadata", format!("full: {e}"))),
+            r => checks.push((
+                "metadata",
+                timed("the metadata store")(r.map(|r| r.map_err(|e| e.to_string()))),
+            )),
+        }
+        checks.push(("storage", timed("the store")(store)));
         if !self.beats.is_empty() {
             let now = now_ms();
             let silent = self
@@ -141,15 +136,9 @@ impl Health {
                 tracing::warn!(check = name, "not ready: {e}");
             }
         }
-        Report {
-            checks,
-            notes: Vec::new(),
-        }
+        Report { checks, notes }
     }
 }
-
-/// Marks a metadata check that failed only for a full disk.
-const FULL_PREFIX: &str = "full: ";
 
 /// `ok`, or the tightest filesystem's state (`low: …`, `full: …`), without its path.
 fn disk(space: &Space) -> String {

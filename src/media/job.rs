@@ -139,19 +139,18 @@ pub async fn run(
     worked.map_err(|e| out_of_room(cx, e))
 }
 
-/// A run that failed while its scratch filesystem is below the low mark, or on a full disk,
-/// ran out of room: it is retried (transient), whatever step noticed first.
+/// A run that failed while its scratch filesystem is below the low mark (a full disk is below
+/// it too) ran out of room: it is retried (transient), whatever step noticed first. A full
+/// disk or store met elsewhere is `no_space` already (`StepError::from`).
 fn out_of_room(cx: &Context, e: StepError) -> StepError {
     if e.kind == super::steps::Failure::Rejected {
         return e;
     }
-    let no_space = e.message.contains("No space left") || e.message.contains("storage is full");
     match cx.space.stops_media() {
         Some(r) => StepError::transient(
             "no_space",
             format!("ran out of room for work files ({}): {e}", r.summary()),
         ),
-        None if no_space => StepError::transient("no_space", e.to_string()),
         None => e,
     }
 }

@@ -48,6 +48,9 @@ impl From<crate::storage::StorageError> for StepError {
                 "original_missing",
                 format!("the stored upload {id} is gone"),
             ),
+            e @ crate::storage::StorageError::Full => {
+                StepError::transient("no_space", e.to_string())
+            }
             e => StepError::transient("storage", e.to_string()),
         }
     }
@@ -61,6 +64,10 @@ impl From<crate::meta::MetaError> for StepError {
 
 impl From<std::io::Error> for StepError {
     fn from(e: std::io::Error) -> Self {
-        StepError::transient("io", e.to_string())
+        // A full disk is `no_space`, as storage says it.
+        match crate::storage::StorageError::from(e) {
+            crate::storage::StorageError::Io(e) => StepError::transient("io", e.to_string()),
+            e => e.into(),
+        }
     }
 }

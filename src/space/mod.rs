@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{DirLabels, Metrics};
 
+mod allowance;
+pub use allowance::Allowance;
+
 /// How often the watcher reads the filesystems.
 const WATCH_EVERY: Duration = Duration::from_secs(5);
 /// How long a reading is reused for a new upload's check (a stream of data always reads
@@ -257,11 +260,7 @@ impl Space {
 
     /// A budget for one stream of upload data.
     pub fn allowance(&self) -> Allowance {
-        Allowance {
-            space: self.clone(),
-            left: None,
-            since_check: 0,
-        }
+        Allowance::new(self.clone())
     }
 
     /// Sets the free-space gauges from a fresh reading.
@@ -341,58 +340,6 @@ impl Space {
     }
 }
 
-/// A stream of upload data's budget against the reserve: `take` says how much of a piece may
-/// be written. It reads the filesystems again after a share of what it last saw was used, so
-/// concurrent writers overshoot by at most a few MiB each.
-#[derive(Debug)]
-pub struct Allowance {
-    space: Space,
-    /// Room at the last reading, less what was taken since (None: not read yet, or unwatched
-    /// when `since_check` is `u64::MAX`).
-    left: Option<u64>,
-    since_check: u64,
-}
-
-const RECHECK_MIN: u64 = 64 << 10;
-const RECHECK_MAX: u64 = 4 << 20;
-
-impl Allowance {
-    /// How many of `n` bytes may be written now.
-    pub fn take(&mut self, n: u64) -> u64 {
-        if self.since_check == u64::MAX {
-            return n;
-        }
-        let stale = match self.left {
-            None => true,
-            Some(left) => {
-                n > left || self.since_check >= (left / 8).clamp(RECHECK_MIN, RECHECK_MAX)
-            }
-        };
-        if stale {
-            match self.space.data_room(true) {
-                None => {
-                    self.since_check = u64::MAX;
-                    return n;
-                }
-                Some((room, _)) => {
-                    self.left = Some(room);
-                    self.since_check = 0;
-                }
-            }
-        }
-        let left = self.left.unwrap_or(0);
-        let took = n.min(left);
-        if took < n {
-            // This stream used up the room the last reading showed: the next check reads
-            // afresh rather than reuse it.
-            *self.space.0.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-        self.left = Some(left - took);
-        self.since_check += took;
-        took
-    }
-}
-
 /// (bytes available to an unprivileged writer, size) of the filesystem holding `path`, or of
 /// its nearest existing ancestor (a directory made on first use).
 fn statvfs(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -419,75 +366,4 @@ fn statvfs(path: &Path) -> std::io::Result<(u64, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reserves_parse_as_sizes_or_shares() {
-        assert_eq!(Reserve::parse("5%").unwrap(), Reserve::Percent(5.0));
-        assert_eq!(Reserve::parse("0").unwrap(), Reserve::Bytes(0));
-        assert_eq!(Reserve::parse("64MiB").unwrap(), Reserve::Bytes(64 << 20));
-        assert_eq!(Reserve::parse("default").unwrap(), Reserve::Default);
-        for bad in ["", "x%", "-1%", "80%", "lots"] {
-            assert!(Reserve::parse(bad).is_err(), "{bad}");
-        }
-        assert_eq!(Reserve::Default.bytes(100 << 20), 5 << 20);
-        assert_eq!(Reserve::Default.bytes(1 << 40), 1 << 30);
-        assert_eq!(Reserve::Percent(10.0).bytes(1000), 100);
-    }
-
-    #[test]
-    fn levels_follow_the_reserve() {
-        let r = |free| Reading {
-            role: Role::Uploads,
-            path: Arc::from(Path::new("/")),
-            free,
-            total: 1000,
-            reserve: 100,
-        };
-        assert_eq!(r(99).level(), Level::Full);
-        assert_eq!(r(150).level(), Level::Low);
-        assert_eq!(r(200).level(), Level::Ok);
-        assert_eq!(r(150).room(), 50);
-        assert_eq!(r(150).media_room(), 0);
-    }
-
-    #[test]
-    fn records_bound_upload_data_only_when_their_disk_is_below_the_reserve() {
-        let dir = tempfile::tempdir().unwrap();
-        let metrics = Arc::new(Metrics::new());
-        let metadata_only = |reserve| {
-            Space::new(
-                Reserve::Bytes(reserve),
-                vec![(Role::Metadata, dir.path().to_owned())],
-                metrics.clone(),
-            )
-        };
-        // An object store's bytes take no room here: only a full metadata disk stops them.
-        let (room, _) = metadata_only(0).data_room(true).unwrap();
-        assert_eq!(room, u64::MAX);
-        assert_eq!(metadata_only(0).allowance().take(1 << 40), 1 << 40);
-        let full = metadata_only(u64::MAX / 2);
-        let (room, r) = full.data_room(false).unwrap();
-        assert_eq!((room, r.level()), (0, Level::Full));
-        assert!(
-            full.0.last.lock().unwrap().is_some(),
-            "the reading is kept for reuse"
-        );
-        assert_eq!(full.allowance().take(1), 0);
-        // A stream that ran out of room leaves nothing stale for the next check.
-        assert!(full.0.last.lock().unwrap().is_none());
-        // Local storage's bytes count against the uploads' filesystem.
-        let both = Space::new(
-            Reserve::Bytes(0),
-            vec![
-                (Role::Uploads, dir.path().join("uploads")),
-                (Role::Metadata, dir.path().to_owned()),
-            ],
-            metrics.clone(),
-        );
-        let (room, r) = both.data_room(true).unwrap();
-        assert_eq!(r.role, Role::Uploads);
-        assert!(room < u64::MAX);
-    }
-}
+mod tests;
