@@ -160,7 +160,7 @@ impl App {
                 _ => "object",
             },
         };
-        let workers = config.media.as_ref().map_or(0, |m| m.workers);
+        let workers = config.media.as_ref().map_or(0, |m| m.slots().len());
         // Every store call is counted for the metrics, whoever makes it.
         let storage: Arc<dyn Storage> = Arc::new(crate::storage::metered::Metered::new(
             storage,

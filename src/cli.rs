@@ -154,6 +154,16 @@ pub struct MediaArgs {
     #[arg(long, env = "TUSKD_MEDIA_WORKERS")]
     pub media_workers: Option<usize>,
 
+    /// Slots beside --media-workers that take only fast work (images, audio, documents, small
+    /// files' checks), so it never waits behind transcodes; a video they find goes to the
+    /// general slots. None on an ingest-only node (--media-workers 0).
+    #[arg(long, env = "TUSKD_MEDIA_FAST_WORKERS", default_value_t = 1)]
+    pub media_fast_workers: usize,
+
+    /// Uploads larger than this are slow work from the start: only general slots take them.
+    #[arg(long, env = "TUSKD_MEDIA_FAST_MAX_SIZE", default_value = "128MiB")]
+    pub media_fast_max_size: String,
+
     /// How long a running job stays with a worker that stopped renewing its lease (it died)
     /// before another worker takes it over; renewed every third of it while the job runs.
     #[arg(long, env = "TUSKD_MEDIA_LEASE", default_value = "30s")]

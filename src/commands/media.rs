@@ -28,8 +28,8 @@ async fn list(meta: &dyn MetaStore, failed: bool) -> Result<u8, String> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{:<32}  {:<10}  {:<16}  {:>8}  {:<20}  reason",
-        "upload", "status", "type", "attempts", "updated"
+        "{:<32}  {:<10}  {:<4}  {:<16}  {:>8}  {:<20}  reason",
+        "upload", "status", "lane", "type", "attempts", "updated"
     );
     for r in records {
         let reason = match (&r.reason_code, &r.reason) {
@@ -39,9 +39,10 @@ async fn list(meta: &dyn MetaStore, failed: bool) -> Result<u8, String> {
         };
         let _ = writeln!(
             out,
-            "{:<32}  {:<10}  {:<16}  {:>8}  {:<20}  {}",
+            "{:<32}  {:<10}  {:<4}  {:<16}  {:>8}  {:<20}  {}",
             r.id,
             r.status.as_str(),
+            r.lane.as_str(),
             r.detected.unwrap_or_else(|| "-".into()),
             r.attempts,
             humantime::format_rfc3339_seconds(r.updated_at),

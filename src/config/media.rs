@@ -55,6 +55,8 @@ pub(super) fn from_args(
     }
     Ok(Some(MediaConfig {
         workers,
+        fast_workers: a.media_fast_workers,
+        fast_max_bytes: size("--media-fast-max-size", &a.media_fast_max_size)?,
         max_attempts: a.media_max_attempts,
         allow,
         keep_rejected: a.media_keep_rejected,

@@ -60,6 +60,41 @@ impl MediaStatus {
     }
 }
 
+/// The queue a job waits in. Every job starts `Fast`; a video (or long audio) that a fast-only
+/// worker slot finds after probing is handed to the `Slow` lane, where only general slots take
+/// it, so photos, audio and documents never wait behind transcodes (`media::worker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    Fast,
+    Slow,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Fast => "fast",
+            Lane::Slow => "slow",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lane> {
+        [Lane::Fast, Lane::Slow]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+/// Which jobs a worker slot claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Takes {
+    /// General slots take slow-lane jobs too (fast ones first); fast-only slots do not.
+    pub slow: bool,
+    /// Jobs of uploads larger than this are slow work from the start (scanning and probing
+    /// them takes long).
+    pub fast_max_bytes: u64,
+}
+
 /// What the probe found, before any decoding work.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Probe {
@@ -181,6 +216,7 @@ pub struct MediaRecord {
     pub status: MediaStatus,
     /// Waiting for the request that finished the upload to finish its storage.
     pub held: bool,
+    pub lane: Lane,
     pub attempts: u32,
     pub next_at: SystemTime,
     pub lease_owner: Option<String>,
@@ -231,6 +267,9 @@ pub enum MediaOutcome {
         code: String,
         message: String,
     },
+    /// Checked and probed by a fast-only slot, and slow work: queued again in the slow lane
+    /// at once, what was found kept, the attempt not counted.
+    Handoff,
     /// A transient failure: tried again at `at`.
     Retry {
         code: String,

@@ -5,12 +5,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::limits::Limits;
+use crate::domain::media::Takes;
+
+/// `--media-fast-max-size`'s default: phone photos, songs and documents are well below it.
+pub const DEFAULT_FAST_MAX: u64 = 128 << 20;
 use super::scan::ScanConfig;
 
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    /// Jobs run at once.
+    /// General slots: jobs of either lane run at once (fast work first); 0: none here.
     pub workers: usize,
+    /// Fast-only slots beside them (only when there are general slots): images, audio,
+    /// documents and every job's checks never wait behind transcodes.
+    pub fast_workers: usize,
+    /// Uploads larger than this are slow work from the start.
+    pub fast_max_bytes: u64,
     pub max_attempts: u32,
     /// `type/*` or `type/subtype`, lowercase.
     pub allow: Vec<String>,
@@ -41,6 +50,8 @@ impl MediaConfig {
     pub fn new() -> MediaConfig {
         MediaConfig {
             workers: default_workers(),
+            fast_workers: 1,
+            fast_max_bytes: DEFAULT_FAST_MAX,
             max_attempts: 5,
             allow: vec![
                 "video/*".into(),
@@ -60,6 +71,28 @@ impl MediaConfig {
             lease: Duration::from_secs(30),
             scan: None,
         }
+    }
+
+    /// Every worker slot: the general ones, then the fast-only ones (none without general
+    /// slots: an ingest-only node).
+    pub fn slots(&self) -> Vec<Takes> {
+        let fast_max_bytes = self.fast_max_bytes;
+        let general = Takes {
+            slow: true,
+            fast_max_bytes,
+        };
+        let fast = Takes {
+            slow: false,
+            fast_max_bytes,
+        };
+        let fast_slots = if self.workers == 0 {
+            0
+        } else {
+            self.fast_workers
+        };
+        std::iter::repeat_n(general, self.workers)
+            .chain(std::iter::repeat_n(fast, fast_slots))
+            .collect()
     }
 
     /// Whether a detected type is processed.

@@ -1,24 +1,28 @@
 //! One run of a media job: detect → scan → (by kind) probe and transcode, make image variants,
 //! render a document's first page → publish. Returns what was published (None: nothing to
 //! derive, e.g. a document stored as it is) or a typed failure. The original is only read.
+//! On a fast-only slot, a video (or long sound) is handed over once checked and probed
+//! (`Ran::Handoff`); the general slot that takes it next starts from what was found.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::TryStreamExt;
-use tokio::io::AsyncWriteExt;
-
 use super::config::MediaConfig;
 use super::detect::{self, SNIFF_BYTES};
-use super::limits::Kind;
+use super::limits::{Kind, check_limits, check_size};
 use super::publish::Produced;
 use super::steps::StepError;
-use crate::domain::media::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome};
+use crate::domain::media::{
+    Lane, MediaRecord, MediaStatus, MediaUpdate, Probe, Published, ScanOutcome, Takes,
+};
 use crate::domain::upload::{Upload, UploadId};
 use crate::media::Context;
 use crate::storage::MediaKey;
+
+/// Sound longer than this is slow work (a fast-only slot hands it over).
+const SLOW_AUDIO: Duration = Duration::from_secs(600);
 
 /// How long the Discoverer may read headers (it has two tries).
 #[cfg(feature = "media")]
@@ -70,6 +74,7 @@ struct Ctx<'a> {
     cx: &'a Context,
     owner: &'a str,
     job: &'a MediaRecord,
+    takes: Takes,
 }
 
 impl Ctx<'_> {
@@ -106,15 +111,31 @@ impl Drop for Scratch {
     }
 }
 
+/// How a run that did not fail ended.
+#[derive(Debug)]
+pub enum Ran {
+    /// What was published (None: nothing to derive, e.g. a document stored as it is).
+    Done(Option<Published>),
+    /// Checked and probed on a fast-only slot, and slow work: for a general slot.
+    Handoff,
+}
+
+/// Runs `job` on a slot that `takes` what it takes.
 pub async fn run(
     cx: &Context,
     cfg: &MediaConfig,
-    owner: &str,
+    slot: (&str, Takes),
     job: &MediaRecord,
     upload: Option<&Upload>,
     progress: Arc<Progress>,
-) -> Result<Option<Published>, StepError> {
-    let ctx = Ctx { cx, owner, job };
+) -> Result<Ran, StepError> {
+    let (owner, takes) = slot;
+    let ctx = Ctx {
+        cx,
+        owner,
+        job,
+        takes,
+    };
     // A run that died while publishing left a version nobody points at.
     if let Some(v) = &job.pending_version
         && job.published.as_ref().map(|p| &p.version) != Some(v)
@@ -124,9 +145,14 @@ pub async fn run(
     let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
-    ctx.status(MediaStatus::Validating).await?;
-    let mime = ctx.validate(cfg, upload).await?;
-    let kind = Kind::of(mime);
+    let mime = match handed_over(cfg, job) {
+        Some(mime) => mime.to_owned(),
+        None => {
+            ctx.status(MediaStatus::Validating).await?;
+            ctx.validate(cfg, upload).await?.to_owned()
+        }
+    };
+    let kind = Kind::of(&mime);
     check_size(cfg, kind, job.length)?;
     ctx.status(MediaStatus::Processing).await?;
 
@@ -134,9 +160,26 @@ pub async fn run(
     // dead run left there goes now.
     let scratch = Scratch(MediaConfig::work_dir(&cx.data_dir).join(job.id.as_str()));
     let _ = tokio::fs::remove_dir_all(&scratch.0).await;
-    let worked = ctx.work(&scratch.0, cfg, kind, mime, progress).await;
+    let worked = ctx.work(&scratch.0, cfg, kind, &mime, progress).await;
     // Judged while the scratch files still take their room.
     worked.map_err(|e| out_of_room(cx, e))
+}
+
+/// The detected type of a job a fast-only slot checked and handed over (its checks are not
+/// repeated), if the settings still let it through unchecked.
+fn handed_over<'a>(cfg: &MediaConfig, job: &'a MediaRecord) -> Option<&'a str> {
+    let mime = job.detected.as_deref()?;
+    let scanned = cfg.scan.is_none() || job.scan.is_some();
+    (job.lane == Lane::Slow && job.probe.is_some() && scanned && cfg.allows(mime)).then_some(mime)
+}
+
+/// Whether probed media is slow work: a video (it is transcoded), or sound longer than
+/// `SLOW_AUDIO`.
+fn slow_work(probe: &Probe) -> bool {
+    probe.video.is_some()
+        || probe
+            .duration_ms
+            .is_some_and(|ms| Duration::from_millis(ms) > SLOW_AUDIO)
 }
 
 /// A run that failed while its scratch filesystem is below the low mark (a full disk is below
@@ -163,26 +206,38 @@ impl Ctx<'_> {
         scratch: &Path,
         cfg: &MediaConfig,
         kind: Kind,
-        mime: &'static str,
+        mime: &str,
         progress: Arc<Progress>,
-    ) -> Result<Option<Published>, StepError> {
+    ) -> Result<Ran, StepError> {
         let (cx, job) = (self.cx, self.job);
         tokio::fs::create_dir_all(scratch).await?;
         let input = match cx.storage.local_path(&job.id) {
             Some(p) => p,
-            None => download(cx, &job.id, job.length, &scratch.join("original")).await?,
+            None => {
+                let to = scratch.join("original");
+                super::original::download(cx, &job.id, job.length, &to).await?
+            }
         };
         let out = scratch.join("out");
         tokio::fs::create_dir_all(&out).await?;
         let produced = match kind {
             Kind::Image => images(&input, &out, mime, cfg, progress).await?,
             Kind::Document => super::document::process(&input, &out, mime, cfg, &progress).await?,
-            Kind::Video | Kind::Audio => self.audiovisual(&input, &out, cfg, progress).await?,
+            Kind::Video | Kind::Audio => {
+                let probe = self.probe(&input).await?;
+                if !self.takes.slow && slow_work(&probe) {
+                    return Ok(Ran::Handoff);
+                }
+                self.audiovisual(&input, &out, cfg, &probe, progress)
+                    .await?
+            }
         };
         if produced.renditions.is_empty() && produced.files.is_empty() {
-            return Ok(None);
+            return Ok(Ran::Done(None));
         }
-        self.publish(&out, &produced).await.map(Some)
+        self.publish(&out, &produced)
+            .await
+            .map(|p| Ran::Done(Some(p)))
     }
 
     /// Detects the type (recorded when accepted) and scans the original; returns the type, or
@@ -193,7 +248,8 @@ impl Ctx<'_> {
         upload: &Upload,
     ) -> Result<&'static str, StepError> {
         let (cx, job) = (self.cx, self.job);
-        let head = read_head(cx, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
+        let head =
+            super::original::read_head(cx, &job.id, job.length.min(SNIFF_BYTES as u64)).await?;
         let detected = detect::detect(&head, upload.metadata.as_ref(), |m| cfg.allows(m));
         if let Ok(mime) = detected {
             self.record(MediaUpdate {
@@ -220,27 +276,36 @@ impl Ctx<'_> {
         detected.map_err(|r| StepError::rejected(r.code, r.message))
     }
 
-    /// Probes a video or audio file (recording what was found), checks its limits and
-    /// transcodes it; the probe is recorded again with what decoding learned.
-    async fn audiovisual(
-        &self,
-        input: &Path,
-        out: &Path,
-        cfg: &MediaConfig,
-        progress: Arc<Progress>,
-    ) -> Result<Produced, StepError> {
+    /// Probes a video or audio file and records what was found (first: a rejection for size
+    /// or length shows it); a job handed over was probed already.
+    async fn probe(&self, input: &Path) -> Result<Probe, StepError> {
+        if let (Lane::Slow, Some(probe)) = (self.job.lane, &self.job.probe) {
+            return Ok(probe.clone());
+        }
         let probe = probe(input).await?;
-        // Recorded first: a rejection for size or length shows what was found.
         self.record(MediaUpdate {
             probe: Some(probe.clone()),
             ..Default::default()
         })
         .await?;
+        Ok(probe)
+    }
+
+    /// Checks a probed video or audio file's limits and transcodes it; the probe is recorded
+    /// again with what decoding learned.
+    async fn audiovisual(
+        &self,
+        input: &Path,
+        out: &Path,
+        cfg: &MediaConfig,
+        probe: &Probe,
+        progress: Arc<Progress>,
+    ) -> Result<Produced, StepError> {
         match &probe.video {
             Some(video) => {
-                check_limits(cfg, Kind::Video, &probe)?;
+                check_limits(cfg, Kind::Video, probe)?;
                 let produced =
-                    super::video::process(input, out, &probe, video, cfg, progress).await?;
+                    super::video::process(input, out, probe, video, cfg, progress).await?;
                 if produced.variable_frame_rate && !video.variable_frame_rate {
                     // Seen while decoding: the frames' durations varied though the
                     // container named a rate.
@@ -257,8 +322,8 @@ impl Ctx<'_> {
                 Ok(produced)
             }
             None if probe.audio.is_some() => {
-                check_limits(cfg, Kind::Audio, &probe)?;
-                let produced = super::audio::process(input, out, &probe, cfg, progress).await?;
+                check_limits(cfg, Kind::Audio, probe)?;
+                let produced = super::audio::process(input, out, probe, cfg, progress).await?;
                 let mut probe = probe.clone();
                 if let Some(a) = probe.audio.as_mut() {
                     a.loudness = produced.loudness;
@@ -295,71 +360,6 @@ impl Ctx<'_> {
             super::publish::publish(self.cx, &self.job.id, &version, out, produced).await?;
         Ok(Published { version, variants })
     }
-}
-
-fn check_size(cfg: &MediaConfig, kind: Kind, length: u64) -> Result<(), StepError> {
-    match cfg.limits.size.get(kind) {
-        Some(max) if length > max => Err(StepError::rejected(
-            "too_big",
-            format!(
-                "the {} is {length} bytes; at most {max} are accepted",
-                kind.as_str()
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn check_limits(cfg: &MediaConfig, kind: Kind, probe: &Probe) -> Result<(), StepError> {
-    if let (Some(ms), Some(max)) = (probe.duration_ms, cfg.limits.duration.get(kind))
-        && Duration::from_millis(ms) > max
-    {
-        return Err(StepError::rejected(
-            "too_long",
-            format!(
-                "the {} lasts {}s; at most {}s is accepted",
-                kind.as_str(),
-                ms / 1000,
-                max.as_secs()
-            ),
-        ));
-    }
-    if let (Some(v), Some(max)) = (&probe.video, cfg.limits.pixels.get(kind)) {
-        let pixels = v.coded_width as u64 * v.coded_height as u64;
-        if pixels > max {
-            return Err(StepError::rejected(
-                "too_large",
-                format!(
-                    "the picture is {}x{} ({pixels} pixels); at most {max} are accepted",
-                    v.coded_width, v.coded_height
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-async fn read_head(cx: &Context, id: &UploadId, n: u64) -> Result<Vec<u8>, StepError> {
-    let mut out = Vec::with_capacity(n as usize);
-    if n == 0 {
-        return Ok(out);
-    }
-    let mut stream = cx.storage.read(id, 0..n).await?;
-    while let Some(chunk) = stream.try_next().await? {
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// Copies an object-stored original to local disk, where the decoders can seek in it.
-async fn download(cx: &Context, id: &UploadId, len: u64, to: &Path) -> Result<PathBuf, StepError> {
-    let mut file = tokio::fs::File::create(to).await?;
-    let mut stream = cx.storage.read(id, 0..len).await?;
-    while let Some(chunk) = stream.try_next().await? {
-        file.write_all(&chunk).await?;
-    }
-    file.flush().await?;
-    Ok(to.to_owned())
 }
 
 /// Blocking work (GStreamer, image codecs) on the blocking pool; a panic in it is a failed

@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+use super::config::MediaConfig;
+use super::steps::StepError;
+use crate::domain::media::Probe;
+
 /// What a finished upload is, by its detected type (video and audio are told apart by the
 /// probe: an `.mp4` may hold only sound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +86,50 @@ impl Limits {
             pixels: PerKind::of(Some(8192 * 4320), None, Some(50_000_000), None),
         }
     }
+}
+
+/// An upload larger than its kind accepts is rejected before any decoding.
+pub fn check_size(cfg: &MediaConfig, kind: Kind, length: u64) -> Result<(), StepError> {
+    match cfg.limits.size.get(kind) {
+        Some(max) if length > max => Err(StepError::rejected(
+            "too_big",
+            format!(
+                "the {} is {length} bytes; at most {max} are accepted",
+                kind.as_str()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Media longer or larger in pixels than its kind accepts is rejected once probed.
+pub fn check_limits(cfg: &MediaConfig, kind: Kind, probe: &Probe) -> Result<(), StepError> {
+    if let (Some(ms), Some(max)) = (probe.duration_ms, cfg.limits.duration.get(kind))
+        && Duration::from_millis(ms) > max
+    {
+        return Err(StepError::rejected(
+            "too_long",
+            format!(
+                "the {} lasts {}s; at most {}s is accepted",
+                kind.as_str(),
+                ms / 1000,
+                max.as_secs()
+            ),
+        ));
+    }
+    if let (Some(v), Some(max)) = (&probe.video, cfg.limits.pixels.get(kind)) {
+        let pixels = v.coded_width as u64 * v.coded_height as u64;
+        if pixels > max {
+            return Err(StepError::rejected(
+                "too_large",
+                format!(
+                    "the picture is {}x{} ({pixels} pixels); at most {max} are accepted",
+                    v.coded_width, v.coded_height
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod hls;
 pub mod images;
 pub mod job;
 pub mod limits;
+pub mod original;
 pub mod plan;
 #[cfg(feature = "media")]
 pub mod poster;

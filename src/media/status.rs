@@ -64,6 +64,7 @@ pub fn document(
         "probe": record.and_then(|r| r.probe.as_ref()),
         "scan": record.and_then(|r| r.scan.as_ref()),
         "attempts": record.map_or(0, |r| r.attempts),
+        "lane": record.map(|r| r.lane.as_str()),
         "variants": variants,
         "updated_at": record.map(|r| httpdate::fmt_http_date(r.updated_at)),
     })

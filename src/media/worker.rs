@@ -1,8 +1,13 @@
-//! The media workers: `--media-workers` loops that claim jobs with a lease, keep the lease
-//! alive with a heartbeat (which also records progress), run the job's steps, and end it:
-//! READY, REJECTED (the original deleted unless kept), FAILED, or queued again with backoff
-//! after a passing failure. A worker that dies leaves its lease to run out; the job is then
-//! claimed again, and a job claimed more often than `--media-max-attempts` fails.
+//! The media workers: slots that claim jobs with a lease, keep the lease alive with a
+//! heartbeat (which also records progress), run the job's steps, and end it: READY, REJECTED
+//! (the original deleted unless kept), FAILED, or queued again with backoff after a passing
+//! failure. A worker that dies leaves its lease to run out; the job is then claimed again, and
+//! a job claimed more often than `--media-max-attempts` fails.
+//!
+//! Lanes: `--media-workers` general slots take any job, fast work first;
+//! `--media-fast-workers` slots take only fast work (uploads up to `--media-fast-max-size`,
+//! not yet found to be slow), and hand a video they probe to the slow lane (`Handoff`), so a
+//! photo is never queued behind a transcode.
 //!
 //! Media work keeps off the room uploads need: a worker claims nothing while its scratch
 //! filesystem is below twice the free-space reserve (`space`), and a run that takes it below
@@ -15,10 +20,10 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinSet;
 
 use super::config::MediaConfig;
-use super::job::{self, Progress, key};
+use super::job::{self, Progress, Ran, key};
 use super::steps::{Failure, StepError};
 use crate::domain::event::OutboxEvent;
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate, Takes};
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::{FileInfo, HookEvent, HookRequest, HookType, HttpRequestInfo};
 use crate::media::Context;
@@ -51,14 +56,15 @@ pub async fn run(cx: Context) {
     }
     let host = std::process::id();
     let mut workers = JoinSet::new();
-    for i in 0..cfg.workers {
+    for (i, takes) in cfg.slots().into_iter().enumerate() {
         let owner = format!("{host}-{i}-{}", &UploadId::random().as_str()[..8]);
-        workers.spawn(worker(cx.clone(), cfg.clone(), owner, i));
+        workers.spawn(worker(cx.clone(), cfg.clone(), (owner, takes), i));
     }
     while workers.join_next().await.is_some() {}
 }
 
-async fn worker(cx: Context, cfg: MediaConfig, owner: String, index: usize) {
+async fn worker(cx: Context, cfg: MediaConfig, slot: (String, Takes), index: usize) {
+    let (owner, takes) = slot;
     loop {
         cx.health.beat(index);
         if cx.shutdown.is_cancelled() {
@@ -74,8 +80,12 @@ async fn worker(cx: Context, cfg: MediaConfig, owner: String, index: usize) {
             continue;
         }
         let now = SystemTime::now();
-        match cx.meta.claim_media(&owner, now, now + cfg.lease).await {
-            Ok(Some(job)) => process(&cx, &cfg, &owner, index, job).await,
+        match cx
+            .meta
+            .claim_media(&owner, takes, now, now + cfg.lease)
+            .await
+        {
+            Ok(Some(job)) => process(&cx, &cfg, (&owner, takes), index, job).await,
             Ok(None) => {
                 tokio::select! {
                     _ = cx.wake.notified() => {}
@@ -100,13 +110,20 @@ fn backoff(attempts: u32) -> Duration {
         .min(Duration::from_secs(600))
 }
 
-async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job: MediaRecord) {
+async fn process(
+    cx: &Context,
+    cfg: &MediaConfig,
+    slot: (&str, Takes),
+    index: usize,
+    job: MediaRecord,
+) {
+    let owner = slot.0;
     if let Ok(waited) = SystemTime::now().duration_since(job.next_at) {
         cx.metrics.media_queue_seconds.observe(waited.as_secs_f64());
     }
     let started = std::time::Instant::now();
     let upload = cx.meta.get(&job.id).await.ok().flatten();
-    let result = attempt(cx, cfg, owner, index, &job, upload.as_ref()).await;
+    let result = attempt(cx, cfg, slot, index, &job, upload.as_ref()).await;
     let outcome = outcome(cx, cfg, &job, result).await;
     cx.metrics
         .media_run_seconds
@@ -119,11 +136,12 @@ async fn process(cx: &Context, cfg: &MediaConfig, owner: &str, index: usize, job
 async fn attempt(
     cx: &Context,
     cfg: &MediaConfig,
-    owner: &str,
+    slot: (&str, Takes),
     index: usize,
     job: &MediaRecord,
     upload: Option<&Upload>,
-) -> Result<Option<crate::domain::media::Published>, StepError> {
+) -> Result<Ran, StepError> {
+    let owner = slot.0;
     let id = job.id.clone();
     if job.attempts > cfg.max_attempts {
         Err(StepError::permanent(
@@ -149,7 +167,7 @@ async fn attempt(
         let stop = progress.clone();
         let shutdown = cx.shutdown.clone();
         let r = tokio::select! {
-            r = job::run(cx, cfg, owner, job, upload, progress.clone()) => r,
+            r = job::run(cx, cfg, slot, job, upload, progress.clone()) => r,
             _ = shutdown.cancelled() => {
                 stop.cancel.store(true, Ordering::Relaxed);
                 Err(StepError::transient("cancelled", "the server stopped"))
@@ -167,12 +185,13 @@ async fn outcome(
     cx: &Context,
     cfg: &MediaConfig,
     job: &MediaRecord,
-    result: Result<Option<crate::domain::media::Published>, StepError>,
+    result: Result<Ran, StepError>,
 ) -> MediaOutcome {
     let id = &job.id;
     match result {
-        Ok(Some(published)) => MediaOutcome::Ready(published),
-        Ok(None) => MediaOutcome::Ready(crate::domain::media::Published {
+        Ok(Ran::Handoff) => MediaOutcome::Handoff,
+        Ok(Ran::Done(Some(published))) => MediaOutcome::Ready(published),
+        Ok(Ran::Done(None)) => MediaOutcome::Ready(crate::domain::media::Published {
             version: String::new(),
             variants: Vec::new(),
         }),
@@ -228,6 +247,11 @@ async fn end(
         Ok(Some(before)) => {
             if !events.is_empty() {
                 cx.hooks.wake();
+            }
+            if matches!(outcome, MediaOutcome::Handoff) {
+                // An idle general slot here takes it now (other nodes hear of it from the
+                // store).
+                cx.wake.notify_waiters();
             }
             log(&id, &outcome);
             // The version this run replaced (or a dead run's) is no longer pointed at.
@@ -286,6 +310,7 @@ fn log(id: &UploadId, outcome: &MediaOutcome) {
         MediaOutcome::Retry { code, message, .. } => {
             tracing::warn!(%id, code, "media job will be retried: {message}")
         }
+        MediaOutcome::Handoff => tracing::info!(%id, "media job handed to the slow lane"),
     }
 }
 
@@ -368,7 +393,7 @@ fn events(
                 ..job.clone()
             },
         ),
-        MediaOutcome::Retry { .. } => return Vec::new(),
+        MediaOutcome::Retry { .. } | MediaOutcome::Handoff => return Vec::new(),
     };
     if !cx.hooks.is_enabled(kind) {
         return Vec::new();

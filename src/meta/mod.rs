@@ -31,7 +31,7 @@ use async_trait::async_trait;
 pub use crate::domain::event::{Effects, EventState, OutboxEvent, StoredEvent, Work};
 use crate::domain::lease::Cluster;
 use crate::domain::listing::{ListQuery, Listed};
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::parts::PartLog;
 use crate::domain::quota::{Quota, QuotaExceeded};
 use crate::domain::upload::{Upload, UploadId};
@@ -346,11 +346,12 @@ pub trait MetaStore: std::fmt::Debug + Send + Sync + 'static {
     /// The media record of an upload, if it has one.
     async fn media(&self, id: &UploadId) -> Result<Option<MediaRecord>, MetaError>;
 
-    /// Takes the oldest job due at `now` that no live lease holds, under a lease of `owner`'s
-    /// until `lease_until`, counting an attempt.
+    /// Takes the oldest job due at `now` that no live lease holds and `takes` allows (fast
+    /// work first), under a lease of `owner`'s until `lease_until`, counting an attempt.
     async fn claim_media(
         &self,
         owner: &str,
+        takes: Takes,
         now: SystemTime,
         lease_until: SystemTime,
     ) -> Result<Option<MediaRecord>, MetaError>;

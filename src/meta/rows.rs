@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{EventState, MetaError, OutboxEvent, StoredEvent};
 use crate::domain::access::Owner;
-use crate::domain::media::{MediaRecord, MediaStatus};
+use crate::domain::media::{Lane, MediaRecord, MediaStatus};
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
 pub(super) fn ms(t: SystemTime) -> i64 {
@@ -207,7 +207,7 @@ impl EventRow {
 
 /// The `media` columns: id, status, held, attempts, next_at, lease_owner, lease_until,
 /// progress, reason_code, reason, detected, probe, published, pending_version, length,
-/// created_at, updated_at, scan, owner (`MEDIA_COLUMNS`).
+/// created_at, updated_at, scan, owner, lane (`MEDIA_COLUMNS`).
 pub(super) struct MediaRow {
     pub id: String,
     pub status: String,
@@ -228,6 +228,7 @@ pub(super) struct MediaRow {
     pub updated_at: i64,
     pub scan: Option<String>,
     pub owner: Option<String>,
+    pub lane: String,
 }
 
 impl MediaRow {
@@ -253,6 +254,7 @@ impl MediaRow {
             updated_at: required(r.int(at + 16)?, at + 16)?,
             scan: r.text(at + 17)?,
             owner: r.text(at + 18)?,
+            lane: required(r.text(at + 19)?, at + 19)?,
         })
     }
 
@@ -283,6 +285,7 @@ impl MediaRow {
                 .transpose()?,
             status: MediaStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             held: self.held,
+            lane: Lane::parse(&self.lane).ok_or_else(|| corrupt("lane"))?,
             attempts: self.attempts as u32,
             next_at: from_ms(self.next_at),
             lease_owner: self.lease_owner.clone(),
@@ -320,7 +323,7 @@ pub(super) const EVENT_COLUMNS: &str =
     "id, kind, upload_id, payload, state, attempts, created_at, next_at, last_error";
 pub(super) const MEDIA_COLUMNS: &str = "id, status, held, attempts, next_at, lease_owner, lease_until, \
     progress, reason_code, reason, detected, probe, published, pending_version, length, \
-    created_at, updated_at, scan, owner";
+    created_at, updated_at, scan, owner, lane";
 
 /// `columns` (a list above) with each name qualified by the table alias `table`.
 pub(super) fn qualified(table: &str, columns: &str) -> String {

@@ -182,6 +182,18 @@ fn start_and_watch(
     pipeline: &gst::Pipeline,
     position: &AtomicU64,
 ) -> Result<(), StepError> {
+    // Transcodes are the slow lane's work: every streaming thread (and the encoders' threads
+    // it starts) runs at a lower priority, so fast work and requests on the same cores are not
+    // slowed by them; with nothing else to run they take the whole machine as before.
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    bus.set_sync_handler(|_, msg| {
+        if let gst::MessageView::StreamStatus(s) = msg.view()
+            && s.get().0 == gst::StreamStatusType::Enter
+        {
+            lower_this_threads_priority();
+        }
+        gst::BusSyncReply::Pass
+    });
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| StepError::permanent("decode_failed", "the pipeline could not start"))?;
@@ -193,6 +205,23 @@ fn start_and_watch(
         progress: job.progress,
     };
     super::watch::watch(&watch, pipeline, position, &mut |_| {})
+}
+
+/// The nice value of a transcode's threads.
+const TRANSCODE_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority (Linux: nice is per thread, and threads it starts
+/// inherit it). Best effort: a thread already lower stays so.
+fn lower_this_threads_priority() {
+    let tid = rustix::thread::gettid();
+    match rustix::process::getpriority_process(Some(tid)) {
+        Ok(nice) if nice >= TRANSCODE_NICE => {}
+        _ => {
+            if let Err(e) = rustix::process::setpriority_process(Some(tid), TRANSCODE_NICE) {
+                tracing::debug!("cannot lower a transcode thread's priority: {e}");
+            }
+        }
+    }
 }
 
 /// Each rendition's directory with the H.264 profile and level its parser settled on.

@@ -4,7 +4,7 @@
 
 use super::Db;
 use crate::domain::event::Work;
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
@@ -44,9 +44,12 @@ pub(super) async fn get(c: &impl Db, id: &UploadId) -> Result<Option<MediaRecord
 pub(super) async fn claim(
     c: &impl Db,
     owner: &str,
+    takes: Takes,
     now: i64,
     lease_until: i64,
 ) -> Result<Option<MediaRecord>, MetaError> {
+    // Fast work first ($5: the largest upload that is); fast-only slots take nothing else.
+    let fast = "(lane = 'fast' AND length <= $5)";
     let stmt = c
         .prepare_cached(&format!(
             "UPDATE media SET lease_owner = $1, lease_until = $3, attempts = attempts + 1,
@@ -54,13 +57,15 @@ pub(super) async fn claim(
              WHERE id = (SELECT id FROM media
                          WHERE NOT held AND status IN {OPEN_STATUSES} AND next_at <= $2
                            AND (lease_until IS NULL OR lease_until < $2)
-                         ORDER BY next_at LIMIT 1
+                           AND ($4 OR {fast})
+                         ORDER BY {fast} DESC, next_at LIMIT 1
                          FOR UPDATE SKIP LOCKED)
                AND (lease_until IS NULL OR lease_until < $2)
              RETURNING {MEDIA_COLUMNS}"
         ))
         .await?;
-    c.query_opt(&stmt, &[&owner, &now, &lease_until])
+    let fast_max = i64::try_from(takes.fast_max_bytes).unwrap_or(i64::MAX);
+    c.query_opt(&stmt, &[&owner, &now, &lease_until, &takes.slow, &fast_max])
         .await?
         .map(|r| row(&r))
         .transpose()
@@ -159,6 +164,18 @@ pub(super) async fn done(
                 &[&id, &now, code, message, &ms(*at)],
             )
             .await?;
+        }
+        MediaOutcome::Handoff => {
+            tx.execute(
+                &format!(
+                    "UPDATE media SET lane = 'slow', attempts = greatest(attempts - 1, 0),
+                        progress = 0, next_at = $2, {set} WHERE id = $1"
+                ),
+                &[&id, &now],
+            )
+            .await?;
+            // General slots on any node take it.
+            super::notify(tx, Work::MediaJobs).await?;
         }
     }
     Ok(Some(before))

@@ -19,7 +19,7 @@ use super::rows::{UPLOAD_COLUMNS, UploadRow, from_ms, ms};
 use super::{Effects, MetaError, MetaStats, MetaStore, OutboxEvent, StoredEvent, Work};
 use crate::domain::lease::Cluster;
 use crate::domain::listing::{ListQuery, Listed};
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::quota::Quota;
 use crate::domain::upload::{Upload, UploadId};
 
@@ -501,11 +501,12 @@ impl MetaStore for PgMeta {
     async fn claim_media(
         &self,
         owner: &str,
+        takes: Takes,
         now: SystemTime,
         lease_until: SystemTime,
     ) -> Result<Option<MediaRecord>, MetaError> {
         let c = self.client().await?;
-        media::claim(&c, owner, ms(now), ms(lease_until)).await
+        media::claim(&c, owner, takes, ms(now), ms(lease_until)).await
     }
 
     async fn update_media(

@@ -113,6 +113,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         count           BIGINT NOT NULL,
         PRIMARY KEY (owner, window_start_ms)
     );",
+    // 5: SQLite's migration 12: the lane a media job waits in.
+    "ALTER TABLE media ADD COLUMN lane TEXT NOT NULL DEFAULT 'fast'
+        CHECK (lane IN ('fast', 'slow'));",
 ];
 
 pub(super) async fn migrate(c: &mut Client) -> Result<(), MetaError> {

@@ -5,13 +5,15 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::ms;
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MediaRow, to_json};
 
 const COLUMNS: &str = crate::meta::rows::MEDIA_COLUMNS;
 const OPEN: &str = crate::meta::rows::OPEN_STATUSES;
+/// A job is fast work (`?5`: the largest upload that is).
+const FAST: &str = "(lane = 'fast' AND length <= ?5)";
 
 /// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
 /// the change that finished the upload (`Effects::media_job`). The record takes the upload's
@@ -62,10 +64,12 @@ pub(super) fn get(c: &Connection, id: &UploadId) -> Result<Option<MediaRecord>, 
     stmt.query_row([id.as_str()], row).optional()?.transpose()
 }
 
-/// Takes the oldest due job that nobody holds a live lease on.
+/// Takes the oldest due job that nobody holds a live lease on, of those `takes` allows: fast
+/// work first.
 pub(super) fn claim(
     c: &Connection,
     owner: &str,
+    takes: Takes,
     now: i64,
     lease_until: i64,
 ) -> Result<Option<MediaRecord>, MetaError> {
@@ -75,12 +79,22 @@ pub(super) fn claim(
          WHERE id = (SELECT id FROM media INDEXED BY media_due
                      WHERE held = 0 AND status IN {OPEN} AND next_at <= ?2
                        AND (lease_until IS NULL OR lease_until < ?2)
-                     ORDER BY next_at LIMIT 1)
+                       AND (?4 OR {FAST})
+                     ORDER BY {FAST} DESC, next_at LIMIT 1)
          RETURNING {COLUMNS}"
     ))?;
-    stmt.query_row(params![owner, now, lease_until], row)
-        .optional()?
-        .transpose()
+    stmt.query_row(
+        params![
+            owner,
+            now,
+            lease_until,
+            takes.slow,
+            i64::try_from(takes.fast_max_bytes).unwrap_or(i64::MAX)
+        ],
+        row,
+    )
+    .optional()?
+    .transpose()
 }
 
 /// Records what a run found or where it is, if `owner` still holds the job's lease.
@@ -170,6 +184,15 @@ pub(super) fn done(
                         reason = ?4, next_at = ?5, {set} WHERE id = ?1"
                 ),
                 params![id.as_str(), now, code, message, ms(*at)],
+            )?;
+        }
+        MediaOutcome::Handoff => {
+            tx.execute(
+                &format!(
+                    "UPDATE media SET lane = 'slow', attempts = max(attempts - 1, 0),
+                        progress = 0, next_at = ?2, {set} WHERE id = ?1"
+                ),
+                params![id.as_str(), now],
             )?;
         }
     }

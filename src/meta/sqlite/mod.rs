@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use super::{Effects, MetaError, MetaStore, OutboxEvent, StoredEvent};
 use crate::domain::listing::{ListQuery, Listed};
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::quota::Quota;
 use crate::domain::upload::{Upload, UploadId};
 use crate::meta::rows::UploadRow;
@@ -429,11 +429,12 @@ impl MetaStore for SqliteMeta {
     async fn claim_media(
         &self,
         owner: &str,
+        takes: Takes,
         now: SystemTime,
         lease_until: SystemTime,
     ) -> Result<Option<MediaRecord>, MetaError> {
         let owner = owner.to_owned();
-        self.write(move |c| media::claim(c, &owner, ms(now), ms(lease_until)))
+        self.write(move |c| media::claim(c, &owner, takes, ms(now), ms(lease_until)))
             .await
     }
 

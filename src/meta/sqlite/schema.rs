@@ -116,6 +116,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         count           INTEGER NOT NULL,
         PRIMARY KEY (owner, window_start_ms)
     ) STRICT, WITHOUT ROWID;",
+    // 12: the lane a media job waits in (crate::domain::media::Lane): every job starts fast;
+    // a video found by a fast-only slot moves to the slow lane.
+    "ALTER TABLE media ADD COLUMN lane TEXT NOT NULL DEFAULT 'fast'
+        CHECK (lane IN ('fast', 'slow'));",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

@@ -228,7 +228,7 @@ pub(super) async fn filters_by_status_and_media_kind(db: &dyn Meta) {
     db.release_events(None).await.unwrap();
     let now = SystemTime::now();
     let until = now + Duration::from_secs(60);
-    while let Some(j) = db.claim_media("w", now, until).await.unwrap() {
+    while let Some(j) = db.claim_media("w", super::ANY, now, until).await.unwrap() {
         let mime = finished.iter().find(|(u, _)| u.id == j.id).unwrap().1;
         let update = MediaUpdate {
             detected: (!mime.is_empty()).then(|| mime.to_owned()),

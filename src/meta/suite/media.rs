@@ -34,7 +34,12 @@ pub(super) async fn a_job_is_queued_with_the_change_that_asks_for_it(db: &dyn Me
     );
     // Held until the request's remaining work is done.
     let now = SystemTime::now();
-    assert!(db.claim_media("w", now, now).await.unwrap().is_none());
+    assert!(
+        db.claim_media("w", super::ANY, now, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Repair finds it if the request never comes back to release it.
     let later = now + Duration::from_secs(1);
     assert_eq!(
@@ -66,11 +71,15 @@ pub(super) async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn 
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
-    let job = db.claim_media("w1", t0, t0 + lease).await.unwrap().unwrap();
+    let job = db
+        .claim_media("w1", super::ANY, t0, t0 + lease)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((job.attempts, job.lease_owner.as_deref()), (1, Some("w1")));
     // Nobody else gets it while the lease runs.
     assert!(
-        db.claim_media("w2", t0, t0 + lease)
+        db.claim_media("w2", super::ANY, t0, t0 + lease)
             .await
             .unwrap()
             .is_none()
@@ -85,7 +94,7 @@ pub(super) async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn 
     // w1 died: once the lease is over, w2 takes the job (a second attempt) ...
     let later = t0 + lease + Duration::from_secs(1);
     let again = db
-        .claim_media("w2", later, later + lease)
+        .claim_media("w2", super::ANY, later, later + lease)
         .await
         .unwrap()
         .unwrap();
@@ -113,14 +122,14 @@ pub(super) async fn leases_keep_a_job_to_one_worker_until_they_run_out(db: &dyn 
     assert_eq!(done.published.unwrap().version, "v1");
     // A finished job is claimed again only after a retry, with its attempts reset.
     assert!(
-        db.claim_media("w3", later, later + lease)
+        db.claim_media("w3", super::ANY, later, later + lease)
             .await
             .unwrap()
             .is_none()
     );
     assert!(db.retry_media(&u.id).await.unwrap());
     let rerun = db
-        .claim_media("w3", later, later + lease)
+        .claim_media("w3", super::ANY, later, later + lease)
         .await
         .unwrap()
         .unwrap();
@@ -135,7 +144,10 @@ pub(super) async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     db.release_events(None).await.unwrap();
     let t0 = SystemTime::now();
     let lease = Duration::from_secs(30);
-    db.claim_media("w", t0, t0 + lease).await.unwrap().unwrap();
+    db.claim_media("w", super::ANY, t0, t0 + lease)
+        .await
+        .unwrap()
+        .unwrap();
     let retry = MediaOutcome::Retry {
         code: "storage".into(),
         message: "store down".into(),
@@ -149,9 +161,14 @@ pub(super) async fn outcomes_backoff_and_rejection(db: &dyn Meta) {
     assert_eq!(waiting.status, MediaStatus::Received);
     assert_eq!(waiting.reason_code.as_deref(), Some("storage"));
     // Not before its time.
-    assert!(db.claim_media("w", t0, t0 + lease).await.unwrap().is_none());
+    assert!(
+        db.claim_media("w", super::ANY, t0, t0 + lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let due = t0 + Duration::from_secs(61);
-    db.claim_media("w", due, due + lease)
+    db.claim_media("w", super::ANY, due, due + lease)
         .await
         .unwrap()
         .unwrap();
@@ -201,7 +218,11 @@ pub(super) async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
         tokio::spawn(async move {
             let owner = format!("w{w}");
             let mut mine = Vec::new();
-            while let Some(job) = db.claim_media(&owner, now, lease_until).await.unwrap() {
+            while let Some(job) = db
+                .claim_media(&owner, super::ANY, now, lease_until)
+                .await
+                .unwrap()
+            {
                 mine.push(job.id);
             }
             mine
@@ -215,7 +236,7 @@ pub(super) async fn concurrent_claims_take_each_job_once(db: Arc<dyn Meta>) {
     assert_eq!(unique.len(), all.len(), "a job was claimed twice: {all:?}");
     assert_eq!(all.len(), JOBS);
     assert!(
-        db.claim_media("late", now, lease_until)
+        db.claim_media("late", super::ANY, now, lease_until)
             .await
             .unwrap()
             .is_none()

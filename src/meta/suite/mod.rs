@@ -6,9 +6,11 @@ use std::sync::Arc;
 use super::Meta;
 use super::rows::from_ms;
 use crate::domain::access::Owner;
+use crate::domain::media::Takes;
 use crate::domain::quota::Quota;
 use crate::domain::upload::{Concat, Metadata, State, Upload, UploadId};
 
+mod lanes;
 mod listing;
 mod media;
 mod outbox;
@@ -20,6 +22,12 @@ pub const NO_QUOTA: Quota = Quota {
     max_bytes: None,
     max_unfinished: None,
     max_per_minute: None,
+};
+
+/// A general worker slot's claim: any job.
+pub const ANY: Takes = Takes {
+    slow: true,
+    fast_max_bytes: u64::MAX,
 };
 
 /// Runs every case; `open()` gives a fresh, empty store.
@@ -43,6 +51,8 @@ pub async fn run(open: impl AsyncFn() -> Arc<dyn Meta>) {
     media::leases_keep_a_job_to_one_worker_until_they_run_out(&*open().await).await;
     media::outcomes_backoff_and_rejection(&*open().await).await;
     media::concurrent_claims_take_each_job_once(open().await).await;
+    lanes::fast_slots_take_fast_work_and_general_slots_take_it_first(&*open().await).await;
+    lanes::a_handoff_moves_a_job_to_the_slow_lane_uncounted(&*open().await).await;
 }
 
 /// An active upload of 10 bytes at offset 0.

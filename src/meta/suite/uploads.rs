@@ -131,7 +131,11 @@ pub(super) async fn owners_are_kept(db: &dyn Meta) {
     db.release_events(None).await.unwrap();
     let now = SystemTime::now();
     let lease_until = now + Duration::from_secs(60);
-    while let Some(job) = db.claim_media("w", now, lease_until).await.unwrap() {
+    while let Some(job) = db
+        .claim_media("w", super::ANY, now, lease_until)
+        .await
+        .unwrap()
+    {
         let rejected = MediaOutcome::Rejected {
             code: "type_mismatch".into(),
             message: "no".into(),
