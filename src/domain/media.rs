@@ -23,6 +23,9 @@ pub enum MediaStatus {
     Scanning,
     /// Probing, transcoding and publishing.
     Processing,
+    /// Still processing, but playable: the poster and the lowest rung are published, and the
+    /// master playlist of the published outputs lists the rungs done so far.
+    Playable,
     Ready,
     Rejected,
     Failed,
@@ -36,6 +39,7 @@ impl MediaStatus {
             MediaStatus::Validating => "VALIDATING",
             MediaStatus::Scanning => "SCANNING",
             MediaStatus::Processing => "PROCESSING",
+            MediaStatus::Playable => "PLAYABLE",
             MediaStatus::Ready => "READY",
             MediaStatus::Rejected => "REJECTED",
             MediaStatus::Failed => "FAILED",
@@ -43,11 +47,12 @@ impl MediaStatus {
     }
 
     /// Every status a record can have (UPLOADING is only ever shown, never stored).
-    pub const ALL: [MediaStatus; 7] = [
+    pub const ALL: [MediaStatus; 8] = [
         MediaStatus::Received,
         MediaStatus::Validating,
         MediaStatus::Scanning,
         MediaStatus::Processing,
+        MediaStatus::Playable,
         MediaStatus::Ready,
         MediaStatus::Rejected,
         MediaStatus::Failed,
@@ -247,6 +252,8 @@ pub struct MediaUpdate {
     pub probe: Option<Probe>,
     pub scan: Option<Scan>,
     pub pending_version: Option<String>,
+    /// Outputs published while the job goes on (PLAYABLE: the early rungs).
+    pub published: Option<Published>,
     /// The lease is extended to this.
     pub lease_until: Option<SystemTime>,
 }

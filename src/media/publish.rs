@@ -8,7 +8,7 @@ use std::path::Path;
 use super::hls;
 use super::job::key;
 use super::steps::StepError;
-use crate::domain::media::Variant;
+use crate::domain::media::{Published, Variant};
 use crate::domain::upload::UploadId;
 use crate::media::Context;
 
@@ -61,6 +61,111 @@ pub struct Produced {
     pub loudness: Option<crate::domain::media::Loudness>,
 }
 
+/// Publishes a run's outputs under `<id>/<version>/`, in one go or in stages: each `add`
+/// stores what a stage produced, and `master` writes a master playlist over every rendition
+/// stored so far, returning what is then published. A stage's master has a name of its own
+/// (`playable.m3u8`, then `master.m3u8`): every stored file is written once, so players and
+/// caches that hold an early one keep what they loaded.
+#[derive(Debug)]
+pub struct Publisher<'a> {
+    cx: &'a Context,
+    id: &'a UploadId,
+    version: String,
+    out: &'a Path,
+    entries: Vec<hls::Entry>,
+    variants: Vec<Variant>,
+}
+
+impl<'a> Publisher<'a> {
+    pub fn new(cx: &'a Context, id: &'a UploadId, version: String, out: &'a Path) -> Self {
+        Publisher {
+            cx,
+            id,
+            version,
+            out,
+            entries: Vec::new(),
+            variants: Vec::new(),
+        }
+    }
+
+    async fn put(&self, rel: String) -> Result<u64, StepError> {
+        let k = key(self.id, Some(&self.version))
+            .join(&rel)
+            .ok_or_else(|| StepError::permanent("publish", format!("bad output name {rel}")))?;
+        Ok(self.cx.storage.put_media(&k, &self.out.join(&rel)).await?)
+    }
+
+    /// Stores what a stage produced.
+    pub async fn add(&mut self, produced: &Produced) -> Result<(), StepError> {
+        for r in &produced.renditions {
+            let (entry, variant) = publish_rendition(self.out, r, &|rel| self.put(rel)).await?;
+            self.entries.push(entry);
+            self.variants.push(variant);
+        }
+        for f in &produced.files {
+            let bytes = self.put(f.path.clone()).await?;
+            self.variants.push(Variant {
+                kind: f.kind.into(),
+                path: f.path.clone(),
+                mime: Some(f.mime.into()),
+                width: f.width,
+                height: f.height,
+                bitrate: None,
+                bytes,
+                duration_ms: f.duration_ms,
+            });
+        }
+        Ok(())
+    }
+
+    /// What is published so far, led by a master playlist named `name` over the renditions
+    /// (none without renditions). Renditions are listed lowest first.
+    pub async fn master(&self, name: &str) -> Result<Published, StepError> {
+        let mut variants = Vec::with_capacity(self.variants.len() + 1);
+        if !self.entries.is_empty() {
+            let mut entries = self.entries.clone();
+            entries.sort_by_key(|e| e.picture.map(|p| p.0 as u64 * p.1 as u64));
+            let duration_ms = self
+                .variants
+                .iter()
+                .find(|v| v.kind == "rendition")
+                .and_then(|v| v.duration_ms);
+            let master = hls::master(&entries);
+            tokio::fs::write(self.out.join(name), &master).await?;
+            let bytes = self.put(name.into()).await?;
+            let top = entries.last().expect("not empty");
+            variants.push(Variant {
+                kind: "hls".into(),
+                path: name.into(),
+                mime: Some(hls::MIME.into()),
+                width: top.picture.map(|p| p.0),
+                height: top.picture.map(|p| p.1),
+                bitrate: Some(top.peak_bps),
+                bytes,
+                duration_ms,
+            });
+        }
+        let mut renditions: Vec<&Variant> = self
+            .variants
+            .iter()
+            .filter(|v| v.kind == "rendition")
+            .collect();
+        renditions.sort_by_key(|v| v.width.unwrap_or(0) as u64 * v.height.unwrap_or(0) as u64);
+        variants.extend(renditions.into_iter().cloned());
+        variants.extend(
+            self.variants
+                .iter()
+                .filter(|v| v.kind != "rendition")
+                .cloned(),
+        );
+        Ok(Published {
+            version: self.version.clone(),
+            variants,
+        })
+    }
+}
+
+/// Publishes `produced` in one stage under `<id>/<version>/` with `master.m3u8`.
 pub async fn publish(
     cx: &Context,
     id: &UploadId,
@@ -68,43 +173,15 @@ pub async fn publish(
     out: &Path,
     produced: &Produced,
 ) -> Result<Vec<Variant>, StepError> {
-    let dir = key(id, Some(version));
-    let put = |rel: String| {
-        let dir = dir.clone();
-        async move {
-            let k = dir
-                .join(&rel)
-                .ok_or_else(|| StepError::permanent("publish", format!("bad output name {rel}")))?;
-            Ok::<u64, StepError>(cx.storage.put_media(&k, &out.join(&rel)).await?)
-        }
-    };
-    let mut variants = Vec::new();
-    let mut entries = Vec::new();
-    for r in &produced.renditions {
-        let (entry, variant) = publish_rendition(out, r, &put).await?;
-        entries.push(entry);
-        variants.push(variant);
-    }
-    if !entries.is_empty() {
-        let duration_ms = variants.first().and_then(|v| v.duration_ms);
-        let master = publish_master(out, &entries, duration_ms, &put).await?;
-        variants.insert(0, master);
-    }
-    for f in &produced.files {
-        let bytes = put(f.path.clone()).await?;
-        variants.push(Variant {
-            kind: f.kind.into(),
-            path: f.path.clone(),
-            mime: Some(f.mime.into()),
-            width: f.width,
-            height: f.height,
-            bitrate: None,
-            bytes,
-            duration_ms: f.duration_ms,
-        });
-    }
-    Ok(variants)
+    let mut p = Publisher::new(cx, id, version.to_owned(), out);
+    p.add(produced).await?;
+    Ok(p.master(MASTER).await?.variants)
 }
+
+/// The master playlist of a finished run.
+pub const MASTER: &str = "master.m3u8";
+/// The master playlist of a video's early stage: the rungs done first.
+pub const PLAYABLE_MASTER: &str = "playable.m3u8";
 
 /// Finishes one rendition's playlist and stores it with its segments through `put`; returns
 /// its master playlist entry and its variant.
@@ -160,28 +237,4 @@ async fn publish_rendition<F: Future<Output = Result<u64, StepError>>>(
         duration_ms: Some(total_ms),
     };
     Ok((entry, variant))
-}
-
-/// Writes and stores the master playlist over `entries` (not empty); returns its variant,
-/// described by the top entry and lasting `duration_ms`.
-async fn publish_master<F: Future<Output = Result<u64, StepError>>>(
-    out: &Path,
-    entries: &[hls::Entry],
-    duration_ms: Option<u64>,
-    put: &impl Fn(String) -> F,
-) -> Result<Variant, StepError> {
-    let master = hls::master(entries);
-    tokio::fs::write(out.join("master.m3u8"), &master).await?;
-    let bytes = put("master.m3u8".into()).await?;
-    let top = entries.last().expect("not empty");
-    Ok(Variant {
-        kind: "hls".into(),
-        path: "master.m3u8".into(),
-        mime: Some(hls::MIME.into()),
-        width: top.picture.map(|p| p.0),
-        height: top.picture.map(|p| p.1),
-        bitrate: Some(top.peak_bps),
-        bytes,
-        duration_ms,
-    })
 }

@@ -29,7 +29,7 @@ pub fn document(
     });
     let progress = match status {
         MediaStatus::Ready => 100.0,
-        MediaStatus::Processing => record.map_or(0.0, |r| r.progress),
+        MediaStatus::Processing | MediaStatus::Playable => record.map_or(0.0, |r| r.progress),
         _ => 0.0,
     };
     let variants: Vec<Value> = record

@@ -1,12 +1,13 @@
-//! Video: the ladder planned from the probe, one transcode (`gst::transcode`) to HLS with
-//! poster candidates, the poster and thumbnails; a video that stops well short of its declared
-//! length fails as truncated.
+//! Video: the ladder planned from the probe, transcoded (`gst::transcode`) to HLS with poster
+//! candidates, the poster and thumbnails; a video that stops well short of its declared length
+//! fails as truncated. A video of `STAGED_FROM` or more with more than one rung is transcoded
+//! in two passes (`passes`): the lowest rung with the stills first, published as playable,
+//! then the other rungs; shorter ones in one.
 
 use std::path::Path;
 use std::sync::Arc;
 #[cfg(feature = "media")]
 use std::sync::atomic::Ordering;
-#[cfg(feature = "media")]
 use std::time::Duration;
 
 use super::config::MediaConfig;
@@ -19,10 +20,55 @@ use super::publish::Produced;
 use super::steps::StepError;
 use crate::domain::media::{Probe, VideoFacts};
 
+/// Videos this long or longer (with more than one rung) are made playable first.
+pub const STAGED_FROM: Duration = Duration::from_secs(30);
+
+/// A share of a video's transcode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass {
+    /// The plan's renditions it encodes.
+    pub rungs: std::ops::Range<usize>,
+    /// Whether it takes the poster, thumbnails, preview and storyboard.
+    pub stills: bool,
+    /// The run's progress from and to, percent.
+    pub share: (f32, f32),
+}
+
+/// The passes of a video of `duration_ms` with `rungs` renditions: one, or the lowest rung
+/// with the stills (about a fifth of the work: its pictures are small) then the others.
+pub fn passes(rungs: usize, duration_ms: Option<u64>) -> Vec<Pass> {
+    let long = duration_ms.is_some_and(|ms| Duration::from_millis(ms) >= STAGED_FROM);
+    if rungs < 2 || !long {
+        return vec![Pass {
+            rungs: 0..rungs,
+            stills: true,
+            share: (0.0, 100.0),
+        }];
+    }
+    vec![
+        Pass {
+            rungs: 0..1,
+            stills: true,
+            share: (0.0, 20.0),
+        },
+        Pass {
+            rungs: 1..rungs,
+            stills: false,
+            share: (20.0, 100.0),
+        },
+    ]
+}
+
+/// The ladder of a probed video under `cfg`.
+pub fn plan(video: &VideoFacts, cfg: &MediaConfig) -> super::plan::Plan {
+    super::plan::plan(video, &cfg.ladder, cfg.hls_segment)
+}
+
 /// How long decoding may stand still before the run fails.
 #[cfg(feature = "media")]
 const STALL: Duration = Duration::from_secs(60);
 
+/// Runs one `pass` of a video's transcode into `out`.
 #[cfg(feature = "media")]
 pub async fn process(
     input: &Path,
@@ -31,20 +77,32 @@ pub async fn process(
     video: &VideoFacts,
     cfg: &MediaConfig,
     progress: Arc<Progress>,
+    pass: &Pass,
 ) -> Result<Produced, StepError> {
     use super::gst::transcode;
-    let plan = super::plan::plan(video, &cfg.ladder, cfg.hls_segment);
+    let plan = plan(video, cfg);
     let duration_ms = probe.duration_ms.unwrap_or(0);
     let extras = super::extras::plan(&plan, duration_ms, cfg.mp4_fallback);
-    let (input, out, probe) = (input.to_owned(), out.to_owned(), probe.clone());
+    let (input, out, probe, pass) = (
+        input.to_owned(),
+        out.to_owned(),
+        probe.clone(),
+        pass.clone(),
+    );
     let (segment, widths) = (cfg.hls_segment, cfg.thumb_widths.clone());
     super::job::blocking(move || {
-        let report = |p: f32| progress.percent.store(p.to_bits(), Ordering::Relaxed);
+        let (from, to) = pass.share;
+        let report = |p: f32| {
+            let p = from + p * (to - from) / 100.0;
+            progress.percent.store(p.to_bits(), Ordering::Relaxed)
+        };
         let result = transcode::run(&transcode::Job {
             input: &input,
             out_dir: &out,
             probe: &probe,
             plan: &plan,
+            rungs: pass.rungs.clone(),
+            stills: pass.stills,
             extras: &extras,
             segment,
             budget: budget(probe.duration_ms),
@@ -53,17 +111,20 @@ pub async fn process(
             progress: &report,
         })?;
         truncated(probe.duration_ms, result.decoded_ms)?;
-        let renditions = hls_renditions(&result, &plan);
-        let mut files = poster_files(result.frames, &widths, &out)?;
-        // The shorter of what the file says and what was decoded.
-        let length = duration_ms.min(result.decoded_ms).max(1);
-        files.extend(super::previews::preview(&result.preview, &out)?);
-        files.extend(super::previews::storyboard(
-            &result.storyboard,
-            &extras,
-            length,
-            &out,
-        )?);
+        let renditions = hls_renditions(&result, &plan, &plan.renditions[pass.rungs.clone()]);
+        let mut files = Vec::new();
+        if pass.stills {
+            files = poster_files(result.frames, &widths, &out)?;
+            // The shorter of what the file says and what was decoded.
+            let length = duration_ms.min(result.decoded_ms).max(1);
+            files.extend(super::previews::preview(&result.preview, &out)?);
+            files.extend(super::previews::storyboard(
+                &result.storyboard,
+                &extras,
+                length,
+                &out,
+            )?);
+        }
         if result.mp4 {
             let _ = std::fs::remove_file(out.join("mp4mux.tmp"));
             let top = &plan.renditions[extras.mp4.unwrap_or(0)];
@@ -88,12 +149,13 @@ pub async fn process(
     .await
 }
 
-/// The HLS renditions the transcode wrote, described from the plan: picture size, frame rate
-/// and codecs.
+/// The HLS renditions the transcode wrote, described from the plan's `rungs` it encoded:
+/// picture size, frame rate and codecs.
 #[cfg(feature = "media")]
 fn hls_renditions(
     result: &super::gst::transcode::Output,
     plan: &super::plan::Plan,
+    rungs: &[super::plan::Rendition],
 ) -> Vec<super::publish::Rendition> {
     use super::publish::Rendition;
     let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
@@ -101,7 +163,7 @@ fn hls_renditions(
     result
         .renditions
         .iter()
-        .zip(&plan.renditions)
+        .zip(rungs)
         .map(|((dir, profile, level), r)| Rendition {
             dir: dir.clone(),
             picture: Some((r.width, r.height, fps)),
@@ -139,6 +201,7 @@ pub async fn process(
     _video: &VideoFacts,
     _cfg: &MediaConfig,
     _progress: Arc<Progress>,
+    _pass: &Pass,
 ) -> Result<Produced, StepError> {
     Err(super::job::unsupported())
 }

@@ -313,7 +313,8 @@ pub(super) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
 
 /// Media statuses of a job that is not over: queued, or running (under a lease that may have
 /// run out).
-pub(super) const OPEN_STATUSES: &str = "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING')";
+pub(super) const OPEN_STATUSES: &str =
+    "('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING', 'PLAYABLE')";
 
 pub(super) const UPLOAD_COLUMNS: &str =
     "id, length, \"offset\", metadata, concat, partials, created_at, expires_at, state, owner";

@@ -87,6 +87,12 @@ pub struct Job<'a> {
     pub out_dir: &'a Path,
     pub probe: &'a Probe,
     pub plan: &'a Plan,
+    /// The plan's renditions this run encodes (written to `r{index}`): all of them, or a
+    /// stage's share.
+    pub rungs: std::ops::Range<usize>,
+    /// Whether this run also takes the poster candidates, the preview's frames and the
+    /// storyboard's tiles (one run of a video does).
+    pub stills: bool,
     pub extras: &'a Extras,
     pub segment: u32,
     /// The longest the whole run may take.
@@ -146,7 +152,11 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
 
     // Poster candidates (at 10, 25 and 50% of the way, at the top rendition's size), the
     // preview's frames and the storyboard's tiles, each through a branch of its own.
-    let (frames, preview, storyboard) = graph.frame_branches()?;
+    let (frames, preview, storyboard) = if job.stills {
+        graph.frame_branches()?
+    } else {
+        Default::default()
+    };
 
     // The decoder's pads: the first video and audio stream go to their chains, the rest (a
     // second audio track, subtitles) to a fakesink. A chain no stream reached gets EOS.

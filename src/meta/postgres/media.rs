@@ -84,7 +84,7 @@ pub(super) async fn update(
                 detected = coalesce($5, detected), probe = coalesce($6, probe),
                 pending_version = coalesce($7, pending_version),
                 lease_until = coalesce($8, lease_until), updated_at = $9,
-                scan = coalesce($10, scan)
+                scan = coalesce($10, scan), published = coalesce($11, published)
              WHERE id = $1 AND lease_owner = $2 AND status IN {OPEN_STATUSES}"
         ))
         .await?;
@@ -102,6 +102,7 @@ pub(super) async fn update(
                 &u.lease_until.map(ms),
                 &now,
                 &to_json(&u.scan),
+                &to_json(&u.published),
             ],
         )
         .await?;

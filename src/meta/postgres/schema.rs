@@ -113,9 +113,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         count           BIGINT NOT NULL,
         PRIMARY KEY (owner, window_start_ms)
     );",
-    // 5: SQLite's migration 12: the lane a media job waits in.
+    // 5: SQLite's migration 12: the lane a media job waits in; PLAYABLE is an open status.
     "ALTER TABLE media ADD COLUMN lane TEXT NOT NULL DEFAULT 'fast'
-        CHECK (lane IN ('fast', 'slow'));",
+        CHECK (lane IN ('fast', 'slow'));
+    DROP INDEX media_due;
+    CREATE INDEX media_due ON media (next_at)
+        WHERE NOT held
+          AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING', 'PLAYABLE');",
 ];
 
 pub(super) async fn migrate(c: &mut Client) -> Result<(), MetaError> {

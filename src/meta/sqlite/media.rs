@@ -107,13 +107,14 @@ pub(super) fn update(
 ) -> Result<bool, MetaError> {
     let probe = to_json(&u.probe);
     let scan = to_json(&u.scan);
+    let published = to_json(&u.published);
     let n = c
         .prepare_cached(&format!(
             "UPDATE media SET status = coalesce(?3, status), progress = coalesce(?4, progress),
                 detected = coalesce(?5, detected), probe = coalesce(?6, probe),
                 pending_version = coalesce(?7, pending_version),
                 lease_until = coalesce(?8, lease_until), updated_at = ?9,
-                scan = coalesce(?10, scan)
+                scan = coalesce(?10, scan), published = coalesce(?11, published)
              WHERE id = ?1 AND lease_owner = ?2 AND status IN {OPEN}"
         ))?
         .execute(params![
@@ -126,7 +127,8 @@ pub(super) fn update(
             u.pending_version,
             u.lease_until.map(ms),
             now,
-            scan
+            scan,
+            published
         ])?;
     Ok(n == 1)
 }

@@ -117,9 +117,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner, window_start_ms)
     ) STRICT, WITHOUT ROWID;",
     // 12: the lane a media job waits in (crate::domain::media::Lane): every job starts fast;
-    // a video found by a fast-only slot moves to the slow lane.
+    // a video found by a fast-only slot moves to the slow lane. PLAYABLE is an open status.
     "ALTER TABLE media ADD COLUMN lane TEXT NOT NULL DEFAULT 'fast'
-        CHECK (lane IN ('fast', 'slow'));",
+        CHECK (lane IN ('fast', 'slow'));
+    DROP INDEX media_due;
+    CREATE INDEX media_due ON media (next_at)
+        WHERE held = 0
+          AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING', 'PLAYABLE');",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

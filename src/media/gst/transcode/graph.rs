@@ -182,7 +182,13 @@ impl Graph<'_> {
         let mut mp4 = None;
         let mut parsers = Vec::new();
         let mut dirs = Vec::new();
-        for (i, r) in job.plan.renditions.iter().enumerate() {
+        for (i, r) in job
+            .plan
+            .renditions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| job.rungs.contains(i))
+        {
             let name = format!("r{i}");
             let dir = job.out_dir.join(&name);
             std::fs::create_dir_all(&dir)?;

@@ -21,6 +21,8 @@ use crate::domain::upload::{Upload, UploadId};
 use crate::media::Context;
 use crate::storage::MediaKey;
 
+mod stages;
+
 /// Sound longer than this is slow work (a fast-only slot hands it over).
 const SLOW_AUDIO: Duration = Duration::from_secs(600);
 
@@ -228,8 +230,11 @@ impl Ctx<'_> {
                 if !self.takes.slow && slow_work(&probe) {
                     return Ok(Ran::Handoff);
                 }
-                self.audiovisual(&input, &out, cfg, &probe, progress)
-                    .await?
+                if let Some(video) = &probe.video {
+                    let published = self.video(&input, &out, cfg, &probe, video, progress);
+                    return Ok(Ran::Done(Some(published.await?)));
+                }
+                self.audio(&input, &out, cfg, &probe, progress).await?
             }
         };
         if produced.renditions.is_empty() && produced.files.is_empty() {
@@ -291,9 +296,9 @@ impl Ctx<'_> {
         Ok(probe)
     }
 
-    /// Checks a probed video or audio file's limits and transcodes it; the probe is recorded
-    /// again with what decoding learned.
-    async fn audiovisual(
+    /// Checks a probed audio file's limits and processes it; the probe is recorded again with
+    /// the loudness measured.
+    async fn audio(
         &self,
         input: &Path,
         out: &Path,
@@ -301,49 +306,29 @@ impl Ctx<'_> {
         probe: &Probe,
         progress: Arc<Progress>,
     ) -> Result<Produced, StepError> {
-        match &probe.video {
-            Some(video) => {
-                check_limits(cfg, Kind::Video, probe)?;
-                let produced =
-                    super::video::process(input, out, probe, video, cfg, progress).await?;
-                if produced.variable_frame_rate && !video.variable_frame_rate {
-                    // Seen while decoding: the frames' durations varied though the
-                    // container named a rate.
-                    let mut probe = probe.clone();
-                    if let Some(v) = probe.video.as_mut() {
-                        v.variable_frame_rate = true;
-                    }
-                    self.record(MediaUpdate {
-                        probe: Some(probe),
-                        ..Default::default()
-                    })
-                    .await?;
-                }
-                Ok(produced)
-            }
-            None if probe.audio.is_some() => {
-                check_limits(cfg, Kind::Audio, probe)?;
-                let produced = super::audio::process(input, out, probe, cfg, progress).await?;
-                let mut probe = probe.clone();
-                if let Some(a) = probe.audio.as_mut() {
-                    a.loudness = produced.loudness;
-                }
-                self.record(MediaUpdate {
-                    probe: Some(probe),
-                    ..Default::default()
-                })
-                .await?;
-                Ok(produced)
-            }
-            None => Err(StepError::permanent(
+        if probe.audio.is_none() {
+            return Err(StepError::permanent(
                 "no_streams",
                 "the file holds neither video nor audio",
-            )),
+            ));
         }
+        check_limits(cfg, Kind::Audio, probe)?;
+        let produced = super::audio::process(input, out, probe, cfg, progress).await?;
+        let mut probe = probe.clone();
+        if let Some(a) = probe.audio.as_mut() {
+            a.loudness = produced.loudness;
+        }
+        self.record(MediaUpdate {
+            probe: Some(probe),
+            ..Default::default()
+        })
+        .await?;
+        Ok(produced)
     }
 
-    /// Publishes `out` as a new version, recorded as pending first.
-    async fn publish(&self, out: &Path, produced: &Produced) -> Result<Published, StepError> {
+    /// A new version for this run's outputs, recorded as pending (a run that dies leaves it
+    /// to be deleted by the next).
+    async fn new_version(&self) -> Result<String, StepError> {
         let version = format!(
             "v{}",
             SystemTime::now()
@@ -356,6 +341,12 @@ impl Ctx<'_> {
             ..Default::default()
         })
         .await?;
+        Ok(version)
+    }
+
+    /// Publishes `out` as a new version.
+    async fn publish(&self, out: &Path, produced: &Produced) -> Result<Published, StepError> {
+        let version = self.new_version().await?;
         let variants =
             super::publish::publish(self.cx, &self.job.id, &version, out, produced).await?;
         Ok(Published { version, variants })

@@ -1,0 +1,117 @@
+//! A video is playable before its ladder is done: a clip long enough (30 s or more, more than
+//! one rung) is PLAYABLE with its poster and lowest rung published under `playable.m3u8`,
+//! then READY with every rung under `master.m3u8`; the early master stays where a player that
+//! loaded it finds it. A short clip goes straight to READY in one pass.
+#![cfg(feature = "media")]
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::media::Clip;
+
+mod common;
+use common::media::*;
+use common::request;
+
+/// The status documents of `id` from now until it ends: the first PLAYABLE one (if any) and
+/// the last.
+fn follow(addr: &str, id: &str) -> (Option<Value>, Value) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut playable = None;
+    loop {
+        let doc = status(addr, id);
+        match doc["status"].as_str().unwrap() {
+            "PLAYABLE" if playable.is_none() => playable = Some(doc.clone()),
+            "READY" | "REJECTED" | "FAILED" => return (playable, doc),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "no end in sight: {doc}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The master playlist a status document leads with: (its path, the media playlists it lists).
+fn master(addr: &str, doc: &Value) -> (String, Vec<String>) {
+    let hls = variants(doc, "hls");
+    assert_eq!(hls.len(), 1, "{doc}");
+    let path = path_of(hls[0]["url"].as_str().unwrap());
+    let text = String::from_utf8(get(addr, &path)).unwrap();
+    let listed = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    (path, listed)
+}
+
+/// Seconds a media playlist lasts (its segments' durations), fetched next to its master.
+fn seconds(addr: &str, master: &str, playlist: &str) -> f64 {
+    let dir = master.rsplit_once('/').unwrap().0;
+    let text = String::from_utf8(get(addr, &format!("{dir}/{playlist}"))).unwrap();
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| d.split(',').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_long_clip_is_playable_before_its_ladder_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    // 720p: two rungs (360p, 720p). Heartbeats (which record progress) every second.
+    let t = start(dir.path(), &["--media-lease", "3s"]);
+    let long = std::fs::read(Clip::new(1280, 720, 32).make(clips.path(), "long.mp4")).unwrap();
+    let id = upload(&t.addr, &long, "long.mp4", "video/mp4");
+    let (early, done) = follow(&t.addr, &id);
+    let early = early.unwrap_or_else(|| panic!("never PLAYABLE: {done}"));
+    assert_eq!(done["status"], "READY", "{done}");
+
+    // Playable: the lowest rung, the poster and thumbnails, under their own master.
+    let (early_master, listed) = master(&t.addr, &early);
+    assert!(early_master.ends_with("/playable.m3u8"), "{early_master}");
+    assert_eq!(listed, ["r0/index.m3u8"], "{early}");
+    let rungs: Vec<_> = variants(&early, "rendition")
+        .iter()
+        .map(|v| v["height"].as_u64())
+        .collect();
+    assert_eq!(rungs, [Some(360)], "{early}");
+    assert!(!variants(&early, "poster").is_empty(), "{early}");
+    let p = early["progress"].as_f64().unwrap();
+    assert!((0.0..100.0).contains(&p), "{early}");
+    let low = seconds(&t.addr, &early_master, "r0/index.m3u8");
+    assert!((low - 32.0).abs() < 0.1, "the lowest rung is whole: {low}s");
+
+    // Ready: every rung under master.m3u8, in the same version as the early outputs.
+    let (final_master, listed) = master(&t.addr, &done);
+    assert!(final_master.ends_with("/master.m3u8"), "{final_master}");
+    assert_eq!(listed, ["r0/index.m3u8", "r1/index.m3u8"], "{done}");
+    let version = |path: &str| path.rsplit('/').nth(1).unwrap().to_owned();
+    assert_eq!(version(&early_master), version(&final_master));
+    for rung in &listed {
+        let s = seconds(&t.addr, &final_master, rung);
+        assert!(
+            (s - low).abs() < 1.0 / 30.0 + 1e-6,
+            "{rung}: {s}s against {low}s"
+        );
+    }
+    // A player that loaded the early master goes on finding it.
+    let (code, _, _) = request(&t.addr, "GET", &early_master, &[], b"");
+    assert_eq!(code, 200);
+    assert_eq!(done["attempts"], 1, "{done}");
+}
+
+#[test]
+fn a_short_clip_goes_straight_to_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &["--media-lease", "3s"]);
+    let short = std::fs::read(Clip::new(1280, 720, 3).make(clips.path(), "short.mp4")).unwrap();
+    let id = upload(&t.addr, &short, "short.mp4", "video/mp4");
+    let (early, done) = follow(&t.addr, &id);
+    assert!(early.is_none(), "one pass: {early:?}");
+    assert_eq!(done["status"], "READY", "{done}");
+    let (path, listed) = master(&t.addr, &done);
+    assert!(path.ends_with("/master.m3u8"), "{path}");
+    assert_eq!(listed.len(), 2, "{done}");
+}
