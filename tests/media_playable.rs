@@ -11,7 +11,8 @@ use testkit::media::Clip;
 
 mod common;
 use common::media::*;
-use common::request;
+use common::{receiver_of_kinds, request, wait_for};
+use std::sync::{Arc, Mutex};
 
 /// The status documents of `id` from now until it ends: the first PLAYABLE one (if any) and
 /// the last.
@@ -59,8 +60,22 @@ fn seconds(addr: &str, master: &str, playlist: &str) -> f64 {
 fn a_long_clip_is_playable_before_its_ladder_is_done() {
     let dir = tempfile::tempdir().unwrap();
     let clips = tempfile::tempdir().unwrap();
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let hook = receiver_of_kinds(
+        Arc::new(Mutex::new(true)),
+        Arc::new(Mutex::new(Vec::new())),
+        kinds.clone(),
+    );
     // 720p: two rungs (360p, 720p). Heartbeats (which record progress) every second.
-    let t = start(dir.path(), &["--media-lease", "3s"]);
+    let args = [
+        "--media-lease",
+        "3s",
+        "--hooks-http",
+        hook.as_str(),
+        "--hooks-enabled-events",
+        "media-playable,media-ready",
+    ];
+    let t = start(dir.path(), &args);
     let long = std::fs::read(Clip::new(1280, 720, 32).make(clips.path(), "long.mp4")).unwrap();
     let id = upload(&t.addr, &long, "long.mp4", "video/mp4");
     let (early, done) = follow(&t.addr, &id);
@@ -99,6 +114,9 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
     let (code, _, _) = request(&t.addr, "GET", &early_master, &[], b"");
     assert_eq!(code, 200);
     assert_eq!(done["attempts"], 1, "{done}");
+    // One event for each, in that order.
+    wait_for("the media-ready event", || kinds.lock().unwrap().len() == 2);
+    assert_eq!(*kinds.lock().unwrap(), ["media-playable", "media-ready"]);
 }
 
 #[test]

@@ -254,6 +254,8 @@ pub struct MediaUpdate {
     pub pending_version: Option<String>,
     /// Outputs published while the job goes on (PLAYABLE: the early rungs).
     pub published: Option<Published>,
+    /// Hook events written with the change (media-playable).
+    pub events: Vec<crate::domain::event::OutboxEvent>,
     /// The lease is extended to this.
     pub lease_until: Option<SystemTime>,
 }

@@ -34,6 +34,9 @@ pub enum HookType {
     PreTerminate,
     #[serde(rename = "post-terminate")]
     PostTerminate,
+    /// A video became playable: its first rungs are published, the rest is on its way.
+    #[serde(rename = "media-playable")]
+    MediaPlayable,
     /// The media pipeline published an upload's outputs.
     #[serde(rename = "media-ready")]
     MediaReady,
@@ -46,7 +49,7 @@ pub enum HookType {
 }
 
 impl HookType {
-    pub const ALL: [HookType; 10] = [
+    pub const ALL: [HookType; 11] = [
         HookType::PreCreate,
         HookType::PostCreate,
         HookType::PostReceive,
@@ -54,6 +57,7 @@ impl HookType {
         HookType::PostFinish,
         HookType::PreTerminate,
         HookType::PostTerminate,
+        HookType::MediaPlayable,
         HookType::MediaReady,
         HookType::MediaRejected,
         HookType::MediaFailed,
@@ -70,6 +74,7 @@ impl HookType {
             HookType::PostFinish => "post-finish",
             HookType::PreTerminate => "pre-terminate",
             HookType::PostTerminate => "post-terminate",
+            HookType::MediaPlayable => "media-playable",
             HookType::MediaReady => "media-ready",
             HookType::MediaRejected => "media-rejected",
             HookType::MediaFailed => "media-failed",

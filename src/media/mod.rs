@@ -15,6 +15,7 @@ pub mod audio;
 pub mod config;
 pub mod detect;
 pub mod document;
+pub mod events;
 pub mod extras;
 #[cfg(feature = "media")]
 pub mod gst;

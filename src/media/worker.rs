@@ -25,7 +25,7 @@ use super::steps::{Failure, StepError};
 use crate::domain::event::OutboxEvent;
 use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate, Takes};
 use crate::domain::upload::{Upload, UploadId};
-use crate::hooks::{FileInfo, HookEvent, HookRequest, HookType, HttpRequestInfo};
+use crate::hooks::HookType;
 use crate::media::Context;
 
 /// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
@@ -395,35 +395,7 @@ fn events(
         ),
         MediaOutcome::Retry { .. } | MediaOutcome::Handoff => return Vec::new(),
     };
-    if !cx.hooks.is_enabled(kind) {
-        return Vec::new();
-    }
-    let base = &cx.config.path;
-    let doc = super::status::document(job.id.as_str(), Some(&after), upload, base, None);
-    let file = match upload {
-        Some(u) => FileInfo::of(u, cx.storage.location(&u.id)),
-        None => FileInfo {
-            id: job.id.to_string(),
-            size: job.length as i64,
-            size_is_deferred: false,
-            offset: job.length as i64,
-            metadata: Default::default(),
-            is_partial: false,
-            is_final: false,
-            partial_uploads: None,
-            storage: Default::default(),
-            owner: job.owner.as_ref().map(|o| o.to_string()),
-        },
-    };
-    let request = HookRequest {
-        kind,
-        event: HookEvent {
-            upload: file,
-            http_request: HttpRequestInfo::default(),
-            media: Some(doc),
-        },
-    };
-    request.to_outbox(&job.id).into_iter().collect()
+    super::events::event(cx, kind, &after, upload)
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ struct Ctx<'a> {
     cx: &'a Context,
     owner: &'a str,
     job: &'a MediaRecord,
+    upload: &'a Upload,
     takes: Takes,
 }
 
@@ -132,12 +133,6 @@ pub async fn run(
     progress: Arc<Progress>,
 ) -> Result<Ran, StepError> {
     let (owner, takes) = slot;
-    let ctx = Ctx {
-        cx,
-        owner,
-        job,
-        takes,
-    };
     // A run that died while publishing left a version nobody points at.
     if let Some(v) = &job.pending_version
         && job.published.as_ref().map(|p| &p.version) != Some(v)
@@ -147,6 +142,13 @@ pub async fn run(
     let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
+    let ctx = Ctx {
+        cx,
+        owner,
+        job,
+        upload,
+        takes,
+    };
     let mime = match handed_over(cfg, job) {
         Some(mime) => mime.to_owned(),
         None => {

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Ctx, Progress, key};
-use crate::domain::media::{MediaStatus, MediaUpdate, Probe, Published, VideoFacts};
+use crate::domain::media::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, VideoFacts};
+use crate::hooks::HookType;
 use crate::media::config::MediaConfig;
+use crate::media::events;
 use crate::media::limits::{Kind, check_limits};
 use crate::media::publish::{MASTER, PLAYABLE_MASTER, Publisher};
 use crate::media::steps::StepError;
@@ -62,12 +64,23 @@ impl Ctx<'_> {
     /// before (a reprocess) are then pointed at by nothing and deleted.
     async fn playable(&self, early: Published) -> Result<(), StepError> {
         let version = early.version.clone();
+        let after = MediaRecord {
+            status: MediaStatus::Playable,
+            published: Some(early.clone()),
+            ..self.job.clone()
+        };
+        let events = events::event(self.cx, HookType::MediaPlayable, &after, Some(self.upload));
+        let wake = !events.is_empty();
         self.record(MediaUpdate {
             status: Some(MediaStatus::Playable),
             published: Some(early),
+            events,
             ..Default::default()
         })
         .await?;
+        if wake {
+            self.cx.hooks.wake();
+        }
         let id = &self.job.id;
         tracing::info!(%id, %version, "media playable");
         if let Some(old) = self

@@ -515,8 +515,18 @@ impl MetaStore for PgMeta {
         owner: &str,
         update: &MediaUpdate,
     ) -> Result<bool, MetaError> {
-        let c = self.client().await?;
-        media::update(&c, id, owner, update, ms(SystemTime::now())).await
+        let mut c = self.client().await?;
+        let now = ms(SystemTime::now());
+        if update.events.is_empty() {
+            return media::update(&c, id, owner, update, now).await;
+        }
+        let tx = c.transaction().await?;
+        let updated = media::update(&tx, id, owner, update, now).await?;
+        if updated {
+            outbox::put(&tx, &update.events, now).await?;
+            tx.commit().await?;
+        }
+        Ok(updated)
     }
 
     async fn end_media(

@@ -445,8 +445,16 @@ impl MetaStore for SqliteMeta {
         update: &MediaUpdate,
     ) -> Result<bool, MetaError> {
         let (id, owner, update) = (id.clone(), owner.to_owned(), update.clone());
-        self.write(move |c| media::update(c, &id, &owner, &update, ms(SystemTime::now())))
-            .await
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let updated = media::update(&tx, &id, &owner, &update, ms(SystemTime::now()))?;
+            if updated {
+                put_events(&tx, &update.events)?;
+                tx.commit()?;
+            }
+            Ok(updated)
+        })
+        .await
     }
 
     async fn end_media(
