@@ -12,6 +12,8 @@ use testkit::media::Clip;
 mod common;
 use common::media::*;
 use common::{receiver_of_kinds, request, wait_for};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 /// The status documents of `id` from now until it ends: the first PLAYABLE one (if any) and
@@ -76,8 +78,21 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
         "media-playable,media-ready",
     ];
     let t = start(dir.path(), &args);
-    let long = std::fs::read(Clip::new(1280, 720, 32).make(clips.path(), "long.mp4")).unwrap();
-    let id = upload(&t.addr, &long, "long.mp4", "video/mp4");
+    // Uploaded by `tuskd upload --wait`, which prints the upload's URL, then follows it.
+    let long = Clip::new(1280, 720, 32).make(clips.path(), "long.mp4");
+    let mut cli = Command::new(common::BIN)
+        .arg("upload")
+        .arg(&long)
+        .args(["--url", &format!("http://{}/files/", t.addr), "--state"])
+        .arg(clips.path().join("state.json"))
+        .arg("--wait")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(cli.stdout.take().unwrap()).lines();
+    let url = said.next().unwrap().unwrap();
+    let id = url.rsplit('/').next().unwrap().to_owned();
     let (early, done) = follow(&t.addr, &id);
     let early = early.unwrap_or_else(|| panic!("never PLAYABLE: {done}"));
     assert_eq!(done["status"], "READY", "{done}");
@@ -114,6 +129,18 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
     let (code, _, _) = request(&t.addr, "GET", &early_master, &[], b"");
     assert_eq!(code, 200);
     assert_eq!(done["attempts"], 1, "{done}");
+    // The command said where to play as soon as it could, then where everything is.
+    let said: Vec<String> = said.map(Result::unwrap).collect();
+    assert!(cli.wait().unwrap().success(), "{said:?}");
+    let line = |kind: &str, file: &str| {
+        said.iter()
+            .position(|l| l.trim_start().starts_with(&format!("{kind} http")) && l.ends_with(file))
+    };
+    let (playable, hls) = (
+        line("playable", "/playable.m3u8"),
+        line("hls", "/master.m3u8"),
+    );
+    assert!(playable.is_some() && playable < hls, "{said:?}");
     // One event for each, in that order.
     wait_for("the media-ready event", || kinds.lock().unwrap().len() == 2);
     assert_eq!(*kinds.lock().unwrap(), ["media-playable", "media-ready"]);

@@ -1,5 +1,6 @@
 //! `tuskd upload --wait`: follows an upload's media status (`GET {media-path}{id}`) with a bar
-//! of its own until READY, REJECTED or FAILED, then prints what it made.
+//! of its own until READY, REJECTED or FAILED, then prints what it made. A video that becomes
+//! PLAYABLE first has its early master playlist printed at once (`playable URL`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
     let deadline = Instant::now() + ctx.args.wait_timeout;
     let mut last = json!({ "status": "UNKNOWN" });
     let mut said = String::new();
+    let mut played = false;
     while Instant::now() < deadline {
         match ctx.client.get_json(&status_url).await {
             Ok(doc) => {
@@ -50,6 +52,15 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
                     said.clone_from(&status);
                 }
                 last = absolute(doc, &status_url);
+                if status == "PLAYABLE" && !ctx.args.json && said_playable(&mut played) {
+                    let hls = last["variants"].as_array().into_iter().flatten();
+                    if let Some(url) = hls
+                        .filter(|v| v["kind"] == "hls")
+                        .find_map(|v| v["url"].as_str())
+                    {
+                        ctx.display.println(&format!("  playable {url}"));
+                    }
+                }
                 if FINAL.contains(&status.as_str()) {
                     bar.finish(&status);
                     return last;
@@ -79,6 +90,11 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
     bar.finish("still processing");
     last["status"] = json!("TIMEOUT");
     last
+}
+
+/// Whether PLAYABLE is news (it is said once).
+fn said_playable(played: &mut bool) -> bool {
+    !std::mem::replace(played, true)
 }
 
 /// The document with each variant's URL made absolute against the status URL.
