@@ -93,6 +93,13 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
     let mut said = BufReader::new(cli.stdout.take().unwrap()).lines();
     let url = said.next().unwrap().unwrap();
     let id = url.rsplit('/').next().unwrap().to_owned();
+    // The status pushed as Server-Sent Events, read beside the polling until it closes.
+    let pushed = {
+        let (addr, path) = (t.addr.clone(), format!("/media/{id}"));
+        std::thread::spawn(move || {
+            request(&addr, "GET", &path, &[("Accept", "text/event-stream")], b"")
+        })
+    };
     let (early, done) = follow(&t.addr, &id);
     let early = early.unwrap_or_else(|| panic!("never PLAYABLE: {done}"));
     assert_eq!(done["status"], "READY", "{done}");
@@ -141,6 +148,28 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
         line("hls", "/master.m3u8"),
     );
     assert!(playable.is_some() && playable < hls, "{said:?}");
+    // The stream said each change, PLAYABLE among them, and closed after READY.
+    let (code, head, body) = pushed.join().unwrap();
+    assert_eq!(code, 200);
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let body = String::from_utf8(body).unwrap();
+    let docs: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let statuses: Vec<&str> = docs.iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.last(), Some(&"READY"), "{statuses:?}");
+    let at = |s: &str| statuses.iter().position(|x| *x == s);
+    assert!(
+        at("PLAYABLE").is_some() && at("PLAYABLE") < at("READY"),
+        "{statuses:?}"
+    );
+    assert!(
+        docs.windows(2).all(|w| w[0] != w[1]),
+        "only changes are sent"
+    );
+    assert!(body.contains("event: status\n"), "{body}");
     // One event for each, in that order.
     wait_for("the media-ready event", || kinds.lock().unwrap().len() == 2);
     assert_eq!(*kinds.lock().unwrap(), ["media-playable", "media-ready"]);
@@ -159,4 +188,63 @@ fn a_short_clip_goes_straight_to_ready() {
     let (path, listed) = master(&t.addr, &done);
     assert!(path.ends_with("/master.m3u8"), "{path}");
     assert_eq!(listed.len(), 2, "{done}");
+}
+
+#[test]
+fn the_status_stream_follows_an_upload_and_says_when_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &[]);
+    let (code, head, _) = request(&t.addr, "POST", "/files/", &[("Upload-Length", "100")], b"");
+    assert_eq!(code, 201);
+    let location = common::header(&head, "location").unwrap();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    let s = common::send_request(
+        &t.addr,
+        "GET",
+        &format!("/media/{id}"),
+        &[("Accept", "text/event-stream")],
+        b"",
+    );
+    let mut lines = BufReader::new(s).lines().map(Result::unwrap);
+    let mut next_doc = || -> Option<Value> {
+        lines.find_map(|l| match l.strip_prefix("data: ") {
+            Some("{}") => Some(Value::Null),
+            Some(d) => Some(serde_json::from_str(d).unwrap()),
+            None => None,
+        })
+    };
+    let first = next_doc().unwrap();
+    assert_eq!(
+        (first["status"].as_str(), first["offset"].as_u64()),
+        (Some("UPLOADING"), Some(0))
+    );
+    let path = format!("/files/{id}");
+    let (code, _, _) = request(
+        &t.addr,
+        "PATCH",
+        &path,
+        &[
+            ("Upload-Offset", "0"),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        &[7u8; 50],
+    );
+    assert_eq!(code, 204);
+    let moved = next_doc().unwrap();
+    assert_eq!(moved["offset"].as_u64(), Some(50), "{moved}");
+    let (code, _, _) = request(&t.addr, "DELETE", &path, &[], b"");
+    assert_eq!(code, 204);
+    // Terminated: a `gone` event, and the stream ends.
+    assert_eq!(next_doc(), Some(Value::Null));
+    assert_eq!(next_doc(), None);
+
+    // Nobody follows what is not there.
+    let (code, _, _) = request(
+        &t.addr,
+        "GET",
+        "/media/nosuchupload",
+        &[("Accept", "text/event-stream")],
+        b"",
+    );
+    assert_eq!(code, 404);
 }

@@ -1,4 +1,5 @@
-//! The media routes under `--media-path`: `GET /media/{id}` answers the status document (JSON),
+//! The media routes under `--media-path`: `GET /media/{id}` answers the status document (JSON,
+//! or Server-Sent Events: `media_events`),
 //! `GET /media/{id}/{version}/{file}` serves a derived file with its type, byte ranges and, since
 //! a version's files never change, `Cache-Control: immutable`. CORS is the edge's, as for tus.
 
@@ -15,7 +16,8 @@ use crate::http::error::Error;
 use crate::media::status;
 use crate::storage::MediaKey;
 
-/// The status document of `id`.
+/// The status document of `id`, or (`Accept: text/event-stream`) a stream of it
+/// (`media_events`).
 pub(crate) async fn status(
     app: &App,
     caller: &Caller,
@@ -24,6 +26,27 @@ pub(crate) async fn status(
     id: &UploadId,
 ) -> Result<Response<Body>, Error> {
     let path = &app.config.media.as_ref().ok_or(Error::RouteNotFound)?.path;
+    let base = crate::http::tus::absolute_url(app, req, uri, path);
+    let doc = document(app, caller, id, &base).await?;
+    if super::media_events::wanted(req) {
+        return Ok(super::media_events::stream(
+            app.clone(),
+            caller.clone(),
+            id.clone(),
+            base,
+            doc,
+        ));
+    }
+    Ok(json_response(http::StatusCode::OK, doc))
+}
+
+/// The status document of `id` as `caller` may see it, with file URLs under `base`.
+pub(crate) async fn document(
+    app: &App,
+    caller: &Caller,
+    id: &UploadId,
+    base: &str,
+) -> Result<serde_json::Value, Error> {
     let (record, upload) = tokio::try_join!(app.uploads.meta.media(id), app.uploads.meta.get(id))?;
     // Another owner's media is media that does not exist.
     let owner = record
@@ -37,19 +60,17 @@ pub(crate) async fn status(
         // Unknown, or finished without media (a partial upload of a concatenation).
         return Err(Error::MediaNotFound);
     }
-    let base = crate::http::tus::absolute_url(app, req, uri, path);
     let signature = app
         .signer
         .as_ref()
         .map(|s| s.sign(id.as_str(), app.uploads.clock.now()));
-    let doc = status::document(
+    Ok(status::document(
         id.as_str(),
         record.as_ref(),
         upload.as_ref(),
-        &base,
+        base,
         signature.as_deref(),
-    );
-    Ok(json_response(http::StatusCode::OK, doc))
+    ))
 }
 
 fn content_type(file: &str) -> &'static str {

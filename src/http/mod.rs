@@ -11,6 +11,7 @@ mod handle;
 pub mod headers;
 mod list;
 pub(crate) mod media;
+mod media_events;
 pub(crate) mod ops;
 pub mod route;
 pub mod tus;
