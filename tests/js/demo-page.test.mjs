@@ -3,7 +3,7 @@
 // page gets its token from the address (#token=…, as demo.sh prints it) and sends it with
 // every request to tuskd (tus, the media status, hls.js's playlists and segments, the pictures).
 // A 1080p video and a JPEG go through Uppy's Dashboard, the page shows their processing to
-// READY, the video plays through hls.js, the picture's variants are shown. A screenshot of the
+// READY (the status pushed as events, read with fetch), the video plays through hls.js, the picture's variants are shown. A screenshot of the
 // finished page goes to target/demo-page.png. Then a reload in the middle of an upload: Golden
 // Retriever brings the file back (and the tab still has the token) and tus goes on from the
 // server's offset; the random bytes are rejected, with the reason on the page. Last, the page
@@ -147,6 +147,10 @@ test('the page uploads, shows processing to READY, plays the video and shows the
     assert.ok(paths.some((p) => want.test(p)), `a request for ${want} with the token`)
   }
   assert.deepEqual(page.refused, [])
+  // The status came pushed as events: one request per upload, not a poll a second.
+  const statusRequests = page.sent.filter((r) => /^\/media\/[^/]+$/.test(new URL(r.url()).pathname))
+  assert.equal(statusRequests.length, 2, statusRequests.map((r) => r.url()).join(' '))
+  for (const r of statusRequests) assert.equal(r.headers().accept, 'text/event-stream')
   // And tuskd does want it: without, the same status is refused.
   const status = paths.find((p) => /^\/media\/[^/]+$/.test(p))
   assert.equal((await fetch(new URL(status, tuskd.endpoint))).status, 401)
