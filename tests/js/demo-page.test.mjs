@@ -222,3 +222,49 @@ test('without a token the page works with a server on --auth none, and sends no 
   assert.ok(sent.length > 3, `${sent.length} requests`)
   for (const [path, authorization] of sent) assert.equal(authorization, undefined, path)
 })
+
+test('a long video plays while PLAYABLE, and its player goes on with every rung at READY', async () => {
+  // 1080p, 32 s: three rungs, made in two passes (the lowest first).
+  gst('videotestsrc', 'num-buffers=960', 'pattern=ball', '!', 'video/x-raw,width=1920,height=1080,framerate=30/1',
+    '!', 'x264enc', 'speed-preset=ultrafast', 'bitrate=4000', '!', 'h264parse', '!', 'queue', '!',
+    'mp4mux', 'name=m', '!', 'filesink', `location=${join(media, 'long.mp4')}`,
+    'audiotestsrc', 'num-buffers=1400', '!', 'audioconvert', '!', 'voaacenc', '!', 'aacparse', '!', 'queue', '!', 'm.')
+  const p = await openPage(tuskd, token)
+  await p.locator('input.uppy-Dashboard-input').first().setInputFiles([join(media, 'long.mp4')])
+  const status = () => p.$eval('.card', (c) => c.dataset.status)
+  await p.waitForFunction(() => ['PLAYABLE', 'READY', 'FAILED'].includes(document.querySelector('.card')?.dataset.status),
+    null, { timeout: 240000, polling: 100 })
+  assert.equal(await status(), 'PLAYABLE')
+  // The early master, in hls.js: one rendition, playing.
+  const early = await p.evaluate(async () => {
+    const { video, hls } = window.demo.players.at(-1)
+    await video.play()
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`currentTime ${video.currentTime}`)), 60000)
+      video.addEventListener('timeupdate', () => { if (video.currentTime > 1) { clearTimeout(t); resolve() } })
+    })
+    return { time: video.currentTime, levels: hls.levels.map((l) => l.height), url: hls.url }
+  })
+  assert.equal(await status(), 'PLAYABLE', 'played before READY')
+  assert.deepEqual(early.levels, [360])
+  assert.match(early.url, /\/playable\.m3u8$/)
+  // READY: the same player, now on the final master with every rung, going on from where it was.
+  await p.waitForFunction(() => ['READY', 'FAILED'].includes(document.querySelector('.card')?.dataset.status),
+    null, { timeout: 240000, polling: 250 })
+  assert.equal(await status(), 'READY')
+  const final = await p.evaluate(async (from) => {
+    const { video, hls } = window.demo.players.at(-1)
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`levels ${hls.levels.length}, currentTime ${video.currentTime}`)), 60000)
+      const check = () => {
+        if (hls.levels.length === 3 && video.currentTime > from + 1) { clearTimeout(t); resolve() } else setTimeout(check, 100)
+      }
+      check()
+    })
+    return { time: video.currentTime, levels: hls.levels.map((l) => l.height), url: hls.url, players: window.demo.players.length }
+  }, early.time)
+  assert.deepEqual(final.levels, [360, 720, 1080])
+  assert.match(final.url, /\/master\.m3u8$/)
+  assert.ok(final.time > early.time, `went on: ${early.time} → ${final.time}`)
+  await p.context().close()
+})
