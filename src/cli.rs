@@ -226,6 +226,12 @@ pub struct MediaArgs {
     #[arg(long, env = "TUSKD_HLS_SEGMENT", default_value = "4s")]
     pub hls_segment: String,
 
+    /// Videos at least this long (with more than one rung) are made playable first: the lowest
+    /// rung and the poster in a first pass (status PLAYABLE), the other rungs after. `off`: one
+    /// pass, playable when READY.
+    #[arg(long, env = "TUSKD_MEDIA_PLAYABLE_FROM", default_value = "30s")]
+    pub media_playable_from: String,
+
     /// Rendition heights (the shorter side, for portrait video), comma-separated; none taller
     /// than the source is made.
     #[arg(long, env = "TUSKD_HLS_LADDER", default_value = "360,720,1080")]

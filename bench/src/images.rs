@@ -111,7 +111,7 @@ async fn vips(files: &[(std::path::PathBuf, Bytes)], dir: &Path) -> (f64, f64) {
 /// returns the time from the first PATCH's answer to the last READY, and tuskd's peak RSS.
 async fn tuskd(args: &Args, files: &[(std::path::PathBuf, Bytes)]) -> (f64, f64) {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut target = super::media::start_media_tuskd(args, data.path()).await;
+    let mut target = super::media::start_media_tuskd(args, data.path(), &[]).await;
     let d = &target.driver;
     let mut urls = Vec::new();
     let mut started = None;

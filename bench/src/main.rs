@@ -76,6 +76,9 @@ struct Args {
     /// gst-launch-1.0 running the equivalent pipeline.
     #[arg(long)]
     media: bool,
+    /// The media row's clip length, seconds (4 with --quick).
+    #[arg(long, default_value_t = 30)]
+    media_seconds: u32,
     /// Also measure what metrics and the access log cost: 1 KiB uploads and HEADs with each on
     /// beside off.
     #[arg(long)]
@@ -546,19 +549,7 @@ impl Target {
 
     /// CPU seconds (user + system) the process has used so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the command name (which may contain spaces) start at ") ".
-        let fields: Vec<&str> = stat
-            .rsplit_once(") ")
-            .map_or(vec![], |(_, rest)| rest.split(' ').collect());
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
-        };
-        // utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 11 and 12 after the name.
-        (ticks(11) + ticks(12)) / 100.0
+        cpu_seconds_of(self.pid).unwrap_or(f64::NAN)
     }
 
     async fn stop(&mut self) {
@@ -715,4 +706,14 @@ async fn sink() {
                 .await;
         });
     }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far; None once it is gone.
+fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 11 and 12 after the name.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }

@@ -66,6 +66,10 @@ pub(super) fn from_args(
         mp4_fallback: a.mp4_fallback,
         path,
         hls_segment,
+        playable_from: match a.media_playable_from.as_str() {
+            "off" => None,
+            s => Some(duration("--media-playable-from", s)?),
+        },
         ladder,
         thumb_widths,
         lease: lease(&a.media_lease)?,

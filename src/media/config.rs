@@ -36,6 +36,8 @@ pub struct MediaConfig {
     pub path: String,
     /// Whole seconds.
     pub hls_segment: u32,
+    /// Videos at least this long are made playable first (`video::passes`); None: never.
+    pub playable_from: Option<std::time::Duration>,
     /// Rendition heights (shorter side), ascending, distinct.
     pub ladder: Vec<u32>,
     pub thumb_widths: Vec<u32>,
@@ -66,6 +68,7 @@ impl MediaConfig {
             mp4_fallback: false,
             path: "/media/".into(),
             hls_segment: 4,
+            playable_from: Some(std::time::Duration::from_secs(30)),
             ladder: vec![360, 720, 1080],
             thumb_widths: vec![320, 640],
             lease: Duration::from_secs(30),

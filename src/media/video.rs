@@ -1,8 +1,8 @@
 //! Video: the ladder planned from the probe, transcoded (`gst::transcode`) to HLS with poster
 //! candidates, the poster and thumbnails; a video that stops well short of its declared length
-//! fails as truncated. A video of `STAGED_FROM` or more with more than one rung is transcoded
-//! in two passes (`passes`): the lowest rung with the stills first, published as playable,
-//! then the other rungs; shorter ones in one.
+//! fails as truncated. A video of `--media-playable-from` or more with more than one rung is
+//! transcoded in two passes (`passes`): the lowest rung with the stills first, published as
+//! playable, then the other rungs; shorter ones in one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,9 +20,6 @@ use super::publish::Produced;
 use super::steps::StepError;
 use crate::domain::media::{Probe, VideoFacts};
 
-/// Videos this long or longer (with more than one rung) are made playable first.
-pub const STAGED_FROM: Duration = Duration::from_secs(30);
-
 /// A share of a video's transcode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pass {
@@ -34,10 +31,12 @@ pub struct Pass {
     pub share: (f32, f32),
 }
 
-/// The passes of a video of `duration_ms` with `rungs` renditions: one, or the lowest rung
-/// with the stills (about a fifth of the work: its pictures are small) then the others.
-pub fn passes(rungs: usize, duration_ms: Option<u64>) -> Vec<Pass> {
-    let long = duration_ms.is_some_and(|ms| Duration::from_millis(ms) >= STAGED_FROM);
+/// The passes of a video of `duration_ms` with `rungs` renditions: one, or (`from` long or
+/// longer) the lowest rung with the stills (about a fifth of the work: its pictures are small)
+/// then the others.
+pub fn passes(rungs: usize, duration_ms: Option<u64>, from: Option<Duration>) -> Vec<Pass> {
+    let long =
+        from.is_some_and(|from| duration_ms.is_some_and(|ms| Duration::from_millis(ms) >= from));
     if rungs < 2 || !long {
         return vec![Pass {
             rungs: 0..rungs,
@@ -236,5 +235,32 @@ mod tests {
         assert!(super::truncated(Some(10_000), 9_966).is_ok());
         assert!(super::truncated(Some(3_000), 2_367).is_ok());
         assert!(super::truncated(None, 0).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod passes {
+    use std::time::Duration;
+
+    #[test]
+    fn long_videos_with_a_ladder_are_playable_first() {
+        let from = Some(Duration::from_secs(30));
+        let two = super::passes(3, Some(30_000), from);
+        assert_eq!(two.len(), 2);
+        assert_eq!((two[0].rungs.clone(), two[0].stills), (0..1, true));
+        assert_eq!((two[1].rungs.clone(), two[1].stills), (1..3, false));
+        assert_eq!((two[0].share.1, two[1].share), (20.0, (20.0, 100.0)));
+        for one in [
+            super::passes(3, Some(29_999), from),
+            super::passes(1, Some(600_000), from),
+            super::passes(3, None, from),
+            super::passes(3, Some(600_000), None),
+        ] {
+            assert_eq!(one.len(), 1);
+            assert_eq!(
+                (one[0].rungs.end, one[0].stills),
+                (one[0].rungs.len(), true)
+            );
+        }
     }
 }

@@ -30,7 +30,7 @@ impl Ctx<'_> {
     ) -> Result<Published, StepError> {
         check_limits(cfg, Kind::Video, probe)?;
         let rungs = video::plan(facts, cfg).renditions.len();
-        let passes = video::passes(rungs, probe.duration_ms);
+        let passes = video::passes(rungs, probe.duration_ms, cfg.playable_from);
         let version = self.new_version().await?;
         let mut publisher = Publisher::new(self.cx, &self.job.id, version, out);
         let mut variable_rate = false;
