@@ -64,6 +64,9 @@ fn photos_and_songs_do_not_wait_behind_a_long_video() {
         // Heartbeats (which record progress) every second.
         "--media-lease",
         "3s",
+        // One pass: the clip stays PROCESSING until READY.
+        "--media-playable-from",
+        "off",
     ];
     let t = spawn(dir.path(), &args);
     let long = std::fs::read(Clip::new(1280, 720, 40).make(files.path(), "long.mp4")).unwrap();

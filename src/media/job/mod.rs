@@ -21,14 +21,13 @@ use crate::domain::upload::{Upload, UploadId};
 use crate::media::Context;
 use crate::storage::MediaKey;
 
+mod decode;
 mod stages;
+
+use decode::{images, probe};
 
 /// Sound longer than this is slow work (a fast-only slot hands it over).
 const SLOW_AUDIO: Duration = Duration::from_secs(600);
-
-/// How long the Discoverer may read headers (it has two tries).
-#[cfg(feature = "media")]
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the run shares with its heartbeat.
 #[derive(Debug)]
@@ -371,54 +370,4 @@ pub async fn blocking<T: Send + 'static>(
 /// The failure of a step that needs the media pipeline this build lacks.
 pub fn unsupported() -> StepError {
     StepError::permanent("unsupported", "built without the media pipeline")
-}
-
-#[cfg(feature = "media")]
-async fn probe(input: &Path) -> Result<Probe, StepError> {
-    let input = input.to_owned();
-    blocking(move || super::gst::probe::probe(&input, PROBE_TIMEOUT)).await
-}
-
-#[cfg(not(feature = "media"))]
-async fn probe(_input: &Path) -> Result<Probe, StepError> {
-    Err(unsupported())
-}
-
-#[cfg(feature = "media")]
-async fn images(
-    input: &Path,
-    out: &Path,
-    mime: &str,
-    cfg: &MediaConfig,
-    progress: Arc<Progress>,
-) -> Result<Produced, StepError> {
-    let (input, out, mime) = (input.to_owned(), out.to_owned(), mime.to_owned());
-    let (widths, max_pixels) = (cfg.image_widths.clone(), cfg.limits.pixels.get(Kind::Image));
-    let files = blocking(move || {
-        super::images::process(&super::images::ImageJob {
-            input: &input,
-            out_dir: &out,
-            mime: &mime,
-            widths: &widths,
-            max_pixels,
-            cancel: &progress.cancel,
-            progress: &|p| progress.report(p),
-        })
-    })
-    .await?;
-    Ok(Produced {
-        files,
-        ..Default::default()
-    })
-}
-
-#[cfg(not(feature = "media"))]
-async fn images(
-    _input: &Path,
-    _out: &Path,
-    _mime: &str,
-    _cfg: &MediaConfig,
-    _progress: Arc<Progress>,
-) -> Result<Produced, StepError> {
-    Err(unsupported())
 }

@@ -13,7 +13,6 @@
 //! filesystem is below twice the free-space reserve (`space`), and a run that takes it below
 //! stops and is retried (`no_space`) with its scratch files removed.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -23,10 +22,13 @@ use super::config::MediaConfig;
 use super::job::{self, Progress, Ran, key};
 use super::steps::{Failure, StepError};
 use crate::domain::event::OutboxEvent;
-use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, MediaUpdate, Takes};
+use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, Takes};
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::HookType;
 use crate::media::Context;
+use beside::{heartbeat, watch_space};
+
+mod beside;
 
 /// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
 /// without being woken.
@@ -311,49 +313,6 @@ fn log(id: &UploadId, outcome: &MediaOutcome) {
             tracing::warn!(%id, code, "media job will be retried: {message}")
         }
         MediaOutcome::Handoff => tracing::info!(%id, "media job handed to the slow lane"),
-    }
-}
-
-/// Stops the run (its pipelines see the cancel flag) when its scratch filesystem falls below
-/// the low mark; the run then fails as `no_space` (`job::run`).
-async fn watch_space(cx: Context, progress: Arc<Progress>) {
-    loop {
-        tokio::time::sleep(SPACE_WATCH).await;
-        let space = cx.space.clone();
-        if let Ok(Some(r)) = tokio::task::spawn_blocking(move || space.stops_media()).await {
-            tracing::warn!("stopping a media run for lack of space: {}", r.describe());
-            progress.cancel.store(true, Ordering::Relaxed);
-            return;
-        }
-    }
-}
-
-/// Extends the lease and records progress while the run goes on; a lost lease stops the run.
-async fn heartbeat(
-    cx: Context,
-    lease: Duration,
-    owner: String,
-    index: usize,
-    id: UploadId,
-    progress: Arc<Progress>,
-) {
-    let every = lease / 3;
-    loop {
-        tokio::time::sleep(every).await;
-        cx.health.beat(index);
-        let update = MediaUpdate {
-            progress: Some(progress.percent()),
-            lease_until: Some(SystemTime::now() + lease),
-            ..Default::default()
-        };
-        match cx.meta.update_media(&id, &owner, &update).await {
-            Ok(true) => {}
-            Ok(false) => {
-                progress.cancel.store(true, Ordering::Relaxed);
-                return;
-            }
-            Err(e) => tracing::warn!(%id, "media heartbeat failed: {e}"),
-        }
     }
 }
 

@@ -1,0 +1,56 @@
+//! What runs beside a job's run: the heartbeat that keeps its lease and records its progress,
+//! and the watch on its scratch filesystem's free space. Either stops the run through its
+//! cancel flag.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use super::SPACE_WATCH;
+use crate::domain::media::MediaUpdate;
+use crate::domain::upload::UploadId;
+use crate::media::Context;
+use crate::media::job::Progress;
+
+/// Stops the run (its pipelines see the cancel flag) when its scratch filesystem falls below
+/// the low mark; the run then fails as `no_space` (`job::run`).
+pub(super) async fn watch_space(cx: Context, progress: Arc<Progress>) {
+    loop {
+        tokio::time::sleep(SPACE_WATCH).await;
+        let space = cx.space.clone();
+        if let Ok(Some(r)) = tokio::task::spawn_blocking(move || space.stops_media()).await {
+            tracing::warn!("stopping a media run for lack of space: {}", r.describe());
+            progress.cancel.store(true, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+/// Extends the lease and records progress while the run goes on; a lost lease stops the run.
+pub(super) async fn heartbeat(
+    cx: Context,
+    lease: Duration,
+    owner: String,
+    index: usize,
+    id: UploadId,
+    progress: Arc<Progress>,
+) {
+    let every = lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        cx.health.beat(index);
+        let update = MediaUpdate {
+            progress: Some(progress.percent()),
+            lease_until: Some(SystemTime::now() + lease),
+            ..Default::default()
+        };
+        match cx.meta.update_media(&id, &owner, &update).await {
+            Ok(true) => {}
+            Ok(false) => {
+                progress.cancel.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(%id, "media heartbeat failed: {e}"),
+        }
+    }
+}
