@@ -384,6 +384,14 @@ fn every_route_answers_every_kind_of_credential_as_it_should() {
                 vec![],
                 if sees { 200 } else { 404 },
             ),
+            // The status as events: the same gate (a READY upload's stream ends at once).
+            (
+                "GET",
+                format!("/media/{id}"),
+                vec![("Accept", "text/event-stream")],
+                vec![],
+                if sees { 200 } else { 404 },
+            ),
             (
                 "GET",
                 file.clone(),
