@@ -36,6 +36,11 @@ pub struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    pub lane: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DirLabels {
     /// What the directory holds: uploads, metadata, media-work.
     pub dir: &'static str,
@@ -88,6 +93,8 @@ pub struct Metrics {
     pub outbox_oldest_seconds: Gauge<f64, AtomicU64>,
     pub outbox_dead: Gauge,
     pub media_jobs: Family<StateLabels, Gauge>,
+    /// Jobs due that no worker holds, by lane (`fast`, `slow`): what worker autoscaling reads.
+    pub media_queue_depth: Family<LaneLabels, Gauge>,
     pub media_queue_seconds: Histogram,
     pub media_run_seconds: Histogram,
     pub store_bytes_written: Family<StoreLabels, Counter>,
@@ -133,6 +140,7 @@ impl Metrics {
             outbox_oldest_seconds: Gauge::default(),
             outbox_dead: Gauge::default(),
             media_jobs: Family::default(),
+            media_queue_depth: Family::default(),
             // 10 ms to ~3 days.
             media_queue_seconds: Histogram::new(exponential_buckets(0.01, 4.0, 13)),
             // 0.1 s to ~5 days.
@@ -251,6 +259,11 @@ impl Metrics {
             "media_jobs",
             "Media records by status",
             self.media_jobs.clone(),
+        );
+        r.register(
+            "media_queue_depth",
+            "Media jobs due that no worker holds, by lane",
+            self.media_queue_depth.clone(),
         );
         r.register(
             "media_queue_wait_seconds",

@@ -6,6 +6,7 @@ use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::app::App;
+use crate::domain::media::Lane;
 use crate::http::body::{Body, full, json_response};
 
 /// `GET /healthz`: answered while the process serves.
@@ -81,6 +82,18 @@ pub(crate) async fn metrics(app: &App) -> Response<Body> {
                 m.media_jobs
                     .get_or_create(&crate::metrics::StateLabels {
                         state: status.as_str().to_owned(),
+                    })
+                    .set(n as i64);
+            }
+            for lane in [Lane::Fast, Lane::Slow] {
+                let n = s
+                    .media_due
+                    .iter()
+                    .find(|(l, _)| l == lane.as_str())
+                    .map_or(0, |(_, n)| *n);
+                m.media_queue_depth
+                    .get_or_create(&crate::metrics::LaneLabels {
+                        lane: lane.as_str().to_owned(),
                     })
                     .set(n as i64);
             }

@@ -228,6 +228,8 @@ pub struct MetaStats {
     pub dead_letters: u64,
     /// (status, records).
     pub media: Vec<(String, u64)>,
+    /// (lane, jobs due that no worker holds): the media queue's depth.
+    pub media_due: Vec<(String, u64)>,
 }
 
 #[async_trait]

@@ -339,11 +339,28 @@ impl MetaStore for PgMeta {
             .iter()
             .map(|r| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)? as u64)))
             .collect::<Result<Vec<_>, MetaError>>()?;
+        let now = ms(SystemTime::now());
+        let media_due = c
+            .query(
+                &format!(
+                    "SELECT lane, count(*) FROM media
+                     WHERE NOT held AND status IN {} AND next_at <= $1
+                       AND (lease_until IS NULL OR lease_until < $1)
+                     GROUP BY lane",
+                    crate::meta::rows::OPEN_STATUSES
+                ),
+                &[&now],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)? as u64)))
+            .collect::<Result<Vec<_>, MetaError>>()?;
         Ok(MetaStats {
             outbox_pending: outbox.try_get::<_, i64>(0)? as u64,
             outbox_oldest: outbox.try_get::<_, Option<i64>>(1)?.map(from_ms),
             dead_letters: outbox.try_get::<_, i64>(2)? as u64,
             media,
+            media_due,
         })
     }
 

@@ -288,11 +288,24 @@ impl MetaStore for SqliteMeta {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT lane, count(*) FROM media INDEXED BY media_due
+                 WHERE held = 0 AND status IN {} AND next_at <= ?1
+                   AND (lease_until IS NULL OR lease_until < ?1)
+                 GROUP BY lane",
+                crate::meta::rows::OPEN_STATUSES
+            ))?;
+            let media_due = stmt
+                .query_map([ms(SystemTime::now())], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(crate::meta::MetaStats {
                 outbox_pending: pending as u64,
                 outbox_oldest: oldest.map(from_ms),
                 dead_letters: dead as u64,
                 media,
+                media_due,
             })
         })
         .await

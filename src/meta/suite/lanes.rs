@@ -123,6 +123,8 @@ pub(super) async fn a_handoff_moves_a_job_to_the_slow_lane_uncounted(db: &dyn Me
             .is_none(),
         "slow work is not a fast slot's"
     );
+    let depth = db.stats().await.unwrap().media_due;
+    assert_eq!(depth, [("slow".to_owned(), 1)], "the queue's depth by lane");
     let taken = db
         .claim_media("general", GENERAL, now, lease)
         .await
@@ -132,4 +134,6 @@ pub(super) async fn a_handoff_moves_a_job_to_the_slow_lane_uncounted(db: &dyn Me
         (taken.id, taken.lane, taken.attempts),
         (clip.id, Lane::Slow, 1)
     );
+    let depth = db.stats().await.unwrap().media_due;
+    assert!(depth.is_empty(), "a held job is not waiting: {depth:?}");
 }
