@@ -1,11 +1,13 @@
 //! The media pipeline: every finished upload (not a partial one) gets a media job, written in
 //! the transaction that finishes it (`meta`), and `worker`s run its steps (`job`): `detect`
-//! the type from the bytes, `scan` it for malware (clamd), check the `limits` of its kind, then
-//! by kind: `video` (probe in `gst::probe`, the ladder from `plan`, one transcode in
-//! `gst::transcode` with `poster`, `extras` planned and written by `previews`), `images`
-//! (variants), `audio` (`gst::audio`, `waveform`), `document` (a PDF's first page); and
-//! `publish` (HLS playlists from `hls`) into storage under a fresh version. The outcome is
-//! recorded on the media `record` with the media-* hook events; `api` serves the status
+//! the type from the bytes (reading the `original`), `scan` it for malware (clamd), check the
+//! `limits` of its kind, then by kind: `video` (probe in `gst::probe`, the ladder from `plan`,
+//! transcoded in one or two passes in `gst::transcode` with `poster`, `extras` planned and
+//! written by `previews`; `job::stages` publishes each pass, a first one as PLAYABLE),
+//! `images` (variants), `audio` (`gst::audio`, `waveform`), `document` (a PDF's first page);
+//! and `publish` (HLS playlists from `hls`) into storage under a fresh version. Worker slots
+//! take jobs by lane (fast work never waits behind transcodes; `worker`). The outcome is
+//! recorded on the media `record` with the media-* hook `events`; `api` serves the status
 //! (`status`) and the derived files. `tuskd media list|retry|reprocess` is `commands::media`.
 //!
 //! GStreamer is behind the `media` feature: without it the crate builds with no GStreamer and
