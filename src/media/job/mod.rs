@@ -169,11 +169,13 @@ pub async fn run(
 }
 
 /// The detected type of a job a fast-only slot checked and handed over (its checks are not
-/// repeated), if the settings still let it through unchecked.
+/// repeated), if the settings still let it through unchecked. A job queued again by a retry or
+/// a reprocess (RECEIVED) is checked again.
 fn handed_over<'a>(cfg: &MediaConfig, job: &'a MediaRecord) -> Option<&'a str> {
     let mime = job.detected.as_deref()?;
     let scanned = cfg.scan.is_none() || job.scan.is_some();
-    (job.lane == Lane::Slow && job.probe.is_some() && scanned && cfg.allows(mime)).then_some(mime)
+    let probed = job.probe.is_some() && job.status == MediaStatus::Processing;
+    (job.lane == Lane::Slow && probed && scanned && cfg.allows(mime)).then_some(mime)
 }
 
 /// Whether probed media is slow work: a video (it is transcoded), or sound longer than
@@ -285,7 +287,9 @@ impl Ctx<'_> {
     /// Probes a video or audio file and records what was found (first: a rejection for size
     /// or length shows it); a job handed over was probed already.
     async fn probe(&self, input: &Path) -> Result<Probe, StepError> {
-        if let (Lane::Slow, Some(probe)) = (self.job.lane, &self.job.probe) {
+        if let (Lane::Slow, MediaStatus::Processing, Some(probe)) =
+            (self.job.lane, self.job.status, &self.job.probe)
+        {
             return Ok(probe.clone());
         }
         let probe = probe(input).await?;
