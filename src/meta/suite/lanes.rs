@@ -125,8 +125,10 @@ pub(super) async fn a_handoff_moves_a_job_to_the_slow_lane_uncounted(db: &dyn Me
     );
     let depth = db.stats().await.unwrap().media_due;
     assert_eq!(depth, [("slow".to_owned(), 1)], "the queue's depth by lane");
+    // Due from the handoff on (the store's clock).
+    let after = SystemTime::now() + Duration::from_millis(5);
     let taken = db
-        .claim_media("general", GENERAL, now, lease)
+        .claim_media("general", GENERAL, after, lease)
         .await
         .unwrap();
     let taken = taken.expect("a general slot takes it at once");
