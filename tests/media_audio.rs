@@ -18,22 +18,9 @@ use common::media::*;
 const SECONDS: f64 = 4.0;
 const TARGET: f64 = -16.0;
 
-/// A stereo 440 Hz tone at -20 dBFS, encoded by `encoder` (a gst-launch fragment).
+/// The test's tone, encoded by `encoder`.
 fn tone(dir: &Path, name: &str, encoder: &str) -> Vec<u8> {
-    let out = dir.join(name);
-    let buffers = (SECONDS * 10.0) as u32;
-    let line = format!(
-        "audiotestsrc wave=sine freq=440 volume=0.1 num-buffers={buffers} samplesperbuffer=4410 \
-         ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! audioresample ! {encoder} ! filesink location={}",
-        out.display()
-    );
-    let ok = std::process::Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(line.split_whitespace())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "{line}");
-    std::fs::read(out).unwrap()
+    testkit::media::tone(dir, name, SECONDS, encoder)
 }
 
 /// Decodes `uri` to 48 kHz stereo f32: (samples, seconds).

@@ -4,7 +4,6 @@
 //! its checks not repeated.
 #![cfg(feature = "media")]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use testkit::media::Clip;
@@ -13,23 +12,6 @@ use testkit::pictures;
 mod common;
 use common::media::*;
 use common::spawn;
-
-/// A few seconds of a tone as WAV.
-fn song(dir: &Path) -> Vec<u8> {
-    let out = dir.join("song.wav");
-    let line = format!(
-        "audiotestsrc wave=sine freq=440 volume=0.1 num-buffers=30 samplesperbuffer=4410 \
-         ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! wavenc ! filesink location={}",
-        out.display()
-    );
-    let ok = std::process::Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(line.split_whitespace())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "{line}");
-    std::fs::read(out).unwrap()
-}
 
 /// Polls until the transcode of `id` is under way (progress reported).
 fn wait_transcoding(addr: &str, id: &str) {
@@ -72,7 +54,7 @@ fn photos_and_songs_do_not_wait_behind_a_long_video() {
     let long = std::fs::read(Clip::new(1280, 720, 40).make(files.path(), "long.mp4")).unwrap();
     let short = std::fs::read(Clip::new(320, 240, 2).make(files.path(), "short.mp4")).unwrap();
     let photo = pictures::phone_jpeg(1600, 1200, 1);
-    let song = song(files.path());
+    let song = testkit::media::tone(files.path(), "song.wav", 3.0, "wavenc");
 
     let video = upload(&t.addr, &long, "long.mp4", "video/mp4");
     wait_transcoding(&t.addr, &video);

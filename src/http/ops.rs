@@ -73,12 +73,12 @@ pub(crate) async fn metrics(app: &App) -> Response<Body> {
                 .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
                 .map_or(0.0, |d| d.as_secs_f64());
             m.outbox_oldest_seconds.set(age);
+            // A label the store did not name counts 0.
+            let count = |of: &[(String, u64)], label: &str| {
+                of.iter().find(|(l, _)| l == label).map_or(0, |(_, n)| *n)
+            };
             for status in crate::domain::media::MediaStatus::ALL {
-                let n = s
-                    .media
-                    .iter()
-                    .find(|(st, _)| st == status.as_str())
-                    .map_or(0, |(_, n)| *n);
+                let n = count(&s.media, status.as_str());
                 m.media_jobs
                     .get_or_create(&crate::metrics::StateLabels {
                         state: status.as_str().to_owned(),
@@ -86,11 +86,7 @@ pub(crate) async fn metrics(app: &App) -> Response<Body> {
                     .set(n as i64);
             }
             for lane in [Lane::Fast, Lane::Slow] {
-                let n = s
-                    .media_due
-                    .iter()
-                    .find(|(l, _)| l == lane.as_str())
-                    .map_or(0, |(_, n)| *n);
+                let n = count(&s.media_due, lane.as_str());
                 m.media_queue_depth
                     .get_or_create(&crate::metrics::LaneLabels {
                         lane: lane.as_str().to_owned(),

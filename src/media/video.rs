@@ -6,8 +6,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-#[cfg(feature = "media")]
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::config::MediaConfig;
@@ -93,7 +91,7 @@ pub async fn process(
         let (from, to) = pass.share;
         let report = |p: f32| {
             let p = from + p * (to - from) / 100.0;
-            progress.percent.store(p.to_bits(), Ordering::Relaxed)
+            progress.report(p)
         };
         let result = transcode::run(&transcode::Job {
             input: &input,

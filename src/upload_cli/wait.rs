@@ -52,7 +52,8 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
                     said.clone_from(&status);
                 }
                 last = absolute(doc, &status_url);
-                if status == "PLAYABLE" && !ctx.args.json && said_playable(&mut played) {
+                // Said once.
+                if status == "PLAYABLE" && !ctx.args.json && !std::mem::replace(&mut played, true) {
                     let hls = last["variants"].as_array().into_iter().flatten();
                     if let Some(url) = hls
                         .filter(|v| v["kind"] == "hls")
@@ -90,11 +91,6 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
     bar.finish("still processing");
     last["status"] = json!("TIMEOUT");
     last
-}
-
-/// Whether PLAYABLE is news (it is said once).
-fn said_playable(played: &mut bool) -> bool {
-    !std::mem::replace(played, true)
 }
 
 /// The document with each variant's URL made absolute against the status URL.

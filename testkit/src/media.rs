@@ -141,3 +141,22 @@ pub fn rotate_mp4(path: &Path, degrees: u32) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// `seconds` of a stereo 440 Hz tone at -20 dBFS, encoded by `encoder` (a gst-launch fragment,
+/// e.g. `flacenc`), written into `dir` under `name`; returns its bytes.
+pub fn tone(dir: &Path, name: &str, seconds: f64, encoder: &str) -> Vec<u8> {
+    let out = dir.join(name);
+    let buffers = (seconds * 10.0) as u32;
+    let line = format!(
+        "audiotestsrc wave=sine freq=440 volume=0.1 num-buffers={buffers} samplesperbuffer=4410 \
+         ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! audioresample ! {encoder} ! filesink location={}",
+        out.display()
+    );
+    let ok = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(line.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(ok.success(), "{line}");
+    std::fs::read(out).expect("the tone was written")
+}

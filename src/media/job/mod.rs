@@ -71,12 +71,24 @@ pub fn key(id: &UploadId, version: Option<&str>) -> MediaKey {
     }
 }
 
+/// Deletes the outputs of `old` (what the record pointed at before) once the record points at
+/// `version` instead; a failure is logged (the files are orphaned, not served).
+pub async fn drop_superseded(cx: &Context, id: &UploadId, old: Option<&Published>, version: &str) {
+    if let Some(old) = old.filter(|old| old.version != version && !old.version.is_empty())
+        && let Err(e) = cx.storage.delete_media(&key(id, Some(&old.version))).await
+    {
+        tracing::warn!(%id, "cannot delete superseded media version {}: {e}", old.version);
+    }
+}
+
 struct Ctx<'a> {
     cx: &'a Context,
     owner: &'a str,
     job: &'a MediaRecord,
     upload: &'a Upload,
     takes: Takes,
+    /// The probe of a job handed over (`handed_over`).
+    probed: Option<&'a Probe>,
 }
 
 impl Ctx<'_> {
@@ -141,15 +153,17 @@ pub async fn run(
     let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
+    let handed = handed_over(cfg, job);
     let ctx = Ctx {
         cx,
         owner,
         job,
         upload,
         takes,
+        probed: handed.map(|(_, probe)| probe),
     };
-    let mime = match handed_over(cfg, job) {
-        Some(mime) => mime.to_owned(),
+    let mime = match handed {
+        Some((mime, _)) => mime.to_owned(),
         None => {
             ctx.status(MediaStatus::Validating).await?;
             ctx.validate(cfg, upload).await?.to_owned()
@@ -168,14 +182,14 @@ pub async fn run(
     worked.map_err(|e| out_of_room(cx, e))
 }
 
-/// The detected type of a job a fast-only slot checked and handed over (its checks are not
-/// repeated), if the settings still let it through unchecked. A job queued again by a retry or
-/// a reprocess (RECEIVED) is checked again.
-fn handed_over<'a>(cfg: &MediaConfig, job: &'a MediaRecord) -> Option<&'a str> {
-    let mime = job.detected.as_deref()?;
+/// The detected type and probe of a job a fast-only slot checked and handed over (its checks
+/// are not repeated), if the settings still let it through unchecked. A job queued again by a
+/// retry or a reprocess (RECEIVED) is checked again.
+fn handed_over<'a>(cfg: &MediaConfig, job: &'a MediaRecord) -> Option<(&'a str, &'a Probe)> {
+    let (mime, probe) = (job.detected.as_deref()?, job.probe.as_ref()?);
     let scanned = cfg.scan.is_none() || job.scan.is_some();
-    let probed = job.probe.is_some() && job.status == MediaStatus::Processing;
-    (job.lane == Lane::Slow && probed && scanned && cfg.allows(mime)).then_some(mime)
+    let handed = job.lane == Lane::Slow && job.status == MediaStatus::Processing;
+    (handed && scanned && cfg.allows(mime)).then_some((mime, probe))
 }
 
 /// Whether probed media is slow work: a video (it is transcoded), or sound longer than
@@ -287,9 +301,7 @@ impl Ctx<'_> {
     /// Probes a video or audio file and records what was found (first: a rejection for size
     /// or length shows it); a job handed over was probed already.
     async fn probe(&self, input: &Path) -> Result<Probe, StepError> {
-        if let (Lane::Slow, MediaStatus::Processing, Some(probe)) =
-            (self.job.lane, self.job.status, &self.job.probe)
-        {
+        if let Some(probe) = self.probed {
             return Ok(probe.clone());
         }
         let probe = probe(input).await?;

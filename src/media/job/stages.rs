@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Ctx, Progress, key};
+use super::{Ctx, Progress};
 use crate::domain::media::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, VideoFacts};
 use crate::hooks::HookType;
 use crate::media::config::MediaConfig;
@@ -83,19 +83,7 @@ impl Ctx<'_> {
         }
         let id = &self.job.id;
         tracing::info!(%id, %version, "media playable");
-        if let Some(old) = self
-            .job
-            .published
-            .as_ref()
-            .filter(|old| old.version != version && !old.version.is_empty())
-            && let Err(e) = self
-                .cx
-                .storage
-                .delete_media(&key(id, Some(&old.version)))
-                .await
-        {
-            tracing::warn!(%id, "cannot delete superseded media version {}: {e}", old.version);
-        }
+        super::drop_superseded(self.cx, id, self.job.published.as_ref(), &version).await;
         Ok(())
     }
 }

@@ -257,13 +257,8 @@ async fn end(
             }
             log(&id, &outcome);
             // The version this run replaced (or a dead run's) is no longer pointed at.
-            if let MediaOutcome::Ready(p) = &outcome
-                && let Some(old) = before
-                    .published
-                    .filter(|old| old.version != p.version && !old.version.is_empty())
-                && let Err(e) = cx.storage.delete_media(&key(&id, Some(&old.version))).await
-            {
-                tracing::warn!(%id, "cannot delete superseded media version {}: {e}", old.version);
+            if let MediaOutcome::Ready(p) = &outcome {
+                job::drop_superseded(cx, &id, before.published.as_ref(), &p.version).await;
             }
         }
         Ok(None) => {
@@ -323,6 +318,12 @@ fn events(
     upload: Option<&Upload>,
     outcome: &MediaOutcome,
 ) -> Vec<OutboxEvent> {
+    let refused = |status, code: &String, message: &String| MediaRecord {
+        status,
+        reason_code: Some(code.clone()),
+        reason: Some(message.clone()),
+        ..job.clone()
+    };
     let (kind, after) = match outcome {
         MediaOutcome::Ready(p) => (
             HookType::MediaReady,
@@ -336,21 +337,11 @@ fn events(
         ),
         MediaOutcome::Rejected { code, message, .. } => (
             HookType::MediaRejected,
-            MediaRecord {
-                status: MediaStatus::Rejected,
-                reason_code: Some(code.clone()),
-                reason: Some(message.clone()),
-                ..job.clone()
-            },
+            refused(MediaStatus::Rejected, code, message),
         ),
         MediaOutcome::Failed { code, message } => (
             HookType::MediaFailed,
-            MediaRecord {
-                status: MediaStatus::Failed,
-                reason_code: Some(code.clone()),
-                reason: Some(message.clone()),
-                ..job.clone()
-            },
+            refused(MediaStatus::Failed, code, message),
         ),
         MediaOutcome::Retry { .. } | MediaOutcome::Handoff => return Vec::new(),
     };
