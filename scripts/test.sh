@@ -28,6 +28,9 @@ command -v tmux >/dev/null 2>&1 || apt_install tmux
 # filesystems it mounts); the others run whatever this machine's disk holds, not the default
 # reserve of 1 GiB, which a shared CI disk can be below (every upload would be 507).
 export TUSKD_MIN_FREE_SPACE=0
+# The suite is built once: incremental compilation's caches would only take disk.
+export CARGO_INCREMENTAL=0
+echo "==> free space: $(df -h --output=avail . | tail -1 | tr -d ' ') here"
 
 scratch=$(mktemp -d)
 pids=()
@@ -142,6 +145,8 @@ fi
 echo "==> fuzz targets build (cargo-fuzz on nightly; scripts/fuzz.sh runs them)"
 need_cargo_fuzz
 (cd fuzz && cargo +nightly fuzz build --dev)
+# Only the build is checked here: its artifacts go, for the disk the stages below need.
+rm -rf fuzz/target
 
 echo "==> benchmark smoke run (small sizes; real figures: see README)"
 # The images row's reference: vips, timed by GNU time.
