@@ -51,6 +51,7 @@ pub mod config;
 pub mod domain;
 pub mod health;
 pub mod hooks;
+pub mod host;
 pub mod http;
 pub mod lock;
 pub mod media;

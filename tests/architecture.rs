@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Modules below the edge, and what none of them may import.
 const LOWER: &[&str] = &[
     "domain", "clock", "metrics", "health", "meta", "storage", "lock", "hooks", "media", "upload",
-    "auth", "space",
+    "auth", "space", "host",
 ];
 const ABOVE: &[&str] = &[
     "http",

@@ -210,8 +210,7 @@ fn media_jobs_run_once_with_workers_on_two_hosts_also_when_one_is_killed() {
         ));
         !owner.is_empty()
     });
-    // owner: pid-worker-random.
-    let pid: u32 = owner.split('-').next().unwrap().parse().unwrap();
+    let pid = pid_of(&owner);
     let killed = c.kill_pid(pid);
     eprintln!("killed {killed} (pid {pid}) while it ran the media job");
     wait_ready(&c, &id);
@@ -229,6 +228,108 @@ fn media_jobs_run_once_with_workers_on_two_hosts_also_when_one_is_killed() {
         let ready = c.delivered("media-ready", &id_of(u));
         assert_eq!(ready.len(), 1, "one media-ready for {u}: {ready:?}");
     }
+}
+
+/// The process id in a worker slot's lease owner (`host-pid-random/slot`).
+fn pid_of(owner: &str) -> u32 {
+    let node = owner.split('/').next().unwrap();
+    node.rsplit('-').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_long_clips_tasks_run_on_two_hosts_and_a_killed_one_costs_one_retry() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // One slot per process, so the two tasks of a 720p clip (360p with the stills, 720p)
+    // need both; clips of 10 s or more are split.
+    let worker_flags: &[&str] = &[
+        "--media",
+        "on",
+        "--media-workers",
+        "1",
+        "--media-fast-workers",
+        "0",
+        "--media-lease",
+        "4s",
+        "--media-playable-from",
+        "10s",
+    ];
+    let ingest: &[&str] = &["--media", "on", "--media-workers", "0"];
+    let mut c = Cluster::start(&[worker_flags, ingest]);
+    let worker = c.spawn("worker", worker_flags, true);
+    c.workers.push(Some(worker));
+    let files = tempfile::tempdir().unwrap();
+    let clip = testkit::media::Clip::new(1280, 720, 12).make(files.path(), "long.mp4");
+    let url = Client::start(&["upload", &c.endpoint(), clip.to_str().unwrap(), "1048576"]).done();
+    let id = id_of(&url);
+    let running = |c: &Cluster| {
+        c.sql(&format!(
+            "SELECT string_agg(name || '=' || worker, ' ' ORDER BY seq) FROM media_tasks
+             WHERE upload_id = '{id}' AND status = 'RUNNING'"
+        ))
+    };
+    let mut both = String::new();
+    wait_for("both tasks running", || {
+        both = running(&c);
+        both.split(' ').count() == 2
+    });
+    let workers: HashMap<&str, &str> = both
+        .split(' ')
+        .map(|t| t.split_once('=').unwrap())
+        .collect();
+    let pids: Vec<u32> = ["360p", "720p"]
+        .iter()
+        .map(|n| pid_of(workers[n]))
+        .collect();
+    assert_ne!(pids[0], pids[1], "the tasks run on two hosts: {both}");
+    let killed = c.kill_pid(pids[1]);
+    eprintln!(
+        "killed {killed} (pid {}) while it ran the 720p task",
+        pids[1]
+    );
+    wait_ready(&c, &id);
+
+    // The killed task alone ran again; the job itself ran once.
+    let attempts = c.sql(&format!(
+        "SELECT string_agg(name || '=' || attempts || ' ' || status, ', ' ORDER BY seq)
+         FROM media_tasks WHERE upload_id = '{id}'"
+    ));
+    assert_eq!(attempts, "360p=1 DONE, 720p=2 DONE");
+    let job = c.sql(&format!("SELECT attempts FROM media WHERE id = '{id}'"));
+    assert_eq!(job, "1");
+    // The outputs: every rung under the master, the stills, once each, as one job makes them.
+    let node = c.nodes[1].as_ref().unwrap().addr.clone();
+    let (code, _, body) = request(&node, "GET", &format!("/media/{id}"), &[], b"");
+    assert_eq!(code, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let kinds: Vec<&str> = doc["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["kind"].as_str().unwrap())
+        .collect();
+    let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
+    assert_eq!(
+        (count("hls"), count("rendition"), count("poster")),
+        (1, 2, 1),
+        "{doc}"
+    );
+    assert!(count("thumbnail") >= 1, "{doc}");
+    let tasks = doc["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{doc}");
+    assert_eq!(tasks[0]["stills"], true);
+    assert_eq!(tasks[1]["attempts"], 2);
+    let master = doc["variants"][0]["url"].as_str().unwrap();
+    assert!(master.ends_with("/master.m3u8"), "{master}");
+    let path = if master.starts_with('/') {
+        master.to_owned()
+    } else {
+        path_of(master)
+    };
+    let (code, _, body) = request(&node, "GET", &path, &[], b"");
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    let listed: Vec<&str> = text.lines().filter(|l| l.ends_with("index.m3u8")).collect();
+    assert_eq!(listed, ["r0/index.m3u8", "r1/index.m3u8"], "{text}");
 }
 
 fn wait_ready(c: &Cluster, id: &str) {

@@ -136,6 +136,35 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
     let (code, _, _) = request(&t.addr, "GET", &early_master, &[], b"");
     assert_eq!(code, 200);
     assert_eq!(done["attempts"], 1, "{done}");
+    // Its work ran as two tasks, each once: the lowest rung with the stills, then 720p; the
+    // early status had the first done.
+    let tasks = |doc: &Value| -> Vec<(String, String, u64)> {
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let s = |k: &str| t[k].as_str().unwrap().to_owned();
+                (s("name"), s("status"), t["attempts"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let all_done =
+        [("360p", "DONE", 1), ("720p", "DONE", 1)].map(|(n, s, a)| (n.into(), s.into(), a));
+    assert_eq!(tasks(&done), all_done, "{done}");
+    assert_eq!(tasks(&early)[0], all_done[0].clone(), "{early}");
+    assert_eq!(done["tasks"][0]["stills"], true, "{done}");
+    assert!(done["tasks"][1]["worker"].is_string(), "{done}");
+    let (code, listed) = media_cli(dir.path(), &["list"]);
+    assert_eq!(code, 0, "{listed}");
+    for name in ["360p", "720p"] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("task {name}")) && l.contains("DONE")),
+            "{listed}"
+        );
+    }
     // The command said where to play as soon as it could, then where everything is.
     let said: Vec<String> = said.map(Result::unwrap).collect();
     assert!(cli.wait().unwrap().success(), "{said:?}");

@@ -48,6 +48,19 @@ async fn list(meta: &dyn MetaStore, failed: bool) -> Result<u8, String> {
             humantime::format_rfc3339_seconds(r.updated_at),
             reason.replace('\n', " ")
         );
+        // A long video's tasks, one line each under it.
+        for t in meta.tasks(&r.id).await.map_err(|e| e.to_string())? {
+            let _ = writeln!(
+                out,
+                "  task {:<8}  {:<8}  {:>5.1}%  {:>2} attempts  {}  {}",
+                t.name,
+                t.status.as_str(),
+                t.progress,
+                t.attempts,
+                t.worker.as_deref().unwrap_or("-"),
+                t.reason.as_deref().unwrap_or_default().replace('\n', " ")
+            );
+        }
     }
     Ok(0)
 }

@@ -279,10 +279,29 @@ pub enum MediaOutcome {
     /// Checked and probed by a fast-only slot, and slow work: queued again in the slow lane
     /// at once, what was found kept, the attempt not counted.
     Handoff,
+    /// Waiting for its tasks (`domain::task`): the lease released, the attempt not counted,
+    /// and not due until a task settles, unless one settled since the run saw `settled` of
+    /// them (it is due at once).
+    Wait {
+        settled: u32,
+    },
     /// A transient failure: tried again at `at`.
     Retry {
         code: String,
         message: String,
         at: SystemTime,
     },
+}
+
+impl MediaOutcome {
+    /// Whether the job's tasks still to run go with this outcome: it is over, or it starts
+    /// afresh.
+    pub fn drops_tasks(&self) -> bool {
+        matches!(
+            self,
+            MediaOutcome::Rejected { .. }
+                | MediaOutcome::Failed { .. }
+                | MediaOutcome::Retry { .. }
+        )
+    }
 }

@@ -10,4 +10,5 @@ pub mod listing;
 pub mod media;
 pub mod parts;
 pub mod quota;
+pub mod task;
 pub mod upload;

@@ -47,7 +47,8 @@ pub(crate) async fn document(
     id: &UploadId,
     base: &str,
 ) -> Result<serde_json::Value, Error> {
-    let (record, upload) = tokio::try_join!(app.uploads.meta.media(id), app.uploads.meta.get(id))?;
+    let meta = &app.uploads.meta;
+    let (record, upload, tasks) = tokio::try_join!(meta.media(id), meta.get(id), meta.tasks(id))?;
     // Another owner's media is media that does not exist.
     let owner = record
         .as_ref()
@@ -67,6 +68,7 @@ pub(crate) async fn document(
     Ok(status::document(
         id.as_str(),
         record.as_ref(),
+        &tasks,
         upload.as_ref(),
         base,
         signature.as_deref(),

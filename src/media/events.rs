@@ -21,7 +21,7 @@ pub fn event(
     }
     let id = &after.id;
     let base = &cx.config.path;
-    let doc = super::status::document(id.as_str(), Some(after), upload, base, None);
+    let doc = super::status::document(id.as_str(), Some(after), &[], upload, base, None);
     let file = match upload {
         Some(u) => FileInfo::of(u, cx.storage.location(&u.id)),
         None => FileInfo {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 pub const MIME: &str = "application/vnd.apple.mpegurl";
 
 /// A rendition's entry in the master playlist.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// The media playlist, relative to the master.
     pub uri: String,

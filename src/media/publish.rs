@@ -88,6 +88,27 @@ impl<'a> Publisher<'a> {
         }
     }
 
+    /// A publisher that goes on from what others stored under `version` (a job's tasks):
+    /// `entries` and `variants` are what their `parts` returned.
+    pub fn resume(
+        cx: &'a Context,
+        id: &'a UploadId,
+        version: String,
+        out: &'a Path,
+        (entries, variants): (Vec<hls::Entry>, Vec<Variant>),
+    ) -> Self {
+        Publisher {
+            entries,
+            variants,
+            ..Publisher::new(cx, id, version, out)
+        }
+    }
+
+    /// What was stored so far: the renditions' master playlist entries, and every variant.
+    pub fn parts(self) -> (Vec<hls::Entry>, Vec<Variant>) {
+        (self.entries, self.variants)
+    }
+
     async fn put(&self, rel: String) -> Result<u64, StepError> {
         let k = key(self.id, Some(&self.version))
             .join(&rel)

@@ -3,14 +3,17 @@
 use serde_json::{Value, json};
 
 use crate::domain::media::{MediaRecord, MediaStatus};
+use crate::domain::task::MediaTask;
 use crate::domain::upload::Upload;
 
-/// The status of `id`: its media record if it has one (else it is still uploading), the upload
-/// if it is still stored. `base` is the URL prefix of derived files (`/media/` or absolute);
-/// `signature`, a path segment that follows the id in every file URL (signed media URLs).
+/// The status of `id`: its media record if it has one (else it is still uploading), its tasks
+/// (a long video's), the upload if it is still stored. `base` is the URL prefix of derived
+/// files (`/media/` or absolute); `signature`, a path segment that follows the id in every file
+/// URL (signed media URLs).
 pub fn document(
     id: &str,
     record: Option<&MediaRecord>,
+    tasks: &[MediaTask],
     upload: Option<&Upload>,
     base: &str,
     signature: Option<&str>,
@@ -29,7 +32,9 @@ pub fn document(
     });
     let progress = match status {
         MediaStatus::Ready => 100.0,
-        MediaStatus::Processing | MediaStatus::Playable => record.map_or(0.0, |r| r.progress),
+        MediaStatus::Processing | MediaStatus::Playable => {
+            super::job::tasks_progress(tasks).unwrap_or_else(|| record.map_or(0.0, |r| r.progress))
+        }
         _ => 0.0,
     };
     let variants: Vec<Value> = record
@@ -66,6 +71,27 @@ pub fn document(
         "attempts": record.map_or(0, |r| r.attempts),
         "lane": record.map(|r| r.lane.as_str()),
         "variants": variants,
+        "tasks": tasks.iter().map(task).collect::<Vec<_>>(),
         "updated_at": record.map(|r| httpdate::fmt_http_date(r.updated_at)),
+    })
+}
+
+/// A task in the status document: its name, where it is, the renditions it makes (their
+/// heights are in its name) and whether it makes the stills, and the slot that ran it last.
+fn task(t: &MediaTask) -> Value {
+    let spec = super::job::task_spec(t).ok();
+    let reason = t
+        .reason_code
+        .as_ref()
+        .map(|code| json!({ "code": code, "message": t.reason.clone().unwrap_or_default() }));
+    json!({
+        "name": t.name,
+        "status": t.status.as_str(),
+        "progress": (t.progress * 10.0).round() / 10.0,
+        "attempts": t.attempts,
+        "stills": spec.map(|s| s.stills),
+        "worker": t.worker,
+        "reason": reason,
+        "updated_at": httpdate::fmt_http_date(t.updated_at),
     })
 }

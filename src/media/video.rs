@@ -1,8 +1,8 @@
 //! Video: the ladder planned from the probe, transcoded (`gst::transcode`) to HLS with poster
 //! candidates, the poster and thumbnails; a video that stops well short of its declared length
 //! fails as truncated. A video of `--media-playable-from` or more with more than one rung is
-//! transcoded in two passes (`passes`): the lowest rung with the stills first, published as
-//! playable, then the other rungs; shorter ones in one.
+//! transcoded in passes (`passes`), each a task of its own (`job::tasks`): the lowest rung with
+//! the stills, published as playable, and each other rung; shorter ones in one pass.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use super::steps::StepError;
 use crate::domain::media::{Probe, VideoFacts};
 
 /// A share of a video's transcode.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pass {
     /// The plan's renditions it encodes.
     pub rungs: std::ops::Range<usize>,
@@ -29,10 +29,12 @@ pub struct Pass {
     pub share: (f32, f32),
 }
 
-/// The passes of a video of `duration_ms` with `rungs` renditions: one, or (`from` long or
-/// longer) the lowest rung with the stills (about a fifth of the work: its pictures are small)
-/// then the others.
-pub fn passes(rungs: usize, duration_ms: Option<u64>, from: Option<Duration>) -> Vec<Pass> {
+/// The passes of a video of `duration_ms` whose rungs have `pixels` each (lowest first): one,
+/// or (`from` long or longer, two rungs or more) the lowest rung with the stills (a fifth of
+/// the run's progress: its pictures are small), then each other rung, its share of the rest
+/// by its pixels.
+pub fn passes(pixels: &[u64], duration_ms: Option<u64>, from: Option<Duration>) -> Vec<Pass> {
+    let rungs = pixels.len();
     let long =
         from.is_some_and(|from| duration_ms.is_some_and(|ms| Duration::from_millis(ms) >= from));
     if rungs < 2 || !long {
@@ -42,18 +44,28 @@ pub fn passes(rungs: usize, duration_ms: Option<u64>, from: Option<Duration>) ->
             share: (0.0, 100.0),
         }];
     }
-    vec![
-        Pass {
-            rungs: 0..1,
-            stills: true,
-            share: (0.0, 20.0),
-        },
-        Pass {
-            rungs: 1..rungs,
+    let first = 20.0;
+    let rest: u64 = pixels[1..].iter().sum::<u64>().max(1);
+    let mut at = first;
+    let mut passes = vec![Pass {
+        rungs: 0..1,
+        stills: true,
+        share: (0.0, first),
+    }];
+    for (i, p) in pixels.iter().enumerate().skip(1) {
+        let to = if i + 1 == rungs {
+            100.0
+        } else {
+            at + (100.0 - first) * *p as f32 / rest as f32
+        };
+        passes.push(Pass {
+            rungs: i..i + 1,
             stills: false,
-            share: (20.0, 100.0),
-        },
-    ]
+            share: (at, to),
+        });
+        at = to;
+    }
+    passes
 }
 
 /// The ladder of a probed video under `cfg`.
@@ -243,16 +255,20 @@ mod passes {
     #[test]
     fn long_videos_with_a_ladder_are_playable_first() {
         let from = Some(Duration::from_secs(30));
-        let two = super::passes(3, Some(30_000), from);
-        assert_eq!(two.len(), 2);
-        assert_eq!((two[0].rungs.clone(), two[0].stills), (0..1, true));
-        assert_eq!((two[1].rungs.clone(), two[1].stills), (1..3, false));
-        assert_eq!((two[0].share.1, two[1].share), (20.0, (20.0, 100.0)));
+        let pixels = [100, 300, 500];
+        let three = super::passes(&pixels, Some(30_000), from);
+        assert_eq!(three.len(), 3);
+        assert_eq!((three[0].rungs.clone(), three[0].stills), (0..1, true));
+        assert_eq!((three[1].rungs.clone(), three[1].stills), (1..2, false));
+        assert_eq!((three[2].rungs.clone(), three[2].stills), (2..3, false));
+        assert_eq!(three[0].share, (0.0, 20.0));
+        assert_eq!(three[1].share, (20.0, 50.0));
+        assert_eq!(three[2].share, (50.0, 100.0));
         for one in [
-            super::passes(3, Some(29_999), from),
-            super::passes(1, Some(600_000), from),
-            super::passes(3, None, from),
-            super::passes(3, Some(600_000), None),
+            super::passes(&pixels, Some(29_999), from),
+            super::passes(&[100], Some(600_000), from),
+            super::passes(&pixels, None, from),
+            super::passes(&pixels, Some(600_000), None),
         ] {
             assert_eq!(one.len(), 1);
             assert_eq!(

@@ -13,7 +13,8 @@
 //! the store queues it, held, in that change's transaction, and `release_events` lets it run.
 //! A worker claims a job with a lease (`claim_media`), records progress under it
 //! (`update_media`) and ends it with the events its outcome causes (`end_media`); a job whose
-//! lease ran out is claimed again.
+//! lease ran out is claimed again. A video's job may split its work into tasks (`TaskQueue`,
+//! `domain::task`) that slots claim on their own and that wake the job as they settle.
 //!
 //! Uploads have owners (`Upload::owner`, copied to the media record when its job is queued).
 //! `list_uploads` pages through one owner's active uploads, or every owner's, newest first
@@ -35,6 +36,7 @@ use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::parts::PartLog;
 use crate::domain::quota::{Quota, QuotaExceeded};
 use crate::domain::upload::{Upload, UploadId};
+pub use tasks::TaskQueue;
 
 mod listing;
 pub mod postgres;
@@ -43,6 +45,7 @@ mod rows;
 pub mod sqlite;
 #[cfg(test)]
 pub mod suite;
+mod tasks;
 
 /// Everything a metadata backend keeps: uploads, the hook outbox, media jobs, and the object
 /// store's bookkeeping of parts and tails.
@@ -233,7 +236,7 @@ pub struct MetaStats {
 }
 
 #[async_trait]
-pub trait MetaStore: std::fmt::Debug + Send + Sync + 'static {
+pub trait MetaStore: TaskQueue + std::fmt::Debug + Send + Sync + 'static {
     /// Records a new upload, with what it causes. Fails with `Exists` if the id is taken, and
     /// with `OverQuota` (writing nothing) if the upload's owner would pass `quota`: checked in
     /// the insert's transaction, serialised per owner across every process sharing the store.

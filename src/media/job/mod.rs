@@ -23,6 +23,9 @@ use crate::storage::MediaKey;
 
 mod decode;
 mod stages;
+mod tasks;
+
+pub use tasks::{progress as tasks_progress, run_task, spec as task_spec};
 
 use decode::{images, probe};
 
@@ -132,6 +135,8 @@ pub enum Ran {
     Done(Option<Published>),
     /// Checked and probed on a fast-only slot, and slow work: for a general slot.
     Handoff,
+    /// Waiting for its tasks, `settled` of which the run saw settled.
+    Wait { settled: u32 },
 }
 
 /// Runs `job` on a slot that `takes` what it takes.
@@ -144,12 +149,6 @@ pub async fn run(
     progress: Arc<Progress>,
 ) -> Result<Ran, StepError> {
     let (owner, takes) = slot;
-    // A run that died while publishing left a version nobody points at.
-    if let Some(v) = &job.pending_version
-        && job.published.as_ref().map(|p| &p.version) != Some(v)
-    {
-        cx.storage.delete_media(&key(&job.id, Some(v))).await?;
-    }
     let upload = upload.ok_or_else(|| {
         StepError::permanent("original_missing", "the upload is no longer stored")
     })?;
@@ -162,6 +161,17 @@ pub async fn run(
         takes,
         probed: handed.map(|(_, probe)| probe),
     };
+    // A job waiting for its tasks assembles what they did.
+    let tasks = waiting_for(cx, job).await?;
+    if !tasks.is_empty() {
+        return ctx.assemble(&tasks).await;
+    }
+    // A run that died while publishing left a version nobody points at.
+    if let Some(v) = &job.pending_version
+        && job.published.as_ref().map(|p| &p.version) != Some(v)
+    {
+        cx.storage.delete_media(&key(&job.id, Some(v))).await?;
+    }
     let mime = match handed {
         Some((mime, _)) => mime.to_owned(),
         None => {
@@ -180,6 +190,22 @@ pub async fn run(
     let worked = ctx.work(&scratch.0, cfg, kind, &mime, progress).await;
     // Judged while the scratch files still take their room.
     worked.map_err(|e| out_of_room(cx, e))
+}
+
+/// The tasks of `job`'s pending version, if it is processing: a job that was queued again
+/// (RECEIVED) plans afresh.
+async fn waiting_for(
+    cx: &Context,
+    job: &MediaRecord,
+) -> Result<Vec<crate::domain::task::MediaTask>, StepError> {
+    let (Some(version), MediaStatus::Processing | MediaStatus::Playable) =
+        (&job.pending_version, job.status)
+    else {
+        return Ok(Vec::new());
+    };
+    let mut tasks = cx.meta.tasks(&job.id).await?;
+    tasks.retain(|t| &t.version == version);
+    Ok(tasks)
 }
 
 /// The detected type and probe of a job a fast-only slot checked and handed over (its checks
@@ -248,8 +274,7 @@ impl Ctx<'_> {
                     return Ok(Ran::Handoff);
                 }
                 if let Some(video) = &probe.video {
-                    let published = self.video(&input, &out, cfg, &probe, video, progress);
-                    return Ok(Ran::Done(Some(published.await?)));
+                    return self.video(&input, &out, cfg, &probe, video, progress).await;
                 }
                 self.audio(&input, &out, cfg, &probe, progress).await?
             }

@@ -1,24 +1,25 @@
-//! A video's run: its transcode in passes (`video::passes`), each published as it ends. With
-//! two passes, the first (the lowest rung, the poster and the other stills) is published with
-//! `playable.m3u8` and the record says PLAYABLE, pointing at it; the second adds the other
-//! rungs and `master.m3u8`, and the run ends READY.
+//! A video's run. A short one (or one rung) is transcoded in one pass and published; a long
+//! one with a ladder is split into tasks (`tasks`: `video::passes`), and the run waits for
+//! them. Whoever assembles the lowest rung's task (with the stills) publishes them with
+//! `playable.m3u8` and records the video PLAYABLE (`playable`); the last one writes
+//! `master.m3u8` and the job ends READY.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Ctx, Progress};
+use super::{Ctx, Progress, Ran};
 use crate::domain::media::{MediaRecord, MediaStatus, MediaUpdate, Probe, Published, VideoFacts};
 use crate::hooks::HookType;
 use crate::media::config::MediaConfig;
 use crate::media::events;
 use crate::media::limits::{Kind, check_limits};
-use crate::media::publish::{MASTER, PLAYABLE_MASTER, Publisher};
+use crate::media::publish::{MASTER, Publisher};
 use crate::media::steps::StepError;
 use crate::media::video;
 
 impl Ctx<'_> {
-    /// Checks a probed video's limits, transcodes it pass by pass into `out` and publishes
-    /// each pass; the probe is recorded again with what decoding learned.
+    /// Checks a probed video's limits and transcodes it into `out` and publishes it, or plans
+    /// its tasks; the probe is recorded again with what decoding learned.
     pub(super) async fn video(
         &self,
         input: &Path,
@@ -27,42 +28,52 @@ impl Ctx<'_> {
         probe: &Probe,
         facts: &VideoFacts,
         progress: Arc<Progress>,
-    ) -> Result<Published, StepError> {
+    ) -> Result<Ran, StepError> {
         check_limits(cfg, Kind::Video, probe)?;
-        let rungs = video::plan(facts, cfg).renditions.len();
-        let passes = video::passes(rungs, probe.duration_ms, cfg.playable_from);
+        let plan = video::plan(facts, cfg);
+        let pixels: Vec<u64> = plan
+            .renditions
+            .iter()
+            .map(|r| u64::from(r.width) * u64::from(r.height))
+            .collect();
+        let passes = video::passes(&pixels, probe.duration_ms, cfg.playable_from);
         let version = self.new_version().await?;
+        if passes.len() > 1 {
+            return self.plan_tasks(&plan, &passes, &version).await;
+        }
         let mut publisher = Publisher::new(self.cx, &self.job.id, version, out);
-        let mut variable_rate = false;
-        for (i, pass) in passes.iter().enumerate() {
-            let produced =
-                video::process(input, out, probe, facts, cfg, progress.clone(), pass).await?;
-            variable_rate |= produced.variable_frame_rate;
-            publisher.add(&produced).await?;
-            if i + 1 < passes.len() {
-                self.playable(publisher.master(PLAYABLE_MASTER).await?)
-                    .await?;
-            }
-        }
-        if variable_rate && !facts.variable_frame_rate {
-            // Seen while decoding: the frames' durations varied though the container named a
-            // rate.
-            let mut probe = probe.clone();
-            if let Some(v) = probe.video.as_mut() {
-                v.variable_frame_rate = true;
-            }
-            self.record(MediaUpdate {
-                probe: Some(probe),
-                ..Default::default()
-            })
+        let produced = video::process(input, out, probe, facts, cfg, progress, &passes[0]).await?;
+        publisher.add(&produced).await?;
+        self.note_variable_rate(probe, produced.variable_frame_rate)
             .await?;
+        Ok(Ran::Done(Some(publisher.master(MASTER).await?)))
+    }
+
+    /// Records in the probe that the frames' durations varied when decoding saw it
+    /// (`variable_rate`) though the container named a rate.
+    pub(super) async fn note_variable_rate(
+        &self,
+        probe: &Probe,
+        variable_rate: bool,
+    ) -> Result<(), StepError> {
+        let named = probe.video.as_ref().is_some_and(|v| !v.variable_frame_rate);
+        if !(variable_rate && named) {
+            return Ok(());
         }
-        publisher.master(MASTER).await
+        let mut probe = probe.clone();
+        if let Some(v) = probe.video.as_mut() {
+            v.variable_frame_rate = true;
+        }
+        self.record(MediaUpdate {
+            probe: Some(probe),
+            ..Default::default()
+        })
+        .await
     }
 
     /// Records the video as playable with what is published so far; the outputs of a run
     /// before (a reprocess) are then pointed at by nothing and deleted.
-    async fn playable(&self, early: Published) -> Result<(), StepError> {
+    pub(super) async fn playable(&self, early: Published) -> Result<(), StepError> {
         let version = early.version.clone();
         let after = MediaRecord {
             status: MediaStatus::Playable,

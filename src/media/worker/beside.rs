@@ -26,25 +26,42 @@ pub(super) async fn watch_space(cx: Context, progress: Arc<Progress>) {
     }
 }
 
+/// What a run holds a lease on: a job, or one of its tasks (by name).
+#[derive(Debug, Clone)]
+pub(super) enum Held {
+    Job(UploadId),
+    Task(UploadId, String),
+}
+
 /// Extends the lease and records progress while the run goes on; a lost lease stops the run.
 pub(super) async fn heartbeat(
     cx: Context,
     lease: Duration,
-    owner: String,
-    index: usize,
-    id: UploadId,
+    (owner, index): (String, usize),
+    held: Held,
     progress: Arc<Progress>,
 ) {
     let every = lease / 3;
     loop {
         tokio::time::sleep(every).await;
         cx.health.beat(index);
-        let update = MediaUpdate {
-            progress: Some(progress.percent()),
-            lease_until: Some(SystemTime::now() + lease),
-            ..Default::default()
+        let until = SystemTime::now() + lease;
+        let kept = match &held {
+            Held::Job(id) => {
+                let update = MediaUpdate {
+                    progress: Some(progress.percent()),
+                    lease_until: Some(until),
+                    ..Default::default()
+                };
+                cx.meta.update_media(id, &owner, &update).await
+            }
+            Held::Task(id, name) => {
+                let p = progress.percent();
+                cx.meta.update_task(id, name, &owner, p, until).await
+            }
         };
-        match cx.meta.update_media(&id, &owner, &update).await {
+        let (Held::Job(id) | Held::Task(id, _)) = &held;
+        match kept {
             Ok(true) => {}
             Ok(false) => {
                 progress.cancel.store(true, Ordering::Relaxed);

@@ -26,9 +26,10 @@ use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, Takes};
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::HookType;
 use crate::media::Context;
-use beside::{heartbeat, watch_space};
+use beside::{Held, heartbeat, watch_space};
 
 mod beside;
+mod task;
 
 /// How often an idle worker looks for jobs that became due (backoff, a dead worker's lease)
 /// without being woken.
@@ -56,10 +57,11 @@ pub async fn run(cx: Context) {
     {
         tracing::warn!("cannot empty {}: {e}", work.display());
     }
-    let host = std::process::id();
+    // A slot's leases name its node: a task's status shows where it ran.
+    let node = crate::host::node_name();
     let mut workers = JoinSet::new();
     for (i, takes) in cfg.slots().into_iter().enumerate() {
-        let owner = format!("{host}-{i}-{}", &UploadId::random().as_str()[..8]);
+        let owner = format!("{node}/{i}");
         workers.spawn(worker(cx.clone(), cfg.clone(), (owner, takes), i));
     }
     while workers.join_next().await.is_some() {}
@@ -82,12 +84,23 @@ async fn worker(cx: Context, cfg: MediaConfig, slot: (String, Takes), index: usi
             continue;
         }
         let now = SystemTime::now();
-        match cx
+        // Jobs first (what a job runs is short, or a video's planning); then, on a slot taking
+        // slow work, a video's tasks.
+        let claimed = match cx
             .meta
             .claim_media(&owner, takes, now, now + cfg.lease)
             .await
         {
-            Ok(Some(job)) => process(&cx, &cfg, (&owner, takes), index, job).await,
+            Ok(None) if takes.slow => cx
+                .meta
+                .claim_task(&owner, now, now + cfg.lease)
+                .await
+                .map(|t| t.map(|t| Claimed::Task(Box::new(t)))),
+            other => other.map(|j| j.map(|j| Claimed::Job(Box::new(j)))),
+        };
+        match claimed {
+            Ok(Some(Claimed::Job(job))) => process(&cx, &cfg, (&owner, takes), index, *job).await,
+            Ok(Some(Claimed::Task(t))) => task::process(&cx, &cfg, (&owner, index), *t).await,
             Ok(None) => {
                 tokio::select! {
                     _ = cx.wake.notified() => {}
@@ -106,8 +119,13 @@ async fn worker(cx: Context, cfg: MediaConfig, slot: (String, Takes), index: usi
     }
 }
 
+enum Claimed {
+    Job(Box<MediaRecord>),
+    Task(Box<crate::domain::task::MediaTask>),
+}
+
 /// Backoff before attempt `attempts + 1`: 10 s, 20 s, 40 s ... at most 10 min.
-fn backoff(attempts: u32) -> Duration {
+pub(super) fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(10u64.saturating_mul(1 << attempts.saturating_sub(1).min(6)))
         .min(Duration::from_secs(600))
 }
@@ -160,9 +178,8 @@ async fn attempt(
         let beat = tokio::spawn(heartbeat(
             cx.clone(),
             cfg.lease,
-            owner.to_owned(),
-            index,
-            id.clone(),
+            (owner.to_owned(), index),
+            Held::Job(id.clone()),
             progress.clone(),
         ));
         let room = tokio::spawn(watch_space(cx.clone(), progress.clone()));
@@ -192,6 +209,7 @@ async fn outcome(
     let id = &job.id;
     match result {
         Ok(Ran::Handoff) => MediaOutcome::Handoff,
+        Ok(Ran::Wait { settled }) => MediaOutcome::Wait { settled },
         Ok(Ran::Done(Some(published))) => MediaOutcome::Ready(published),
         Ok(Ran::Done(None)) => MediaOutcome::Ready(crate::domain::media::Published {
             version: String::new(),
@@ -250,9 +268,9 @@ async fn end(
             if !events.is_empty() {
                 cx.hooks.wake();
             }
-            if matches!(outcome, MediaOutcome::Handoff) {
-                // An idle general slot here takes it now (other nodes hear of it from the
-                // store).
+            if matches!(outcome, MediaOutcome::Handoff | MediaOutcome::Wait { .. }) {
+                // An idle slot here takes it (or its tasks, or what they did) now; other nodes
+                // hear of it from the store.
                 cx.wake.notify_waiters();
             }
             log(&id, &outcome);
@@ -308,6 +326,9 @@ fn log(id: &UploadId, outcome: &MediaOutcome) {
             tracing::warn!(%id, code, "media job will be retried: {message}")
         }
         MediaOutcome::Handoff => tracing::info!(%id, "media job handed to the slow lane"),
+        MediaOutcome::Wait { settled } => {
+            tracing::info!(%id, settled, "media job waits for its tasks")
+        }
     }
 }
 
@@ -343,7 +364,9 @@ fn events(
             HookType::MediaFailed,
             refused(MediaStatus::Failed, code, message),
         ),
-        MediaOutcome::Retry { .. } | MediaOutcome::Handoff => return Vec::new(),
+        MediaOutcome::Retry { .. } | MediaOutcome::Handoff | MediaOutcome::Wait { .. } => {
+            return Vec::new();
+        }
     };
     super::events::event(cx, kind, &after, upload)
 }

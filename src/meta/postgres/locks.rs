@@ -62,15 +62,7 @@ impl PgCluster {
         let (requests, _) = broadcast::channel(256);
         let (released, _) = broadcast::channel(1024);
         let (work, _) = broadcast::channel(256);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_default();
-        let node = format!(
-            "{}-{}-{}",
-            if host.is_empty() { "node" } else { &host },
-            std::process::id(),
-            &UploadId::random().as_str()[..8]
-        );
+        let node = crate::host::node_name();
         let stop = CancellationToken::new();
         let heard = Heard {
             node: node.clone(),

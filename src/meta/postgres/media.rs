@@ -8,6 +8,7 @@ use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MEDIA_COLUMNS, MediaRow, OPEN_STATUSES, ms, to_json};
+use crate::meta::tasks::WAITING_MS;
 
 /// Queues the job of upload `id`, held, unless it has one; the upload core asked for it with
 /// the change that finished the upload (`Effects::media_job`). The record takes the upload's
@@ -178,8 +179,32 @@ pub(super) async fn done(
             // General slots on any node take it.
             super::notify(tx, Work::MediaJobs).await?;
         }
+        MediaOutcome::Wait { settled } => wait(tx, id, *settled, now).await?,
+    }
+    if outcome.drops_tasks() {
+        // The job's tasks still to run: their slots lose their leases and stop.
+        tx.execute(
+            "DELETE FROM media_tasks WHERE upload_id = $1 AND status IN ('QUEUED', 'RUNNING')",
+            &[&id],
+        )
+        .await?;
     }
     Ok(Some(before))
+}
+
+/// Leaves a job waiting for its tasks (see the SQLite twin).
+async fn wait(tx: &impl Db, id: &str, settled: u32, now: i64) -> Result<(), MetaError> {
+    tx.execute(
+        "UPDATE media SET attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+            lease_until = NULL, updated_at = $2,
+            next_at = CASE WHEN (SELECT count(*) FROM media_tasks
+                                 WHERE upload_id = $1 AND status IN ('DONE', 'FAILED'))
+                                = $3 THEN $4::BIGINT ELSE $2::BIGINT END
+         WHERE id = $1",
+        &[&id, &now, &i64::from(settled), &WAITING_MS],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn terminal(
@@ -226,6 +251,11 @@ pub(super) async fn retry(c: &impl Db, id: &UploadId, now: i64) -> Result<bool, 
         )
         .await?;
     if n == 1 {
+        c.execute(
+            "DELETE FROM media_tasks WHERE upload_id = $1",
+            &[&id.as_str()],
+        )
+        .await?;
         super::notify(c, Work::MediaJobs).await?;
     }
     Ok(n == 1)

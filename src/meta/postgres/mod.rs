@@ -30,6 +30,7 @@ mod outbox;
 mod parts;
 mod quota;
 mod schema;
+mod tasks;
 #[cfg(test)]
 mod tests;
 
@@ -303,6 +304,11 @@ impl MetaStore for PgMeta {
         let n = tx
             .execute("DELETE FROM uploads WHERE id = $1", &[&id.as_str()])
             .await?;
+        tx.execute(
+            "DELETE FROM media_tasks WHERE upload_id = $1",
+            &[&id.as_str()],
+        )
+        .await?;
         tx.execute("DELETE FROM media WHERE id = $1", &[&id.as_str()])
             .await?;
         self.commit_if(tx, n == 1, id, &Effects::events(events.to_vec()))

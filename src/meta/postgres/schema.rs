@@ -120,6 +120,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX media_due ON media (next_at)
         WHERE NOT held
           AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING', 'PLAYABLE');",
+    // 6: SQLite's migration 13: a media job's tasks.
+    "CREATE TABLE media_tasks (
+        upload_id   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        version     TEXT NOT NULL,
+        spec        TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        worker      TEXT,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        next_at     BIGINT NOT NULL,
+        progress    DOUBLE PRECISION NOT NULL DEFAULT 0,
+        reason_code TEXT,
+        reason      TEXT,
+        result      TEXT,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        PRIMARY KEY (upload_id, name)
+    );
+    CREATE INDEX media_tasks_due ON media_tasks (next_at) WHERE status IN ('QUEUED', 'RUNNING');",
 ];
 
 pub(super) async fn migrate(c: &mut Client) -> Result<(), MetaError> {

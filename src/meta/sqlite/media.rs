@@ -9,6 +9,7 @@ use crate::domain::media::{MediaOutcome, MediaRecord, MediaUpdate, Takes};
 use crate::domain::upload::UploadId;
 use crate::meta::MetaError;
 use crate::meta::rows::{MediaRow, to_json};
+use crate::meta::tasks::WAITING_MS;
 
 const COLUMNS: &str = crate::meta::rows::MEDIA_COLUMNS;
 const OPEN: &str = crate::meta::rows::OPEN_STATUSES;
@@ -197,8 +198,31 @@ pub(super) fn done(
                 params![id.as_str(), now],
             )?;
         }
+        MediaOutcome::Wait { settled } => wait(tx, id, *settled, now)?,
+    }
+    if outcome.drops_tasks() {
+        // The job's tasks still to run: their slots lose their leases and stop.
+        tx.execute(
+            "DELETE FROM media_tasks WHERE upload_id = ?1 AND status IN ('QUEUED', 'RUNNING')",
+            [id.as_str()],
+        )?;
     }
     Ok(Some(before))
+}
+
+/// Leaves a job waiting for its tasks: due again at once if a task settled after the run
+/// counted `settled` of them.
+fn wait(tx: &Transaction<'_>, id: &UploadId, settled: u32, now: i64) -> Result<(), MetaError> {
+    tx.execute(
+        "UPDATE media SET attempts = max(attempts - 1, 0), lease_owner = NULL,
+            lease_until = NULL, updated_at = ?2,
+            next_at = CASE WHEN (SELECT count(*) FROM media_tasks
+                                 WHERE upload_id = ?1 AND status IN ('DONE', 'FAILED'))
+                                = ?3 THEN ?4 ELSE ?2 END
+         WHERE id = ?1",
+        params![id.as_str(), now, i64::from(settled), WAITING_MS],
+    )?;
+    Ok(())
 }
 
 fn terminal(
@@ -239,10 +263,20 @@ pub(super) fn retry(c: &Connection, id: &UploadId, now: i64) -> Result<bool, Met
                 OR (status = 'RECEIVED' AND lease_owner IS NULL))",
         params![id.as_str(), now],
     )?;
+    if n == 1 {
+        c.execute(
+            "DELETE FROM media_tasks WHERE upload_id = ?1",
+            [id.as_str()],
+        )?;
+    }
     Ok(n == 1)
 }
 
 pub(super) fn forget(tx: &Transaction<'_>, id: &UploadId) -> Result<(), MetaError> {
+    tx.execute(
+        "DELETE FROM media_tasks WHERE upload_id = ?1",
+        [id.as_str()],
+    )?;
     tx.execute("DELETE FROM media WHERE id = ?1", [id.as_str()])?;
     Ok(())
 }

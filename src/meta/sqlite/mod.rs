@@ -23,6 +23,7 @@ mod outbox;
 mod parts;
 mod quota;
 mod schema;
+mod tasks;
 #[cfg(test)]
 mod tests;
 mod threads;

@@ -124,6 +124,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX media_due ON media (next_at)
         WHERE held = 0
           AND status IN ('RECEIVED', 'VALIDATING', 'SCANNING', 'PROCESSING', 'PLAYABLE');",
+    // 13: a media job's tasks (crate::domain::task), due in `next_at` order while queued or
+    // running (a running one's lease may run out).
+    "CREATE TABLE media_tasks (
+        upload_id   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        version     TEXT NOT NULL,
+        spec        TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        worker      TEXT,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        next_at     INTEGER NOT NULL,
+        progress    REAL NOT NULL DEFAULT 0,
+        reason_code TEXT,
+        reason      TEXT,
+        result      TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, name)
+    ) STRICT;
+    CREATE INDEX media_tasks_due ON media_tasks (next_at) WHERE status IN ('QUEUED', 'RUNNING');",
 ];
 
 /// Migrations after which the pages they changed are overwritten and the log emptied, so that

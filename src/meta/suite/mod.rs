@@ -15,6 +15,7 @@ mod listing;
 mod media;
 mod outbox;
 mod quota;
+mod tasks;
 mod uploads;
 
 /// No limits: every insert and declared length goes through.
@@ -53,6 +54,8 @@ pub async fn run(open: impl AsyncFn() -> Arc<dyn Meta>) {
     media::concurrent_claims_take_each_job_once(open().await).await;
     lanes::fast_slots_take_fast_work_and_general_slots_take_it_first(&*open().await).await;
     lanes::a_handoff_moves_a_job_to_the_slow_lane_uncounted(&*open().await).await;
+    tasks::tasks_run_alone_and_wake_their_job(&*open().await).await;
+    tasks::tasks_go_with_their_job(&*open().await).await;
 }
 
 /// An active upload of 10 bytes at offset 0.
