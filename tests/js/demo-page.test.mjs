@@ -224,7 +224,7 @@ test('without a token the page works with a server on --auth none, and sends no 
 })
 
 test('a long video plays while PLAYABLE, and its player goes on with every rung at READY', async () => {
-  // 1080p, 32 s: three rungs, made in two passes (the lowest first).
+  // 1080p, 32 s: three rungs, made as three tasks (the lowest first).
   gst('videotestsrc', 'num-buffers=960', 'pattern=ball', '!', 'video/x-raw,width=1920,height=1080,framerate=30/1',
     '!', 'x264enc', 'speed-preset=ultrafast', 'bitrate=4000', '!', 'h264parse', '!', 'queue', '!',
     'mp4mux', 'name=m', '!', 'filesink', `location=${join(media, 'long.mp4')}`,

@@ -349,10 +349,17 @@ impl MetaStore for PgMeta {
         let media_due = c
             .query(
                 &format!(
-                    "SELECT lane, count(*) FROM media
-                     WHERE NOT held AND status IN {} AND next_at <= $1
-                       AND (lease_until IS NULL OR lease_until < $1)
-                     GROUP BY lane",
+                    // A long video's tasks are slow work.
+                    "SELECT lane, sum(n)::BIGINT FROM (
+                        SELECT lane, count(*) AS n FROM media
+                        WHERE NOT held AND status IN {} AND next_at <= $1
+                          AND (lease_until IS NULL OR lease_until < $1)
+                        GROUP BY lane
+                        UNION ALL
+                        SELECT 'slow', count(*) FROM media_tasks
+                        WHERE (status = 'QUEUED' AND next_at <= $1)
+                           OR (status = 'RUNNING' AND lease_until < $1)) AS due
+                     GROUP BY lane HAVING sum(n) > 0",
                     crate::meta::rows::OPEN_STATUSES
                 ),
                 &[&now],

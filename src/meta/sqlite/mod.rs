@@ -290,10 +290,17 @@ impl MetaStore for SqliteMeta {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT lane, count(*) FROM media INDEXED BY media_due
-                 WHERE held = 0 AND status IN {} AND next_at <= ?1
-                   AND (lease_until IS NULL OR lease_until < ?1)
-                 GROUP BY lane",
+                // A long video's tasks are slow work.
+                "SELECT lane, sum(n) FROM (
+                    SELECT lane, count(*) AS n FROM media INDEXED BY media_due
+                    WHERE held = 0 AND status IN {} AND next_at <= ?1
+                      AND (lease_until IS NULL OR lease_until < ?1)
+                    GROUP BY lane
+                    UNION ALL
+                    SELECT 'slow', count(*) FROM media_tasks
+                    WHERE (status = 'QUEUED' AND next_at <= ?1)
+                       OR (status = 'RUNNING' AND lease_until < ?1))
+                 GROUP BY lane HAVING sum(n) > 0",
                 crate::meta::rows::OPEN_STATUSES
             ))?;
             let media_due = stmt

@@ -78,6 +78,8 @@ pub(super) async fn tasks_run_alone_and_wake_their_job(db: &dyn Meta) {
         "planning is no attempt"
     );
     assert_eq!(due(db).await, None, "a waiting job is not due");
+    let depth = db.stats().await.unwrap().media_due;
+    assert_eq!(depth, [("slow".to_owned(), 2)], "its tasks are: {depth:?}");
 
     // Two slots, one task each, in plan order; nothing more.
     let now = soon();
@@ -104,6 +106,8 @@ pub(super) async fn tasks_run_alone_and_wake_their_job(db: &dyn Meta) {
             .unwrap()
             .is_none()
     );
+    let depth = db.stats().await.unwrap().media_due;
+    assert!(depth.is_empty(), "running tasks are not waiting: {depth:?}");
     assert!(
         !db.update_task(&id, "720p", "w1", 50.0, now + LEASE)
             .await
