@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::MediaConfig;
@@ -22,8 +21,11 @@ use crate::media::Context;
 use crate::storage::MediaKey;
 
 mod decode;
+mod progress;
 mod stages;
 mod tasks;
+
+pub use progress::Progress;
 
 pub use tasks::{progress as tasks_progress, run_task, spec as task_spec};
 
@@ -31,32 +33,6 @@ use decode::{images, probe};
 
 /// Sound longer than this is slow work (a fast-only slot hands it over).
 const SLOW_AUDIO: Duration = Duration::from_secs(600);
-
-/// What the run shares with its heartbeat.
-#[derive(Debug)]
-pub struct Progress {
-    /// Percent, as f32 bits.
-    pub percent: AtomicU32,
-    /// Set when the lease is lost or the server stops: the pipeline gives up.
-    pub cancel: AtomicBool,
-}
-
-impl Progress {
-    pub fn new() -> Arc<Progress> {
-        Arc::new(Progress {
-            percent: AtomicU32::new(0f32.to_bits()),
-            cancel: AtomicBool::new(false),
-        })
-    }
-
-    pub fn percent(&self) -> f32 {
-        f32::from_bits(self.percent.load(Ordering::Relaxed))
-    }
-
-    pub fn report(&self, p: f32) {
-        self.percent.store(p.to_bits(), Ordering::Relaxed);
-    }
-}
 
 /// The run's time budget for media of `duration`: generous, since the machine may be shared,
 /// but bounded, so a pathological file cannot hold a worker.

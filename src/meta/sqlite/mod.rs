@@ -23,6 +23,7 @@ mod outbox;
 mod parts;
 mod quota;
 mod schema;
+mod stats;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -272,51 +273,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn stats(&self) -> Result<crate::meta::MetaStats, MetaError> {
-        self.read(|c| {
-            let (pending, oldest): (i64, Option<i64>) = c
-                .prepare_cached(
-                    "SELECT count(*), min(created_at) FROM hook_events
-                     WHERE state IN ('held', 'pending')",
-                )?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let dead: i64 = c
-                .prepare_cached("SELECT count(*) FROM hook_events WHERE state = 'dead'")?
-                .query_row([], |r| r.get(0))?;
-            let mut stmt =
-                c.prepare_cached("SELECT status, count(*) FROM media GROUP BY status")?;
-            let media = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut stmt = c.prepare_cached(&format!(
-                // A long video's tasks are slow work.
-                "SELECT lane, sum(n) FROM (
-                    SELECT lane, count(*) AS n FROM media INDEXED BY media_due
-                    WHERE held = 0 AND status IN {} AND next_at <= ?1
-                      AND (lease_until IS NULL OR lease_until < ?1)
-                    GROUP BY lane
-                    UNION ALL
-                    SELECT 'slow', count(*) FROM media_tasks
-                    WHERE (status = 'QUEUED' AND next_at <= ?1)
-                       OR (status = 'RUNNING' AND lease_until < ?1))
-                 GROUP BY lane HAVING sum(n) > 0",
-                crate::meta::rows::OPEN_STATUSES
-            ))?;
-            let media_due = stmt
-                .query_map([ms(SystemTime::now())], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(crate::meta::MetaStats {
-                outbox_pending: pending as u64,
-                outbox_oldest: oldest.map(from_ms),
-                dead_letters: dead as u64,
-                media,
-                media_due,
-            })
-        })
-        .await
+        self.read(stats::read).await
     }
 
     async fn release_events(&self, upload: Option<&UploadId>) -> Result<(), MetaError> {
