@@ -277,3 +277,59 @@ fn the_status_stream_follows_an_upload_and_says_when_it_is_gone() {
     );
     assert_eq!(code, 404);
 }
+
+/// The bytes tuskd read from its store for whole-file reads so far (`operation="read"`).
+fn bytes_read(addr: &str) -> f64 {
+    let (code, _, body) = request(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(code, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.starts_with("tuskd_store_read_bytes_total{") && l.contains("operation=\"read\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn on_an_object_store_a_long_clips_runs_share_one_copy_of_the_original() {
+    let s3 = testkit::S3Server::start();
+    s3.create_bucket("media");
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    // Two general slots: the two tasks run at once, each needing the original.
+    let args = media_args(&[
+        "--store",
+        "s3://media/up",
+        "--s3-endpoint",
+        &s3.endpoint(),
+        "--part-size",
+        "5MiB",
+        "--media-playable-from",
+        "10s",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = common::spawn_with_env(dir.path(), &args, &s3.env());
+    let clip = std::fs::read(Clip::new(1280, 720, 12).make(clips.path(), "long.mp4")).unwrap();
+    let before = bytes_read(&t.addr);
+    let id = upload(&t.addr, &clip, "long.mp4", "video/mp4");
+    let (_, done) = follow(&t.addr, &id);
+    assert_eq!(done["status"], "READY", "{done}");
+    assert_eq!(done["tasks"].as_array().unwrap().len(), 2, "{done}");
+    // The upload's completion reads its one part back once to write the object; the media
+    // runs then read the original once between them (and its first bytes for the type). Each
+    // run downloading its own copy (the fast slot's probe, the planning run, both tasks) would
+    // read it four times.
+    let read = bytes_read(&t.addr) - before;
+    let len = clip.len() as f64;
+    assert!(
+        read >= 2.0 * len && read < 2.5 * len,
+        "read {read} bytes of a {len}-byte original"
+    );
+    // The copy goes once no task needs it.
+    let copies = dir.path().join("media-work").join("originals");
+    wait_for("the copy of the original removed", || {
+        std::fs::read_dir(&copies).map_or(true, |mut d| d.next().is_none())
+    });
+}

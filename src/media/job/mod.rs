@@ -220,8 +220,8 @@ fn out_of_room(cx: &Context, e: StepError) -> StepError {
 }
 
 impl Ctx<'_> {
-    /// Makes the outputs in `scratch` (with the original copied there if it is not on local
-    /// disk) and publishes them.
+    /// Makes the outputs in `scratch` (the original copied to this node if it is not on local
+    /// disk: `original::local`) and publishes them.
     async fn work(
         &self,
         scratch: &Path,
@@ -232,13 +232,7 @@ impl Ctx<'_> {
     ) -> Result<Ran, StepError> {
         let (cx, job) = (self.cx, self.job);
         tokio::fs::create_dir_all(scratch).await?;
-        let input = match cx.storage.local_path(&job.id) {
-            Some(p) => p,
-            None => {
-                let to = scratch.join("original");
-                super::original::download(cx, &job.id, job.length, &to).await?
-            }
-        };
+        let input = super::original::local(cx, &job.id, job.length).await?;
         let out = scratch.join("out");
         tokio::fs::create_dir_all(&out).await?;
         let produced = match kind {

@@ -136,9 +136,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `task` of `job`: decodes the original (copied to its scratch directory if it is not
-/// on local disk), encodes the task's rungs (and stills) and stores them under the task's
-/// version. Returns what the job assembles from.
+/// Runs `task` of `job`: decodes the original (this node's copy if it is not on local disk,
+/// shared with the job's other runs here: `original::local`), encodes the task's rungs (and
+/// stills) and stores them under the task's version. Returns what the job assembles from.
 pub async fn run_task(
     cx: &Context,
     cfg: &MediaConfig,
@@ -158,13 +158,7 @@ pub async fn run_task(
     let _ = tokio::fs::remove_dir_all(&scratch.0).await;
     let worked: Result<serde_json::Value, StepError> = async {
         tokio::fs::create_dir_all(&scratch.0).await?;
-        let input = match cx.storage.local_path(&job.id) {
-            Some(p) => p,
-            None => {
-                let to = scratch.0.join("original");
-                crate::media::original::download(cx, &job.id, job.length, &to).await?
-            }
-        };
+        let input = crate::media::original::local(cx, &job.id, job.length).await?;
         let out = scratch.0.join("out");
         tokio::fs::create_dir_all(&out).await?;
         let produced = video::process(&input, &out, probe, facts, cfg, progress, &pass).await?;

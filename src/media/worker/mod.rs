@@ -102,6 +102,8 @@ async fn worker(cx: Context, cfg: MediaConfig, slot: (String, Takes), index: usi
             Ok(Some(Claimed::Job(job))) => process(&cx, &cfg, (&owner, takes), index, *job).await,
             Ok(Some(Claimed::Task(t))) => task::process(&cx, &cfg, (&owner, index), *t).await,
             Ok(None) => {
+                // Copies of originals whose tasks are all done.
+                crate::media::original::sweep(&cx).await;
                 tokio::select! {
                     _ = cx.wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -262,6 +264,11 @@ async fn end(
     outcome: MediaOutcome,
 ) {
     let id = job.id.clone();
+    if !matches!(outcome, MediaOutcome::Wait { .. } | MediaOutcome::Handoff) {
+        // The job's runs (and its tasks', which share this node's copy of the original) are
+        // over; a job handed over or waiting for its tasks is not.
+        crate::media::original::forget(cx, &id).await;
+    }
     let events = events(cx, job, upload, &outcome);
     match cx.meta.end_media(&id, owner, &outcome, &events).await {
         Ok(Some(before)) => {
