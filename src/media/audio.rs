@@ -131,6 +131,7 @@ fn pass_watch<'a>(
 ) -> super::gst::watch::Watch<'a> {
     super::gst::watch::Watch {
         duration_ms,
+        from_ms: 0,
         budget,
         stall: STALL,
         cancel: &progress.cancel,

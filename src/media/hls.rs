@@ -38,6 +38,36 @@ pub fn segments(playlist: &str) -> Vec<(f64, String)> {
     out
 }
 
+/// Drops a chunk's first segment when it is empty (`#EXTINF:0,`): the fragment its preroll
+/// opens before the seek holds no frame. Returns the playlist and the dropped segment's URI.
+pub fn drop_preroll(playlist: &str) -> (String, Option<String>) {
+    let mut out = String::with_capacity(playlist.len());
+    let (mut seen, mut dropping, mut dropped) = (false, false, None);
+    for line in playlist.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("#EXTINF:") {
+            let first = !seen;
+            seen = true;
+            let d: f64 = rest
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse().ok())
+                .unwrap_or(1.0);
+            dropping = first && d == 0.0;
+            if dropping {
+                continue;
+            }
+        } else if dropping && !t.is_empty() && !t.starts_with('#') {
+            dropped = Some(t.to_owned());
+            dropping = false;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    (out, dropped)
+}
+
 /// Makes hlssink2's playlist a finished VOD playlist: `EXT-X-PLAYLIST-TYPE:VOD` after the
 /// version line and `EXT-X-ENDLIST` at the end.
 pub fn vod(playlist: &str) -> String {
@@ -138,6 +168,26 @@ mod tests {
                 (4.0, "segment00000.ts".to_owned()),
                 (1.5, "segment00001.ts".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn a_chunks_empty_first_fragment_is_dropped() {
+        let chunk = "#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:0,\nseg00003.ts\n#EXTINF:2,\nseg00004.ts\n#EXTINF:0,\nseg00005.ts\n";
+        let (kept, dropped) = drop_preroll(chunk);
+        assert_eq!(dropped.as_deref(), Some("seg00003.ts"));
+        // A one-frame last segment says 0 too, and is kept.
+        assert_eq!(
+            segments(&kept),
+            [
+                (2.0, "seg00004.ts".to_owned()),
+                (0.0, "seg00005.ts".to_owned())
+            ]
+        );
+        assert_eq!(
+            drop_preroll(SINK),
+            (SINK.to_owned(), None),
+            "nothing else changes"
         );
     }
 

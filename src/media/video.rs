@@ -114,6 +114,7 @@ pub async fn process(
             stills: pass.stills,
             extras: &extras,
             segment,
+            range: None,
             budget: budget(probe.duration_ms),
             stall: STALL,
             cancel: &progress.cancel,

@@ -33,6 +33,8 @@ use crate::media::steps::StepError;
 
 mod graph;
 mod routes;
+#[cfg(test)]
+mod tests;
 
 use graph::{Graph, Renditions, Timing, add_audio_chain, add_source, add_video_chain};
 use routes::Routes;
@@ -95,6 +97,9 @@ pub struct Job<'a> {
     pub stills: bool,
     pub extras: &'a Extras,
     pub segment: u32,
+    /// The part of the source this run encodes, [start, stop) in ns: a chunk (None: all of
+    /// it). Its outputs carry the source's times, so chunks' segments continue each other.
+    pub range: Option<(u64, u64)>,
     /// The longest the whole run may take.
     pub budget: Duration,
     /// The longest the media position may stand still.
@@ -129,6 +134,15 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     // Video: one upright, constant-rate, I420 stream into a tee.
     let flip = direction(video.rotation, video.flipped);
     let (vq_sink, vtee) = add_video_chain(&pipeline, job.plan.fps, flip)?;
+    if let Some((start, _)) = job.range {
+        // The seek starts the running time at 0; everything after the tee (the encoders, the
+        // HLS muxers) sees it from the chunk's start instead, so the chunk's segments carry
+        // the source's times and continue the chunk before.
+        let offset = i64::try_from(start).unwrap_or(i64::MAX);
+        vtee.static_pad("sink")
+            .expect("tee has a sink pad")
+            .set_offset(offset);
+    }
 
     // How far the decode has come (progress, stall watchdog), and whether frame durations vary.
     let timing = Timing::track(&vq_sink);
@@ -163,6 +177,9 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     let routes = Routes::connect(&decode, &pipeline, vq_sink, graph.audio.as_ref());
 
     start_and_watch(job, &pipeline, &timing.position)?;
+    if job.range.is_some() {
+        drop_prerolls(job.out_dir, &dirs)?;
+    }
 
     let renditions = rendition_profiles(&parsers, dirs);
     drop(guard);
@@ -204,17 +221,84 @@ fn start_and_watch(
         }
         gst::BusSyncReply::Pass
     });
+    if let Some(range) = job.range {
+        seek_to(job, pipeline, range)?;
+    }
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| StepError::permanent("decode_failed", "the pipeline could not start"))?;
     let watch = super::watch::Watch {
-        duration_ms: job.probe.duration_ms,
+        duration_ms: match job.range {
+            Some((_, stop)) => job.probe.duration_ms.map(|d| d.min(stop / 1_000_000)),
+            None => job.probe.duration_ms,
+        },
+        from_ms: job.range.map_or(0, |(start, _)| start / 1_000_000),
         budget: job.budget,
         stall: job.stall,
         cancel: job.cancel,
         progress: job.progress,
     };
     super::watch::watch(&watch, pipeline, position, &mut |_| {})
+}
+
+/// Removes the empty fragment a chunk's preroll left first in each rendition's playlist.
+fn drop_prerolls(out: &Path, dirs: &[String]) -> Result<(), StepError> {
+    for dir in dirs {
+        let playlist = out.join(dir).join("index.m3u8");
+        let Ok(text) = std::fs::read_to_string(&playlist) else {
+            continue;
+        };
+        if let (kept, Some(uri)) = crate::media::hls::drop_preroll(&text) {
+            std::fs::write(&playlist, kept)?;
+            let _ = std::fs::remove_file(out.join(dir).join(uri));
+        }
+    }
+    Ok(())
+}
+
+/// Prerolls the pipeline and seeks it to `[start, stop)`: decoders drop what comes before
+/// `start` (frame-exact, whatever the source's keyframes) and end the stream at `stop`.
+fn seek_to(
+    job: &Job<'_>,
+    pipeline: &gst::Pipeline,
+    (start, stop): (u64, u64),
+) -> Result<(), StepError> {
+    let failed =
+        |what: &str| StepError::permanent("decode_failed", format!("the chunk's {what} failed"));
+    pipeline
+        .set_state(gst::State::Paused)
+        .map_err(|_| failed("preroll"))?;
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let started = std::time::Instant::now();
+    loop {
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(StepError::transient("cancelled", "the run was stopped"));
+        }
+        if started.elapsed() > job.stall {
+            return Err(failed("preroll"));
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::AsyncDone(_) => break,
+            gst::MessageView::Error(e) => {
+                return Err(StepError::permanent("decode_failed", e.error().to_string()));
+            }
+            gst::MessageView::Eos(_) => return Err(failed("preroll")),
+            _ => {}
+        }
+    }
+    pipeline
+        .seek(
+            1.0,
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::SeekType::Set,
+            gst::ClockTime::from_nseconds(start),
+            gst::SeekType::Set,
+            gst::ClockTime::from_nseconds(stop),
+        )
+        .map_err(|_| failed("seek"))
 }
 
 /// The nice value of a transcode's threads.

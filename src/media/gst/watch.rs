@@ -13,6 +13,8 @@ use crate::media::steps::StepError;
 pub struct Watch<'a> {
     /// The media's length, for progress.
     pub duration_ms: Option<u64>,
+    /// Where in the media the run starts (a chunk's start), ms: progress counts from there.
+    pub from_ms: u64,
     /// The longest the whole run may take.
     pub budget: Duration,
     /// The longest the media position may stand still.
@@ -42,7 +44,13 @@ pub fn watch(
 ) -> Result<(), StepError> {
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let started = Instant::now();
-    let duration_ns = job.duration_ms.unwrap_or(0).max(1) * 1_000_000;
+    let from_ns = job.from_ms * 1_000_000;
+    let duration_ns = job
+        .duration_ms
+        .unwrap_or(0)
+        .saturating_sub(job.from_ms)
+        .max(1)
+        * 1_000_000;
     let (mut last_pos, mut last_move, mut last_report) = (0u64, Instant::now(), Instant::now());
     loop {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
@@ -76,7 +84,8 @@ pub fn watch(
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
-            (job.progress)((pos as f64 * 100.0 / duration_ns as f64).min(99.0) as f32);
+            let done = pos.saturating_sub(from_ns);
+            (job.progress)((done as f64 * 100.0 / duration_ns as f64).min(99.0) as f32);
         }
         if last_move.elapsed() > job.stall {
             return Err(StepError::permanent(
