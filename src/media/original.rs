@@ -2,8 +2,9 @@
 //! on local disk, where the decoders can seek: the stored file itself on local storage, else
 //! this node's copy of the object-stored original (`media-work/originals/<id>`), downloaded once
 //! and shared by the runs of the job and its tasks on this node. A copy goes when its job's run
-//! ends (`forget`), or, for a job split into tasks, once none of them is left to run here or
-//! anywhere and no run holds the job (`sweep`, from idle worker slots).
+//! ends (`forget`), or, when a job's last run here is not its end (its tasks ran elsewhere, a
+//! retry waits out its backoff), once nothing of the job is running or due (`sweep`, from idle
+//! worker slots).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::config::MediaConfig;
 use super::steps::StepError;
+use crate::domain::media::MediaStatus;
 use crate::domain::task::TaskStatus;
 use crate::domain::upload::UploadId;
 use crate::media::Context;
@@ -79,8 +81,9 @@ pub async fn forget(cx: &Context, id: &UploadId) {
     }
 }
 
-/// Drops the copies no run needs any more: their job has no task queued or running and no run
-/// holds its lease (or the job is gone).
+/// Drops the copies no run needs soon: their job is gone or over, or nothing of it is running
+/// or due (no live lease, not due, no task queued or running: a retry waiting out its backoff).
+/// A job handed over, or waiting to assemble, is due and keeps its copy.
 pub async fn sweep(cx: &Context) {
     let Ok(mut dir) = tokio::fs::read_dir(copies(cx)).await else {
         return;
@@ -93,12 +96,17 @@ pub async fn sweep(cx: &Context) {
         let (Ok(job), Ok(tasks)) = (cx.meta.media(&id).await, cx.meta.tasks(&id).await) else {
             continue;
         };
-        let running = |s| matches!(s, TaskStatus::Queued | TaskStatus::Running);
-        let leased = job
-            .as_ref()
-            .and_then(|j| j.lease_until)
-            .is_some_and(|until| until > SystemTime::now());
-        if !leased && !tasks.iter().any(|t| running(t.status)) {
+        let now = SystemTime::now();
+        let active = |s| matches!(s, TaskStatus::Queued | TaskStatus::Running);
+        let needed = job.is_some_and(|j| {
+            let open = !matches!(
+                j.status,
+                MediaStatus::Ready | MediaStatus::Rejected | MediaStatus::Failed
+            );
+            let leased = j.lease_until.is_some_and(|until| until > now);
+            open && (leased || j.next_at <= now || tasks.iter().any(|t| active(t.status)))
+        });
+        if !needed {
             let _ = tokio::fs::remove_file(entry.path()).await;
         }
     }
