@@ -13,7 +13,6 @@
 //! filesystem is below twice the free-space reserve (`space`), and a run that takes it below
 //! stops and is retried (`no_space`) with its scratch files removed.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinSet;
@@ -26,7 +25,7 @@ use crate::domain::media::{MediaOutcome, MediaRecord, MediaStatus, Takes};
 use crate::domain::upload::{Upload, UploadId};
 use crate::hooks::HookType;
 use crate::media::Context;
-use beside::{Held, heartbeat, watch_space};
+use beside::{Held, supervised};
 
 mod beside;
 mod task;
@@ -127,7 +126,7 @@ enum Claimed {
 }
 
 /// Backoff before attempt `attempts + 1`: 10 s, 20 s, 40 s ... at most 10 min.
-pub(super) fn backoff(attempts: u32) -> Duration {
+fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(10u64.saturating_mul(1 << attempts.saturating_sub(1).min(6)))
         .min(Duration::from_secs(600))
 }
@@ -166,37 +165,33 @@ async fn attempt(
     let owner = slot.0;
     let id = job.id.clone();
     if job.attempts > cfg.max_attempts {
-        Err(StepError::permanent(
-            "attempts_exhausted",
-            format!(
-                "gave up after {} attempts; last: {}",
-                cfg.max_attempts,
-                job.reason.as_deref().unwrap_or("the worker stopped")
-            ),
-        ))
+        return Err(exhausted(cfg, job.reason.as_deref()));
+    }
+    tracing::info!(%id, attempt = job.attempts, "media job started");
+    let progress = Progress::new();
+    let run = job::run(cx, cfg, slot, job, upload, progress.clone());
+    supervised(cx, cfg.lease, (owner, index), Held::Job(id), progress, run).await
+}
+
+/// The failure of a run claimed after its attempts ran out; `last`: the last one's reason.
+fn exhausted(cfg: &MediaConfig, last: Option<&str>) -> StepError {
+    StepError::permanent(
+        "attempts_exhausted",
+        format!(
+            "gave up after {} attempts; last: {}",
+            cfg.max_attempts,
+            last.unwrap_or("the worker stopped")
+        ),
+    )
+}
+
+/// How long a run that failed in passing (`e`) after `attempts` waits before it goes again:
+/// a run the server stopped did not fail, and goes again as soon as a slot is free.
+fn retry_wait(attempts: u32, e: &StepError) -> Duration {
+    if e.code == "cancelled" {
+        Duration::ZERO
     } else {
-        tracing::info!(%id, attempt = job.attempts, "media job started");
-        let progress = Progress::new();
-        let beat = tokio::spawn(heartbeat(
-            cx.clone(),
-            cfg.lease,
-            (owner.to_owned(), index),
-            Held::Job(id.clone()),
-            progress.clone(),
-        ));
-        let room = tokio::spawn(watch_space(cx.clone(), progress.clone()));
-        let stop = progress.clone();
-        let shutdown = cx.shutdown.clone();
-        let r = tokio::select! {
-            r = job::run(cx, cfg, slot, job, upload, progress.clone()) => r,
-            _ = shutdown.cancelled() => {
-                stop.cancel.store(true, Ordering::Relaxed);
-                Err(StepError::transient("cancelled", "the server stopped"))
-            }
-        };
-        beat.abort();
-        room.abort();
-        r
+        backoff(attempts)
     }
 }
 
@@ -305,12 +300,7 @@ fn requeue(attempts: u32, cfg: &MediaConfig, e: StepError) -> MediaOutcome {
             message: format!("gave up after {attempts} attempts: {}", e.message),
         };
     }
-    // A run the server stopped did not fail: it goes again as soon as a worker is free.
-    let wait = if e.code == "cancelled" {
-        Duration::ZERO
-    } else {
-        backoff(attempts)
-    };
+    let wait = retry_wait(attempts, &e);
     MediaOutcome::Retry {
         code: e.code,
         message: e.message,

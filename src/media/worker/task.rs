@@ -3,11 +3,10 @@
 //! FAILED (the job then fails), or queued again with backoff after a passing failure; a task
 //! claimed more often than `--media-max-attempts` fails.
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use super::beside::{Held, heartbeat, watch_space};
-use super::{MediaConfig, backoff};
+use super::beside::{Held, supervised};
+use super::{MediaConfig, exhausted, retry_wait};
 use crate::domain::task::{MediaTask, TaskOutcome};
 use crate::media::Context;
 use crate::media::job::{self, Progress};
@@ -28,11 +27,7 @@ pub(super) async fn process(
     let outcome = match result {
         Ok(left) => TaskOutcome::Done(left),
         Err(e) if e.kind == Failure::Transient && task.attempts < cfg.max_attempts => {
-            let wait = if e.code == "cancelled" {
-                Duration::ZERO
-            } else {
-                backoff(task.attempts)
-            };
+            let wait = retry_wait(task.attempts, &e);
             TaskOutcome::Retry {
                 code: e.code,
                 message: e.message,
@@ -73,14 +68,7 @@ async fn attempt(
     task: &MediaTask,
 ) -> Result<serde_json::Value, StepError> {
     if task.attempts > cfg.max_attempts {
-        return Err(StepError::permanent(
-            "attempts_exhausted",
-            format!(
-                "gave up after {} attempts; last: {}",
-                cfg.max_attempts,
-                task.reason.as_deref().unwrap_or("the worker stopped")
-            ),
-        ));
+        return Err(exhausted(cfg, task.reason.as_deref()));
     }
     let Some(job) = cx.meta.media(&task.id).await? else {
         return Err(StepError::permanent("original_missing", "the job is gone"));
@@ -88,23 +76,7 @@ async fn attempt(
     let (id, name) = (&task.id, &task.name);
     tracing::info!(%id, task = %name, attempt = task.attempts, "media task started");
     let progress = Progress::new();
-    let beat = tokio::spawn(heartbeat(
-        cx.clone(),
-        cfg.lease,
-        (owner.to_owned(), index),
-        Held::Task(id.clone(), name.clone()),
-        progress.clone(),
-    ));
-    let room = tokio::spawn(watch_space(cx.clone(), progress.clone()));
-    let stop = progress.clone();
-    let r = tokio::select! {
-        r = job::run_task(cx, cfg, &job, task, progress.clone()) => r,
-        _ = cx.shutdown.cancelled() => {
-            stop.cancel.store(true, Ordering::Relaxed);
-            Err(StepError::transient("cancelled", "the server stopped"))
-        }
-    };
-    beat.abort();
-    room.abort();
-    r
+    let held = Held::Task(id.clone(), name.clone());
+    let run = job::run_task(cx, cfg, &job, task, progress.clone());
+    supervised(cx, cfg.lease, (owner, index), held, progress, run).await
 }
