@@ -23,6 +23,9 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 command -v openssl >/dev/null 2>&1 || apt_install openssl
 # The upload command's progress bar is tested in a terminal that tmux records.
 command -v tmux >/dev/null 2>&1 || apt_install tmux
+# Chunked videos' outputs are checked with ffprobe over HTTP; the benchmark's video reference
+# is ffmpeg.
+command -v ffprobe >/dev/null 2>&1 || apt_install ffmpeg
 
 # The tests say what they need of free space (tests/disk_full.rs sets its own reserve on the
 # filesystems it mounts); the others run whatever this machine's disk holds, not the default

@@ -227,10 +227,16 @@ pub struct MediaArgs {
     pub hls_segment: String,
 
     /// Videos at least this long (with more than one rung) are made playable first: the lowest
-    /// rung and the poster in a first pass (status PLAYABLE), the other rungs after. `off`: one
-    /// pass, playable when READY.
+    /// rung, the sound and the poster in a first task (status PLAYABLE), the other rungs in
+    /// chunks after. `off`: one pass, playable when READY.
     #[arg(long, env = "TUSKD_MEDIA_PLAYABLE_FROM", default_value = "30s")]
     pub media_playable_from: String,
+
+    /// The length of a chunk of a long video's upper rungs (rounded to whole segments): each
+    /// chunk is a task any worker slot may take, so a long video fans out across workers.
+    /// `off`: the upper rungs in one task.
+    #[arg(long, env = "TUSKD_MEDIA_CHUNK", default_value = "30s")]
+    pub media_chunk: String,
 
     /// Rendition heights (the shorter side, for portrait video), comma-separated; none taller
     /// than the source is made.

@@ -68,8 +68,14 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
         Arc::new(Mutex::new(Vec::new())),
         kinds.clone(),
     );
-    // 720p: two rungs (360p, 720p). Heartbeats (which record progress) every second.
+    // 720p: two rungs (360p, 720p). Heartbeats (which record progress) every second. One
+    // slot: the tasks run one after the other, the first first (with two, the chunk may end
+    // with it, and the video is READY without a PLAYABLE moment).
     let args = [
+        "--media-workers",
+        "1",
+        "--media-fast-workers",
+        "0",
         "--media-lease",
         "3s",
         "--hooks-http",
@@ -136,8 +142,9 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
     let (code, _, _) = request(&t.addr, "GET", &early_master, &[], b"");
     assert_eq!(code, 200);
     assert_eq!(done["attempts"], 1, "{done}");
-    // Its work ran as two tasks, each once: the lowest rung with the stills, then 720p; the
-    // early status had the first done.
+    // Its work ran as two tasks, each once: the lowest rung with the stills and the sound,
+    // then 720p in one chunk (32 s is not long enough for two); the early status had the
+    // first done.
     let tasks = |doc: &Value| -> Vec<(String, String, u64)> {
         doc["tasks"]
             .as_array()
@@ -149,15 +156,15 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
             })
             .collect()
     };
-    let all_done =
-        [("360p", "DONE", 1), ("720p", "DONE", 1)].map(|(n, s, a)| (n.into(), s.into(), a));
+    let all_done = [("360p", "DONE", 1), ("chunk1 0:00-end", "DONE", 1)]
+        .map(|(n, s, a)| (n.into(), s.into(), a));
     assert_eq!(tasks(&done), all_done, "{done}");
     assert_eq!(tasks(&early)[0], all_done[0].clone(), "{early}");
     assert_eq!(done["tasks"][0]["stills"], true, "{done}");
     assert!(done["tasks"][1]["worker"].is_string(), "{done}");
     let (code, listed) = media_cli(dir.path(), &["list"]);
     assert_eq!(code, 0, "{listed}");
-    for name in ["360p", "720p"] {
+    for name in ["360p", "chunk1 0:00-end"] {
         assert!(
             listed
                 .lines()

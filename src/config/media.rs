@@ -70,6 +70,10 @@ pub(super) fn from_args(
             "off" => None,
             s => Some(duration("--media-playable-from", s)?),
         },
+        chunk: match a.media_chunk.as_str() {
+            "off" => None,
+            s => Some(duration("--media-chunk", s)?).filter(|d| !d.is_zero()),
+        },
         ladder,
         thumb_widths,
         lease: lease(&a.media_lease)?,

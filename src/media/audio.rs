@@ -107,6 +107,7 @@ pub async fn process(
                 dir: encoded.hls_dir,
                 picture: None,
                 codecs: "mp4a.40.2".into(),
+                audio_group: false,
             }],
             files,
             variable_frame_rate: false,

@@ -38,6 +38,8 @@ pub struct MediaConfig {
     pub hls_segment: u32,
     /// Videos at least this long are made playable first (`video::passes`); None: never.
     pub playable_from: Option<std::time::Duration>,
+    /// The length of a chunk of a long video's upper rungs (`video::passes`); None: one task.
+    pub chunk: Option<std::time::Duration>,
     /// Rendition heights (shorter side), ascending, distinct.
     pub ladder: Vec<u32>,
     pub thumb_widths: Vec<u32>,
@@ -69,6 +71,7 @@ impl MediaConfig {
             path: "/media/".into(),
             hls_segment: 4,
             playable_from: Some(std::time::Duration::from_secs(30)),
+            chunk: Some(Duration::from_secs(30)),
             ladder: vec![360, 720, 1080],
             thumb_widths: vec![320, 640],
             lease: Duration::from_secs(30),

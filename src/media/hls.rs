@@ -19,6 +19,42 @@ pub struct Entry {
     pub average_bps: u64,
     /// RFC 6381, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: String,
+    /// The sound of a video whose renditions carry none: listed as the master's audio group
+    /// (`EXT-X-MEDIA`), which every video rendition then names.
+    #[serde(default)]
+    pub audio_group: bool,
+}
+
+/// The group ID of a video's separate sound.
+pub const AUDIO_GROUP: &str = "audio";
+
+/// One segment of a joined media playlist.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Segment {
+    /// Its number in the rendition: segments play in this order.
+    pub index: u64,
+    pub uri: String,
+    /// Seconds.
+    pub duration: f64,
+    pub bytes: u64,
+}
+
+/// A VOD media playlist over `segments` (in order), as chunks' segments are joined.
+pub fn joined(segments: &[Segment]) -> String {
+    let target = segments
+        .iter()
+        .map(|s| s.duration.round() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-TARGETDURATION:{target}\n"
+    );
+    for s in segments {
+        let _ = writeln!(out, "#EXTINF:{:.6},\n{}", s.duration, s.uri);
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
 }
 
 /// The segments of a media playlist: (duration in seconds, URI).
@@ -133,18 +169,36 @@ pub fn avc1(profile: &str, level: &str) -> String {
     format!("avc1.{idc:02x}{constraints:02x}{level:02x}")
 }
 
-/// The master playlist over `entries` (listed as given).
+/// The master playlist over `entries` (listed as given). An entry of the audio group is
+/// listed as the group's one rendition, and every video rendition names the group, with the
+/// group's codec and bandwidth added to its own.
 pub fn master(entries: &[Entry]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for e in entries {
+    let group = entries.iter().find(|e| e.audio_group);
+    if let Some(a) = group {
+        let _ = writeln!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Audio\",DEFAULT=YES,AUTOSELECT=YES,URI=\"{}\"",
+            a.uri
+        );
+    }
+    for e in entries.iter().filter(|e| !e.audio_group) {
         let picture = match e.picture {
             Some((w, h, fps)) => format!(",RESOLUTION={w}x{h},FRAME-RATE={fps:.3}"),
             None => String::new(),
         };
+        let (mut peak, mut average, mut codecs, mut audio) =
+            (e.peak_bps, e.average_bps, e.codecs.clone(), String::new());
+        if let Some(a) = group {
+            peak += a.peak_bps;
+            average += a.average_bps;
+            codecs = format!("{codecs},{}", a.codecs);
+            audio = format!(",AUDIO=\"{AUDIO_GROUP}\"");
+        }
         let _ = writeln!(
             out,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}{picture},CODECS=\"{}\"\n{}",
-            e.peak_bps, e.average_bps, e.codecs, e.uri
+            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average}{picture},CODECS=\"{codecs}\"{audio}\n{}",
+            e.uri
         );
     }
     out
@@ -213,6 +267,7 @@ mod tests {
             peak_bps: 900_000,
             average_bps: 800_000,
             codecs: "avc1.64001e,mp4a.40.2".into(),
+            audio_group: false,
         }]);
         assert!(m.contains("BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,RESOLUTION=640x360,FRAME-RATE=30.000,CODECS=\"avc1.64001e,mp4a.40.2\"\nr0/index.m3u8\n"));
         let audio = master(&[Entry {
@@ -221,7 +276,50 @@ mod tests {
             peak_bps: 140_000,
             average_bps: 130_000,
             codecs: "mp4a.40.2".into(),
+            audio_group: false,
         }]);
         assert!(audio.contains("#EXT-X-STREAM-INF:BANDWIDTH=140000,AVERAGE-BANDWIDTH=130000,CODECS=\"mp4a.40.2\"\na/index.m3u8\n"));
+    }
+
+    #[test]
+    fn a_separate_sound_is_the_renditions_audio_group() {
+        let m = master(&[
+            Entry {
+                uri: "audio/index.m3u8".into(),
+                picture: None,
+                peak_bps: 140_000,
+                average_bps: 130_000,
+                codecs: "mp4a.40.2".into(),
+                audio_group: true,
+            },
+            Entry {
+                uri: "r0/index.m3u8".into(),
+                picture: Some((640, 360, 30.0)),
+                peak_bps: 900_000,
+                average_bps: 800_000,
+                codecs: "avc1.64001e".into(),
+                audio_group: false,
+            },
+        ]);
+        assert!(m.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Audio\",DEFAULT=YES,AUTOSELECT=YES,URI=\"audio/index.m3u8\"\n"), "{m}");
+        assert!(m.contains("#EXT-X-STREAM-INF:BANDWIDTH=1040000,AVERAGE-BANDWIDTH=930000,RESOLUTION=640x360,FRAME-RATE=30.000,CODECS=\"avc1.64001e,mp4a.40.2\",AUDIO=\"audio\"\nr0/index.m3u8\n"), "{m}");
+        assert_eq!(m.matches("#EXT-X-STREAM-INF").count(), 1);
+    }
+
+    #[test]
+    fn joined_playlists_list_their_segments_in_order() {
+        let seg = |index, duration| Segment {
+            index,
+            uri: format!("seg{index:05}.ts"),
+            duration,
+            bytes: 1,
+        };
+        let p = joined(&[seg(0, 4.0), seg(1, 4.0), seg(2, 1.5)]);
+        assert!(p.contains("#EXT-X-TARGETDURATION:4\n"));
+        assert!(
+            p.ends_with("#EXTINF:1.500000,\nseg00002.ts\n#EXT-X-ENDLIST\n"),
+            "{p}"
+        );
+        assert_eq!(segments(&p).len(), 3);
     }
 }

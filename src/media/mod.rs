@@ -36,6 +36,7 @@ pub mod publish;
 pub mod scan;
 pub mod status;
 pub mod steps;
+pub mod ts;
 pub mod video;
 #[cfg(feature = "media")]
 pub mod waveform;

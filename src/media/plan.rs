@@ -21,6 +21,19 @@ pub struct Plan {
     pub gop: u32,
 }
 
+/// Where a pass's sound goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Sound {
+    /// Into every rendition's segments (a video done in one pass, or in passes by rung).
+    #[default]
+    Muxed,
+    /// Into a rendition of its own (`audio/`), the master's audio group: the renditions of a
+    /// video done in chunks carry none, so the sound is encoded once and never joined.
+    Own,
+    /// Nowhere: a chunk's.
+    Without,
+}
+
 /// Output rate: the source's when it is a sane constant rate (its field rate when interlaced:
 /// each field becomes a frame), else 30 (variable-rate input is made constant); never above 60.
 fn output_fps(v: &VideoFacts) -> (i32, i32) {

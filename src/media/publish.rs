@@ -21,6 +21,8 @@ pub struct Rendition {
     pub picture: Option<(u32, u32, f64)>,
     /// RFC 6381 codecs.
     pub codecs: String,
+    /// The video's sound in a rendition of its own: the master's audio group.
+    pub audio_group: bool,
 }
 
 /// One other file the steps left there.
@@ -109,7 +111,8 @@ impl<'a> Publisher<'a> {
         (self.entries, self.variants)
     }
 
-    async fn put(&self, rel: String) -> Result<u64, StepError> {
+    /// Stores the file `rel` of the output directory under the version; returns its size.
+    pub async fn put(&self, rel: String) -> Result<u64, StepError> {
         let k = key(self.id, Some(&self.version))
             .join(&rel)
             .ok_or_else(|| StepError::permanent("publish", format!("bad output name {rel}")))?;
@@ -136,6 +139,27 @@ impl<'a> Publisher<'a> {
                 duration_ms: f.duration_ms,
             });
         }
+        Ok(())
+    }
+
+    /// Stores the playlist of rendition `r` joined from `segments` (stored already, by the
+    /// chunks that made them; in order).
+    pub async fn add_joined(
+        &mut self,
+        r: &Rendition,
+        segments: &[hls::Segment],
+    ) -> Result<(), StepError> {
+        let rel = format!("{}/index.m3u8", r.dir);
+        let path = self.out.join(&rel);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(&path, hls::joined(segments)).await?;
+        let playlist_bytes = self.put(rel).await?;
+        let measured: Vec<(f64, u64)> = segments.iter().map(|s| (s.duration, s.bytes)).collect();
+        let (entry, variant) = rendition_parts(r, &measured, playlist_bytes);
+        self.entries.push(entry);
+        self.variants.push(variant);
         Ok(())
     }
 
@@ -238,17 +262,34 @@ async fn publish_rendition<F: Future<Output = Result<u64, StepError>>>(
     }
     tokio::fs::write(&playlist_path, &playlist).await?;
     let playlist_bytes = put(format!("{rdir}/index.m3u8")).await?;
-    let (peak, average) = hls::bandwidth(&measured);
-    let total_ms = (segments.iter().map(|(d, _)| d).sum::<f64>() * 1000.0).round() as u64;
+    Ok(rendition_parts(r, &measured, playlist_bytes))
+}
+
+/// The master playlist entry and the variant of rendition `r`, from its segments' (duration
+/// s, bytes) and its playlist's size.
+fn rendition_parts(
+    r: &Rendition,
+    measured: &[(f64, u64)],
+    playlist_bytes: u64,
+) -> (hls::Entry, Variant) {
+    let rdir = &r.dir;
+    let (peak, average) = hls::bandwidth(measured);
+    let total_ms = (measured.iter().map(|(d, _)| d).sum::<f64>() * 1000.0).round() as u64;
     let entry = hls::Entry {
         uri: format!("{rdir}/index.m3u8"),
         picture: r.picture,
         peak_bps: peak,
         average_bps: average,
         codecs: r.codecs.clone(),
+        audio_group: r.audio_group,
+    };
+    let kind = if r.audio_group {
+        "audio-rendition"
+    } else {
+        "rendition"
     };
     let variant = Variant {
-        kind: "rendition".into(),
+        kind: kind.into(),
         path: format!("{rdir}/index.m3u8"),
         mime: Some(hls::MIME.into()),
         width: r.picture.map(|p| p.0),
@@ -257,5 +298,5 @@ async fn publish_rendition<F: Future<Output = Result<u64, StepError>>>(
         bytes: playlist_bytes + measured.iter().map(|(_, b)| b).sum::<u64>(),
         duration_ms: Some(total_ms),
     };
-    Ok((entry, variant))
+    (entry, variant)
 }

@@ -12,6 +12,7 @@ use super::config::MediaConfig;
 use super::job::Progress;
 #[cfg(feature = "media")]
 use super::job::budget;
+use super::plan::{Plan, Sound};
 #[cfg(feature = "media")]
 use super::publish::Output;
 use super::publish::Produced;
@@ -27,49 +28,97 @@ pub struct Pass {
     pub stills: bool,
     /// The run's progress from and to, percent.
     pub share: (f32, f32),
+    /// Where its sound goes.
+    #[serde(default)]
+    pub sound: Sound,
+    /// A chunk's part of the source, [start, stop) in ns (stop `u64::MAX`: to the end); None:
+    /// all of it.
+    #[serde(default)]
+    pub range: Option<(u64, u64)>,
+    /// A chunk's first segment's number in its renditions.
+    #[serde(default)]
+    pub first_segment: u64,
 }
 
-/// The passes of a video of `duration_ms` whose rungs have `pixels` each (lowest first): one,
-/// or (`from` long or longer, two rungs or more) the lowest rung with the stills (a fifth of
-/// the run's progress: its pictures are small), then each other rung, its share of the rest
-/// by its pixels.
-pub fn passes(pixels: &[u64], duration_ms: Option<u64>, from: Option<Duration>) -> Vec<Pass> {
-    let rungs = pixels.len();
-    let long =
-        from.is_some_and(|from| duration_ms.is_some_and(|ms| Duration::from_millis(ms) >= from));
-    if rungs < 2 || !long {
-        return vec![Pass {
-            rungs: 0..rungs,
-            stills: true,
+impl Pass {
+    /// A pass over the whole source.
+    pub fn whole(rungs: std::ops::Range<usize>, stills: bool, sound: Sound) -> Pass {
+        Pass {
+            rungs,
+            stills,
             share: (0.0, 100.0),
-        }];
+            sound,
+            range: None,
+            first_segment: 0,
+        }
     }
-    let first = 20.0;
-    let rest: u64 = pixels[1..].iter().sum::<u64>().max(1);
-    let mut at = first;
+}
+
+/// How a long video is split (`--media-playable-from`, `--media-chunk`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Split {
+    /// Videos at least this long (with two rungs or more) are split; None: never.
+    pub from: Option<Duration>,
+    /// The length of a chunk of the upper rungs; None: the upper rungs in one pass.
+    pub chunk: Option<Duration>,
+}
+
+/// The first pass's share of a split video's progress: its pictures are small.
+const FIRST_SHARE: f32 = 20.0;
+
+/// The passes of a video of `duration_ms` under `plan`: one; or (`split.from` long or longer,
+/// two rungs or more) a first pass over the whole source with the rungs up to `first_end`
+/// (the lowest, or up to the MP4 fallback's), the stills and the sound in a rendition of its
+/// own (published as playable), then the other rungs in chunks of `split.chunk` (a whole
+/// number of segments, so every chunk starts on a keyframe of every rung; a short last piece
+/// joins the chunk before it), each with its share of the progress by its length.
+pub fn passes(plan: &Plan, duration_ms: Option<u64>, split: Split, first_end: usize) -> Vec<Pass> {
+    let rungs = plan.renditions.len();
+    let first_end = first_end.clamp(1, rungs.max(1));
+    let long = split
+        .from
+        .is_some_and(|from| duration_ms.is_some_and(|ms| Duration::from_millis(ms) >= from));
+    if rungs < 2 || !long || first_end >= rungs {
+        return vec![Pass::whole(0..rungs, true, Sound::Muxed)];
+    }
     let mut passes = vec![Pass {
-        rungs: 0..1,
-        stills: true,
-        share: (0.0, first),
+        share: (0.0, FIRST_SHARE),
+        ..Pass::whole(0..first_end, true, Sound::Own)
     }];
-    for (i, p) in pixels.iter().enumerate().skip(1) {
-        let to = if i + 1 == rungs {
-            100.0
-        } else {
-            at + (100.0 - first) * *p as f32 / rest as f32
-        };
+    let ms = duration_ms.unwrap_or(0);
+    let (num, den) = (plan.fps.0.max(1) as u128, plan.fps.1.max(1) as u128);
+    let gop = u128::from(plan.gop.max(1));
+    // A frame's time in ns, exactly on the output's grid.
+    let at = |frame: u128| (frame * den * 1_000_000_000 / num) as u64;
+    let frames = u128::from(ms) * num / (den * 1000);
+    let per_chunk = split.chunk.map_or(u128::MAX, |c| {
+        let segments = (c.as_nanos() * num / (den * 1_000_000_000) / gop).max(1);
+        segments * gop
+    });
+    let mut starts = vec![0u128];
+    while let Some(next) = starts.last().and_then(|s| s.checked_add(per_chunk))
+        && next.saturating_add(per_chunk / 2) < frames
+    {
+        starts.push(next);
+    }
+    let rest = 100.0 - FIRST_SHARE;
+    for (k, &start) in starts.iter().enumerate() {
+        let stop = starts.get(k + 1).copied();
+        let share = |f: u128| FIRST_SHARE + rest * f.min(frames) as f32 / frames.max(1) as f32;
         passes.push(Pass {
-            rungs: i..i + 1,
+            rungs: first_end..rungs,
             stills: false,
-            share: (at, to),
+            share: (share(start), stop.map_or(100.0, share)),
+            sound: Sound::Without,
+            range: (split.chunk.is_some()).then(|| (at(start), stop.map_or(u64::MAX, at))),
+            first_segment: (start / gop) as u64,
         });
-        at = to;
     }
     passes
 }
 
 /// The ladder of a probed video under `cfg`.
-pub fn plan(video: &VideoFacts, cfg: &MediaConfig) -> super::plan::Plan {
+pub fn plan(video: &VideoFacts, cfg: &MediaConfig) -> Plan {
     super::plan::plan(video, &cfg.ladder, cfg.hls_segment)
 }
 
@@ -114,14 +163,35 @@ pub async fn process(
             stills: pass.stills,
             extras: &extras,
             segment,
-            range: None,
+            sound: pass.sound,
+            range: pass.range,
             budget: budget(probe.duration_ms),
             stall: STALL,
             cancel: &progress.cancel,
             progress: &report,
         })?;
-        truncated(probe.duration_ms, result.decoded_ms)?;
-        let renditions = hls_renditions(&result, &plan, &plan.renditions[pass.rungs.clone()]);
+        match pass.range {
+            // A chunk before the last ends at its stop.
+            Some((_, stop)) if stop != u64::MAX => {
+                let stop_ms = stop / 1_000_000;
+                truncated(Some(duration_ms.min(stop_ms)), result.decoded_ms)?
+            }
+            _ => truncated(probe.duration_ms, result.decoded_ms)?,
+        }
+        let mut renditions = hls_renditions(
+            &result,
+            &plan,
+            &plan.renditions[pass.rungs.clone()],
+            pass.sound,
+        );
+        if let Some(dir) = &result.audio_dir {
+            renditions.push(super::publish::Rendition {
+                dir: dir.clone(),
+                picture: None,
+                codecs: AAC.into(),
+                audio_group: true,
+            });
+        }
         let mut files = Vec::new();
         if pass.stills {
             files = poster_files(result.frames, &widths, &out)?;
@@ -164,12 +234,17 @@ pub async fn process(
 #[cfg(feature = "media")]
 fn hls_renditions(
     result: &super::gst::transcode::Output,
-    plan: &super::plan::Plan,
+    plan: &Plan,
     rungs: &[super::plan::Rendition],
+    sound: Sound,
 ) -> Vec<super::publish::Rendition> {
     use super::publish::Rendition;
     let fps = plan.fps.0 as f64 / plan.fps.1 as f64;
-    let audio = if result.has_audio { ",mp4a.40.2" } else { "" };
+    let audio = if result.has_audio && sound == Sound::Muxed {
+        format!(",{AAC}")
+    } else {
+        String::new()
+    };
     result
         .renditions
         .iter()
@@ -178,9 +253,14 @@ fn hls_renditions(
             dir: dir.clone(),
             picture: Some((r.width, r.height, fps)),
             codecs: format!("{}{audio}", super::hls::avc1(profile, level)),
+            audio_group: false,
         })
         .collect()
 }
+
+/// The RFC 6381 codec of the AAC sound.
+#[cfg(feature = "media")]
+const AAC: &str = "mp4a.40.2";
 
 /// The poster and its thumbnails, from the best of the candidate `frames`; none without a
 /// frame.
@@ -253,29 +333,116 @@ mod tests {
 mod passes {
     use std::time::Duration;
 
+    use super::{Split, passes};
+    use crate::media::plan::{Plan, Rendition, Sound};
+
+    fn ladder(n: usize) -> Plan {
+        Plan {
+            renditions: (0..n)
+                .map(|i| Rendition {
+                    width: 640 * (i as u32 + 1),
+                    height: 360 * (i as u32 + 1),
+                    kbps: 800,
+                })
+                .collect(),
+            fps: (30, 1),
+            gop: 120,
+        }
+    }
+
+    const SPLIT: Split = Split {
+        from: Some(Duration::from_secs(30)),
+        chunk: Some(Duration::from_secs(30)),
+    };
+
     #[test]
-    fn long_videos_with_a_ladder_are_playable_first() {
-        let from = Some(Duration::from_secs(30));
-        let pixels = [100, 300, 500];
-        let three = super::passes(&pixels, Some(30_000), from);
-        assert_eq!(three.len(), 3);
-        assert_eq!((three[0].rungs.clone(), three[0].stills), (0..1, true));
-        assert_eq!((three[1].rungs.clone(), three[1].stills), (1..2, false));
-        assert_eq!((three[2].rungs.clone(), three[2].stills), (2..3, false));
-        assert_eq!(three[0].share, (0.0, 20.0));
-        assert_eq!(three[1].share, (20.0, 50.0));
-        assert_eq!(three[2].share, (50.0, 100.0));
+    fn short_videos_and_single_rungs_are_one_pass() {
         for one in [
-            super::passes(&pixels, Some(29_999), from),
-            super::passes(&[100], Some(600_000), from),
-            super::passes(&pixels, None, from),
-            super::passes(&pixels, Some(600_000), None),
+            passes(&ladder(3), Some(29_999), SPLIT, 1),
+            passes(&ladder(1), Some(600_000), SPLIT, 1),
+            passes(&ladder(3), None, SPLIT, 1),
+            passes(
+                &ladder(3),
+                Some(600_000),
+                Split {
+                    from: None,
+                    ..SPLIT
+                },
+                1,
+            ),
+            passes(&ladder(3), Some(600_000), SPLIT, 3),
         ] {
             assert_eq!(one.len(), 1);
+            let p = &one[0];
+            assert_eq!((p.rungs.end, p.stills), (p.rungs.len(), true));
+            assert_eq!((p.sound, p.range), (Sound::Muxed, None));
+        }
+    }
+
+    #[test]
+    fn long_videos_are_playable_first_then_chunked_on_segment_bounds() {
+        // 100 s at 30 fps, 4 s segments; chunks of 30 s become 28 s (7 segments).
+        let p = passes(&ladder(3), Some(100_000), SPLIT, 1);
+        let first = &p[0];
+        assert_eq!((first.rungs.clone(), first.stills), (0..1, true));
+        assert_eq!(
+            (first.sound, first.range, first.share),
+            (Sound::Own, None, (0.0, 20.0))
+        );
+        let chunks = &p[1..];
+        let s = 1_000_000_000u64;
+        let ranges: Vec<_> = chunks.iter().map(|c| c.range.unwrap()).collect();
+        // 84 s to 100 s is 16 s, more than half a chunk: a chunk of its own.
+        assert_eq!(
+            ranges,
+            [
+                (0, 28 * s),
+                (28 * s, 56 * s),
+                (56 * s, 84 * s),
+                (84 * s, u64::MAX)
+            ]
+        );
+        let firsts: Vec<_> = chunks.iter().map(|c| c.first_segment).collect();
+        assert_eq!(firsts, [0, 7, 14, 21]);
+        for c in chunks {
             assert_eq!(
-                (one[0].rungs.end, one[0].stills),
-                (one[0].rungs.len(), true)
+                (c.rungs.clone(), c.stills, c.sound),
+                (1..3, false, Sound::Without)
             );
         }
+        assert_eq!(chunks[0].share.0, 20.0);
+        assert_eq!(chunks.last().unwrap().share.1, 100.0);
+        for w in p[1..].windows(2) {
+            assert_eq!(w[0].share.1, w[1].share.0, "shares continue");
+        }
+        // A short last piece joins the chunk before: 90 s is 28+28+34.
+        let p = passes(&ladder(3), Some(90_000), SPLIT, 1);
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[3].range, Some((56 * s, u64::MAX)));
+        // Without chunks, the upper rungs are one pass over the whole source.
+        let p = passes(
+            &ladder(3),
+            Some(100_000),
+            Split {
+                chunk: None,
+                ..SPLIT
+            },
+            2,
+        );
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].rungs.clone(), p[1].rungs.clone()), (0..2, 2..3));
+        assert_eq!((p[1].range, p[1].share), (None, (20.0, 100.0)));
+    }
+
+    #[test]
+    fn ntsc_chunks_start_on_exact_frames() {
+        let plan = Plan {
+            fps: (30_000, 1001),
+            ..ladder(2)
+        };
+        let p = passes(&plan, Some(70_000), SPLIT, 1);
+        // 7 segments of 120 frames at 1001/30000 s: 28.028 s.
+        assert_eq!(p[1].range, Some((0, 28_028_000_000)));
+        assert_eq!(p[2].range, Some((28_028_000_000, u64::MAX)));
     }
 }

@@ -12,6 +12,7 @@ mod metadata;
 mod progress;
 mod retry;
 mod state;
+mod status;
 mod tus;
 mod wait;
 

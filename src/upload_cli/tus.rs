@@ -113,7 +113,7 @@ impl Client {
         Ok(Client { http, headers: map })
     }
 
-    fn request(&self, method: reqwest::Method, url: &Url) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: reqwest::Method, url: &Url) -> reqwest::RequestBuilder {
         self.http
             .request(method, url.clone())
             .headers(self.headers.clone())
@@ -207,33 +207,6 @@ impl Client {
         ))
     }
 
-    /// A JSON document (the media status). A 404 is `Gone`, a 401 `Refused`; what else went
-    /// wrong, `Retry`.
-    pub(super) async fn get_json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
-        let resp = self
-            .request(reqwest::Method::GET, url)
-            .timeout(std::time::Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(connection)?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(answer(resp, "asking for the media status", self.has_credentials()).await);
-        }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Failure::Retry(e.to_string()))?;
-        match status.as_u16() {
-            200..=299 => serde_json::from_slice(&body)
-                .map_err(|e| Failure::Retry(format!("{url}: not JSON: {e}"))),
-            404 => Err(Failure::Gone),
-            _ => Err(Failure::Retry(format!(
-                "{url}: the server answered {status}"
-            ))),
-        }
-    }
-
     /// Sends the bytes `range` of `file` as the upload's bytes from `offset`; `sent` is told of
     /// each piece handed to the connection. Returns the server's new offset.
     pub(super) async fn patch(
@@ -292,7 +265,7 @@ fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn connection(e: reqwest::Error) -> Failure {
+pub(super) fn connection(e: reqwest::Error) -> Failure {
     // The source chain says what happened (refused, reset, timed out).
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -305,7 +278,7 @@ fn connection(e: reqwest::Error) -> Failure {
 
 /// What an answer other than the expected one means; `credentials`: whether the request carried
 /// any (a 401 to a request without says how to give them).
-async fn answer(resp: reqwest::Response, doing: &str, credentials: bool) -> Failure {
+pub(super) async fn answer(resp: reqwest::Response, doing: &str, credentials: bool) -> Failure {
     let status = resp.status();
     let max = header(&resp, "Tus-Max-Size");
     let challenge = header(&resp, "WWW-Authenticate");

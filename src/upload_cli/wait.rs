@@ -3,13 +3,14 @@
 //! PLAYABLE first has its early master playlist printed at once (`playable URL`).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use url::Url;
 
 use super::Ctx;
-use super::progress::Display;
+use super::progress::{Bar, Display};
+use super::status::Status;
 use super::tus::Failure;
 
 const FINAL: [&str; 3] = ["READY", "REJECTED", "FAILED"];
@@ -18,7 +19,9 @@ const FINAL: [&str; 3] = ["READY", "REJECTED", "FAILED"];
 pub(super) const REFUSED: &str = "unauthorized";
 
 /// The last status document of `upload`'s media (with absolute variant URLs), or a document
-/// with `status` `TIMEOUT` when processing did not end within `--wait-timeout`.
+/// with `status` `TIMEOUT` when processing did not end within `--wait-timeout`. The status is
+/// read as it is pushed (`status::Events`), or asked for again each second from a server that
+/// answers one document at a time.
 pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
     let id = upload
         .path_segments()
@@ -32,43 +35,31 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
     let name = file
         .file_name()
         .map_or_else(|| id.clone(), |n| n.to_string_lossy().into_owned());
-    let bar = ctx.display.percent(&format!("{name} (processing)"));
-    let deadline = Instant::now() + ctx.args.wait_timeout;
-    let mut last = json!({ "status": "UNKNOWN" });
-    let mut said = String::new();
-    let mut played = false;
-    while Instant::now() < deadline {
-        match ctx.client.get_json(&status_url).await {
-            Ok(doc) => {
-                let status = doc
-                    .get("status")
-                    .and_then(Value::as_str)
-                    .unwrap_or("UNKNOWN")
-                    .to_owned();
-                let pct = doc.get("progress").and_then(Value::as_f64).unwrap_or(0.0);
-                bar.set(0, pct.clamp(0.0, 100.0) as u64);
-                if status != said {
-                    bar.note(&status);
-                    said.clone_from(&status);
+    let mut seen = Seen {
+        ctx,
+        bar: ctx.display.percent(&format!("{name} (processing)")),
+        base: status_url.clone(),
+        last: json!({ "status": "UNKNOWN" }),
+        said: String::new(),
+        played: false,
+    };
+    let deadline = tokio::time::Instant::now() + ctx.args.wait_timeout;
+    while tokio::time::Instant::now() < deadline {
+        match ctx.client.status(&status_url).await {
+            Ok(Status::Document(doc)) => {
+                if seen.see(doc) {
+                    return seen.last;
                 }
-                last = absolute(doc, &status_url);
-                // Said once.
-                if status == "PLAYABLE" && !ctx.args.json && !std::mem::replace(&mut played, true) {
-                    let hls = last["variants"].as_array().into_iter().flatten();
-                    if let Some(url) = hls
-                        .filter(|v| v["kind"] == "hls")
-                        .find_map(|v| v["url"].as_str())
-                    {
-                        ctx.display.println(&format!("  playable {url}"));
+            }
+            Ok(Status::Stream(mut events)) => {
+                while let Ok(Some(doc)) = tokio::time::timeout_at(deadline, events.next()).await {
+                    if seen.see(doc) {
+                        return seen.last;
                     }
-                }
-                if FINAL.contains(&status.as_str()) {
-                    bar.finish(&status);
-                    return last;
                 }
             }
             Err(Failure::Gone) => {
-                bar.finish("no media status");
+                seen.bar.finish("no media status");
                 return json!({
                     "status": "UNKNOWN",
                     "reason": { "code": "no_status", "message": format!(
@@ -77,20 +68,64 @@ pub(super) async fn follow(ctx: &Ctx<'_>, file: &Path, upload: &Url) -> Value {
                 });
             }
             Err(Failure::Refused(m)) => {
-                bar.finish("credentials refused");
+                seen.bar.finish("credentials refused");
                 return json!({
                     "status": "UNKNOWN",
                     "reason": { "code": REFUSED, "message": m },
                 });
             }
             // The server restarting, or a moment's trouble: ask again.
-            Err(e) => bar.note(&e.to_string()),
+            Err(e) => seen.bar.note(&e.to_string()),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    bar.finish("still processing");
-    last["status"] = json!("TIMEOUT");
-    last
+    seen.bar.finish("still processing");
+    seen.last["status"] = json!("TIMEOUT");
+    seen.last
+}
+
+/// What `follow` saw so far, shown as it comes.
+struct Seen<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    bar: Bar,
+    base: Url,
+    last: Value,
+    said: String,
+    played: bool,
+}
+
+impl Seen<'_, '_> {
+    /// Shows `doc` (the bar, a new status, the early master once); true when it is final.
+    fn see(&mut self, doc: Value) -> bool {
+        let status = doc
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("UNKNOWN")
+            .to_owned();
+        let pct = doc.get("progress").and_then(Value::as_f64).unwrap_or(0.0);
+        self.bar.set(0, pct.clamp(0.0, 100.0) as u64);
+        if status != self.said {
+            self.bar.note(&status);
+            self.said.clone_from(&status);
+        }
+        self.last = absolute(doc, &self.base);
+        // Said once.
+        if status == "PLAYABLE" && !self.ctx.args.json && !std::mem::replace(&mut self.played, true)
+        {
+            let hls = self.last["variants"].as_array().into_iter().flatten();
+            if let Some(url) = hls
+                .filter(|v| v["kind"] == "hls")
+                .find_map(|v| v["url"].as_str())
+            {
+                self.ctx.display.println(&format!("  playable {url}"));
+            }
+        }
+        if FINAL.contains(&status.as_str()) {
+            self.bar.finish(&status);
+            return true;
+        }
+        false
+    }
 }
 
 /// The document with each variant's URL made absolute against the status URL.

@@ -12,18 +12,20 @@ use super::{Tuskd, header, request, spawn};
 /// Seconds per HLS segment in the media suites.
 pub const SEGMENT: f64 = 2.0;
 
+/// The media suites' flags, with `extra` after them; a flag `extra` names replaces the
+/// suites' own.
 pub fn media_args(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "--media",
-        "on",
-        "--media-workers",
-        "2",
-        "--hls-segment",
-        "2s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let defaults = [
+        ("--media", "on"),
+        ("--media-workers", "2"),
+        ("--hls-segment", "2s"),
+    ];
+    let mut v = Vec::new();
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            v.extend([flag.to_string(), value.to_string()]);
+        }
+    }
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }

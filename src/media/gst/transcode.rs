@@ -28,7 +28,7 @@ use super::elements::{NullOnDrop, direction};
 
 use crate::domain::media::Probe;
 use crate::media::extras::Extras;
-use crate::media::plan::Plan;
+use crate::media::plan::{Plan, Sound};
 use crate::media::steps::StepError;
 
 mod graph;
@@ -67,6 +67,8 @@ pub struct Output {
     /// Frames at the preview's and the storyboard's times.
     pub preview: Vec<Frame>,
     pub storyboard: Vec<Frame>,
+    /// The sound's own rendition directory (`Sound::Own`, when there was sound).
+    pub audio_dir: Option<String>,
     /// `fallback.mp4` was written.
     pub mp4: bool,
     /// The decoded frames' durations varied.
@@ -97,6 +99,8 @@ pub struct Job<'a> {
     pub stills: bool,
     pub extras: &'a Extras,
     pub segment: u32,
+    /// Where the sound goes (when there is any).
+    pub sound: Sound,
     /// The part of the source this run encodes, [start, stop) in ns: a chunk (None: all of
     /// it). Its outputs carry the source's times, so chunks' segments continue each other.
     pub range: Option<(u64, u64)>,
@@ -147,8 +151,11 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     // How far the decode has come (progress, stall watchdog), and whether frame durations vary.
     let timing = Timing::track(&vq_sink);
 
-    // Audio, only when the probe found some.
-    let audio = add_audio_chain(&pipeline, job)?;
+    // Audio, only when the probe found some and the run writes it.
+    let audio = match job.sound {
+        Sound::Without => None,
+        _ => add_audio_chain(&pipeline, job)?,
+    };
     let graph = Graph {
         job,
         pipeline: &pipeline,
@@ -158,6 +165,12 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
 
     // One encoder and one HLS sink per rendition.
     let Renditions { parsers, dirs, mp4 } = graph.add_renditions()?;
+
+    // The sound's own rendition.
+    let audio_dir = match job.sound {
+        Sound::Own => graph.add_audio_rendition()?,
+        _ => None,
+    };
 
     // The MP4's sound, from the same AAC stream.
     if let Some(mux) = &mp4 {
@@ -178,7 +191,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
 
     start_and_watch(job, &pipeline, &timing.position)?;
     if job.range.is_some() {
-        drop_prerolls(job.out_dir, &dirs)?;
+        drop_prerolls(job.out_dir, dirs.iter().chain(&audio_dir))?;
     }
 
     let renditions = rendition_profiles(&parsers, dirs);
@@ -195,6 +208,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
         frames: take(&frames),
         preview: take(&preview),
         storyboard: take(&storyboard),
+        audio_dir: audio_dir.filter(|_| routes.linked_audio.load(Ordering::SeqCst)),
         mp4: mp4.is_some(),
         variable_frame_rate: timing.variable(),
         has_audio: routes.linked_audio.load(Ordering::SeqCst),
@@ -242,7 +256,7 @@ fn start_and_watch(
 }
 
 /// Removes the empty fragment a chunk's preroll left first in each rendition's playlist.
-fn drop_prerolls(out: &Path, dirs: &[String]) -> Result<(), StepError> {
+fn drop_prerolls<'d>(out: &Path, dirs: impl Iterator<Item = &'d String>) -> Result<(), StepError> {
     for dir in dirs {
         let playlist = out.join(dir).join("index.m3u8");
         let Ok(text) = std::fs::read_to_string(&playlist) else {
@@ -295,8 +309,12 @@ fn seek_to(
             gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
             gst::SeekType::Set,
             gst::ClockTime::from_nseconds(start),
-            gst::SeekType::Set,
-            gst::ClockTime::from_nseconds(stop),
+            if stop == u64::MAX {
+                gst::SeekType::None
+            } else {
+                gst::SeekType::Set
+            },
+            gst::ClockTime::from_nseconds(stop.min(u64::MAX - 1)),
         )
         .map_err(|_| failed("seek"))
 }

@@ -31,12 +31,15 @@ impl Ctx<'_> {
     ) -> Result<Ran, StepError> {
         check_limits(cfg, Kind::Video, probe)?;
         let plan = video::plan(facts, cfg);
-        let pixels: Vec<u64> = plan
-            .renditions
-            .iter()
-            .map(|r| u64::from(r.width) * u64::from(r.height))
-            .collect();
-        let passes = video::passes(&pixels, probe.duration_ms, cfg.playable_from);
+        let split = video::Split {
+            from: cfg.playable_from,
+            chunk: cfg.chunk,
+        };
+        // The MP4 fallback's rung is encoded whole, in the first pass.
+        let extras =
+            crate::media::extras::plan(&plan, probe.duration_ms.unwrap_or(0), cfg.mp4_fallback);
+        let first_end = extras.mp4.map_or(1, |m| m + 1);
+        let passes = video::passes(&plan, probe.duration_ms, split, first_end);
         let version = self.new_version().await?;
         if passes.len() > 1 {
             return self.plan_tasks(&plan, &passes, &version).await;

@@ -11,6 +11,7 @@ use gstreamer::prelude::*;
 
 use super::super::elements::{caps_filter, drop_tags, link_err, make};
 use super::{Frame, Job};
+use crate::media::plan::Sound;
 use crate::media::steps::StepError;
 
 /// filesrc ! decodebin, added to `pipeline`; returns the decoder.
@@ -223,13 +224,30 @@ impl Graph<'_> {
                 .expect("the chain ends in a src pad")
                 .link(&vpad)
                 .map_err(|e| StepError::permanent("pipeline", format!("hlssink2 video: {e:?}")))?;
-            if let Some((_, atee)) = &self.audio {
+            if let (Some((_, atee)), Sound::Muxed) = (&self.audio, job.sound) {
                 link_rendition_audio(pipeline, atee, &sink)?;
             }
             parsers.push(parse);
             dirs.push(name);
         }
         Ok(Renditions { parsers, dirs, mp4 })
+    }
+
+    /// The sound's own rendition (`audio/`: an HLS sink fed by the audio chain alone), when
+    /// there is an audio chain; returns its directory name.
+    pub(super) fn add_audio_rendition(&self) -> Result<Option<String>, StepError> {
+        let Some((_, atee)) = &self.audio else {
+            return Ok(None);
+        };
+        let name = "audio".to_owned();
+        let dir = self.job.out_dir.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        let sink = self.hls_sink(&dir)?;
+        self.pipeline
+            .add(&sink)
+            .map_err(link_err("the audio rendition"))?;
+        link_rendition_audio(self.pipeline, atee, &sink)?;
+        Ok(Some(name))
     }
 
     /// A rendition's queue ! videoscale ! WxH ! x264enc ! high ! h264parse, made in that order

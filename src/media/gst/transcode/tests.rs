@@ -6,37 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::{Job, run};
+use crate::media::ts::video_pts;
 use crate::media::{extras, gst::probe, hls, plan};
-
-/// The PTS (90 kHz) of each video PES in an MPEG-TS file, in file order.
-fn video_pts(ts: &[u8]) -> Vec<u64> {
-    let mut out = Vec::new();
-    for pkt in ts.chunks_exact(188).filter(|p| p[0] == 0x47) {
-        let (start, adaptation) = (pkt[1] & 0x40 != 0, (pkt[3] >> 4) & 3);
-        if !start || adaptation == 2 {
-            continue;
-        }
-        let at = if adaptation == 3 {
-            5 + pkt[4] as usize
-        } else {
-            4
-        };
-        let Some(pes) = pkt.get(at..).filter(|p| p.len() >= 14) else {
-            continue;
-        };
-        let video = pes[..3] == [0, 0, 1] && (0xe0..=0xef).contains(&pes[3]);
-        if video && pes[7] & 0x80 != 0 {
-            let b = &pes[9..14];
-            let pts = (u64::from(b[0] >> 1) & 7) << 30
-                | u64::from(b[1]) << 22
-                | u64::from(b[2] >> 1) << 15
-                | u64::from(b[3]) << 7
-                | u64::from(b[4] >> 1);
-            out.push(pts);
-        }
-    }
-    out
-}
 
 #[test]
 fn chunks_continue_each_other() {
@@ -62,6 +33,7 @@ fn chunks_continue_each_other() {
             stills: false,
             extras: &extras,
             segment: 2,
+            sound: plan::Sound::Without,
             range: Some((from * s, to * s)),
             budget: Duration::from_secs(120),
             stall: Duration::from_secs(60),
