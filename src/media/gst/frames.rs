@@ -43,6 +43,10 @@ pub(super) fn branch(
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
             .build();
         let appsink = gst_app::AppSink::builder().caps(&rgb).sync(false).build();
+        // Not waited for to preroll: its first frame may come late in the video (a poster at a
+        // tenth of the way), and until every sink has prerolled the others are held in
+        // PAUSED, blocking the tee: a long video's decode would stand still.
+        appsink.set_async(false);
         let frames = frames.clone();
         appsink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
