@@ -237,10 +237,10 @@ fn pid_of(owner: &str) -> u32 {
 }
 
 #[test]
-fn a_long_clips_tasks_run_on_two_hosts_and_a_killed_one_costs_one_retry() {
+fn a_long_clips_chunks_run_on_three_hosts_and_a_killed_one_costs_one_retry() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // One slot per process, so the two tasks of a 720p clip (360p with the stills, 720p)
-    // need both; clips of 10 s or more are split.
+    // One slot per process on two nodes and a `tuskd worker`: the first task and the three
+    // chunks of a 24 s 720p clip (chunks of 8 s: two 4 s segments) spread over them.
     let worker_flags: &[&str] = &[
         "--media",
         "on",
@@ -252,52 +252,56 @@ fn a_long_clips_tasks_run_on_two_hosts_and_a_killed_one_costs_one_retry() {
         "4s",
         "--media-playable-from",
         "10s",
+        "--media-chunk",
+        "8s",
     ];
-    let ingest: &[&str] = &["--media", "on", "--media-workers", "0"];
-    let mut c = Cluster::start(&[worker_flags, ingest]);
+    let mut c = Cluster::start(&[worker_flags, worker_flags]);
     let worker = c.spawn("worker", worker_flags, true);
     c.workers.push(Some(worker));
     let files = tempfile::tempdir().unwrap();
-    let clip = testkit::media::Clip::new(1280, 720, 12).make(files.path(), "long.mp4");
+    let clip = testkit::media::Clip::new(1280, 720, 24).make(files.path(), "long.mp4");
     let url = Client::start(&["upload", &c.endpoint(), clip.to_str().unwrap(), "1048576"]).done();
     let id = id_of(&url);
     let running = |c: &Cluster| {
         c.sql(&format!(
-            "SELECT string_agg(name || '=' || worker, ' ' ORDER BY seq) FROM media_tasks
-             WHERE upload_id = '{id}' AND status = 'RUNNING'"
+            "SELECT string_agg(name || '=' || worker, ';' ORDER BY seq) FROM media_tasks
+             WHERE upload_id = '{id}' AND status = 'RUNNING' AND name LIKE 'chunk%'"
         ))
     };
-    let mut both = String::new();
-    wait_for("both tasks running", || {
-        both = running(&c);
-        both.split(' ').count() == 2
+    // Two chunks at once, on two hosts.
+    let mut chunks: Vec<(String, u32)> = Vec::new();
+    wait_for("two chunks running on two hosts", || {
+        chunks = running(&c)
+            .split(';')
+            .filter_map(|t| t.split_once('='))
+            .map(|(n, w)| (n.to_owned(), pid_of(w)))
+            .collect();
+        chunks.len() >= 2 && chunks[0].1 != chunks[1].1
     });
-    let workers: HashMap<&str, &str> = both
-        .split(' ')
-        .map(|t| t.split_once('=').unwrap())
-        .collect();
-    let pids: Vec<u32> = ["360p", "720p"]
-        .iter()
-        .map(|n| pid_of(workers[n]))
-        .collect();
-    assert_ne!(pids[0], pids[1], "the tasks run on two hosts: {both}");
-    let killed = c.kill_pid(pids[1]);
-    eprintln!(
-        "killed {killed} (pid {}) while it ran the 720p task",
-        pids[1]
-    );
+    let (victim, pid) = chunks[1].clone();
+    let killed = c.kill_pid(pid);
+    eprintln!("killed {killed} (pid {pid}) while it ran {victim}");
     wait_ready(&c, &id);
 
-    // The killed task alone ran again; the job itself ran once.
+    // The killed chunk alone ran again; the job itself ran once.
     let attempts = c.sql(&format!(
         "SELECT string_agg(name || '=' || attempts || ' ' || status, ', ' ORDER BY seq)
          FROM media_tasks WHERE upload_id = '{id}'"
     ));
-    assert_eq!(attempts, "360p=1 DONE, 720p=2 DONE");
+    let want: Vec<String> = [
+        "360p",
+        "chunk1 0:00-0:08",
+        "chunk2 0:08-0:16",
+        "chunk3 0:16-end",
+    ]
+    .iter()
+    .map(|n| format!("{n}={} DONE", if *n == victim { 2 } else { 1 }))
+    .collect();
+    assert_eq!(attempts, want.join(", "));
     let job = c.sql(&format!("SELECT attempts FROM media WHERE id = '{id}'"));
     assert_eq!(job, "1");
     // The outputs: every rung under the master, the stills, once each, as one job makes them.
-    let node = c.nodes[1].as_ref().unwrap().addr.clone();
+    let node = c.nodes.iter().flatten().next().unwrap().addr.clone();
     let (code, _, body) = request(&node, "GET", &format!("/media/{id}"), &[], b"");
     assert_eq!(code, 200);
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -313,11 +317,11 @@ fn a_long_clips_tasks_run_on_two_hosts_and_a_killed_one_costs_one_retry() {
         (1, 2, 1),
         "{doc}"
     );
+    assert_eq!(count("audio-rendition"), 1, "{doc}");
     assert!(count("thumbnail") >= 1, "{doc}");
     let tasks = doc["tasks"].as_array().unwrap();
-    assert_eq!(tasks.len(), 2, "{doc}");
+    assert_eq!(tasks.len(), 4, "{doc}");
     assert_eq!(tasks[0]["stills"], true);
-    assert_eq!(tasks[1]["attempts"], 2);
     let master = doc["variants"][0]["url"].as_str().unwrap();
     assert!(master.ends_with("/master.m3u8"), "{master}");
     let path = if master.starts_with('/') {
@@ -325,11 +329,29 @@ fn a_long_clips_tasks_run_on_two_hosts_and_a_killed_one_costs_one_retry() {
     } else {
         path_of(master)
     };
-    let (code, _, body) = request(&node, "GET", &path, &[], b"");
-    assert_eq!(code, 200);
-    let text = String::from_utf8(body).unwrap();
+    let get = |path: &str| {
+        let (code, _, body) = request(&node, "GET", path, &[], b"");
+        assert_eq!(code, 200, "{path}");
+        String::from_utf8(body).unwrap()
+    };
+    let text = get(&path);
     let listed: Vec<&str> = text.lines().filter(|l| l.ends_with("index.m3u8")).collect();
     assert_eq!(listed, ["r0/index.m3u8", "r1/index.m3u8"], "{text}");
+    // The joined rung has the segments the whole-source rung has: as many, as long (within a
+    // frame: a whole-source playlist's last is a frame short).
+    let dir = path.rsplit_once('/').unwrap().0;
+    let durations = |rung: &str| -> Vec<f64> {
+        get(&format!("{dir}/{rung}"))
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .map(|d| d.split(',').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (whole, joined) = (durations("r0/index.m3u8"), durations("r1/index.m3u8"));
+    assert_eq!(whole.len(), joined.len(), "{whole:?} {joined:?}");
+    for (w, j) in whole.iter().zip(&joined) {
+        assert!((w - j).abs() <= 1.0 / 30.0 + 1e-3, "{whole:?} {joined:?}");
+    }
 }
 
 fn wait_ready(c: &Cluster, id: &str) {

@@ -154,7 +154,7 @@ pub async fn process(
             let p = from + p * (to - from) / 100.0;
             progress.report(p)
         };
-        let result = transcode::run(&transcode::Job {
+        let mut result = transcode::run(&transcode::Job {
             input: &input,
             out_dir: &out,
             probe: &probe,
@@ -170,53 +170,32 @@ pub async fn process(
             cancel: &progress.cancel,
             progress: &report,
         })?;
-        match pass.range {
-            // A chunk before the last ends at its stop.
-            Some((_, stop)) if stop != u64::MAX => {
-                let stop_ms = stop / 1_000_000;
-                truncated(Some(duration_ms.min(stop_ms)), result.decoded_ms)?
-            }
-            _ => truncated(probe.duration_ms, result.decoded_ms)?,
-        }
-        let mut renditions = hls_renditions(
+        cut_short(&pass, probe.duration_ms, result.decoded_ms)?;
+        let renditions = hls_renditions(
             &result,
             &plan,
             &plan.renditions[pass.rungs.clone()],
             pass.sound,
         );
-        if let Some(dir) = &result.audio_dir {
-            renditions.push(super::publish::Rendition {
-                dir: dir.clone(),
-                picture: None,
-                codecs: AAC.into(),
-                audio_group: true,
-            });
-        }
         let mut files = Vec::new();
         if pass.stills {
-            files = poster_files(result.frames, &widths, &out)?;
             // The shorter of what the file says and what was decoded.
             let length = duration_ms.min(result.decoded_ms).max(1);
-            files.extend(super::previews::preview(&result.preview, &out)?);
-            files.extend(super::previews::storyboard(
-                &result.storyboard,
-                &extras,
-                length,
-                &out,
-            )?);
+            files = stills(&mut result, &extras, &widths, length, &out)?;
         }
         if result.mp4 {
             let _ = std::fs::remove_file(out.join("mp4mux.tmp"));
             let top = &plan.renditions[extras.mp4.unwrap_or(0)];
+            let mp4 = Output::picture(
+                "mp4",
+                "fallback.mp4".into(),
+                "video/mp4",
+                top.width,
+                top.height,
+            );
             files.push(Output {
                 duration_ms: Some(result.decoded_ms),
-                ..Output::picture(
-                    "mp4",
-                    "fallback.mp4".into(),
-                    "video/mp4",
-                    top.width,
-                    top.height,
-                )
+                ..mp4
             });
         }
         Ok(Produced {
@@ -229,8 +208,45 @@ pub async fn process(
     .await
 }
 
+/// The poster, thumbnails, preview and storyboard from the frames a run took, for a video of
+/// `length` ms.
+#[cfg(feature = "media")]
+fn stills(
+    result: &mut super::gst::transcode::Output,
+    extras: &super::extras::Extras,
+    widths: &[u32],
+    length: u64,
+    out: &Path,
+) -> Result<Vec<Output>, StepError> {
+    let mut files = poster_files(std::mem::take(&mut result.frames), widths, out)?;
+    files.extend(super::previews::preview(&result.preview, out)?);
+    files.extend(super::previews::storyboard(
+        &result.storyboard,
+        extras,
+        length,
+        out,
+    )?);
+    Ok(files)
+}
+
+/// Fails a `pass` whose video stopped well short: of the file's declared length, or of a
+/// chunk's stop (but the last's).
+#[cfg(feature = "media")]
+fn cut_short(pass: &Pass, declared_ms: Option<u64>, decoded_ms: u64) -> Result<(), StepError> {
+    match pass.range {
+        Some((_, stop)) if stop != u64::MAX => {
+            let stop_ms = stop / 1_000_000;
+            truncated(
+                Some(declared_ms.unwrap_or(stop_ms).min(stop_ms)),
+                decoded_ms,
+            )
+        }
+        _ => truncated(declared_ms, decoded_ms),
+    }
+}
+
 /// The HLS renditions the transcode wrote, described from the plan's `rungs` it encoded:
-/// picture size, frame rate and codecs.
+/// picture size, frame rate and codecs; and the sound's own rendition when it wrote one.
 #[cfg(feature = "media")]
 fn hls_renditions(
     result: &super::gst::transcode::Output,
@@ -245,6 +261,12 @@ fn hls_renditions(
     } else {
         String::new()
     };
+    let sound = result.audio_dir.iter().map(|dir| Rendition {
+        dir: dir.clone(),
+        picture: None,
+        codecs: AAC.into(),
+        audio_group: true,
+    });
     result
         .renditions
         .iter()
@@ -255,6 +277,7 @@ fn hls_renditions(
             codecs: format!("{}{audio}", super::hls::avc1(profile, level)),
             audio_group: false,
         })
+        .chain(sound)
         .collect()
 }
 
