@@ -223,30 +223,34 @@ test('without a token the page works with a server on --auth none, and sends no 
   for (const [path, authorization] of sent) assert.equal(authorization, undefined, path)
 })
 
-test('a long video plays while PLAYABLE, and its player goes on with every rung at READY', async () => {
-  // 1080p, 32 s: three rungs, made as three tasks (the lowest first).
-  gst('videotestsrc', 'num-buffers=960', 'pattern=ball', '!', 'video/x-raw,width=1920,height=1080,framerate=30/1',
-    '!', 'x264enc', 'speed-preset=ultrafast', 'bitrate=4000', '!', 'h264parse', '!', 'queue', '!',
+test('a 2-minute video plays while PLAYABLE, and its player goes on with every rung at READY, through the joins', async () => {
+  // 720p, 2 minutes: two rungs; the first task (360p, stills, the sound) then the 720p rung in
+  // chunks of 30 s joined into one playlist, the sound a rendition of its own.
+  gst('videotestsrc', 'num-buffers=3600', 'pattern=ball', '!', 'video/x-raw,width=1280,height=720,framerate=30/1',
+    '!', 'x264enc', 'speed-preset=ultrafast', 'bitrate=2000', '!', 'h264parse', '!', 'queue', '!',
     'mp4mux', 'name=m', '!', 'filesink', `location=${join(media, 'long.mp4')}`,
-    'audiotestsrc', 'num-buffers=1400', '!', 'audioconvert', '!', 'voaacenc', '!', 'aacparse', '!', 'queue', '!', 'm.')
+    'audiotestsrc', 'num-buffers=5625', 'samplesperbuffer=1024', '!', 'audio/x-raw,rate=48000,channels=2', '!',
+    'audioconvert', '!', 'voaacenc', '!', 'aacparse', '!', 'queue', '!', 'm.')
   const p = await openPage(tuskd, token)
   await p.locator('input.uppy-Dashboard-input').first().setInputFiles([join(media, 'long.mp4')])
   const status = () => p.$eval('.card', (c) => c.dataset.status)
   await p.waitForFunction(() => ['PLAYABLE', 'READY', 'FAILED'].includes(document.querySelector('.card')?.dataset.status),
     null, { timeout: 240000, polling: 100 })
   assert.equal(await status(), 'PLAYABLE')
-  // The early master, in hls.js: one rendition, playing.
+  // The early master, in hls.js: one rendition and the sound, playing.
   const early = await p.evaluate(async () => {
     const { video, hls } = window.demo.players.at(-1)
+    video.muted = true
     await video.play()
     await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`currentTime ${video.currentTime}`)), 60000)
       video.addEventListener('timeupdate', () => { if (video.currentTime > 1) { clearTimeout(t); resolve() } })
     })
-    return { time: video.currentTime, levels: hls.levels.map((l) => l.height), url: hls.url }
+    return { time: video.currentTime, levels: hls.levels.map((l) => l.height), url: hls.url, audio: hls.audioTracks.length }
   })
   assert.equal(await status(), 'PLAYABLE', 'played before READY')
   assert.deepEqual(early.levels, [360])
+  assert.equal(early.audio, 1, 'the sound is its own rendition')
   assert.match(early.url, /\/playable\.m3u8$/)
   // READY: the same player, now on the final master with every rung, going on from where it was.
   await p.waitForFunction(() => ['READY', 'FAILED'].includes(document.querySelector('.card')?.dataset.status),
@@ -254,17 +258,25 @@ test('a long video plays while PLAYABLE, and its player goes on with every rung 
   assert.equal(await status(), 'READY')
   const final = await p.evaluate(async (from) => {
     const { video, hls } = window.demo.players.at(-1)
-    await new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`levels ${hls.levels.length}, currentTime ${video.currentTime}`)), 60000)
-      const check = () => {
-        if (hls.levels.length === 3 && video.currentTime > from + 1) { clearTimeout(t); resolve() } else setTimeout(check, 100)
-      }
+    const until = (what, ok) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${what}: level ${hls.currentLevel}, currentTime ${video.currentTime}`)), 60000)
+      const check = () => { if (ok()) { clearTimeout(t); resolve() } else setTimeout(check, 100) }
       check()
     })
-    return { time: video.currentTime, levels: hls.levels.map((l) => l.height), url: hls.url, players: window.demo.players.length }
+    await until('the final master', () => hls.levels.length === 2 && video.currentTime > from + 1)
+    // Each rung plays, across a join of two chunks (at 30 s and at 60 s).
+    const played = []
+    for (const [level, at] of [[1, 28], [0, 58]]) {
+      hls.currentLevel = level
+      video.currentTime = at
+      await until(`rung ${level} past ${at + 3} s`, () => video.currentTime > at + 3)
+      played.push({ level, height: hls.levels[hls.currentLevel].height, time: video.currentTime })
+    }
+    return { levels: hls.levels.map((l) => l.height), url: hls.url, played, error: video.error?.message ?? null }
   }, early.time)
-  assert.deepEqual(final.levels, [360, 720, 1080])
+  assert.deepEqual(final.levels, [360, 720])
   assert.match(final.url, /\/master\.m3u8$/)
-  assert.ok(final.time > early.time, `went on: ${early.time} → ${final.time}`)
+  assert.deepEqual(final.played.map((p) => p.height), [720, 360], JSON.stringify(final.played))
+  assert.equal(final.error, null)
   await p.context().close()
 })
