@@ -111,7 +111,12 @@ fn a_two_minute_clip_is_chunked_and_plays_straight_through_the_joins() {
         "{done}"
     );
 
-    // PLAYABLE: the lowest rung with the sound as its audio group.
+    // PLAYABLE: a fifth of the way or more, with a time left; the lowest rung with the sound
+    // as its audio group.
+    let p = early["progress"].as_f64().unwrap();
+    assert!((20.0..100.0).contains(&p), "{early}");
+    assert!(early["eta_seconds"].as_u64().is_some(), "{early}");
+    assert!(done["eta_seconds"].is_null(), "{done}");
     let early_master = path_of(variants(&early, "hls")[0]["url"].as_str().unwrap());
     let text = String::from_utf8(get(&t.addr, &early_master)).unwrap();
     assert!(text.contains("TYPE=AUDIO,GROUP-ID=\"audio\""), "{text}");

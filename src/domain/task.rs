@@ -75,6 +75,8 @@ pub struct MediaTask {
     pub reason: Option<String>,
     pub result: Option<serde_json::Value>,
     pub updated_at: SystemTime,
+    /// When the job planned it.
+    pub created_at: SystemTime,
 }
 
 /// A task as a job plans it.

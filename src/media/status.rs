@@ -1,4 +1,6 @@
 //! The media status document: what `GET /media/{id}` answers and what media-* events carry.
+//! A job in tasks (a long video's) has its progress from them, and an estimate of the time
+//! left (`eta_seconds`) from how fast they went so far.
 
 use serde_json::{Value, json};
 
@@ -37,6 +39,10 @@ pub fn document(
         }
         _ => 0.0,
     };
+    let eta = match status {
+        MediaStatus::Processing | MediaStatus::Playable => eta_seconds(tasks, progress),
+        _ => None,
+    };
     let variants: Vec<Value> = record
         // A record being processed again keeps showing what it published before.
         .and_then(|r| r.published.as_ref())
@@ -62,6 +68,7 @@ pub fn document(
         "id": id,
         "status": status.as_str(),
         "progress": (progress * 10.0).round() / 10.0,
+        "eta_seconds": eta,
         "reason": reason,
         "offset": offset,
         "length": length,
@@ -74,6 +81,22 @@ pub fn document(
         "tasks": tasks.iter().map(task).collect::<Vec<_>>(),
         "updated_at": record.map(|r| httpdate::fmt_http_date(r.updated_at)),
     })
+}
+
+/// Seconds until a job in tasks is done, from how fast its `tasks` went so far: the time since
+/// they were planned, over the share of the work done (`progress`, percent), times the share
+/// left. None without tasks or before a twentieth is done (too early to say).
+pub fn eta_seconds(tasks: &[MediaTask], progress: f32) -> Option<u64> {
+    let planned = tasks.iter().map(|t| t.created_at).min()?;
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(planned)
+        .ok()?
+        .as_secs_f64();
+    if !(5.0..100.0).contains(&progress) {
+        return None;
+    }
+    let left = elapsed * f64::from(100.0 - progress) / f64::from(progress);
+    Some(left.ceil() as u64)
 }
 
 /// A task in the status document: its name, where it is, the renditions it makes (their
@@ -94,4 +117,45 @@ fn task(t: &MediaTask) -> Value {
         "reason": reason,
         "updated_at": httpdate::fmt_http_date(t.updated_at),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use crate::domain::task::{MediaTask, TaskStatus};
+    use crate::domain::upload::UploadId;
+
+    fn planned(ago: Duration) -> MediaTask {
+        let at = SystemTime::now() - ago;
+        MediaTask {
+            id: UploadId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            name: "chunk1".into(),
+            seq: 1,
+            version: "v1".into(),
+            spec: serde_json::Value::Null,
+            status: TaskStatus::Running,
+            attempts: 1,
+            worker: None,
+            lease_until: None,
+            next_at: at,
+            progress: 0.0,
+            reason_code: None,
+            reason: None,
+            result: None,
+            updated_at: at,
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn the_time_left_follows_the_pace_so_far() {
+        let tasks = [planned(Duration::from_secs(30))];
+        // A quarter done in 30 s: 90 s to go.
+        let eta = super::eta_seconds(&tasks, 25.0).unwrap();
+        assert!((90..=92).contains(&eta), "{eta}");
+        assert_eq!(super::eta_seconds(&tasks, 2.0), None, "too early to say");
+        assert_eq!(super::eta_seconds(&tasks, 100.0), None);
+        assert_eq!(super::eta_seconds(&[], 50.0), None, "a job without tasks");
+    }
 }

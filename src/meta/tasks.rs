@@ -63,7 +63,7 @@ pub trait TaskQueue: Send + Sync {
 
 /// The `media_tasks` columns a task is read from, in `read`'s order.
 pub(super) const TASK_COLUMNS: &str = "upload_id, name, seq, version, spec, status, attempts, \
-    worker, lease_until, next_at, progress, reason_code, reason, result, updated_at";
+    worker, lease_until, next_at, progress, reason_code, reason, result, updated_at, created_at";
 
 /// The task in row `r` (`TASK_COLUMNS`).
 pub(super) fn read(r: &impl super::rows::Cells) -> Result<MediaTask, MetaError> {
@@ -92,6 +92,7 @@ pub(super) fn read(r: &impl super::rows::Cells) -> Result<MediaTask, MetaError> 
         reason: r.text(12)?,
         result: json(r.text(13)?)?,
         updated_at: from_ms(int(14)?),
+        created_at: from_ms(int(15)?),
     })
 }
 
