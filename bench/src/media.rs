@@ -1,12 +1,13 @@
 //! The media row: a camera-like 1080p clip with audio (a moving picture under sensor-like
 //! noise, which is what makes x264 work; `--media-seconds`, 30 by default, 4 with --quick)
 //! through tuskd's full ladder (360/720/1080, poster, thumbnails) in one pass
-//! (`--media-playable-from off`) and made playable first (the default: the lowest rung and the
-//! stills, then the other rungs), beside gst-launch-1.0 running the equivalent pipeline (one
-//! decode, three x264 veryfast encoders at the same bitrates and GOP, AAC, three hlssink2) in
-//! the same run. Reported: media seconds transcoded per second, the time from the last PATCH
-//! to PLAYABLE and to READY, CPU seconds per media second (and the playable-first path's
-//! overhead over one pass), and peak RSS.
+//! (`--media-playable-from off`) and made playable first (the default: the lowest rung, the
+//! stills and the sound, then the upper rungs in chunks of 30 s), beside gst-launch-1.0
+//! running the equivalent pipeline (one decode, three x264 veryfast encoders at the same
+//! bitrates and GOP, AAC, three hlssink2) and ffmpeg doing the same ladder (one decode split
+//! three ways, libx264 veryfast, AAC, HLS) in the same run. Reported: media seconds
+//! transcoded per second, the time from the last PATCH to PLAYABLE and to READY, CPU seconds
+//! per media second (and the chunked path's overhead over one pass), and peak RSS.
 
 use std::time::{Duration, Instant};
 
@@ -65,14 +66,22 @@ pub async fn run(args: &Args, quick: bool) {
          (median of {} runs)",
         args.runs
     );
-    let (mut one, mut first, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut one, mut first, mut theirs, mut ff) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.runs {
         theirs.push(reference(&clip, dir.path()).await);
+        ff.push(ffmpeg(&clip, dir.path()).await);
         one.push(tuskd(args, bytes.clone(), &["--media-playable-from", "off"]).await);
         first.push(tuskd(args, bytes.clone(), &["--media-playable-from", "1s"]).await);
     }
-    println!("runs: one pass {one:.2?}, playable first {first:.2?}, gst-launch {theirs:.2?}");
+    println!(
+        "runs: one pass {one:.2?}, playable first and chunked {first:.2?}, gst-launch {theirs:.2?}, ffmpeg {ff:.2?}"
+    );
     let media = seconds as f64;
+    let f = median(&mut ff, |r| r.ready);
+    let f_cpu = median(&mut ff, |r| r.cpu) / media;
+    println!(
+        "ffmpeg (the same ladder, one decode, three libx264 veryfast, HLS): {f:.2} s, {f_cpu:.2} CPU s per media s"
+    );
     let g = median(&mut theirs, |r| r.ready);
     let g_cpu = median(&mut theirs, |r| r.cpu) / media;
     let g_rss = median(&mut theirs, |r| r.rss);
@@ -116,6 +125,30 @@ pub async fn run(args: &Args, quick: bool) {
         t2_cpu,
         g_cpu,
         t1_cpu / g_cpu,
+    );
+    println!(
+        "{:<52} {:>9.2} {:>9.2} {:>10.2} {:>6.2}",
+        "ffmpeg ratios (one pass, chunked : ffmpeg): READY",
+        t1 / f,
+        t2 / f,
+        f,
+        t2 / f
+    );
+    println!(
+        "{:<52} {:>9.2} {:>9.2} {:>10.2} {:>6.2}",
+        "  PLAYABLE : ffmpeg's READY",
+        f64::NAN,
+        t2_playable / f,
+        f,
+        t2_playable / f
+    );
+    println!(
+        "{:<52} {:>9.2} {:>9.2} {:>10.2} {:>6.2}",
+        "  CPU s per media s",
+        t1_cpu / f_cpu,
+        t2_cpu / f_cpu,
+        f_cpu,
+        t2_cpu / f_cpu
     );
     println!(
         "{:<52} {:>9} {:>9.2} {:>10} {:>6.2}",
@@ -164,11 +197,16 @@ async fn reference(clip: &std::path::Path, dir: &std::path::Path) -> Run {
         ));
     }
     let started = Instant::now();
-    let mut child = Command::new("gst-launch-1.0")
+    let child = Command::new("gst-launch-1.0")
         .arg("-q")
         .args(line.split_whitespace())
         .spawn()
         .expect("gst-launch-1.0 runs");
+    measure(child, started, "the reference pipeline").await
+}
+
+/// Waits for `child` (started at `started`) to exit, keeping its CPU time and peak RSS.
+async fn measure(mut child: tokio::process::Child, started: Instant, what: &str) -> Run {
     let pid = child.id().expect("pid");
     let mut peak = 0f64;
     let mut cpu = 0f64;
@@ -193,13 +231,40 @@ async fn reference(clip: &std::path::Path, dir: &std::path::Path) -> Run {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(status.success(), "the reference pipeline runs");
+    assert!(status.success(), "{what} runs");
     Run {
         playable: None,
         ready: started.elapsed().as_secs_f64(),
         cpu,
         rss: peak,
     }
+}
+
+/// ffmpeg doing the same ladder: one decode split three ways, libx264 veryfast at the same
+/// bitrates and GOP (scene cuts off), AAC at 128 kbit/s, HLS of 4 s segments per rung.
+async fn ffmpeg(clip: &std::path::Path, dir: &std::path::Path) -> Run {
+    let out = dir.join(format!("ff-{}", rand_suffix()));
+    std::fs::create_dir_all(&out).expect("dir");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y", "-i"]).arg(clip).args([
+        "-filter_complex",
+        "[0:v]fps=30,format=yuv420p,split=3[a][b][c];[a]scale=640:360[v0];[b]scale=1280:720[v1];[c]scale=1920:1080[v2]",
+        "-map", "[v0]", "-map", "0:a", "-map", "[v1]", "-map", "0:a", "-map", "[v2]", "-map", "0:a",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+        "-b:v:0", "800k", "-b:v:1", "2800k", "-b:v:2", "5000k",
+        "-g", "120", "-keyint_min", "120", "-sc_threshold", "0",
+        "-c:a", "aac", "-b:a", "128k",
+        "-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod",
+        "-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2",
+        "-hls_segment_filename",
+    ]);
+    cmd.arg(out.join("r%v_seg%05d.ts"))
+        .arg(out.join("r%v.m3u8"));
+    let started = Instant::now();
+    let child = cmd
+        .spawn()
+        .expect("ffmpeg runs (scripts/test.sh installs it)");
+    measure(child, started, "the ffmpeg reference").await
 }
 
 fn rand_suffix() -> u128 {
