@@ -27,6 +27,7 @@ pub mod images;
 pub mod job;
 pub mod limits;
 pub mod original;
+pub mod passes;
 pub mod plan;
 #[cfg(feature = "media")]
 pub mod poster;

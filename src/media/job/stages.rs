@@ -1,5 +1,5 @@
 //! A video's run. A short one (or one rung) is transcoded in one pass and published; a long
-//! one with a ladder is split into tasks (`tasks`: `video::passes`), and the run waits for
+//! one with a ladder is split into tasks (`tasks`: `passes::passes`), and the run waits for
 //! them. Whoever assembles the lowest rung's task (with the stills) publishes them with
 //! `playable.m3u8` and records the video PLAYABLE (`playable`); the last one writes
 //! `master.m3u8` and the job ends READY.
@@ -13,6 +13,7 @@ use crate::hooks::HookType;
 use crate::media::config::MediaConfig;
 use crate::media::events;
 use crate::media::limits::{Kind, check_limits};
+use crate::media::passes;
 use crate::media::publish::{MASTER, Publisher};
 use crate::media::steps::StepError;
 use crate::media::video;
@@ -31,7 +32,7 @@ impl Ctx<'_> {
     ) -> Result<Ran, StepError> {
         check_limits(cfg, Kind::Video, probe)?;
         let plan = video::plan(facts, cfg);
-        let split = video::Split {
+        let split = passes::Split {
             from: cfg.playable_from,
             chunk: cfg.chunk,
         };
@@ -39,7 +40,7 @@ impl Ctx<'_> {
         let extras =
             crate::media::extras::plan(&plan, probe.duration_ms.unwrap_or(0), cfg.mp4_fallback);
         let first_end = extras.mp4.map_or(1, |m| m + 1);
-        let passes = video::passes(&plan, probe.duration_ms, split, first_end);
+        let passes = passes::passes(&plan, probe.duration_ms, split, first_end);
         let version = self.new_version().await?;
         if passes.len() > 1 {
             return self.plan_tasks(&plan, &passes, &version).await;

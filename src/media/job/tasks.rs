@@ -1,4 +1,4 @@
-//! A long video's work as tasks (`domain::task`): the job plans one per pass (`video::passes`:
+//! A long video's work as tasks (`domain::task`): the job plans one per pass (`passes::passes`:
 //! the lowest rung with the stills, then each other rung) under its pending version and waits;
 //! any slot taking slow work, on any node, runs a task (`run_task`: decode, encode its rungs,
 //! store its files) under a lease of its own; each task that settles makes the job due, and
@@ -16,11 +16,12 @@ use crate::domain::task::{MediaTask, TaskPlan, TaskStatus};
 use crate::media::Context;
 use crate::media::config::MediaConfig;
 use crate::media::hls;
+use crate::media::passes::Pass;
 use crate::media::plan::Plan;
 use crate::media::plan::Sound;
 use crate::media::publish::{MASTER, PLAYABLE_MASTER, Publisher, Rendition};
 use crate::media::steps::StepError;
-use crate::media::video::{self, Pass};
+use crate::media::video;
 
 /// What a task stored: its renditions' master playlist entries and its variants (a pass
 /// over the whole source), or its renditions' segments (a chunk's).
