@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+#[cfg(feature = "media")]
 use std::time::Duration;
 
 use super::config::MediaConfig;
@@ -14,7 +15,9 @@ use super::job::Progress;
 #[cfg(feature = "media")]
 use super::job::budget;
 use super::passes::Pass;
-use super::plan::{Plan, Sound};
+use super::plan::Plan;
+#[cfg(feature = "media")]
+use super::plan::Sound;
 #[cfg(feature = "media")]
 use super::publish::Output;
 use super::publish::Produced;
