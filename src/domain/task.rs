@@ -1,5 +1,5 @@
-//! A media job's tasks: shares of a video's work (one per rendition, the lowest with the
-//! stills) that any slot taking slow work claims on its own, on any node, under a lease of
+//! A media job's tasks: shares of a video's work (the lowest rendition with the stills and
+//! the sound, then the upper renditions' chunks) that any slot taking slow work claims on its own, on any node, under a lease of
 //! its own, with attempts of its own. The job plans them and waits; each task publishes its
 //! files under the job's pending version; when a task ends, the job is due again and a slot
 //! assembles what is done (the playable master, then the master and READY). A failed task
@@ -55,7 +55,7 @@ impl TaskStatus {
 pub struct MediaTask {
     /// The upload (and media job) it belongs to.
     pub id: UploadId,
-    /// Unique within the job (e.g. `720p`).
+    /// Unique within the job (e.g. `360p`, `chunk2 0:30-1:00`).
     pub name: String,
     /// Its place in the job's plan: claimed in this order.
     pub seq: u32,

@@ -36,9 +36,9 @@ pub struct MediaConfig {
     pub path: String,
     /// Whole seconds.
     pub hls_segment: u32,
-    /// Videos at least this long are made playable first (`video::passes`); None: never.
+    /// Videos at least this long are made playable first (`passes::passes`); None: never.
     pub playable_from: Option<std::time::Duration>,
-    /// The length of a chunk of a long video's upper rungs (`video::passes`); None: one task.
+    /// The length of a chunk of a long video's upper rungs (`passes::passes`); None: one task.
     pub chunk: Option<std::time::Duration>,
     /// Rendition heights (shorter side), ascending, distinct.
     pub ladder: Vec<u32>,

@@ -24,7 +24,7 @@ pub struct Plan {
 /// Where a pass's sound goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Sound {
-    /// Into every rendition's segments (a video done in one pass, or in passes by rung).
+    /// Into every rendition's segments (a video done in one pass; tasks planned before chunks).
     #[default]
     Muxed,
     /// Into a rendition of its own (`audio/`), the master's audio group: the renditions of a

@@ -99,8 +99,8 @@ pub fn eta_seconds(tasks: &[MediaTask], progress: f32) -> Option<u64> {
     Some(left.ceil() as u64)
 }
 
-/// A task in the status document: its name, where it is, the renditions it makes (their
-/// heights are in its name) and whether it makes the stills, and the slot that ran it last.
+/// A task in the status document: its name (the first task's lowest rung, or a chunk's part
+/// of the video), where it is, whether it makes the stills, and the slot that ran it last.
 fn task(t: &MediaTask) -> Value {
     let spec = super::job::task_spec(t).ok();
     let reason = t

@@ -1,9 +1,11 @@
 //! A long video's work as tasks (`domain::task`): the job plans one per pass (`passes::passes`:
-//! the lowest rung with the stills, then each other rung) under its pending version and waits;
-//! any slot taking slow work, on any node, runs a task (`run_task`: decode, encode its rungs,
-//! store its files) under a lease of its own; each task that settles makes the job due, and
-//! the slot that claims it assembles what is done (`Ctx::assemble`): the playable master once
-//! the lowest rung is there, the master and READY once all are, FAILED if a task failed.
+//! the lowest rung with the stills and the sound, then the upper rungs in chunks) under its
+//! pending version and waits; any slot taking slow work, on any node, runs a task (`run_task`:
+//! decode, encode its rungs, store its files; a chunk's segments numbered in their rendition)
+//! under a lease of its own; each task that settles makes the job due, and the slot that
+//! claims it assembles what is done (`Ctx::assemble`): the playable master once the first task
+//! is done, the chunks' segments joined into playlists and the master and READY once all are,
+//! FAILED if a task failed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
