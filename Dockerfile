@@ -18,6 +18,7 @@ FROM ${RUST_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config \
       libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev \
+      libheif-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -28,14 +29,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     CARGO_PROFILE_RELEASE_DEBUG=false cargo build --release --locked --bin tuskd \
  && install -D -m 0755 target/release/tuskd /out/tuskd
 
-# The runtime's packages: poppler's pdftoppm for document previews, CA certificates for object
+# The runtime's packages: poppler's pdftoppm for document previews, libheif for HEIC and AVIF
+# photos, CA certificates for object
 # stores and webhooks over TLS, and the user tuskd runs as. Debian's point releases replace
 # package versions, so they are not pinned.
 # hadolint ignore=DL3006
 FROM ${RUNTIME_IMAGE} AS runtime
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates poppler-utils \
+ && apt-get install -y --no-install-recommends ca-certificates poppler-utils libheif1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /home/tuskd \
       --shell /usr/sbin/nologin tuskd \

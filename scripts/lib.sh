@@ -63,12 +63,13 @@ need_cargo_fuzz() {
 
 # need_gstreamer: GStreamer 1.22 (Debian) with the plugins the media pipeline uses (x264, AAC,
 # HLS, the decoders of libav) and the development files the gstreamer crates build against;
-# gst-launch-1.0 and gst-discoverer-1.0 come with the tools.
+# gst-launch-1.0 and gst-discoverer-1.0 come with the tools. libheif (HEIC and AVIF stills) is
+# built against the same way.
 need_gstreamer() {
   apt_install pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
     libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-    gstreamer1.0-plugins-base-apps
+    gstreamer1.0-plugins-base-apps libheif-dev
 }
 
 # need_clamav: Debian's clamd, which the malware-scan tests start themselves (no daemon, no

@@ -26,6 +26,9 @@ command -v tmux >/dev/null 2>&1 || apt_install tmux
 # Chunked videos' outputs are checked with ffprobe over HTTP; the benchmark's video reference
 # is ffmpeg.
 command -v ffprobe >/dev/null 2>&1 || apt_install ffmpeg
+# HEIC and AVIF test pictures are made with libheif's and libavif's encoders.
+command -v heif-enc >/dev/null 2>&1 || apt_install libheif-examples
+command -v avifenc >/dev/null 2>&1 || apt_install libavif-bin
 
 # The tests say what they need of free space (tests/disk_full.rs sets its own reserve on the
 # filesystems it mounts); the others run whatever this machine's disk holds, not the default

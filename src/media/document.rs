@@ -95,7 +95,7 @@ async fn previews(png: &Path, out: &Path, widths: &[u32]) -> Result<Produced, St
     use super::images::{decode, encode};
     let (png, out, widths) = (png.to_owned(), out.to_owned(), widths.to_vec());
     let files = super::job::blocking(move || {
-        let format = image::ImageFormat::Png;
+        let format = decode::Format::Raster(image::ImageFormat::Png);
         let dims = decode::dimensions(&png, format)?;
         let page = decode::still(&png, format, dims)?;
         let _ = std::fs::remove_file(&png);

@@ -45,23 +45,24 @@ impl Picture {
     }
 }
 
+/// How a format is read: by the `image` crate, or by libheif (HEIC/HEIF, AVIF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Raster(ImageFormat),
+    Heif,
+}
+
 /// The formats read; anything else is refused with the reason.
-pub fn format(mime: &str) -> Result<ImageFormat, StepError> {
+pub fn format(mime: &str) -> Result<Format, StepError> {
     match mime {
-        "image/jpeg" => Ok(ImageFormat::Jpeg),
-        "image/png" => Ok(ImageFormat::Png),
-        "image/webp" => Ok(ImageFormat::WebP),
-        "image/gif" => Ok(ImageFormat::Gif),
-        "image/heif" | "image/heic" | "image/avif" => Err(StepError::rejected(
-            "unsupported_image",
-            format!(
-                "{mime} images are not supported (JPEG, PNG, WebP and GIF are): export the \
-                 photo as JPEG (on iPhones: Settings, Camera, Formats, Most Compatible)"
-            ),
-        )),
+        "image/jpeg" => Ok(Format::Raster(ImageFormat::Jpeg)),
+        "image/png" => Ok(Format::Raster(ImageFormat::Png)),
+        "image/webp" => Ok(Format::Raster(ImageFormat::WebP)),
+        "image/gif" => Ok(Format::Raster(ImageFormat::Gif)),
+        "image/heif" | "image/heic" | "image/avif" => Ok(Format::Heif),
         other => Err(StepError::rejected(
             "unsupported_image",
-            format!("{other} images are not supported (JPEG, PNG, WebP and GIF are)"),
+            format!("{other} images are not supported (JPEG, PNG, WebP, GIF, HEIC and AVIF are)"),
         )),
     }
 }
@@ -77,8 +78,11 @@ fn undecodable(e: impl std::fmt::Display) -> StepError {
 }
 
 /// Width and height as the header says, nothing decoded.
-pub fn dimensions(path: &Path, format: ImageFormat) -> Result<(u32, u32), StepError> {
-    reader(path, format)?.into_dimensions().map_err(undecodable)
+pub fn dimensions(path: &Path, format: Format) -> Result<(u32, u32), StepError> {
+    match format {
+        Format::Raster(format) => reader(path, format)?.into_dimensions().map_err(undecodable),
+        Format::Heif => super::heif::dimensions(path),
+    }
 }
 
 /// Limits for decoding an image the header said is `w`×`h`: no more, and memory for it alone.
@@ -112,7 +116,11 @@ pub fn from_memory(bytes: &[u8], max_pixels: u64) -> Result<Picture, StepError> 
 }
 
 /// Decodes a still picture, upright and in sRGB.
-pub fn still(path: &Path, format: ImageFormat, dims: (u32, u32)) -> Result<Picture, StepError> {
+pub fn still(path: &Path, format: Format, dims: (u32, u32)) -> Result<Picture, StepError> {
+    let format = match format {
+        Format::Raster(format) => format,
+        Format::Heif => return super::heif::still(path, dims),
+    };
     let mut r = reader(path, format)?;
     r.limits(limits(dims));
     let mut decoder = r.into_decoder().map_err(undecodable)?;
@@ -147,7 +155,7 @@ pub fn still(path: &Path, format: ImageFormat, dims: (u32, u32)) -> Result<Pictu
 /// Converts pixels from the embedded profile to sRGB. A profile that cannot be read, or is
 /// not an RGB one (the decoder already made CMYK and grey RGB), is dropped with the pixels as
 /// they are: they are then taken as sRGB.
-fn to_srgb(icc: &[u8], alpha: bool, pixels: &mut [u8]) {
+pub(super) fn to_srgb(icc: &[u8], alpha: bool, pixels: &mut [u8]) {
     use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
     let Ok(src) = ColorProfile::new_from_slice(icc) else {
         return;

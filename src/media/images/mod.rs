@@ -13,6 +13,7 @@
 pub mod animated;
 pub mod decode;
 pub mod encode;
+mod heif;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,7 +71,11 @@ pub fn process(job: &ImageJob<'_>) -> Result<Vec<Output>, StepError> {
         }
     };
     let mut outputs = Vec::new();
-    if let Some(anim) = animated::frames(job.input, format, (w, h), ANIMATED_WIDTH)? {
+    let animation = match format {
+        decode::Format::Raster(f) => animated::frames(job.input, f, (w, h), ANIMATED_WIDTH)?,
+        decode::Format::Heif => None,
+    };
+    if let Some(anim) = animation {
         stop()?;
         let file = "animated.webp".to_owned();
         std::fs::write(job.out_dir.join(&file), encode::animated_webp(&anim)?)?;
