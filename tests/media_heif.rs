@@ -167,8 +167,27 @@ fn heic_and_avif_photos_become_upright_variants_with_no_metadata_left() {
         );
     }
 
-    // AVIF, 10-bit, upright as coded.
     std::fs::write(at("flat.jpg"), pictures::phone_jpeg(1200, 600, 1)).unwrap();
+    // A HEIC holding two pictures (a burst, a Live Photo's still and more): its primary one.
+    std::fs::write(at("b.jpg"), pictures::phone_jpeg(600, 300, 1)).unwrap();
+    let two = encode(
+        "heif-enc",
+        &[
+            "-o",
+            &s(&at("two.heic")),
+            &s(&at("flat.jpg")),
+            &s(&at("b.jpg")),
+        ],
+        &at("two.heic"),
+    );
+    let id = upload(&t.addr, &two, "IMG_0003.HEIC", "image/heic");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "READY", "{doc}");
+    let got = images(&t.addr, &doc);
+    assert_eq!(got.last().map(|g| (g.0, g.1)), Some((1200, 600)), "{doc}");
+    assert_halves(&got, "the primary of two");
+
+    // AVIF, 10-bit, upright as coded.
     let avif10 = encode(
         "avifenc",
         &[
