@@ -1,7 +1,8 @@
-//! The images row: 12-megapixel photos (4000×3000 JPEG) to tuskd's variants (4 widths, each
-//! JPEG and WebP: 8 outputs a photo), beside Debian's `vips thumbnail` making the same 8
-//! outputs of each (shrink-on-load, metadata stripped) in the same run. Reported: variants
-//! per second for both, their ratio, and peak RSS (tuskd's process; the largest vips run).
+//! The images rows: 12-megapixel photos (4000×3000 JPEG, then the same as HEIC) to tuskd's
+//! variants (4 widths, each JPEG and WebP: 8 outputs a photo), beside Debian's `vips
+//! thumbnail` making the same 8 outputs of each (shrink-on-load, metadata stripped; HEIC
+//! through the same libheif) in the same run. Reported: variants per second for both, their
+//! ratio, and peak RSS (tuskd's process; the largest vips run).
 
 use std::path::Path;
 use std::time::Instant;
@@ -30,17 +31,40 @@ pub async fn run(args: &Args, quick: bool) {
             (path, Bytes::from(bytes))
         })
         .collect();
-    let outputs = (photos * WIDTHS.len() as u32 * 2) as f64;
+    row(args, &files, dir.path(), &format!("{photos} {w}x{h} JPEGs")).await;
+    // The same photos as HEIC (libheif's heif-enc, quality 85), as iPhones save them; vips
+    // reads them through the same libheif.
+    let heics: Vec<(std::path::PathBuf, Bytes)> = files
+        .iter()
+        .map(|(jpg, _)| {
+            let heic = jpg.with_extension("heic");
+            let ok = std::process::Command::new("heif-enc")
+                .args(["-q", "85", "-o"])
+                .arg(&heic)
+                .arg(jpg)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            assert!(ok, "heif-enc (Debian's libheif-examples) makes the HEIC");
+            let bytes = std::fs::read(&heic).expect("heic");
+            (heic, Bytes::from(bytes))
+        })
+        .collect();
+    row(args, &heics, dir.path(), &format!("{photos} {w}x{h} HEICs")).await;
+}
+
+/// One row: every file in `files` through tuskd and through vips, `args.runs` times.
+async fn row(args: &Args, files: &[(std::path::PathBuf, Bytes)], dir: &Path, what: &str) {
+    let outputs = (files.len() * WIDTHS.len() * 2) as f64;
     println!();
     println!(
-        "Images: {photos} {w}x{h} JPEGs to {} widths in JPEG and WebP (median of {} runs)",
+        "Images: {what} to {} widths in JPEG and WebP (median of {} runs)",
         WIDTHS.len(),
         args.runs
     );
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..args.runs {
-        theirs.push(vips(&files, dir.path()).await);
-        ours.push(tuskd(args, &files).await);
+        theirs.push(vips(files, dir).await);
+        ours.push(tuskd(args, files).await);
     }
     println!("runs (s, MiB): tuskd {ours:.2?}, vips {theirs:.2?}");
     ours.sort_by(|a, b| a.0.total_cmp(&b.0));
