@@ -99,7 +99,7 @@ async fn previews(png: &Path, out: &Path, widths: &[u32]) -> Result<Produced, St
         let dims = decode::dimensions(&png, format)?;
         let page = decode::still(&png, format, dims)?;
         let _ = std::fs::remove_file(&png);
-        encode::variants(&page, &widths, &out, ("page", "page-"), &|| Ok(()))
+        encode::variants(page, &widths, &out, ("page", "page-"), &|| Ok(()))
     })
     .await?;
     Ok(Produced {

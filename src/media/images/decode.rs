@@ -172,9 +172,15 @@ pub(super) fn to_srgb(icc: &[u8], alpha: bool, pixels: &mut [u8]) {
     ) else {
         return;
     };
-    let copy = pixels.to_vec();
-    if t.transform(&copy, pixels).is_err() {
-        pixels.copy_from_slice(&copy);
+    // A band of rows at a time, through a small buffer: the picture is not copied whole.
+    let band = layout.channels() * 4096 * 16;
+    let mut copy = Vec::with_capacity(band.min(pixels.len()));
+    for chunk in pixels.chunks_mut(band) {
+        copy.clear();
+        copy.extend_from_slice(chunk);
+        if t.transform(&copy, chunk).is_err() {
+            chunk.copy_from_slice(&copy);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use super::animated::Animation;
@@ -50,8 +50,8 @@ pub fn scaled(p: &Picture, width: u32) -> Result<Picture, StepError> {
         PixelType::U8x3
     };
     let failed = |e: &dyn std::fmt::Display| StepError::permanent("resize", e.to_string());
-    let src =
-        Image::from_vec_u8(p.width, p.height, p.pixels.clone(), kind).map_err(|e| failed(&e))?;
+    // Read in place: a copy of a 12-megapixel photo would be another 36 MB.
+    let src = ImageRef::new(p.width, p.height, &p.pixels, kind).map_err(|e| failed(&e))?;
     let mut dst = Image::new(width, height, kind);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     Resizer::new()
@@ -128,20 +128,28 @@ pub fn animated_webp(a: &Animation) -> Result<Vec<u8>, StepError> {
 }
 
 /// Writes `<prefix><width>.jpg` and `.webp` into `dir` for each of `sizes(p.width, widths)`,
-/// largest first, each scaled from the one before; they are variants of `kind`.
+/// largest first, each scaled from the one before; they are variants of `kind`. Each picture
+/// is let go as soon as the next smaller one is made from it: the full size first.
 pub fn variants(
-    p: &Picture,
+    p: Picture,
     widths: &[u32],
     dir: &Path,
     (kind, prefix): (&'static str, &str),
     stop: &dyn Fn() -> Result<(), StepError>,
 ) -> Result<Vec<Output>, StepError> {
     let mut out = Vec::new();
-    let mut from: Option<Picture> = None;
-    for w in sizes(p.width, widths).into_iter().rev() {
+    let sizes = sizes(p.width, widths);
+    let mut from = p;
+    for w in sizes.into_iter().rev() {
         stop()?;
         let mut made = Vec::new();
-        let v = scaled(from.as_ref().unwrap_or(p), w)?;
+        let v = if (w, height_for(&from, w)) == (from.width, from.height) {
+            from
+        } else {
+            let v = scaled(&from, w)?;
+            drop(from);
+            v
+        };
         if v.height <= JPEG_MAX {
             let name = format!("{prefix}{w}.jpg");
             std::fs::write(dir.join(&name), jpeg(&v)?)?;
@@ -153,7 +161,7 @@ pub fn variants(
             made.push(Output::picture(kind, name, "image/webp", v.width, v.height));
         }
         out.push(made);
-        from = Some(v);
+        from = v;
     }
     Ok(out.into_iter().rev().flatten().collect())
 }
@@ -200,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let none = || Ok(());
         let out = variants(
-            &picture(700, 350, true),
+            picture(700, 350, true),
             &[128, 320],
             dir.path(),
             ("image", "w"),

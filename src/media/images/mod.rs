@@ -91,7 +91,7 @@ pub fn process(job: &ImageJob<'_>) -> Result<Vec<Output>, StepError> {
         let first = decode::Picture::from_rgba(anim.first);
         outputs.push(encode::poster(&first, job.widths, job.out_dir)?);
         outputs.extend(encode::variants(
-            &first,
+            first,
             job.widths,
             job.out_dir,
             STILLS,
@@ -103,7 +103,7 @@ pub fn process(job: &ImageJob<'_>) -> Result<Vec<Output>, StepError> {
     let picture = decode::still(job.input, format, (w, h))?;
     (job.progress)(30.0);
     outputs.extend(encode::variants(
-        &picture,
+        picture,
         job.widths,
         job.out_dir,
         STILLS,
@@ -117,7 +117,7 @@ pub fn cover(bytes: &[u8], widths: &[u32], out: &Path) -> Result<Vec<Output>, St
     let picture = decode::from_memory(bytes, COVER_PIXELS)?;
     let mut made = vec![encode::poster(&picture, widths, out)?];
     made.extend(
-        encode::variants(&picture, widths, out, ("thumbnail", "thumb-"), &|| Ok(()))?
+        encode::variants(picture, widths, out, ("thumbnail", "thumb-"), &|| Ok(()))?
             .into_iter()
             .filter(|o| o.mime == "image/jpeg"),
     );
