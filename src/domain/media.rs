@@ -133,6 +133,27 @@ pub struct VideoFacts {
     /// Interlaced (fields, not frames): deinterlaced to one frame per field.
     #[serde(default)]
     pub interlaced: bool,
+    /// The colour the stream says it is coded in (transfer `bt709`, `hlg`, `pq`…; primaries
+    /// `bt709`, `bt2020`…; matrix), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<ColorFacts>,
+}
+
+/// A video stream's colour description, and what was done with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColorFacts {
+    pub transfer: String,
+    pub primaries: String,
+    pub matrix: String,
+    /// `full` or `limited`.
+    pub range: String,
+    /// HDR: the brightest the content gets, cd/m² (its content light level, else its mastering
+    /// display's peak), when the stream says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_nits: Option<u32>,
+    /// HDR (HLG or PQ) tone-mapped to SDR BT.709 for every output.
+    #[serde(default)]
+    pub tone_mapped: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ pub mod events;
 pub mod extras;
 #[cfg(feature = "media")]
 pub mod gst;
+pub mod hdr;
 pub mod hls;
 #[cfg(feature = "media")]
 pub mod images;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod clamd;
 pub mod faults;
+pub mod hdr;
 pub mod media;
 pub mod pictures;
 pub mod postgres;

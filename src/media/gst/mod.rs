@@ -11,6 +11,7 @@ mod elements;
 mod frames;
 mod mp4;
 pub mod probe;
+mod tonemap;
 pub mod transcode;
 pub mod watch;
 

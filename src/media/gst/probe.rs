@@ -9,7 +9,11 @@ use gstreamer as gst;
 use gstreamer_pbutils as pbutils;
 use gstreamer_pbutils::prelude::*;
 
-use crate::domain::media::{AudioFacts, Probe, VideoFacts};
+use std::str::FromStr;
+
+use gstreamer_video as gst_video;
+
+use crate::domain::media::{AudioFacts, ColorFacts, Probe, VideoFacts};
 use crate::media::steps::StepError;
 
 /// Probes the file at `path`, giving the Discoverer `timeout` to read its headers.
@@ -169,7 +173,68 @@ fn video_facts(v: &pbutils::DiscovererVideoInfo, global: Option<&gst::TagList>) 
         // A container that cannot name one rate (0/1) has frames of varying duration.
         variable_frame_rate: frame_rate.is_none(),
         interlaced: v.is_interlaced(),
+        color: s.as_ref().and_then(color_facts),
     }
+}
+
+/// The stream's colour description from its caps (`colorimetry`, and for HDR its
+/// `content-light-level` or `mastering-display-info`); None when the caps give none.
+fn color_facts(s: &gst::Structure) -> Option<ColorFacts> {
+    use gst_video::{VideoColorMatrix as M, VideoColorPrimaries as P, VideoTransferFunction as T};
+    let text = s.get::<String>("colorimetry").ok()?;
+    let c = gst_video::VideoColorimetry::from_str(&text).ok()?;
+    let transfer = match c.transfer() {
+        T::Bt709 | T::Bt601 | T::Bt202010 | T::Bt202012 => "bt709".into(),
+        T::AribStdB67 => "hlg".into(),
+        T::Smpte2084 => "pq".into(),
+        T::Srgb => "srgb".into(),
+        T::Unknown => "unknown".into(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    let primaries = match c.primaries() {
+        P::Bt709 => "bt709".into(),
+        P::Bt2020 => "bt2020".into(),
+        P::Smpteeg432 => "display-p3".into(),
+        P::Smpte170m | P::Bt470bg => "bt601".into(),
+        P::Unknown => "unknown".into(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    let matrix = match c.matrix() {
+        M::Bt709 => "bt709".into(),
+        M::Bt2020 => "bt2020".into(),
+        M::Bt601 => "bt601".into(),
+        M::Unknown => "unknown".into(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    let range = match c.range() {
+        gst_video::VideoColorRange::Range0_255 => "full",
+        _ => "limited",
+    };
+    let tone_mapped = matches!(transfer.as_str(), "hlg" | "pq");
+    Some(ColorFacts {
+        peak_nits: tone_mapped.then(|| peak_nits(s)).flatten(),
+        transfer,
+        primaries,
+        matrix,
+        range: range.into(),
+        tone_mapped,
+    })
+}
+
+/// The brightest an HDR stream gets, cd/m²: its content light level's MaxCLL
+/// (`content-light-level=MaxCLL:MaxFALL`), else its mastering display's peak
+/// (`mastering-display-info=…:max:min`, in 0.0001 cd/m²); None when neither is sane.
+fn peak_nits(s: &gst::Structure) -> Option<u32> {
+    let field = |name| s.get::<String>(name).ok();
+    let cll = field("content-light-level")
+        .and_then(|v| v.split(':').next()?.parse::<u32>().ok())
+        .filter(|n| (100..=10_000).contains(n));
+    cll.or_else(|| {
+        field("mastering-display-info")
+            .and_then(|v| v.split(':').nth(8)?.parse::<u64>().ok())
+            .map(|n| (n / 10_000) as u32)
+            .filter(|n| (100..=10_000).contains(n))
+    })
 }
 
 /// `rotate-90`, `flip-rotate-270`, ... as (clockwise degrees, mirrored).

@@ -9,6 +9,9 @@
 //!                     ─audio─▶ queue ! audioconvert ! audioresample ! voaacenc ! aacparse ! tee ─▶ hlssink2[i].audio
 //! ```
 //!
+//! An HDR source (HLG or PQ, as the probe found it) is tone-mapped right after the decoder, by
+//! `videoconvert ! I420_10LE ! ToneMap` (see `tonemap`), so every branch gets SDR BT.709.
+//!
 //! I420 before the encoders: x264enc would otherwise pick 4:4:4 (or 10-bit) that browsers
 //! cannot play. Every encoder has the same fixed GOP of one segment with scene cuts off, so
 //! every rendition's keyframes (and segment cuts) fall on the same frames. Tag events are
@@ -137,7 +140,8 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
 
     // Video: one upright, constant-rate, I420 stream into a tee.
     let flip = direction(video.rotation, video.flipped);
-    let (vq_sink, vtee) = add_video_chain(&pipeline, job.plan.fps, flip)?;
+    let tone_map = crate::media::hdr::tone_map(video.color.as_ref());
+    let (vq_sink, vtee) = add_video_chain(&pipeline, job.plan.fps, flip, tone_map)?;
     if let Some((start, _)) = job.range {
         // The seek starts the running time at 0; everything after the tee (the encoders, the
         // HLS muxers) sees it from the chunk's start instead, so the chunk's segments carry

@@ -10,7 +10,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::super::elements::{caps_filter, drop_tags, link_err, make};
+use super::super::tonemap::ToneMap;
 use super::{Frame, Job};
+use crate::media::hdr::Transfer;
 use crate::media::plan::Sound;
 use crate::media::steps::StepError;
 
@@ -37,8 +39,22 @@ pub(super) fn add_video_chain(
     pipeline: &gst::Pipeline,
     (num, den): (i32, i32),
     flip_direction: &str,
+    tone_map: Option<(Transfer, f32)>,
 ) -> Result<(gst::Pad, gst::Element), StepError> {
     let vq = make("queue")?;
+    // HDR: 10-bit 4:2:0 into the tone mapping, BT.709 8-bit out of it (SDR skips both).
+    let hdr = match tone_map {
+        Some((transfer, peak)) => {
+            let ten = caps_filter(
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420_10LE")
+                    .build(),
+            )?;
+            let map = ToneMap::new(transfer, peak).upcast::<gst::Element>();
+            vec![make("videoconvert")?, ten, map]
+        }
+        None => Vec::new(),
+    };
     let vconv = make("videoconvert")?;
     let i420 = caps_filter(
         gst::Caps::builder("video/x-raw")
@@ -57,11 +73,14 @@ pub(super) fn add_video_chain(
             .build(),
     )?;
     let vtee = make("tee")?;
-    let chain = [&vq, &vconv, &i420, &deinterlace, &flip, &rate, &fps, &vtee];
+    let chain: Vec<&gst::Element> = std::iter::once(&vq)
+        .chain(&hdr)
+        .chain([&vconv, &i420, &deinterlace, &flip, &rate, &fps, &vtee])
+        .collect();
     pipeline
-        .add_many(chain)
+        .add_many(chain.iter().copied())
         .map_err(link_err("the video chain"))?;
-    gst::Element::link_many(chain).map_err(link_err("the video chain"))?;
+    gst::Element::link_many(chain.iter().copied()).map_err(link_err("the video chain"))?;
     let vq_sink = vq.static_pad("sink").expect("queue has a sink pad");
     drop_tags(&vq_sink);
     Ok((vq_sink, vtee))
