@@ -28,6 +28,7 @@ use tokio::process::{Child, Command};
 
 mod auth;
 mod cluster;
+mod hdr;
 mod hooks;
 mod images;
 mod media;
@@ -55,7 +56,8 @@ struct Args {
     /// Run only scenario N (1-5; 6-9 are the S3 rows, with --s3; 10 the hooks row, with --hooks;
     /// 11 the load row, with --stalled; 12 the media row, with --media; 13 the images row,
     /// with --images; 14 the observability row, with --observability; 15 the cluster rows, with
-    /// --cluster; 16 the wake row, with --wake; 17 the auth rows, with --auth).
+    /// --cluster; 16 the wake row, with --wake; 17 the auth rows, with --auth; 18 the HDR row,
+    /// with --hdr).
     #[arg(long)]
     only: Option<usize>,
     /// Runs of each scenario against each server; the median is printed.
@@ -79,6 +81,13 @@ struct Args {
     /// The media row's clip length, seconds (4 with --quick).
     #[arg(long, default_value_t = 30)]
     media_seconds: u32,
+    /// Also measure the tone mapping of HDR video: the same clip as 10-bit HEVC in BT.709 and in
+    /// HLG through the ladder, beside ffmpeg doing the same (row 18).
+    #[arg(long)]
+    hdr: bool,
+    /// The HDR row's clip length, seconds (2 with --quick).
+    #[arg(long, default_value_t = 20)]
+    hdr_seconds: u32,
     /// Also measure what metrics and the access log cost: 1 KiB uploads and HEADs with each on
     /// beside off.
     #[arg(long)]
@@ -236,6 +245,9 @@ async fn main() {
     }
     if args.auth && args.only.is_none_or(|n| n == 17) {
         auth::run(&args, &sizes).await;
+    }
+    if args.hdr && args.only.is_none_or(|n| n == 18) {
+        hdr::run(&args, args.quick).await;
     }
 }
 

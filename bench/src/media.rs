@@ -21,14 +21,14 @@ use super::{Args, Target};
 /// One run's figures: seconds to PLAYABLE (if it was) and to READY from the last PATCH, CPU
 /// seconds, peak RSS in MiB.
 #[derive(Debug, Clone, Copy)]
-struct Run {
-    playable: Option<f64>,
-    ready: f64,
-    cpu: f64,
-    rss: f64,
+pub struct Run {
+    pub playable: Option<f64>,
+    pub ready: f64,
+    pub cpu: f64,
+    pub rss: f64,
 }
 
-fn median(runs: &mut [Run], key: impl Fn(&Run) -> f64) -> f64 {
+pub fn median(runs: &mut [Run], key: impl Fn(&Run) -> f64) -> f64 {
     runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
     key(&runs[runs.len() / 2])
 }
@@ -206,7 +206,7 @@ async fn reference(clip: &std::path::Path, dir: &std::path::Path) -> Run {
 }
 
 /// Waits for `child` (started at `started`) to exit, keeping its CPU time and peak RSS.
-async fn measure(mut child: tokio::process::Child, started: Instant, what: &str) -> Run {
+pub async fn measure(mut child: tokio::process::Child, started: Instant, what: &str) -> Run {
     let pid = child.id().expect("pid");
     let mut peak = 0f64;
     let mut cpu = 0f64;
@@ -267,7 +267,7 @@ async fn ffmpeg(clip: &std::path::Path, dir: &std::path::Path) -> Run {
     measure(child, started, "the ffmpeg reference").await
 }
 
-fn rand_suffix() -> u128 {
+pub fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -277,7 +277,7 @@ fn rand_suffix() -> u128 {
 /// Uploads the clip to a fresh tuskd (one media worker, `extra` flags) and waits for READY;
 /// returns the times from the PATCH's answer to PLAYABLE and READY, the CPU time tuskd spent
 /// meanwhile and its peak RSS.
-async fn tuskd(args: &Args, clip: Bytes, extra: &[&str]) -> Run {
+pub async fn tuskd(args: &Args, clip: Bytes, extra: &[&str]) -> Run {
     let data = tempfile::tempdir().expect("temp dir");
     let mut target = start_media_tuskd(args, data.path(), extra).await;
     let d = &target.driver;

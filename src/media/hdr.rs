@@ -98,27 +98,49 @@ pub struct Planes8<'a> {
     pub uv_stride: usize,
 }
 
-/// Entries in each lookup table (interpolated between).
+/// Entries in each lookup table.
 const LUT: usize = 4096;
 
-/// A function on [0, 1] by a table, linearly interpolated.
-struct Table(Vec<f32>);
+/// A function by a table of its values, read at the nearest entry (no libm call, no division
+/// per pixel). `Linear` tables are spaced evenly over [0, top]; `Root` tables evenly in the
+/// square root of x, which puts most entries where x is small and the function steep (gamma
+/// curves near black, HLG's OOTF, the tone curve's slope).
+struct Table<const ROOT: bool> {
+    values: Box<[f32; LUT]>,
+    /// Entries per unit of x (Linear) or of √x (Root).
+    scale: f32,
+}
 
-impl Table {
-    fn of(f: impl Fn(f32) -> f32) -> Table {
-        Table(
-            (0..=LUT)
-                .map(|i| f(i as f32 / LUT as f32))
-                .collect::<Vec<_>>(),
-        )
+impl Table<false> {
+    fn linear(top: f32, f: impl Fn(f32) -> f32) -> Table<false> {
+        Table::of(top, |t| f(t * top))
+    }
+}
+
+impl Table<true> {
+    fn root(top: f32, f: impl Fn(f32) -> f32) -> Table<true> {
+        Table::of(top, |t| f(t * t * top))
+    }
+}
+
+impl<const ROOT: bool> Table<ROOT> {
+    fn of(top: f32, f: impl Fn(f32) -> f32) -> Table<ROOT> {
+        let last = (LUT - 1) as f32;
+        let mut values = Box::new([0f32; LUT]);
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = f(i as f32 / last);
+        }
+        let scale = if ROOT { last / top.sqrt() } else { last / top };
+        Table { values, scale }
     }
 
-    #[inline]
+    #[inline(always)]
     fn at(&self, x: f32) -> f32 {
-        let x = x.clamp(0.0, 1.0) * LUT as f32;
-        let i = (x as usize).min(LUT - 1);
-        let t = x - i as f32;
-        self.0[i] + (self.0[i + 1] - self.0[i]) * t
+        let x = x.max(0.0);
+        let t = if ROOT { x.sqrt() } else { x } * self.scale + 0.5;
+        // A float-to-int cast saturates; `min` keeps it in the table.
+        let i = (t as u32).min(LUT as u32 - 1) as usize;
+        self.values[i]
     }
 }
 
@@ -168,14 +190,23 @@ const HLG_GAMMA: f32 = 1.2;
 pub struct Mapper {
     source: Source,
     /// Signal to linear light (PQ: display light in 100 cd/m²; HLG: scene light 0–1).
-    to_linear: Table,
+    to_linear: Table<false>,
     /// HLG's OOTF gain by scene luminance (display light in 100 cd/m² per unit of scene light).
-    ootf: Table,
-    to_signal: Table,
-    /// hable(peak), the curve's value at the source's peak (in 100 cd/m²).
-    white: f32,
+    ootf: Table<true>,
+    /// The tone curve's factor by the brightest component: hable(x) / hable(peak) / x.
+    tone: Table<true>,
+    /// Display light 0–1 to the SDR signal.
+    to_signal: Table<true>,
     /// Luma weights of the source's primaries (for HLG's OOTF).
     lum: [f32; 3],
+    /// Y'CbCr to R'G'B': R' = Y' + cr_r·Cr, G' = Y' − cb_g·Cb − cr_g·Cr, B' = Y' + cb_b·Cb.
+    cr_r: f32,
+    cb_g: f32,
+    cr_g: f32,
+    cb_b: f32,
+    /// Code value to Y' (offset, scale) and to Cb/Cr (scale; offset 512).
+    luma: (f32, f32),
+    chroma: f32,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -186,72 +217,94 @@ impl std::fmt::Debug for Mapper {
     }
 }
 
+/// The brightest component the tone curve is tabled for, 100 cd/m² units (PQ's 10,000 cd/m²,
+/// times the most BT.2020 to BT.709 can push one component up).
+const TONE_TOP: f32 = 170.0;
+
 impl Mapper {
     pub fn new(source: Source) -> Mapper {
         let to_linear = match source.transfer {
-            Transfer::Pq => Table::of(|e| pq_eotf(e) / 100.0),
-            Transfer::Hlg => Table::of(hlg_inverse_oetf),
+            Transfer::Pq => Table::linear(1.0, |e| pq_eotf(e) / 100.0),
+            Transfer::Hlg => Table::linear(1.0, hlg_inverse_oetf),
         };
-        let ootf = Table::of(|ys| HLG_PEAK / 100.0 * ys.powf(HLG_GAMMA - 1.0));
-        let peak = (source.peak_nits.max(100.0)) / 100.0;
+        let ootf = Table::root(1.0, |ys| HLG_PEAK / 100.0 * ys.powf(HLG_GAMMA - 1.0));
+        let white = hable(source.peak_nits.max(100.0) / 100.0);
+        let tone = Table::root(TONE_TOP, |x| {
+            let x = x.max(1e-6);
+            hable(x) / white / x
+        });
         let lum = if source.wide_gamut {
             [0.2627, 0.6780, 0.0593]
         } else {
             [0.2126, 0.7152, 0.0722]
         };
+        let (kr, kb) = (source.kr, source.kb);
+        let kg = 1.0 - kr - kb;
+        let (luma, chroma) = if source.full_range {
+            ((0.0, 1.0 / 1023.0), 1.0 / 1023.0)
+        } else {
+            ((64.0, 1.0 / 876.0), 1.0 / 896.0)
+        };
         Mapper {
             source,
             to_linear,
             ootf,
-            to_signal: Table::of(bt1886_inverse_eotf),
-            white: hable(peak),
+            tone,
+            to_signal: Table::root(1.0, bt1886_inverse_eotf),
             lum,
+            cr_r: 2.0 * (1.0 - kr),
+            cb_g: 2.0 * kb * (1.0 - kb) / kg,
+            cr_g: 2.0 * kr * (1.0 - kr) / kg,
+            cb_b: 2.0 * (1.0 - kb),
+            luma,
+            chroma,
         }
     }
 
     /// One pixel: source R'G'B' (0–1) to BT.709 R'G'B' (0–1).
-    #[inline]
+    #[inline(always)]
     pub fn pixel(&self, rgb: [f32; 3]) -> [f32; 3] {
-        let mut l = rgb.map(|c| self.to_linear.at(c));
+        let mut l = [
+            self.to_linear.at(rgb[0]),
+            self.to_linear.at(rgb[1]),
+            self.to_linear.at(rgb[2]),
+        ];
         if self.source.transfer == Transfer::Hlg {
             let ys = self.lum[0] * l[0] + self.lum[1] * l[1] + self.lum[2] * l[2];
             let gain = self.ootf.at(ys);
-            l = l.map(|c| c * gain);
+            l = [l[0] * gain, l[1] * gain, l[2] * gain];
         }
         if self.source.wide_gamut {
-            l = [0, 1, 2].map(|i| GAMUT[i][0] * l[0] + GAMUT[i][1] * l[1] + GAMUT[i][2] * l[2]);
+            let g = &GAMUT;
+            l = [
+                g[0][0] * l[0] + g[0][1] * l[1] + g[0][2] * l[2],
+                g[1][0] * l[0] + g[1][1] * l[1] + g[1][2] * l[2],
+                g[2][0] * l[0] + g[2][1] * l[1] + g[2][2] * l[2],
+            ];
         }
-        let sig = l[0].max(l[1]).max(l[2]).max(1e-6);
-        let scale = hable(sig) / self.white / sig;
-        l.map(|c| self.to_signal.at(c * scale))
+        let scale = self.tone.at(l[0].max(l[1]).max(l[2]));
+        [
+            self.to_signal.at((l[0] * scale).min(1.0)),
+            self.to_signal.at((l[1] * scale).min(1.0)),
+            self.to_signal.at((l[2] * scale).min(1.0)),
+        ]
     }
 
-    /// Source Y'CbCr code values (10-bit) to R'G'B' 0–1.
-    #[inline]
+    /// Source Y' code value and Cb, Cr (-0.5–0.5) to R'G'B' 0–1.
+    #[inline(always)]
     fn rgb(&self, y: u16, cb: f32, cr: f32) -> [f32; 3] {
-        let (kr, kb) = (self.source.kr, self.source.kb);
-        let kg = 1.0 - kr - kb;
-        let y = if self.source.full_range {
-            y as f32 / 1023.0
-        } else {
-            (y as f32 - 64.0) / 876.0
-        };
+        let y = (y as f32 - self.luma.0) * self.luma.1;
         [
-            y + 2.0 * (1.0 - kr) * cr,
-            y - 2.0 * kb * (1.0 - kb) / kg * cb - 2.0 * kr * (1.0 - kr) / kg * cr,
-            y + 2.0 * (1.0 - kb) * cb,
+            y + self.cr_r * cr,
+            y - self.cb_g * cb - self.cr_g * cr,
+            y + self.cb_b * cb,
         ]
     }
 
     /// Chroma code value (10-bit) to -0.5–0.5.
-    #[inline]
+    #[inline(always)]
     fn chroma(&self, c: u16) -> f32 {
-        let scale = if self.source.full_range {
-            1023.0
-        } else {
-            896.0
-        };
-        (c as f32 - 512.0) / scale
+        (c as f32 - 512.0) * self.chroma
     }
 
     /// Maps a `width`×`height` frame, its rows split into `threads` bands mapped side by side.
@@ -313,15 +366,16 @@ impl Mapper {
                         let [r, g, b] =
                             self.pixel(self.rgb(input.y[y * input.y_stride + x], cb, cr));
                         let luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-                        out.y[(y - first * 2) * out.y_stride + x] =
-                            (16.0 + 219.0 * luma).round() as u8;
-                        sum_b += (b - luma) / 1.8556;
-                        sum_r += (r - luma) / 1.5748;
+                        out.y[(y - first * 2) * out.y_stride + x] = (16.5 + 219.0 * luma) as u8;
+                        sum_b += b - luma;
+                        sum_r += r - luma;
                         n += 1.0;
                     }
                 }
-                out.u[uv_out + cx] = (128.0 + 224.0 * sum_b / n).round().clamp(16.0, 240.0) as u8;
-                out.v[uv_out + cx] = (128.0 + 224.0 * sum_r / n).round().clamp(16.0, 240.0) as u8;
+                // Cb = (B' − Y') / 1.8556, Cr = (R' − Y') / 1.5748 (BT.709), the block's mean.
+                let k = 224.0 / n;
+                out.u[uv_out + cx] = (128.5 + k * sum_b * (1.0 / 1.8556)).clamp(16.0, 240.0) as u8;
+                out.v[uv_out + cx] = (128.5 + k * sum_r * (1.0 / 1.5748)).clamp(16.0, 240.0) as u8;
             }
         }
     }

@@ -191,9 +191,10 @@ pub fn chart(dir: &Path, transfer: &str, seconds: u32) -> PathBuf {
     out
 }
 
-/// A moving test picture (ffmpeg's `testsrc2`) of `seconds` at `width`×`height`, 30 fps: as
-/// 8-bit BT.709 H.264 (`transfer` None) or as the same picture coded 10-bit HEVC in `hlg` or
-/// `pq` (SDR white at 100 cd/m²), for the tone mapping's cost beside the SDR transcode.
+/// A moving test picture (ffmpeg's `testsrc2`) of `seconds` at `width`×`height`, 30 fps, as
+/// 10-bit HEVC: BT.709 SDR (`transfer` None), or the same picture coded as `hlg` or `pq` (SDR
+/// white at 100 cd/m²). Only the transfer differs, so the transcodes of the two differ by the
+/// tone mapping alone.
 pub fn moving(
     dir: &Path,
     transfer: Option<&str>,
@@ -202,63 +203,47 @@ pub fn moving(
 ) -> PathBuf {
     let src = format!("testsrc2=size={width}x{height}:rate=30:duration={seconds}");
     let out = dir.join(format!("moving-{}.mp4", transfer.unwrap_or("sdr")));
-    let path = out.to_str().unwrap();
-    match transfer {
-        None => run(
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                &src,
-                "-pix_fmt",
-                "yuv420p",
-                "-c:v",
-                "libx264",
-                "-crf",
-                "18",
-                "-color_primaries",
-                "bt709",
-                "-color_trc",
-                "bt709",
-                "-colorspace",
-                "bt709",
-                path,
-            ],
-            None,
+    let (vf, params) = match transfer {
+        None => (
+            "zscale=min=bt709:m=bt709:rin=full:r=tv,format=yuv420p10le".to_owned(),
+            "log-level=error:colorprim=bt709:transfer=bt709:colormatrix=bt709:range=limited"
+                .to_owned(),
         ),
-        Some(t) => {
-            let (zscale, _) = names(t);
-            let vf = format!(
-                "zscale=tin=bt709:min=bt709:pin=bt709:rin=full:t={zscale}:p=bt2020:m=bt2020nc:r=tv:npl=100:agamma=false,format=yuv420p10le"
-            );
-            let params = x265_params(t);
-            run(
-                &[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    &src,
-                    "-vf",
-                    &vf,
-                    "-c:v",
-                    "libx265",
-                    "-crf",
-                    "18",
-                    "-x265-params",
-                    &params,
-                    "-tag:v",
-                    "hvc1",
-                    path,
-                ],
-                None,
-            )
-        }
+        Some(t) => (
+            format!(
+                "zscale=tin=bt709:min=bt709:pin=bt709:rin=full:t={}:p=bt2020:m=bt2020nc:r=tv:npl=100:agamma=false,format=yuv420p10le",
+                names(t).0
+            ),
+            x265_params(t),
+        ),
     };
+    run(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &src,
+            "-vf",
+            &vf,
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "18",
+            "-x265-params",
+            &params,
+            "-tag:v",
+            "hvc1",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
     out
 }
 
-/// The first frame of `input` (a file or URL), as 8-bit RGB (`WIDTH`×`HEIGHT` when it is the
-/// chart), its Y'CbCr read as BT.709 limited range whatever the tags say.
+/// The first frame of `input` (a file or URL), as 8-bit RGB scaled to `WIDTH`×`HEIGHT`, its
+/// Y'CbCr read as BT.709 limited range whatever the tags say.
 pub fn first_frame_rgb(input: &str) -> Vec<u8> {
     run(
         &[
@@ -269,7 +254,7 @@ pub fn first_frame_rgb(input: &str) -> Vec<u8> {
             "-frames:v",
             "1",
             "-vf",
-            "scale=in_color_matrix=bt709:in_range=tv:out_range=pc,format=rgb24",
+            "scale=640:360:in_color_matrix=bt709:in_range=tv:out_range=pc,format=rgb24",
             "-f",
             "rawvideo",
             "-",

@@ -29,7 +29,7 @@ use gstreamer::prelude::*;
 
 use super::elements::{NullOnDrop, direction};
 
-use crate::domain::media::Probe;
+use crate::domain::media::{Probe, VideoFacts};
 use crate::media::extras::Extras;
 use crate::media::plan::{Plan, Sound};
 use crate::media::steps::StepError;
@@ -39,7 +39,7 @@ mod routes;
 #[cfg(test)]
 mod tests;
 
-use graph::{Graph, Renditions, Timing, add_audio_chain, add_source, add_video_chain};
+use graph::{Graph, Renditions, Timing, ToneMapping, add_audio_chain, add_source, add_video_chain};
 use routes::Routes;
 
 /// A decoded frame, RGB, for the poster.
@@ -127,6 +127,24 @@ impl std::fmt::Debug for Job<'_> {
     }
 }
 
+/// An HDR source's tone mapping, scaled first to the plan's largest rendition (in the coded
+/// picture's orientation) when that is smaller; progressive sources only, since scaling
+/// before the deinterlacer would mix fields.
+fn tone_mapping(video: &VideoFacts, plan: &Plan) -> Option<ToneMapping> {
+    let (transfer, peak_nits) = crate::media::hdr::tone_map(video.color.as_ref())?;
+    let top = plan.renditions.last()?;
+    let (w, h) = match video.rotation {
+        90 | 270 => (top.height, top.width),
+        _ => (top.width, top.height),
+    };
+    let smaller = (w as u64 * h as u64) < video.coded_width as u64 * video.coded_height as u64;
+    Some(ToneMapping {
+        transfer,
+        peak_nits,
+        scale_to: (smaller && !video.interlaced).then_some((w, h)),
+    })
+}
+
 pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
     super::init()?;
     let video = job
@@ -140,7 +158,7 @@ pub fn run(job: &Job<'_>) -> Result<Output, StepError> {
 
     // Video: one upright, constant-rate, I420 stream into a tee.
     let flip = direction(video.rotation, video.flipped);
-    let tone_map = crate::media::hdr::tone_map(video.color.as_ref());
+    let tone_map = tone_mapping(video, job.plan);
     let (vq_sink, vtee) = add_video_chain(&pipeline, job.plan.fps, flip, tone_map)?;
     if let Some((start, _)) = job.range {
         // The seek starts the running time at 0; everything after the tee (the encoders, the

@@ -129,3 +129,38 @@ fn bands_give_the_same_frame_as_one_thread_with_odd_sizes() {
     assert_eq!(one, run(3));
     assert_eq!(one, run(16));
 }
+
+#[test]
+#[ignore = "a measurement: cargo test --release --lib hdr::tests::frame_speed -- --ignored --nocapture"]
+fn frame_speed() {
+    let (w, h) = (1920_usize, 1080_usize);
+    let y: Vec<u16> = (0..w * h).map(|i| 64 + (i * 7 % 877) as u16).collect();
+    let u: Vec<u16> = (0..w * h / 4).map(|i| 64 + (i * 13 % 897) as u16).collect();
+    let v: Vec<u16> = (0..w * h / 4).map(|i| 64 + (i * 29 % 897) as u16).collect();
+    let input = Planes10 {
+        y: &y,
+        u: &u,
+        v: &v,
+        y_stride: w,
+        uv_stride: w / 2,
+    };
+    let (mut yo, mut uo, mut vo) = (vec![0u8; w * h], vec![0u8; w * h / 4], vec![0u8; w * h / 4]);
+    let mapper = Mapper::new(Source::bt2100(Transfer::Hlg, 1000.0));
+    for threads in [1, 2] {
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            let mut out = Planes8 {
+                y: &mut yo,
+                u: &mut uo,
+                v: &mut vo,
+                y_stride: w,
+                uv_stride: w / 2,
+            };
+            mapper.frame(&input, &mut out, (w, h), threads);
+        }
+        eprintln!(
+            "{threads} threads: {:?} per 1080p frame",
+            started.elapsed() / 20
+        );
+    }
+}

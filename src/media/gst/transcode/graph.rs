@@ -39,19 +39,26 @@ pub(super) fn add_video_chain(
     pipeline: &gst::Pipeline,
     (num, den): (i32, i32),
     flip_direction: &str,
-    tone_map: Option<(Transfer, f32)>,
+    tone_map: Option<ToneMapping>,
 ) -> Result<(gst::Pad, gst::Element), StepError> {
     let vq = make("queue")?;
-    // HDR: 10-bit 4:2:0 into the tone mapping, BT.709 8-bit out of it (SDR skips both).
+    // HDR: 10-bit 4:2:0 into the tone mapping (scaled down first to the largest size any
+    // branch takes, so a 4K phone video is mapped at most at its top rung's size), BT.709
+    // 8-bit out of it. SDR skips all of it.
     let hdr = match tone_map {
-        Some((transfer, peak)) => {
-            let ten = caps_filter(
-                gst::Caps::builder("video/x-raw")
-                    .field("format", "I420_10LE")
-                    .build(),
-            )?;
-            let map = ToneMap::new(transfer, peak).upcast::<gst::Element>();
-            vec![make("videoconvert")?, ten, map]
+        Some(t) => {
+            let mut ten = gst::Caps::builder("video/x-raw").field("format", "I420_10LE");
+            let mut elements = vec![make("videoconvert")?];
+            if let Some((w, h)) = t.scale_to {
+                elements.push(make("videoscale")?);
+                ten = ten
+                    .field("width", w as i32)
+                    .field("height", h as i32)
+                    .field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+            }
+            elements.push(caps_filter(ten.build())?);
+            elements.push(ToneMap::new(t.transfer, t.peak_nits).upcast::<gst::Element>());
+            elements
         }
         None => Vec::new(),
     };
@@ -84,6 +91,15 @@ pub(super) fn add_video_chain(
     let vq_sink = vq.static_pad("sink").expect("queue has a sink pad");
     drop_tags(&vq_sink);
     Ok((vq_sink, vtee))
+}
+
+/// An HDR source's tone mapping in the video chain.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ToneMapping {
+    pub(super) transfer: Transfer,
+    pub(super) peak_nits: f32,
+    /// The size to scale to before mapping (the coded picture's orientation), when smaller.
+    pub(super) scale_to: Option<(u32, u32)>,
 }
 
 /// How far the decode has come (the latest frame time, ns) and the shortest and longest gap
