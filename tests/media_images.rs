@@ -94,6 +94,32 @@ fn photos_become_upright_variants_with_no_metadata_left() {
 }
 
 #[test]
+fn a_photo_far_wider_than_its_widest_variant_is_decoded_smaller_still_upright() {
+    // Shown 800 wide, widest variant 320: decoded at half its size (DCT scaling).
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &["--image-widths", "128,320"]);
+    let jpeg = pictures::phone_jpeg(1600, 800, 6);
+    let id = upload(&t.addr, &jpeg, "IMG_0002.JPG", "image/jpeg");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "READY", "{doc}");
+    let got = fetch(&t.addr, &doc, "image");
+    let sizes: Vec<(u32, u32)> = got.iter().map(|(w, h, _, _)| (*w, *h)).collect();
+    assert_eq!(sizes, [(128, 256), (128, 256), (320, 640), (320, 640)]);
+    for (w, h, mime, bytes) in &got {
+        assert_eq!(pictures::metadata_blocks(bytes), Vec::<String>::new());
+        let img = image::load_from_memory(bytes).unwrap().to_rgba8();
+        assert!(
+            near(*img.get_pixel(w / 4, h / 4), [220, 20, 20]),
+            "{w} {mime} top"
+        );
+        assert!(
+            near(*img.get_pixel(w - 2, h / 2), [0, 200, 0]),
+            "{w} {mime} right"
+        );
+    }
+}
+
+#[test]
 fn transparency_webp_and_animation() {
     let dir = tempfile::tempdir().unwrap();
     let t = start(dir.path(), &[]);

@@ -2,7 +2,8 @@
 //! variants (4 widths, each JPEG and WebP: 8 outputs a photo), beside Debian's `vips
 //! thumbnail` making the same 8 outputs of each (shrink-on-load, metadata stripped; HEIC
 //! through the same libheif) in the same run. Reported: variants per second for both, their
-//! ratio, and peak RSS (tuskd's process; the largest vips run).
+//! ratio, and peak RSS (tuskd's process; the largest vips run), also with tuskd taking one
+//! picture at a time (no fast slot), as each vips process does.
 
 use std::path::Path;
 use std::time::Instant;
@@ -61,33 +62,59 @@ async fn row(args: &Args, files: &[(std::path::PathBuf, Bytes)], dir: &Path, wha
         WIDTHS.len(),
         args.runs
     );
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut single, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut one, mut one_vips) = (Vec::new(), Vec::new());
+    let one_slot = ["--media-fast-workers", "0"];
     for _ in 0..args.runs {
         theirs.push(vips(files, dir).await);
-        ours.push(tuskd(args, files).await);
+        ours.push(tuskd(args, files, &[]).await);
+        // One picture at a time, as each vips process works.
+        single.push(tuskd(args, files, &one_slot).await);
+        // One picture in a fresh process: the memory a picture takes, as vips' for it.
+        one.push(tuskd(args, &files[..1], &one_slot).await);
+        one_vips.push(vips(&files[..1], dir).await);
     }
-    println!("runs (s, MiB): tuskd {ours:.2?}, vips {theirs:.2?}");
-    ours.sort_by(|a, b| a.0.total_cmp(&b.0));
-    theirs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (t, rss) = ours[ours.len() / 2];
-    let (v, v_rss) = theirs[theirs.len() / 2];
+    println!("runs (s, MiB): tuskd {ours:.2?}, one at a time {single:.2?}, vips {theirs:.2?}");
+    let median = |runs: &mut Vec<(f64, f64)>| {
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        runs[runs.len() / 2]
+    };
+    let (t, rss) = median(&mut ours);
+    let (t1, rss1) = median(&mut single);
+    let (v, v_rss) = median(&mut theirs);
     println!(
-        "{:<44} {:>9} {:>9} {:>6}",
-        "figure", "tuskd", "vips", "ratio"
+        "{:<44} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "figure", "tuskd", "one slot", "vips", "ratio", "ratio1"
     );
+    let rate = |t: f64| outputs / t;
     println!(
-        "{:<44} {:>9.2} {:>9.2} {:>6.2}",
+        "{:<44} {:>9.2} {:>9.2} {:>9.2} {:>6.2} {:>6.2}",
         "variants per second",
-        outputs / t,
-        outputs / v,
-        (outputs / t) / (outputs / v)
+        rate(t),
+        rate(t1),
+        rate(v),
+        rate(t) / rate(v),
+        rate(t1) / rate(v)
     );
     println!(
-        "{:<44} {:>9.1} {:>9.1} {:>6.2}",
+        "{:<44} {:>9.1} {:>9.1} {:>9.1} {:>6.2} {:>6.2}",
         "peak RSS (MiB)",
         rss,
+        rss1,
         v_rss,
-        rss / v_rss
+        rss / v_rss,
+        rss1 / v_rss
+    );
+    let (_, one_rss) = median(&mut one);
+    let (_, one_v_rss) = median(&mut one_vips);
+    println!(
+        "{:<44} {:>9} {:>9.1} {:>9.1} {:>6} {:>6.2}",
+        "peak RSS for one picture, fresh process (MiB)",
+        "",
+        one_rss,
+        one_v_rss,
+        "",
+        one_rss / one_v_rss
     );
 }
 
@@ -131,11 +158,12 @@ async fn vips(files: &[(std::path::PathBuf, Bytes)], dir: &Path) -> (f64, f64) {
     (started.elapsed().as_secs_f64(), peak_kib / 1024.0)
 }
 
-/// Uploads every photo to a fresh tuskd (one media worker) and waits until all are READY;
+/// Uploads every photo to a fresh tuskd (one media worker and its fast slot, with `extra`
+/// flags) and waits until all are READY;
 /// returns the time from the first PATCH's answer to the last READY, and tuskd's peak RSS.
-async fn tuskd(args: &Args, files: &[(std::path::PathBuf, Bytes)]) -> (f64, f64) {
+async fn tuskd(args: &Args, files: &[(std::path::PathBuf, Bytes)], extra: &[&str]) -> (f64, f64) {
     let data = tempfile::tempdir().expect("temp dir");
-    let mut target = super::media::start_media_tuskd(args, data.path(), &[]).await;
+    let mut target = super::media::start_media_tuskd(args, data.path(), extra).await;
     let d = &target.driver;
     let mut urls = Vec::new();
     let mut started = None;

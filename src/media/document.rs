@@ -97,7 +97,7 @@ async fn previews(png: &Path, out: &Path, widths: &[u32]) -> Result<Produced, St
     let files = super::job::blocking(move || {
         let format = decode::Format::Raster(image::ImageFormat::Png);
         let dims = decode::dimensions(&png, format)?;
-        let page = decode::still(&png, format, dims)?;
+        let page = decode::still(&png, format, dims, None)?;
         let _ = std::fs::remove_file(&png);
         encode::variants(page, &widths, &out, ("page", "page-"), &|| Ok(()))
     })

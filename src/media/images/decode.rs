@@ -115,12 +115,23 @@ pub fn from_memory(bytes: &[u8], max_pixels: u64) -> Result<Picture, StepError> 
     Ok(Picture::from_rgba(img.into_rgba8()))
 }
 
-/// Decodes a still picture, upright and in sRGB.
-pub fn still(path: &Path, format: Format, dims: (u32, u32)) -> Result<Picture, StepError> {
+/// Decodes a still picture, upright and in sRGB; a JPEG at a reduced scale when it is more
+/// than twice `widest` (the widest it will be shown at).
+pub fn still(
+    path: &Path,
+    format: Format,
+    dims: (u32, u32),
+    widest: Option<u32>,
+) -> Result<Picture, StepError> {
     let format = match format {
         Format::Raster(format) => format,
         Format::Heif => return super::heif::still(path, dims),
     };
+    if let (ImageFormat::Jpeg, Some(widest)) = (format, widest)
+        && let Some(p) = super::jpeg::reduced(path, dims, widest)?
+    {
+        return Ok(p);
+    }
     let mut r = reader(path, format)?;
     r.limits(limits(dims));
     let mut decoder = r.into_decoder().map_err(undecodable)?;

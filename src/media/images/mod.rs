@@ -14,6 +14,7 @@ pub mod animated;
 pub mod decode;
 pub mod encode;
 mod heif;
+mod jpeg;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,7 +101,7 @@ pub fn process(job: &ImageJob<'_>) -> Result<Vec<Output>, StepError> {
         return Ok(outputs);
     }
     stop()?;
-    let picture = decode::still(job.input, format, (w, h))?;
+    let picture = decode::still(job.input, format, (w, h), job.widths.iter().max().copied())?;
     (job.progress)(30.0);
     outputs.extend(encode::variants(
         picture,
