@@ -8,7 +8,8 @@
 //! Crates, chosen for speed: `image` decodes (zune-jpeg, png, gif, image-webp: pure Rust, with
 //! limits), `fast_image_resize` scales (SIMD convolution, several times faster than `image`'s
 //! own resize), `jpeg-encoder` writes JPEG (SIMD), `webp` binds libwebp for lossy and animated
-//! WebP (which `image` cannot write), `moxcms` does the ICC conversion.
+//! WebP (which `image` cannot write), `moxcms` does the ICC conversion; `jpeg-decoder` decodes
+//! a JPEG far wider than its widest variant at a reduced DCT scale (`jpeg`).
 
 pub mod animated;
 pub mod decode;
