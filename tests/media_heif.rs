@@ -2,8 +2,9 @@
 //! phone JPEG held upright: EXIF orientation 6 becomes the HEIF rotation, GPS stays in its
 //! EXIF; and AVIF with a rotation property beside the same EXIF orientation, as phones write
 //! it) and AVIF (`avifenc`: 8-bit with alpha, 10-bit, a 2×2 grid) become upright variants of
-//! the right widths with no metadata left; a HEIC whose header declares a huge picture is
-//! refused from the header.
+//! the right widths with no metadata left; a HEIC grid (HEVC tiles under a grid item turned by
+//! its `irot`, as iPhones store photos) is assembled upright; a HEIC whose header declares a
+//! huge picture is refused from the header.
 #![cfg(feature = "media")]
 
 use std::path::Path;
@@ -274,4 +275,42 @@ fn a_heic_declaring_a_huge_picture_is_refused_from_its_header() {
     assert_eq!(doc["status"], "REJECTED", "{doc}");
     assert_eq!(doc["reason"]["code"], "too_large", "{doc}");
     println!("refused in {took:?}");
+}
+
+#[test]
+fn a_heic_grid_turned_by_its_container_is_assembled_upright() {
+    // As iPhones store photos: HEVC tiles under a grid item. Coded 384×512 (the picture turned
+    // a quarter clockwise), in four 192×256 tiles; the grid's `irot` turns it back a quarter
+    // anticlockwise, so it is shown 512×384, upright.
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), &["--image-widths", "320,4096"]);
+    let coded = image::imageops::rotate90(&pictures::halves(512, 384));
+    let mut tiles = Vec::new();
+    for row in 0..2 {
+        for col in 0..2 {
+            let tile = image::imageops::crop_imm(&coded, col * 192, row * 256, 192, 256).to_image();
+            let png = files.path().join(format!("t{row}{col}.png"));
+            let heic = files.path().join(format!("t{row}{col}.heic"));
+            tile.save(&png).unwrap();
+            let (png, heic_s) = (png.to_str().unwrap(), heic.to_str().unwrap());
+            tiles.push(encode("heif-enc", &["-q", "90", "-o", heic_s, png], &heic));
+        }
+    }
+    let grid = testkit::heif_grid::grid(&tiles, (2, 2), (192, 256), (384, 512), 1);
+    let id = upload(&t.addr, &grid, "IMG_0003.HEIC", "image/heic");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "READY", "{doc}");
+    let got = images(&t.addr, &doc);
+    assert_eq!(
+        widths(&got),
+        [
+            (320, 240, "image/jpeg"),
+            (320, 240, "image/webp"),
+            (512, 384, "image/jpeg"),
+            (512, 384, "image/webp"),
+        ],
+        "{doc}"
+    );
+    assert_halves(&got, "grid HEIC");
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub mod clamd;
 pub mod faults;
 pub mod hdr;
+pub mod heif_grid;
 pub mod media;
 pub mod pictures;
 pub mod postgres;
