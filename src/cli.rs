@@ -218,6 +218,12 @@ pub struct MediaArgs {
     #[arg(long, env = "TUSKD_IMAGE_WIDTHS", default_value = "128,320,640,1280")]
     pub image_widths: String,
 
+    /// The longest a picture's decode and variants may take (`60s`, `2m`): past it the job
+    /// fails as `time_budget` (a decoder that cannot be stopped, libheif's, finishes in the
+    /// background; the pixel limit bounds it).
+    #[arg(long, env = "TUSKD_IMAGE_TIME_BUDGET", default_value = "60s")]
+    pub image_time_budget: String,
+
     /// URL path under which media status and derived files are served.
     #[arg(long, env = "TUSKD_MEDIA_PATH", default_value = "/media/")]
     pub media_path: String,

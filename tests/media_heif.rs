@@ -314,3 +314,36 @@ fn a_heic_grid_turned_by_its_container_is_assembled_upright() {
     );
     assert_halves(&got, "grid HEIC");
 }
+
+#[test]
+fn a_picture_past_its_time_budget_fails_and_the_server_goes_on() {
+    // A 1 ms budget: no picture is decoded that fast. The job fails as `time_budget`, once
+    // (not retried), and the next picture, under a fresh server's default budget, is READY.
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let jpg = files.path().join("p.jpg");
+    let heic = files.path().join("p.heic");
+    std::fs::write(&jpg, pictures::photo(2000, 1500, 1)).unwrap();
+    let bytes = encode(
+        "heif-enc",
+        &[
+            "-q",
+            "50",
+            "-o",
+            heic.to_str().unwrap(),
+            jpg.to_str().unwrap(),
+        ],
+        &heic,
+    );
+    let t = start(dir.path(), &["--image-time-budget", "1ms"]);
+    let id = upload(&t.addr, &bytes, "slow.heic", "image/heic");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "FAILED", "{doc}");
+    assert_eq!(doc["reason"]["code"], "time_budget", "{doc}");
+    assert_eq!(doc["attempts"], 1, "{doc}");
+    drop(t);
+    let t = start(dir.path(), &[]);
+    let id = upload(&t.addr, &bytes, "fine.heic", "image/heic");
+    let (doc, _) = wait_done(&t.addr, &id);
+    assert_eq!(doc["status"], "READY", "{doc}");
+}

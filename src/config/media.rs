@@ -62,6 +62,7 @@ pub(super) fn from_args(
         keep_rejected: a.media_keep_rejected,
         limits,
         image_widths,
+        image_budget: duration("--image-time-budget", &a.image_time_budget)?,
         audio_loudness,
         mp4_fallback: a.mp4_fallback,
         path,

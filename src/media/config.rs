@@ -28,6 +28,8 @@ pub struct MediaConfig {
     pub limits: Limits,
     /// Image variant widths, ascending, distinct.
     pub image_widths: Vec<u32>,
+    /// The longest a picture's step may take.
+    pub image_budget: Duration,
     /// LUFS.
     pub audio_loudness: f64,
     /// Videos also get a progressive MP4.
@@ -66,6 +68,7 @@ impl MediaConfig {
             keep_rejected: false,
             limits: Limits::defaults(),
             image_widths: vec![128, 320, 640, 1280],
+            image_budget: Duration::from_secs(60),
             audio_loudness: -16.0,
             mp4_fallback: false,
             path: "/media/".into(),

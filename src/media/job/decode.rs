@@ -43,7 +43,9 @@ pub(super) async fn images(
 ) -> Result<Produced, StepError> {
     let (input, out, mime) = (input.to_owned(), out.to_owned(), mime.to_owned());
     let (widths, max_pixels) = (cfg.image_widths.clone(), cfg.limits.pixels.get(Kind::Image));
-    let files = blocking(move || {
+    let budget = cfg.image_budget;
+    let stop = progress.clone();
+    let work = blocking(move || {
         crate::media::images::process(&crate::media::images::ImageJob {
             input: &input,
             out_dir: &out,
@@ -53,8 +55,20 @@ pub(super) async fn images(
             cancel: &progress.cancel,
             progress: &|p| progress.report(p),
         })
-    })
-    .await?;
+    });
+    // Past the budget the job fails; the step is told to stop at its next check (a decode in
+    // progress finishes first: libheif's cannot be interrupted).
+    let files = match tokio::time::timeout(budget, work).await {
+        Ok(result) => result?,
+        Err(_) => {
+            stop.cancel
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(StepError::permanent(
+                "time_budget",
+                format!("the picture took longer than {budget:?} to process (--image-time-budget)"),
+            ));
+        }
+    };
     Ok(Produced {
         files,
         ..Default::default()
