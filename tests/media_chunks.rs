@@ -7,9 +7,8 @@
 #![cfg(feature = "media")]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
 use testkit::media::Clip;
 
 mod common;
@@ -48,22 +47,6 @@ fn packets(url: &str, kind: &str) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// The first PLAYABLE status document of `id` (if any) and the last.
-fn follow(addr: &str, id: &str) -> (Option<Value>, Value) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut playable = None;
-    loop {
-        let doc = status(addr, id);
-        match doc["status"].as_str().unwrap() {
-            "PLAYABLE" if playable.is_none() => playable = Some(doc.clone()),
-            "READY" | "REJECTED" | "FAILED" => return (playable, doc),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "no end in sight: {doc}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_two_minute_clip_is_chunked_and_plays_straight_through_the_joins() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,7 +66,7 @@ fn a_two_minute_clip_is_chunked_and_plays_straight_through_the_joins() {
     let t = start(dir.path(), &args);
     let clip = std::fs::read(Clip::new(640, 360, SECONDS).make(clips.path(), "long.mp4")).unwrap();
     let id = upload(&t.addr, &clip, "long.mp4", "video/mp4");
-    let (early, done) = follow(&t.addr, &id);
+    let (early, done) = follow(&t.addr, &id, Duration::from_secs(600));
     assert_eq!(done["status"], "READY", "{done}");
     let early = early.unwrap_or_else(|| panic!("never PLAYABLE: {done}"));
 

@@ -50,13 +50,6 @@ fn images(addr: &str, doc: &Value) -> Vec<(u32, u32, String, image::RgbaImage)> 
         .collect()
 }
 
-fn near(p: image::Rgba<u8>, want: [u8; 3]) -> bool {
-    p.0[..3]
-        .iter()
-        .zip(want)
-        .all(|(a, b)| (*a as i32 - b as i32).abs() < 60)
-}
-
 /// `halves` shown upright `w`×`h`: red left, blue right, the green band at the top.
 fn assert_halves(got: &[(u32, u32, String, image::RgbaImage)], what: &str) {
     for (w, h, mime, img) in got {

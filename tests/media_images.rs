@@ -30,13 +30,6 @@ fn fetch(addr: &str, doc: &Value, kind: &str) -> Vec<(u32, u32, String, Vec<u8>)
         .collect()
 }
 
-fn near(p: image::Rgba<u8>, want: [u8; 3]) -> bool {
-    p.0[..3]
-        .iter()
-        .zip(want)
-        .all(|(a, b)| (*a as i32 - b as i32).abs() < 60)
-}
-
 #[test]
 fn photos_become_upright_variants_with_no_metadata_left() {
     let dir = tempfile::tempdir().unwrap();

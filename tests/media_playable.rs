@@ -4,7 +4,7 @@
 //! loaded it finds it. A short clip goes straight to READY in one pass.
 #![cfg(feature = "media")]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use testkit::media::Clip;
@@ -15,23 +15,6 @@ use common::{receiver_of_kinds, request, wait_for};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-
-/// The status documents of `id` from now until it ends: the first PLAYABLE one (if any) and
-/// the last.
-fn follow(addr: &str, id: &str) -> (Option<Value>, Value) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut playable = None;
-    loop {
-        let doc = status(addr, id);
-        match doc["status"].as_str().unwrap() {
-            "PLAYABLE" if playable.is_none() => playable = Some(doc.clone()),
-            "READY" | "REJECTED" | "FAILED" => return (playable, doc),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "no end in sight: {doc}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The master playlist a status document leads with: (its path, the media playlists it lists).
 fn master(addr: &str, doc: &Value) -> (String, Vec<String>) {
@@ -106,7 +89,7 @@ fn a_long_clip_is_playable_before_its_ladder_is_done() {
             request(&addr, "GET", &path, &[("Accept", "text/event-stream")], b"")
         })
     };
-    let (early, done) = follow(&t.addr, &id);
+    let (early, done) = follow(&t.addr, &id, Duration::from_secs(300));
     let early = early.unwrap_or_else(|| panic!("never PLAYABLE: {done}"));
     assert_eq!(done["status"], "READY", "{done}");
 
@@ -218,7 +201,7 @@ fn a_short_clip_goes_straight_to_ready() {
     let t = start(dir.path(), &["--media-lease", "3s"]);
     let short = std::fs::read(Clip::new(1280, 720, 3).make(clips.path(), "short.mp4")).unwrap();
     let id = upload(&t.addr, &short, "short.mp4", "video/mp4");
-    let (early, done) = follow(&t.addr, &id);
+    let (early, done) = follow(&t.addr, &id, Duration::from_secs(300));
     assert!(early.is_none(), "one pass: {early:?}");
     assert_eq!(done["status"], "READY", "{done}");
     let (path, listed) = master(&t.addr, &done);
@@ -321,7 +304,7 @@ fn on_an_object_store_a_long_clips_runs_share_one_copy_of_the_original() {
     let clip = std::fs::read(Clip::new(1280, 720, 12).make(clips.path(), "long.mp4")).unwrap();
     let before = bytes_read(&t.addr);
     let id = upload(&t.addr, &clip, "long.mp4", "video/mp4");
-    let (_, done) = follow(&t.addr, &id);
+    let (_, done) = follow(&t.addr, &id, Duration::from_secs(300));
     assert_eq!(done["status"], "READY", "{done}");
     assert_eq!(done["tasks"].as_array().unwrap().len(), 2, "{done}");
     // The media runs read the original once between them (and its first bytes for the type);

@@ -135,3 +135,29 @@ pub fn media_cli(dir: &Path, args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
+
+/// The status documents of `id` from now until it ends (`within` at most): the first
+/// PLAYABLE one (if any) and the last.
+pub fn follow(addr: &str, id: &str, within: Duration) -> (Option<Value>, Value) {
+    let deadline = Instant::now() + within;
+    let mut playable = None;
+    loop {
+        let doc = status(addr, id);
+        match doc["status"].as_str().unwrap() {
+            "PLAYABLE" if playable.is_none() => playable = Some(doc.clone()),
+            "READY" | "REJECTED" | "FAILED" => return (playable, doc),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "no end in sight: {doc}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether pixel `p` is within 60 of `want` in each channel (lossy variants of flat colours).
+#[cfg(feature = "media")]
+pub fn near(p: image::Rgba<u8>, want: [u8; 3]) -> bool {
+    p.0[..3]
+        .iter()
+        .zip(want)
+        .all(|(a, b)| (*a as i32 - b as i32).abs() < 60)
+}

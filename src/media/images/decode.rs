@@ -28,6 +28,21 @@ impl std::fmt::Debug for Picture {
 }
 
 impl Picture {
+    /// `img` as a picture: RGBA when it has an alpha channel that is not opaque everywhere,
+    /// else RGB.
+    pub fn from_image(img: DynamicImage) -> Picture {
+        if img.color().has_alpha() {
+            return Picture::from_rgba(img.into_rgba8());
+        }
+        let (width, height) = (img.width(), img.height());
+        Picture {
+            width,
+            height,
+            alpha: false,
+            pixels: img.into_rgb8().into_raw(),
+        }
+    }
+
     pub fn from_rgba(img: image::RgbaImage) -> Picture {
         let (width, height) = img.dimensions();
         let alpha = img.pixels().any(|p| p.0[3] != 255);
@@ -149,18 +164,15 @@ pub fn still(
     if let Some(icc) = icc {
         to_srgb(&icc, alpha, &mut pixels);
     }
-    let mut p = Picture {
-        width,
-        height,
-        alpha,
-        pixels,
-    };
-    if p.alpha && p.pixels.chunks_exact(4).all(|px| px[3] == 255) {
-        p = Picture::from_rgba(
-            image::RgbaImage::from_raw(width, height, p.pixels).expect("sized above"),
-        );
-    }
-    Ok(p)
+    Ok(Picture::from_image(if alpha {
+        DynamicImage::ImageRgba8(
+            image::RgbaImage::from_raw(width, height, pixels).expect("sized above"),
+        )
+    } else {
+        DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(width, height, pixels).expect("sized above"),
+        )
+    }))
 }
 
 /// Converts pixels from the embedded profile to sRGB. A profile that cannot be read, or is

@@ -103,19 +103,7 @@ pub(super) fn still(path: &Path, dims: (u32, u32)) -> Result<Picture, StepError>
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    if alpha
-        && img
-            .as_rgba8()
-            .is_some_and(|i| i.pixels().all(|p| p.0[3] == 255))
-    {
-        img = image::DynamicImage::ImageRgb8(img.into_rgb8());
-    }
-    Ok(Picture {
-        width: img.width(),
-        height: img.height(),
-        alpha: img.color().has_alpha(),
-        pixels: img.into_bytes(),
-    })
+    Ok(Picture::from_image(img))
 }
 
 /// The orientation in the image's EXIF block, if it has one saying so.

@@ -76,17 +76,11 @@ pub(super) fn reduced(
     };
     let mut img = DynamicImage::ImageRgb8(img);
     img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
-    let mut pixels = img.into_rgb8().into_raw();
+    let mut p = Picture::from_image(img);
     if let Some(icc) = decoder.icc_profile() {
-        to_srgb(&icc, false, &mut pixels);
+        to_srgb(&icc, false, &mut p.pixels);
     }
-    Ok(Some(Picture {
-        width,
-        height,
-        alpha: false,
-        pixels,
-    }))
+    Ok(Some(p))
 }
 
 #[cfg(test)]
