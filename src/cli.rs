@@ -378,6 +378,15 @@ pub struct ServeArgs {
     #[arg(long, env = "TUSKD_BEHIND_PROXY")]
     pub behind_proxy: bool,
 
+    /// A PEM certificate chain (leaf first) to serve HTTPS with; with `--tls-key`. Read again
+    /// when the file changes (renewals need no restart). HTTP/2 and HTTP/1.1 by ALPN.
+    #[arg(long, env = "TUSKD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The certificate's PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TUSKD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Longest wait for the next bytes of a request (headers or body) before giving up.
     #[arg(long, env = "TUSKD_READ_TIMEOUT", default_value = "60s")]
     pub read_timeout: String,

@@ -60,6 +60,7 @@ pub mod metrics;
 pub mod server;
 pub mod space;
 pub mod storage;
+pub mod tls;
 pub mod upload;
 pub mod upload_cli;
 pub mod worker;

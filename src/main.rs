@@ -116,8 +116,13 @@ async fn serve(config: Config, worker: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(e.into()))?;
     let app = open(config).await?;
     tracing::info!(store = %app.config.store, meta = %app.config.meta.describe(), "storing uploads");
+    let scheme = if app.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(
-        "tuskd {} listening on http://{addr}{} (data in {})",
+        "tuskd {} listening on {scheme}://{addr}{} (data in {})",
         env!("CARGO_PKG_VERSION"),
         app.config.base_path,
         app.config.data_dir.display()

@@ -1,5 +1,5 @@
-//! The listener loop: HTTP/1.1 and h2c on one port, a bound on open connections, header read
-//! timeout, graceful shutdown.
+//! The listener loop: HTTP/1.1 and h2c on one port (or HTTPS with HTTP/2 and HTTP/1.1 by ALPN,
+//! `tls`), a bound on open connections, header read timeout, graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,6 +34,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let builder = connection_builder(app.config.read_timeout);
+    let tls = crate::tls::acceptor(app.config.tls.as_ref()).map_err(io::Error::other)?;
     // Before the first request: a create in flight would look like an orphan.
     if let Err(e) = crate::upload::recover::run(&app.uploads).await {
         tracing::warn!("start-up repair failed: {e}");
@@ -83,7 +84,7 @@ pub async fn run(
             refuse(stream);
             continue;
         };
-        serve_connection(stream, peer, slot, &app, &builder, &graceful);
+        serve_connection(stream, peer, slot, &app, &builder, &graceful, tls.clone());
     }
 
     drop(listener);
@@ -120,7 +121,8 @@ fn connection_builder(read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves one accepted connection in a task of its own, which holds `slot` until it ends.
+/// Serves one accepted connection in a task of its own, which holds `slot` until it ends:
+/// through TLS first when `tls` is set (HTTP/2 or HTTP/1.1 as ALPN and the preface say).
 fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -128,6 +130,7 @@ fn serve_connection(
     app: &App,
     builder: &auto::Builder<TokioExecutor>,
     graceful: &GracefulShutdown,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let _ = stream.set_nodelay(true);
     let (first_bytes, stop) = (app.config.read_timeout, app.uploads.shutdown.clone());
@@ -153,10 +156,30 @@ fn serve_connection(
             () = stop.cancelled() => return,
         }
         let _open = crate::metrics::InFlight::new(&metrics.connections_open);
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        if let Err(e) = watcher.watch(conn).await {
+        let result = match tls {
+            None => {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                watcher.watch(conn.into_owned()).await
+            }
+            Some(acceptor) => {
+                // The handshake gets the read timeout too.
+                let stream = match tokio::time::timeout(first_bytes, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                watcher.watch(conn.into_owned()).await
+            }
+        };
+        if let Err(e) = result {
             tracing::debug!(%peer, "connection ended: {e}");
         }
         drop(slot);

@@ -11,6 +11,7 @@ mod cors;
 mod hooks;
 mod media;
 mod store;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct Config {
     pub cors: Cors,
     pub behind_proxy: bool,
     pub read_timeout: Duration,
+    /// HTTPS with this certificate and key (`--tls-cert`, `--tls-key`); None: cleartext.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub shutdown_timeout: Duration,
     /// Most client connections served at once.
     pub max_connections: usize,
@@ -147,6 +150,7 @@ impl Config {
             cors: Cors::default(),
             behind_proxy: false,
             read_timeout: Duration::from_secs(60),
+            tls: None,
             shutdown_timeout: Duration::from_secs(30),
             max_connections: connections_allowed().0,
             store_timeout: Duration::from_secs(30),
@@ -196,6 +200,7 @@ impl Config {
             cors,
             behind_proxy: a.behind_proxy,
             read_timeout: positive("--read-timeout", &a.read_timeout)?,
+            tls: tls::files(a)?,
             shutdown_timeout: duration("--shutdown-timeout", &a.shutdown_timeout)?,
             max_connections: max_connections(a.max_connections)?,
             store_timeout: positive("--store-timeout", &a.store_timeout)?,

@@ -30,6 +30,18 @@ pub fn spawn(data_dir: &Path, extra: &[&str]) -> Tuskd {
     spawn_with_env(data_dir, extra, &[])
 }
 
+/// `tuskd serve` with `--tls-cert` and `--tls-key` among `extra`: ready once it listens on
+/// https.
+pub fn spawn_tls(data_dir: &Path, extra: &[&str]) -> Tuskd {
+    spawn_command(
+        &["serve", "--listen", "127.0.0.1:0"],
+        data_dir,
+        extra,
+        &[],
+        "listening on https://",
+    )
+}
+
 pub fn spawn_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Tuskd {
     spawn_command(
         &["serve", "--listen", "127.0.0.1:0"],

@@ -66,10 +66,17 @@ fn upload_url(app: &App, req: &HeaderMap, uri: &http::Uri, id: &UploadId) -> Hea
     HeaderValue::from_str(&url).expect("an URL of validated parts is a valid header")
 }
 
-/// `path` on this server: absolute (scheme and host, from the request or, behind a proxy, its
-/// forwarding headers) when the request names a valid host, else `path` alone.
+/// `path` on this server: absolute (https with `--tls-cert`, else http, and the request's
+/// host; behind a proxy, its forwarding headers) when the request names a valid host, else `path` alone.
 pub(crate) fn absolute_url(app: &App, req: &HeaderMap, uri: &http::Uri, path: &str) -> String {
-    let mut scheme = uri.scheme_str().unwrap_or("http").to_owned();
+    // What this listener speaks (not the client's `:scheme`, which an h2c client could set to
+    // anything); behind a proxy, the proxy's headers say.
+    let mut scheme = if app.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+    .to_owned();
     let mut host = req
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
