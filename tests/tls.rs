@@ -8,38 +8,94 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-/// A self-signed certificate for 127.0.0.1 named `cn`, written as `name.crt` and `name.key`.
-fn certificate(dir: &Path, name: &str, cn: &str) -> (String, String) {
-    let (crt, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
+/// A certificate pair for 127.0.0.1 named `cn`, signed by an authority of its own, as
+/// `name.crt`, `name.key` and `name-ca.crt`: (certificate, key, authority).
+fn certificate(dir: &Path, name: &str, cn: &str) -> (String, String, String) {
+    let at = |suffix: &str| {
+        dir.join(format!("{name}{suffix}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (crt, key, ca, ca_key, csr, ext) = (
+        at(".crt"),
+        at(".key"),
+        at("-ca.crt"),
+        at("-ca.key"),
+        at(".csr"),
+        at(".ext"),
     );
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={cn}")])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        crt.to_str().unwrap().to_owned(),
-        key.to_str().unwrap().to_owned(),
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
     )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let steps: [Vec<String>; 3] = [
+        ["req", "-x509"]
+            .into_iter()
+            .chain(ec)
+            .map(str::to_owned)
+            .chain(
+                [
+                    "-days",
+                    "2",
+                    "-subj",
+                    &format!("/CN={cn} authority"),
+                    "-keyout",
+                    &ca_key,
+                    "-out",
+                    &ca,
+                ]
+                .map(str::to_owned),
+            )
+            .collect(),
+        ["req"]
+            .into_iter()
+            .chain(ec)
+            .map(str::to_owned)
+            .chain(
+                ["-subj", &format!("/CN={cn}"), "-keyout", &key, "-out", &csr].map(str::to_owned),
+            )
+            .collect(),
+        [
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &crt,
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (crt, key, ca)
 }
 
 /// curl with `args`: (exit code, stdout, stderr).
@@ -131,15 +187,15 @@ fn upload(base: &str, cacert: &str, proto: &str, body: &[u8], dir: &Path) -> Str
 fn tus_over_https_with_http2_and_http11_and_a_renewed_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let certs = tempfile::tempdir().unwrap();
-    let (crt, key) = certificate(certs.path(), "first", "first");
+    let (crt, key, ca) = certificate(certs.path(), "first", "first");
     let t = common::spawn_tls(dir.path(), &["--tls-cert", &crt, "--tls-key", &key]);
     let base = format!("https://{}", t.addr);
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
 
     for proto in ["--http2", "--http1.1"] {
-        let url = upload(&base, &crt, proto, &body, certs.path());
+        let url = upload(&base, &ca, proto, &body, certs.path());
         let got = certs.path().join("got");
-        let (code, _, err) = curl(&[proto, "--cacert", &crt, "-o", got.to_str().unwrap(), &url]);
+        let (code, _, err) = curl(&[proto, "--cacert", &ca, "-o", got.to_str().unwrap(), &url]);
         assert_eq!(code, 0, "{err}");
         assert!(
             std::fs::read(&got).unwrap() == body,
@@ -152,33 +208,18 @@ fn tus_over_https_with_http2_and_http11_and_a_renewed_certificate() {
 
     // A broken replacement (a renewal caught half written) keeps the served certificate: the
     // server reads it (handshakes until it logs so) and goes on serving the first.
-    let first = certs.path().join("first-copy.crt");
-    std::fs::copy(&crt, &first).unwrap();
-    let first = first.to_str().unwrap().to_owned();
     std::fs::write(&crt, "-----BEGIN CERTIFICATE-----\nAAAA").unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let seen = |what: &str| t.log.lock().unwrap().iter().any(|l| l.contains(what));
     while !seen("TLS certificate not reloaded") {
-        let (code, _, err) = curl(&[
-            "--cacert",
-            &first,
-            "-X",
-            "OPTIONS",
-            &format!("{base}/files/"),
-        ]);
+        let (code, _, err) = curl(&["--cacert", &ca, "-X", "OPTIONS", &format!("{base}/files/")]);
         assert_eq!(code, 0, "the first certificate is still served: {err}");
         assert!(Instant::now() < deadline, "the broken file was never read");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (code, _, err) = curl(&[
-        "--cacert",
-        &first,
-        "-X",
-        "OPTIONS",
-        &format!("{base}/files/"),
-    ]);
+    let (code, _, err) = curl(&["--cacert", &ca, "-X", "OPTIONS", &format!("{base}/files/")]);
     assert_eq!(code, 0, "the first certificate is still served: {err}");
-    let (second_crt, second_key) = certificate(certs.path(), "second", "second");
+    let (second_crt, second_key, second_ca) = certificate(certs.path(), "second", "second");
 
     // The renewal lands: served without a restart.
     std::fs::copy(&second_key, &key).unwrap();
@@ -188,7 +229,7 @@ fn tus_over_https_with_http2_and_http11_and_a_renewed_certificate() {
         let (code, out, err) = curl(&[
             "--http2",
             "--cacert",
-            &second_crt,
+            &second_ca,
             "-D",
             "-",
             "-o",
@@ -251,8 +292,8 @@ fn cleartext_h2c_with_prior_knowledge() {
 fn a_key_that_does_not_match_its_certificate_stops_the_start() {
     let certs = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (crt, _) = certificate(certs.path(), "a", "a");
-    let (_, other_key) = certificate(certs.path(), "b", "b");
+    let (crt, _, _) = certificate(certs.path(), "a", "a");
+    let (_, other_key, _) = certificate(certs.path(), "b", "b");
     let out = Command::new(env!("CARGO_BIN_EXE_tuskd"))
         .args([
             "serve",
@@ -270,4 +311,55 @@ fn a_key_that_does_not_match_its_certificate_stops_the_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--tls-cert") && err.contains("pair"), "{err}");
+}
+
+#[test]
+fn tuskd_upload_over_https_speaks_http2_and_trusts_only_what_it_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (crt, key, ca) = certificate(certs.path(), "server", "server");
+    let t = common::spawn_tls(dir.path(), &["--tls-cert", &crt, "--tls-key", &key]);
+    let file = certs.path().join("clip.bin");
+    let body: Vec<u8> = (0..2_500_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    std::fs::write(&file, &body).unwrap();
+    let endpoint = format!("https://{}/files/", t.addr);
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tuskd"))
+            .arg("upload")
+            .arg(&file)
+            .args(["--url", &endpoint, "--json", "--state"])
+            .arg(certs.path().join("state.json"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // A certificate no authority it trusts signed: refused, and said so.
+    let out = run(&[]);
+    assert!(!out.status.success());
+    // At once (no retries: no retry makes a certificate trusted), naming the flag that helps.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("certificate") && err.contains("--ca-cert"),
+        "{err}"
+    );
+
+    let out = run(&["--ca-cert", &ca]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = listed[0]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("https://"), "{listed}");
+    let got = certs.path().join("got");
+    let (code, _, err) = curl(&["--cacert", &ca, "-o", got.to_str().unwrap(), &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read(&got).unwrap() == body, "the bytes back");
+    let log = t.log.lock().unwrap();
+    let patches: Vec<&String> = log.iter().filter(|l| l.contains("PATCH")).collect();
+    assert!(
+        !patches.is_empty() && patches.iter().all(|l| l.contains("HTTP/2.0")),
+        "{patches:?}"
+    );
 }

@@ -1,5 +1,5 @@
 //! The access log: one line per request (target `tuskd::access`) with the method, the route's
-//! kind, the status, bytes in (body bytes read) and out (the response's length), the time to
+//! kind, the HTTP version, the status, bytes in (body bytes read) and out (the response's length), the time to
 //! the response, the upload id and a request id. `X-Request-Id` is taken from the request when
 //! it is a sane token, else made, and returned on the response. Nothing else of the request is
 //! logged: no credential, no header value, no metadata.

@@ -26,6 +26,7 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let request_id = access::request_id(req.headers());
     let method = req.method().clone();
+    let version = req.version();
     let mut seen = Seen::default();
     let (mut resp, bytes_in) = access::counting(respond(&app, req, &mut seen)).await;
     if seen.upload.is_none() && seen.kind == Some("create") {
@@ -47,6 +48,7 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Response<Body> {
         target: "tuskd::access",
         method = %seen.method.as_ref().unwrap_or(&method),
         route = seen.kind.unwrap_or("none"),
+        version = ?version,
         status = resp.status().as_u16(),
         bytes_in,
         bytes_out,

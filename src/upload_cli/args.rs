@@ -29,6 +29,10 @@ pub struct UploadArgs {
     /// Metadata to send, `key=value` (repeatable); `filename` and `filetype` are sent by default.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub meta: Vec<String>,
+    /// A PEM file of certificate authorities to trust beside the system's, for a server whose
+    /// HTTPS certificate a private CA signed.
+    #[arg(long, env = "TUSKD_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// A header to send with every request, `Name: value` (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,

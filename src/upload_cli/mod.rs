@@ -65,7 +65,7 @@ pub async fn run(args: &UploadArgs) -> Result<u8, String> {
         return Err(format!("--url {:?}: not an http(s) URL", args.url));
     }
     let metadata_extra = parse_meta(&args.meta)?;
-    let client = Client::new(&args.headers, args.token.as_ref())?;
+    let client = Client::new(&args.headers, args.token.as_ref(), args.ca_cert.as_deref())?;
     let state_path = match &args.state {
         Some(p) => p.clone(),
         None => state::default_path()?,

@@ -65,9 +65,14 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// A client sending `headers` (`Name: value`) and the bearer `token` with every request.
-    /// An error never repeats the token.
-    pub(super) fn new(headers: &[String], token: Option<&Token>) -> Result<Client, String> {
+    /// A client sending `headers` (`Name: value`) and the bearer `token` with every request,
+    /// trusting the authorities in the PEM file `ca` beside the system's. An error never
+    /// repeats the token. HTTP/2 where the server offers it (ALPN), else HTTP/1.1.
+    pub(super) fn new(
+        headers: &[String],
+        token: Option<&Token>,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Client, String> {
         let mut map = reqwest::header::HeaderMap::new();
         for h in headers {
             let (name, value) = h
@@ -104,12 +109,22 @@ impl Client {
             "Tus-Resumable",
             reqwest::header::HeaderValue::from_static(TUS),
         );
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(15))
             // A PATCH may take hours; a connection that sends nothing for this long is dead.
-            .read_timeout(std::time::Duration::from_secs(120))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .read_timeout(std::time::Duration::from_secs(120));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| format!("--ca-cert {}: {e}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("--ca-cert {}: not PEM certificates: {e}", ca.display()))?;
+            if certs.is_empty() {
+                return Err(format!("--ca-cert {}: no certificate in it", ca.display()));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
         Ok(Client { http, headers: map })
     }
 
@@ -268,12 +283,42 @@ fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
 pub(super) fn connection(e: reqwest::Error) -> Failure {
     // The source chain says what happened (refused, reset, timed out).
     let mut text = e.to_string();
+    let mut tls = false;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         text = format!("{text}: {s}");
+        // rustls' own error, or (when a layer boxed it into one of its own) its words.
+        tls |= is_tls_refusal(s) || s.to_string().starts_with("invalid peer certificate");
         source = s.source();
     }
+    if tls {
+        // The server's certificate is not one to trust (or TLS cannot be agreed): no retry
+        // changes that.
+        return Failure::Fatal(format!(
+            "{text} (a server whose certificate a private authority signed needs --ca-cert)"
+        ));
+    }
     Failure::Retry(text)
+}
+
+/// Whether `e` is rustls refusing the server (its certificate, or the handshake), directly or
+/// inside an I/O error (whose own `source` skips what it wraps).
+fn is_tls_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    let inner = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .map(|i| i as &(dyn std::error::Error + 'static));
+    [Some(e), inner].into_iter().flatten().any(|e| {
+        matches!(
+            e.downcast_ref::<rustls::Error>(),
+            Some(
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::AlertReceived(_)
+                    | rustls::Error::PeerIncompatible(_)
+            )
+        )
+    })
 }
 
 /// What an answer other than the expected one means; `credentials`: whether the request carried
@@ -374,26 +419,28 @@ mod tests {
 
     #[test]
     fn the_token_goes_in_a_sensitive_bearer_header_and_errors_never_repeat_it() {
-        let c = Client::new(&[], Some(&token("Bearer abc.def-_.ghi"))).unwrap();
+        let c = Client::new(&[], Some(&token("Bearer abc.def-_.ghi")), None).unwrap();
         let v = &c.headers[reqwest::header::AUTHORIZATION];
         assert_eq!(v, "Bearer abc.def-_.ghi");
         assert!(v.is_sensitive());
         assert!(c.has_credentials());
         assert!(!format!("{:?}", token("abc.def")).contains("abc"));
 
-        let e = Client::new(&[], Some(&token("abc def\u{7f}")))
+        let e = Client::new(&[], Some(&token("abc def\u{7f}")), None)
             .err()
             .unwrap();
         assert!(e.contains("printable ASCII") && !e.contains("abc"), "{e}");
         let both = ["Authorization: Bearer x".to_owned()];
-        let e = Client::new(&both, Some(&token("secret.t"))).err().unwrap();
+        let e = Client::new(&both, Some(&token("secret.t")), None)
+            .err()
+            .unwrap();
         assert!(
             e.contains("give one of them") && !e.contains("secret.t"),
             "{e}"
         );
         // An empty TUSKD_TOKEN is no token.
         assert!(
-            !Client::new(&[], Some(&token(" ")))
+            !Client::new(&[], Some(&token(" ")), None)
                 .unwrap()
                 .has_credentials()
         );
