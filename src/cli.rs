@@ -85,6 +85,12 @@ pub struct HealthArgs {
     /// Ask `/healthz` (the process serves) instead of `/readyz`.
     #[arg(long)]
     pub live: bool,
+    /// The server's `--tls-cert` (read from `TUSKD_TLS_CERT` as the server reads it): when set,
+    /// the listen address is asked over https, without checking the certificate (a probe of
+    /// the local process reads nothing secret; the name on the certificate is rarely the
+    /// loopback address).
+    #[arg(long, env = "TUSKD_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -202,6 +202,16 @@ fn tus_over_https_with_http2_and_http11_and_a_renewed_certificate() {
             "{proto}: the bytes back"
         );
     }
+    // `tuskd health` (the container's health check) asks over https when the server's
+    // TUSKD_TLS_CERT is set for it too.
+    let health = Command::new(env!("CARGO_BIN_EXE_tuskd"))
+        .args(["health", "--listen", &t.addr])
+        .env("TUSKD_TLS_CERT", &crt)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&health.stdout);
+    assert!(health.status.success() && said.starts_with("200"), "{said}");
+
     // Plain HTTP on the TLS port is refused, not served.
     let (code, _, _) = curl(&["--http1.1", &format!("http://{}/files/", t.addr)]);
     assert_ne!(code, 0);

@@ -19,7 +19,12 @@ pub fn url(args: &HealthArgs) -> String {
         addr.to_owned()
     };
     let path = if args.live { "/healthz" } else { "/readyz" };
-    format!("http://{addr}{path}")
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}{path}")
 }
 
 /// Runs the check; returns the exit status (0 healthy, 1 not).
@@ -27,6 +32,9 @@ pub async fn run(args: &HealthArgs) -> Result<u8, String> {
     let url = url(args);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        // Only for the listen address over https (see `HealthArgs::tls_cert`); a --url is
+        // checked as any other.
+        .danger_accept_invalid_certs(args.url.is_none() && args.tls_cert.is_some())
         .build()
         .map_err(|e| e.to_string())?;
     match client.get(&url).send().await {
@@ -53,6 +61,7 @@ mod tests {
             listen: listen.into(),
             url: None,
             live,
+            tls_cert: None,
         }
     }
 
@@ -67,5 +76,10 @@ mod tests {
             url(&args("10.0.0.5:1080", false)),
             "http://10.0.0.5:1080/readyz"
         );
+        let tls = HealthArgs {
+            tls_cert: Some("/etc/tuskd/cert.pem".into()),
+            ..args("0.0.0.0:443", false)
+        };
+        assert_eq!(url(&tls), "https://127.0.0.1:443/readyz");
     }
 }
